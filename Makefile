@@ -1,0 +1,40 @@
+# Run `make help` for the targets.
+GO ?= go
+RUNBOOK ?= runbooks/helse-nord/runbook.yaml
+
+.PHONY: help build test unit integration bench vet check lab-up lab-down rehearse clean
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+build: ## build bin/cutover
+	$(GO) build -o bin/cutover ./cmd/cutover
+
+vet: ## go vet every package
+	$(GO) vet ./...
+
+unit: ## unit tests with the race detector (no root needed)
+	$(GO) test -race -short -count=1 ./...
+
+integration: ## integration tests: FRR lab, nftables, netlink (as root)
+	$(GO) test -count=1 -p 1 -timeout 15m ./...
+
+test: ## everything CI runs (scripts/test)
+	scripts/test
+
+bench: ## benchmarks with several iterations
+	$(GO) test -run '^$$' -bench . -benchmem -p 1 ./...
+
+check: vet unit integration ## vet, unit and integration tests
+
+lab-up: build ## bring the built-in lab up (root)
+	bin/cutover lab up
+
+lab-down: build ## tear the built-in lab down (root)
+	bin/cutover lab down
+
+rehearse: build ## rehearse RUNBOOK in the lab (root)
+	bin/cutover lab rehearse $(RUNBOOK)
+
+clean: ## remove build output
+	rm -rf bin

@@ -1,0 +1,107 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cutover/cutover/cutover"
+)
+
+func newValidateCmd(a *app) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "validate RUNBOOK",
+		Short: "Check a runbook and its inventory, listing every mistake at once",
+		Long: `validate reads the runbook and its inventory, checks both and plans the move,
+without touching anything. It lists every mistake found, each with file, line,
+field and the bad value, and exits 2 when there is one. Warnings (such as
+ignored extra inventory columns) go to stderr and do not fail.`,
+		Example: `  cutover validate runbooks/helse-nord/runbook.yaml
+  cutover validate -o json runbooks/helse-nord/runbook.yaml`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runValidate(a, args[0], a.v.GetString("output"))
+		},
+	}
+	cmd.Flags().StringP("output", "o", "text", "output format: text or json")
+	return cmd
+}
+
+// validateResult is validate's JSON output.
+type validateResult struct {
+	OK       bool                 `json:"ok"`
+	Runbook  string               `json:"runbook"`
+	VMs      int                  `json:"vms"`
+	Prefixes int                  `json:"prefixes"`
+	Batches  int                  `json:"batches"`
+	Errors   []cutover.FieldError `json:"errors"`
+	Warnings []cutover.Warning    `json:"warnings"`
+}
+
+func runValidate(a *app, path, output string) error {
+	if output != "text" && output != "json" {
+		return fmt.Errorf("--output %q: want text or json", output)
+	}
+	pl, warns, err := cutover.LoadPlan(path)
+	var verrs cutover.ValidationErrors
+	if err != nil && !errors.As(err, &verrs) {
+		return err
+	}
+	if output == "json" {
+		res := validateResult{OK: err == nil, Runbook: path, Errors: verrs, Warnings: warns}
+		if res.Errors == nil {
+			res.Errors = []cutover.FieldError{}
+		}
+		if res.Warnings == nil {
+			res.Warnings = []cutover.Warning{}
+		}
+		if pl != nil {
+			res.VMs, res.Prefixes, _, _ = pl.Totals()
+			res.Batches = len(pl.Batches)
+		}
+		enc := json.NewEncoder(a.out)
+		enc.SetIndent("", "  ")
+		if werr := enc.Encode(res); werr != nil {
+			return fmt.Errorf("write result: %w", werr)
+		}
+		if err != nil {
+			return &exitError{code: 2, err: fmt.Errorf("%s: %s", path, countErrors(len(verrs)))}
+		}
+		return nil
+	}
+	if err := reportProblems(a.err, path, warns, err); err != nil {
+		return err
+	}
+	vms, prefixes, _, _ := pl.Totals()
+	fmt.Fprintf(a.out, "ok: %d VMs, %d prefixes, %d batches\n", vms, prefixes, len(pl.Batches))
+	return nil
+}
+
+// reportProblems prints warnings and, for validation errors, every error
+// to w, and returns the error to exit with (code 2 for validation errors).
+func reportProblems(w io.Writer, path string, warns []cutover.Warning, err error) error {
+	for _, wa := range warns {
+		fmt.Fprintf(w, "warning: %s\n", wa)
+	}
+	if err == nil {
+		return nil
+	}
+	var verrs cutover.ValidationErrors
+	if !errors.As(err, &verrs) {
+		return err
+	}
+	for _, e := range verrs {
+		fmt.Fprintln(w, e)
+	}
+	return &exitError{code: 2, err: fmt.Errorf("%s: %s", path, countErrors(len(verrs)))}
+}
+
+func countErrors(n int) string {
+	if n == 1 {
+		return "1 error"
+	}
+	return fmt.Sprintf("%d errors", n)
+}

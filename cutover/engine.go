@@ -79,8 +79,8 @@ type Engine struct {
 	// recovering is true from NewEngine with a journaled state until
 	// Recover has re-applied it: the Loop must not act before.
 	recovering bool
-	events      []Event
-	eventSeq    int
+	events     []Event
+	eventSeq   int
 }
 
 // Event is one line of the run's history for people (status --watch).
@@ -115,8 +115,9 @@ func NewEngine(cfg EngineConfig) *Engine {
 	return &Engine{
 		bgp: cfg.Speaker, dp: cfg.Dataplane, j: cfg.Journal,
 		log: cfg.Log, metrics: cfg.Metrics, notifyf: cfg.Notify, now: cfg.Now,
-		wake: make(chan struct{}, 1),
-		st:   st,
+		wake:       make(chan struct{}, 1),
+		st:         st,
+		recovering: st.Active() || len(st.Applied) > 0 || st.Intent != nil,
 	}
 }
 
@@ -426,6 +427,16 @@ func (e *Engine) precheck(ctx context.Context) {
 			return
 		}
 	}
+	// Announce what should be announced now (the baseline, or the batches
+	// a previous run of this runbook left moved): the speaker opens its
+	// sessions with it, and the peers are then checked.
+	e.mu.Lock()
+	applied := slices.Clone(e.st.Applied)
+	e.mu.Unlock()
+	if err := e.change(ctx, applied, -1, "baseline", "run start"); err != nil {
+		fail(fmt.Errorf("announce the baseline: %w", err))
+		return
+	}
 	if spec.Precheck != nil {
 		if err := spec.Precheck(ctx); err != nil {
 			fail(err)
@@ -507,12 +518,16 @@ func (e *Engine) runBatch(ctx context.Context, b int) {
 		e.mu.Unlock()
 	}()
 
+	// Every (re)start of a batch is recorded: after a restart or a failed
+	// gate under the pause policy the batch is announced and gated again.
+	if err := e.record(recBatch, batchRec{Batch: b, Phase: BatchAnnouncing}); err != nil {
+		e.stall(b, err)
+		return
+	}
 	if phase == BatchPending {
-		if err := e.record(recBatch, batchRec{Batch: b, Phase: BatchAnnouncing}); err != nil {
-			e.stall(b, err)
-			return
-		}
 		e.event(b, "announce", "announcing %s (%d VMs, %d prefixes)", spec.Batches[b].Name, spec.Batches[b].VMs, len(spec.Batches[b].Prefixes))
+	} else {
+		e.event(b, "announce", "resuming %s from %s: announcing again (idempotent), then converge and gates", spec.Batches[b].Name, phase)
 	}
 	// Announce (again, after a restart: Set is idempotent).
 	moved := withBatch(applied, b)

@@ -186,19 +186,20 @@ func TestEngineRuns(t *testing.T) {
 		wantPhase   RunPhase
 		wantBatches []BatchPhase
 		wantApplied []int
-		// wantSets is the moved set of every nft Apply, in order.
+		// wantSets is the moved set of every nft Apply, in order; the first
+		// is the baseline the pre-check applies.
 		wantSets [][]int
 	}{
 		{"all pass", 3, RollbackBatch, nil, PhaseDone, []BatchPhase{c, c, c}, []int{0, 1, 2},
-			[][]int{{0}, {0, 1}, {0, 1, 2}}},
+			[][]int{{}, {0}, {0, 1}, {0, 1, 2}}},
 		{"middle fails, rollback-batch goes on", 3, RollbackBatch, []int{1}, PhaseDone, []BatchPhase{c, r, c}, []int{0, 2},
-			[][]int{{0}, {0, 1}, {0}, {0, 2}}},
+			[][]int{{}, {0}, {0, 1}, {0}, {0, 2}}},
 		{"canary fails, rollback-batch goes on", 2, RollbackBatch, []int{0}, PhaseDone, []BatchPhase{r, c}, []int{1},
-			[][]int{{0}, {}, {1}}},
+			[][]int{{}, {0}, {}, {1}}},
 		{"middle fails, rollback-all", 3, RollbackAll, []int{1}, PhaseAborted, []BatchPhase{r, r, p}, []int{},
-			[][]int{{0}, {0, 1}, {}}},
+			[][]int{{}, {0}, {0, 1}, {}}},
 		{"last fails, rollback-all", 2, RollbackAll, []int{1}, PhaseAborted, []BatchPhase{r, r}, []int{},
-			[][]int{{0}, {0, 1}, {}}},
+			[][]int{{}, {0}, {0, 1}, {}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -12,6 +12,8 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 	"github.com/spf13/viper"
+
+	"github.com/cutover/cutover/cutover"
 )
 
 // exitError carries a process exit code through cobra. Exit code 2 means
@@ -67,6 +69,16 @@ config file (--config), in that order of precedence.`,
 		newPlanCmd(a),
 		newLabCmd(a),
 		newBGPCmd(a),
+		newServeCmd(a),
+		newRunCmd(a),
+		newStatusCmd(a),
+		simpleCmd(a, "pause", "Pause the run before the next batch (a batch under way finishes)",
+			(*cutover.Client).Pause, "paused"),
+		simpleCmd(a, "resume", "Resume a paused run (after a restart: finish the interrupted batch)",
+			(*cutover.Client).Resume, "resumed"),
+		simpleCmd(a, "step", "Run one batch, then pause", (*cutover.Client).Step, "stepping one batch"),
+		newConfirmCmd(a),
+		newRollbackCmd(a),
 	)
 	return root
 }

@@ -1,0 +1,246 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/mattn/go-isatty"
+	"github.com/spf13/cobra"
+
+	"github.com/cutover/cutover/cutover"
+)
+
+func (a *app) client() *cutover.Client {
+	s := a.v.GetString("socket")
+	if s == "" {
+		s = defaultSocket
+	}
+	return cutover.NewClient(s)
+}
+
+func addSocketFlag(c *cobra.Command) {
+	c.Flags().String("socket", defaultSocket, "unix socket of the cutover daemon")
+}
+
+func newRunCmd(a *app) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "run RUNBOOK",
+		Short: "Start a runbook in the daemon and follow it",
+		Long: `run hands the runbook to the daemon (cutover serve), which checks the peers, the
+change window and the health baseline, then moves batch after batch through the gates.
+
+run follows the progress until the run ends. At a go/no-go point it asks on a
+terminal; otherwise it waits for 'cutover confirm'. --yes answers every go/no-go point
+with go in advance. Leaving run (Ctrl-C, or --detach) does not stop the cutover.
+
+--dry-run simulates the whole run against in-memory fakes and prints the timeline;
+it touches no daemon, namespace, route or table.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if a.v.GetBool("dry-run") {
+				return a.dryRun(cmd.Context(), args[0])
+			}
+			path, err := filepath.Abs(args[0])
+			if err != nil {
+				return err
+			}
+			cl := a.client()
+			if err := cl.Run(cmd.Context(), path, a.v.GetBool("yes")); err != nil {
+				return inputErr(err)
+			}
+			fmt.Fprintf(a.out, "started %s\n", path)
+			if a.v.GetBool("detach") {
+				return nil
+			}
+			return a.follow(cmd.Context(), cl, true)
+		},
+	}
+	addSocketFlag(c)
+	c.Flags().Bool("yes", false, "answer every go/no-go point with go")
+	c.Flags().Bool("dry-run", false, "simulate the run against fakes and print the timeline; changes nothing")
+	c.Flags().Bool("detach", false, "start the run and return at once")
+	return c
+}
+
+// inputErr marks validation errors of a runbook with exit code 2.
+func inputErr(err error) error {
+	var ve cutover.ValidationErrors
+	if errorsAs(err, &ve) || strings.Contains(err.Error(), ".yaml:") {
+		return &exitError{code: 2, err: err}
+	}
+	return err
+}
+
+func newStatusCmd(a *app) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "status",
+		Short: "Show the run: batches, states, gate verdicts, moved/total, ETA",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cl := a.client()
+			if a.v.GetBool("watch") {
+				return a.follow(cmd.Context(), cl, false)
+			}
+			st, err := cl.Status(cmd.Context(), 0)
+			if err != nil {
+				return err
+			}
+			switch o := a.v.GetString("output"); o {
+			case "json":
+				enc := json.NewEncoder(a.out)
+				enc.SetIndent("", "  ")
+				return enc.Encode(st)
+			case "text":
+				renderStatus(a.out, st, 10)
+				return nil
+			default:
+				return &exitError{code: 2, err: fmt.Errorf("-o %q: want text or json", o)}
+			}
+		},
+	}
+	addSocketFlag(c)
+	c.Flags().StringP("output", "o", "text", "output format: text or json")
+	c.Flags().BoolP("watch", "w", false, "follow the run live until it ends")
+	return c
+}
+
+func simpleCmd(a *app, use, short string, f func(*cutover.Client, context.Context) error, done string) *cobra.Command {
+	c := &cobra.Command{
+		Use:   use,
+		Short: short,
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := f(a.client(), cmd.Context()); err != nil {
+				return err
+			}
+			fmt.Fprintln(a.out, done)
+			return nil
+		},
+	}
+	addSocketFlag(c)
+	return c
+}
+
+func newConfirmCmd(a *app) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "confirm [POINT]",
+		Short: "Answer the go/no-go point the run waits at (go, or --no-go)",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			point := ""
+			if len(args) == 1 {
+				point = args[0]
+			}
+			goAhead := !a.v.GetBool("no-go")
+			if err := a.client().Confirm(cmd.Context(), point, goAhead); err != nil {
+				return err
+			}
+			if goAhead {
+				fmt.Fprintln(a.out, "go")
+			} else {
+				fmt.Fprintln(a.out, "no-go: the run stays paused")
+			}
+			return nil
+		},
+	}
+	addSocketFlag(c)
+	c.Flags().Bool("no-go", false, "answer no-go: the run stays paused at the point")
+	return c
+}
+
+func newRollbackCmd(a *app) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "rollback (--all | --batch N | --to N)",
+		Short: "Move batches back to the source in one BGP change and one nft transaction",
+		Long: `rollback moves traffic back to the source site at once, interrupting a batch under way:
+  --all        every batch; the run ends
+  --batch N    only batch N; the run pauses
+  --to N       batch N and every later batch; the run pauses`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var t cutover.RollbackTarget
+			set := 0
+			if a.v.GetBool("all") {
+				t.All = true
+				set++
+			}
+			if cmd.Flags().Changed("batch") {
+				t.Only, t.Batch = true, a.v.GetInt("batch")
+				set++
+			}
+			if cmd.Flags().Changed("to") {
+				t.To = a.v.GetInt("to")
+				set++
+			}
+			if set != 1 {
+				return &exitError{code: 2, err: fmt.Errorf("rollback: give exactly one of --all, --batch N, --to N")}
+			}
+			start := time.Now()
+			took, err := a.client().Rollback(cmd.Context(), t)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.out, "rolled back (%s): daemon took %s, %s in all\n", t, took, time.Since(start).Round(time.Millisecond))
+			return nil
+		},
+	}
+	addSocketFlag(c)
+	c.Flags().Bool("all", false, "roll back every batch and end the run")
+	c.Flags().Int("batch", 0, "roll back only this batch")
+	c.Flags().Int("to", 0, "roll back this batch and every later one")
+	return c
+}
+
+// follow prints the run's progress until it ends. With ask, a go/no-go
+// point is asked on the terminal.
+func (a *app) follow(ctx context.Context, cl *cutover.Client, ask bool) error {
+	since := 0
+	asked := ""
+	tty := isatty.IsTerminal(os.Stdin.Fd())
+	for {
+		st, err := cl.Status(ctx, since)
+		if err != nil {
+			return err
+		}
+		for _, ev := range st.Events {
+			fmt.Fprintln(a.out, eventLine(ev))
+			since = ev.Seq
+		}
+		s := st.State
+		if !s.Active() {
+			fmt.Fprintf(a.out, "run %s: %s\n", s.Phase, s.Result)
+			if s.Phase == cutover.PhaseAborted {
+				return &exitError{code: 1, err: fmt.Errorf("run aborted: %s", s.Result)}
+			}
+			return nil
+		}
+		if ask && tty && s.Confirm != "" && asked != s.Confirm {
+			asked = s.Confirm
+			fmt.Fprintf(a.out, "go/no-go at %q? [y/N] ", s.Confirm)
+			line, _ := bufio.NewReader(os.Stdin).ReadString('\n')
+			yes := strings.EqualFold(strings.TrimSpace(line), "y") || strings.EqualFold(strings.TrimSpace(line), "yes")
+			if err := cl.Confirm(ctx, s.Confirm, yes); err != nil {
+				fmt.Fprintln(a.err, "confirm:", err)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(300 * time.Millisecond):
+		}
+	}
+}
+
+func eventLine(ev cutover.Event) string {
+	b := "run"
+	if ev.Batch >= 0 {
+		b = fmt.Sprintf("b%02d", ev.Batch)
+	}
+	return fmt.Sprintf("%s %-4s %-9s %s", ev.Time.Local().Format("15:04:05.000"), b, ev.Op, ev.Msg)
+}

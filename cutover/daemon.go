@@ -1,0 +1,389 @@
+package cutover
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"path/filepath"
+	"reflect"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/cutover/cutover/bgp"
+	"github.com/cutover/cutover/cutover/health"
+	"github.com/cutover/cutover/cutover/journal"
+	"github.com/cutover/cutover/nft"
+)
+
+// Backends build the live parts the daemon drives: the BGP speaker, the
+// nft dataplane and the prober. The real ones are in NewLiveBackends; tests
+// and dry runs use fakes.
+type Backends interface {
+	Speaker(ctx context.Context, c bgp.Config) (bgp.Speaker, error)
+	Dataplane(c nft.Config) (DataplaneCloser, error)
+	Prober() (health.Prober, error)
+}
+
+// DataplaneCloser is a Dataplane that holds resources.
+type DataplaneCloser interface {
+	Dataplane
+	Close() error
+}
+
+// DaemonConfig configures a Daemon.
+type DaemonConfig struct {
+	StateDir string // journal and runbook snapshots; created 0700
+	Backends Backends
+	Log      zerolog.Logger
+	Metrics  *Metrics
+	Notify   func(kind, msg string)
+	Now      func() time.Time
+}
+
+// Daemon owns the journal, the engine, the speaker and the dataplane, and
+// serves the local API. There is one per state directory (the journal's
+// lock enforces it).
+type Daemon struct {
+	cfg    DaemonConfig
+	j      *journal.Journal
+	e      *Engine
+	ctx    context.Context
+	cancel context.CancelFunc
+	loop   chan struct{}
+
+	mu       sync.Mutex // guards what follows and serializes Run
+	entries  []JournalEntry
+	speaker  bgp.Speaker
+	bgpConf  bgp.Config
+	dp       DataplaneCloser
+	dpConf   nft.Config
+	prober   health.Prober
+	progress map[int]health.Verdict
+}
+
+// OpenDaemon opens the journal in cfg.StateDir, folds it, and when it
+// holds moved batches or an active run, rebuilds the plan from the run's
+// snapshot, starts the speaker and the dataplane and re-applies the state
+// (before the peers' graceful-restart timers run out).
+func OpenDaemon(ctx context.Context, cfg DaemonConfig) (*Daemon, error) {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	j, recs, err := journal.Open(filepath.Join(cfg.StateDir, "journal"))
+	if err != nil {
+		return nil, err
+	}
+	d := &Daemon{cfg: cfg, j: j, loop: make(chan struct{}), progress: map[int]health.Verdict{}}
+	if r := j.Recovered(); r != nil {
+		cfg.Log.Warn().Str("op", "journal").Str("reason", r.String()).Msg("dropped a torn journal tail")
+	}
+	for _, r := range recs {
+		d.entries = append(d.entries, JournalEntry{Seq: r.Seq, Time: r.Time, Type: r.Type, Data: r.Data})
+	}
+	st, err := Fold(d.entries)
+	if err != nil {
+		j.Close()
+		return nil, err
+	}
+	d.e = NewEngine(EngineConfig{Journal: d, Log: cfg.Log.With().Str("component", "engine").Logger(),
+		Metrics: cfg.Metrics, Notify: cfg.Notify, Now: cfg.Now, State: st,
+		Speaker: lazySpeaker{d}, Dataplane: lazyDataplane{d}})
+	d.ctx, d.cancel = context.WithCancel(context.Background())
+	if d.e.recovering {
+		if err := d.recover(ctx, st); err != nil {
+			d.closeBackends()
+			j.Close()
+			return nil, fmt.Errorf("recover run %s: %w", st.RunID, err)
+		}
+	}
+	go func() { defer close(d.loop); d.e.Loop(d.ctx) }()
+	return d, nil
+}
+
+// Record implements Recorder: the journal, teed into memory for the API.
+func (d *Daemon) Record(typ string, v any) (time.Time, error) {
+	r, err := d.j.Append(typ, v)
+	if err != nil {
+		return time.Time{}, err
+	}
+	d.mu.Lock()
+	d.entries = append(d.entries, JournalEntry{Seq: r.Seq, Time: r.Time, Type: r.Type, Data: r.Data})
+	d.mu.Unlock()
+	return r.Time, nil
+}
+
+func (d *Daemon) snapshotDir(digest string) string {
+	return filepath.Join(d.cfg.StateDir, "runs", digest)
+}
+
+func (d *Daemon) recover(ctx context.Context, st RunState) error {
+	snap, err := LoadSnapshot(d.snapshotDir(st.Digest))
+	if err != nil {
+		return err
+	}
+	pl, _, err := snap.Plan()
+	if err != nil {
+		return err
+	}
+	if err := d.ensureBackends(ctx, pl, false); err != nil {
+		return err
+	}
+	if err := d.e.Attach(d.spec(pl)); err != nil {
+		return err
+	}
+	start := d.cfg.Now()
+	if err := d.e.Recover(ctx); err != nil {
+		return err
+	}
+	d.cfg.Log.Info().Str("op", "recover").Dur("took", d.cfg.Now().Sub(start)).Int("prefixes", len(pl.RoutesOf(st.Applied))).
+		Msg("re-applied the journaled state")
+	return nil
+}
+
+func (d *Daemon) spec(pl *Plan) *Spec {
+	d.mu.Lock()
+	sp, pr := d.speaker, d.prober
+	d.mu.Unlock()
+	return NewSpec(pl, SpecOptions{Speaker: sp, Prober: pr, Progress: func(b int, v health.Verdict) {
+		d.mu.Lock()
+		d.progress[b] = v
+		d.mu.Unlock()
+	}})
+}
+
+// ensureBackends starts the speaker, dataplane and prober for pl, or
+// checks that the running ones fit it. With fresh true, a speaker whose
+// configuration differs is replaced (only when nothing is moved).
+func (d *Daemon) ensureBackends(ctx context.Context, pl *Plan, fresh bool) error {
+	bc, err := pl.SpeakerConfig()
+	if err != nil {
+		return err
+	}
+	nc := pl.DataplaneConfig()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.speaker != nil && !reflect.DeepEqual(d.bgpConf, bc) {
+		if !fresh {
+			return fmt.Errorf("the running speaker's BGP configuration differs from the runbook's")
+		}
+		if err := d.speaker.Close(); err != nil {
+			return fmt.Errorf("stop the previous speaker: %w", err)
+		}
+		d.speaker = nil
+	}
+	if d.speaker == nil {
+		s, err := d.cfg.Backends.Speaker(ctx, bc)
+		if err != nil {
+			return fmt.Errorf("start BGP speaker: %w", err)
+		}
+		d.speaker, d.bgpConf = s, bc
+	}
+	if d.dp != nil && d.dpConf != nc {
+		if err := d.dp.Close(); err != nil {
+			return fmt.Errorf("close the previous dataplane: %w", err)
+		}
+		d.dp = nil
+	}
+	if d.dp == nil && pl.Runbook.Dataplane.Enabled {
+		dp, err := d.cfg.Backends.Dataplane(nc)
+		if err != nil {
+			return fmt.Errorf("open nft dataplane: %w", err)
+		}
+		d.dp, d.dpConf = dp, nc
+	}
+	if d.prober == nil {
+		p, err := d.cfg.Backends.Prober()
+		if err != nil {
+			return fmt.Errorf("prober: %w", err)
+		}
+		d.prober = p
+	}
+	return nil
+}
+
+// Run implements Control: it snapshots and plans the runbook, makes sure
+// the speaker and dataplane fit it, and starts the engine.
+func (d *Daemon) Run(ctx context.Context, req RunRequest) error {
+	if st := d.e.Status(0).State; st.Active() {
+		return fmt.Errorf("%w: %s (%s): one runbook at a time", ErrRunActive, st.Runbook, st.Phase)
+	}
+	snap, err := ReadSnapshot(req.Runbook)
+	if err != nil {
+		return err
+	}
+	pl, _, err := snap.Plan()
+	if err != nil {
+		return err
+	}
+	moved := len(d.e.Status(0).State.Applied) > 0
+	if err := d.ensureBackends(ctx, pl, !moved); err != nil {
+		return err
+	}
+	if err := snap.Save(d.snapshotDir(pl.Digest)); err != nil {
+		return err
+	}
+	return d.e.Start(d.spec(pl), req.Operator, req.Yes)
+}
+
+// Status implements Control; it adds the pending verdicts of the gates
+// that are running.
+func (d *Daemon) Status(since int) Status {
+	st := d.e.Status(since)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for i := range st.State.Batches {
+		b := &st.State.Batches[i]
+		if v, ok := d.progress[i]; ok && b.Phase == BatchGating {
+			b.Verdicts = append(b.Verdicts, VerdictRecord{Gate: v.Gate + " (running)", Pass: v.Pass, Reasons: v.Reasons})
+		}
+	}
+	return st
+}
+
+// Pause implements Control.
+func (d *Daemon) Pause(op string) error { return d.e.Pause(op) }
+
+// Resume implements Control.
+func (d *Daemon) Resume(op string) error { return d.e.Resume(op) }
+
+// Step implements Control.
+func (d *Daemon) Step(op string) error { return d.e.Step(op) }
+
+// Confirm implements Control.
+func (d *Daemon) Confirm(point string, goAhead bool, op string) error {
+	return d.e.Confirm(point, goAhead, op)
+}
+
+// Rollback implements Control.
+func (d *Daemon) Rollback(ctx context.Context, t RollbackTarget, op string) error {
+	return d.e.Rollback(ctx, t, op)
+}
+
+// Journal implements Control.
+func (d *Daemon) Journal(context.Context) ([]JournalEntry, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]JournalEntry(nil), d.entries...), nil
+}
+
+// Serve serves the API on l until ctx ends.
+func (d *Daemon) Serve(ctx context.Context, l net.Listener) error {
+	srv := &http.Server{Handler: NewAPI(d, d.cfg.Log.With().Str("component", "api").Logger()),
+		ConnContext: ConnContext, ReadHeaderTimeout: 5 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(l) }()
+	select {
+	case <-ctx.Done():
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+		return nil
+	case err := <-errc:
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return err
+	}
+}
+
+// Close stops the engine. With withdraw, every route is withdrawn and the
+// nft table emptied first; without, the speaker stops so that peers keep
+// the routes by graceful restart until the daemon is back.
+func (d *Daemon) Close(withdraw bool) error {
+	d.cancel()
+	<-d.loop
+	var errs []error
+	d.mu.Lock()
+	sp, dp := d.speaker, d.dp
+	d.mu.Unlock()
+	if withdraw {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if sp != nil {
+			if err := sp.Set(ctx, nil); err != nil {
+				errs = append(errs, fmt.Errorf("withdraw: %w", err))
+			}
+		}
+		if dp != nil {
+			if err := dp.Apply(ctx, nft.State{}); err != nil {
+				errs = append(errs, fmt.Errorf("empty nft table: %w", err))
+			}
+		}
+		if len(errs) == 0 {
+			errs = append(errs, d.e.record(recOperator, operatorRec{Command: "stop", Args: "--withdraw", Operator: "daemon"}),
+				d.e.record(recApplied, changeRec{Moved: []int{}, Batch: -1, Op: "withdraw"}))
+		}
+	}
+	errs = append(errs, d.closeBackends(), d.j.Close())
+	return errors.Join(errs...)
+}
+
+func (d *Daemon) closeBackends() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var errs []error
+	if d.speaker != nil {
+		errs = append(errs, d.speaker.Close())
+		d.speaker = nil
+	}
+	if d.dp != nil {
+		errs = append(errs, d.dp.Close())
+		d.dp = nil
+	}
+	return errors.Join(errs...)
+}
+
+// lazySpeaker and lazyDataplane let the engine reach whatever backends the
+// daemon has started for the current runbook.
+type lazySpeaker struct{ d *Daemon }
+
+func (l lazySpeaker) get() (bgp.Speaker, error) {
+	l.d.mu.Lock()
+	defer l.d.mu.Unlock()
+	if l.d.speaker == nil {
+		return nil, fmt.Errorf("no BGP speaker running")
+	}
+	return l.d.speaker, nil
+}
+
+func (l lazySpeaker) Set(ctx context.Context, rs []bgp.Route) error {
+	s, err := l.get()
+	if err != nil {
+		return err
+	}
+	return s.Set(ctx, rs)
+}
+
+func (l lazySpeaker) Accepted(ctx context.Context, want []bgp.Route) (bgp.Convergence, error) {
+	s, err := l.get()
+	if err != nil {
+		return bgp.Convergence{}, err
+	}
+	return s.Accepted(ctx, want)
+}
+
+func (l lazySpeaker) Peers(ctx context.Context) ([]bgp.PeerStatus, error) {
+	s, err := l.get()
+	if err != nil {
+		return nil, err
+	}
+	return s.Peers(ctx)
+}
+
+func (l lazySpeaker) Close() error { return nil } // the daemon closes the real one
+
+type lazyDataplane struct{ d *Daemon }
+
+func (l lazyDataplane) Apply(ctx context.Context, s nft.State) error {
+	l.d.mu.Lock()
+	dp := l.d.dp
+	l.d.mu.Unlock()
+	if dp == nil {
+		return nil // the runbook turned the dataplane off
+	}
+	return dp.Apply(ctx, s)
+}

@@ -1,0 +1,221 @@
+// Package notify tells people outside the terminal about a run: a webhook
+// target receives a JSON POST at each go/no-go point, failed gate and end
+// of run (the engine's EngineConfig.Notify).
+//
+// Delivery never holds the engine up: notifications go into a bounded
+// queue that one goroutine sends from, with retries; when the queue is
+// full, new ones are dropped and counted.
+package notify
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// Defaults of a Webhook.
+const (
+	DefaultTimeout   = 5 * time.Second
+	DefaultQueueSize = 64
+	// Retries is how often a failed delivery is tried again (after 1s,
+	// then 2s): a server error, 429 or a network error. Other 4xx answers
+	// are not retried.
+	Retries = 2
+)
+
+// Payload is the JSON body of each POST.
+type Payload struct {
+	// Kind is "confirm" (a go/no-go point waits), "gate-failed" or "done".
+	Kind    string    `json:"kind"`
+	Message string    `json:"message"`
+	Time    time.Time `json:"time"`
+	Run     string    `json:"run,omitempty"`
+	// Text is "cutover <kind>: <message>", for chat webhooks (Slack,
+	// Mattermost) that show the text field.
+	Text string `json:"text"`
+}
+
+// Webhook posts notifications to URL. Set the fields before the first
+// Notify; the zero values of the others are sane. Close it to flush.
+type Webhook struct {
+	URL string
+	// Timeout bounds one attempt; 0: DefaultTimeout.
+	Timeout time.Duration
+	// Client sends the requests; nil: a client of its own.
+	Client *http.Client
+	// Run labels every payload, e.g. the daemon's site or run (optional).
+	Run string
+	// QueueSize bounds the notifications waiting; 0: DefaultQueueSize.
+	QueueSize int
+	// Log gets a line per notification that could not be delivered or was
+	// dropped; the zero Logger logs nothing.
+	Log zerolog.Logger
+	// Now stamps payloads; nil: time.Now.
+	Now func() time.Time
+
+	// backoff is the wait before the first retry, doubled after; tests
+	// shorten it.
+	backoff time.Duration
+
+	once    sync.Once
+	mu      sync.Mutex // guards closed and sends on queue
+	closed  bool
+	queue   chan Payload
+	done    chan struct{}
+	ctx     context.Context // cancelled by Close when its ctx ends
+	cancel  context.CancelFunc
+	sent    atomic.Uint64
+	dropped atomic.Uint64
+	failed  atomic.Uint64
+}
+
+func (w *Webhook) start() {
+	w.once.Do(func() {
+		size := w.QueueSize
+		if size <= 0 {
+			size = DefaultQueueSize
+		}
+		if w.Timeout <= 0 {
+			w.Timeout = DefaultTimeout
+		}
+		if w.Client == nil {
+			w.Client = &http.Client{}
+		}
+		if w.Now == nil {
+			w.Now = time.Now
+		}
+		if w.backoff <= 0 {
+			w.backoff = time.Second
+		}
+		w.queue = make(chan Payload, size)
+		w.done = make(chan struct{})
+		w.ctx, w.cancel = context.WithCancel(context.Background())
+		go w.loop()
+	})
+}
+
+// Notify queues a notification and returns at once. It has the signature
+// of cutover.EngineConfig.Notify. After Close, or with the queue full, the
+// notification is dropped and counted.
+func (w *Webhook) Notify(kind, msg string) {
+	w.start()
+	p := Payload{Kind: kind, Message: msg, Time: w.Now().UTC(), Run: w.Run, Text: "cutover " + kind + ": " + msg}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		w.drop(p, "closed")
+		return
+	}
+	select {
+	case w.queue <- p:
+	default:
+		w.drop(p, "queue full")
+	}
+}
+
+func (w *Webhook) drop(p Payload, why string) {
+	w.dropped.Add(1)
+	w.Log.Warn().Str("op", "notify").Str("reason", why).Str("kind", p.Kind).Msg("notification dropped")
+}
+
+func (w *Webhook) loop() {
+	defer close(w.done)
+	for p := range w.queue {
+		if w.ctx.Err() != nil {
+			w.drop(p, "closing")
+			continue
+		}
+		if err := w.deliver(p); err != nil {
+			w.failed.Add(1)
+			w.Log.Warn().Str("op", "notify").Err(err).Str("kind", p.Kind).Msg("notification not delivered")
+			continue
+		}
+		w.sent.Add(1)
+	}
+}
+
+// deliver posts p, retrying what may succeed later.
+func (w *Webhook) deliver(p Payload) error {
+	body, err := json.Marshal(p)
+	if err != nil {
+		return fmt.Errorf("encode notification: %w", err)
+	}
+	wait := w.backoff
+	for attempt := 0; ; attempt++ {
+		err := w.post(body)
+		var perm permanent
+		if err == nil || errors.As(err, &perm) || attempt == Retries {
+			return err
+		}
+		select {
+		case <-w.ctx.Done():
+			return fmt.Errorf("%w (gave up: %w)", err, w.ctx.Err())
+		case <-time.After(wait):
+		}
+		wait *= 2
+	}
+}
+
+// permanent marks an answer that a retry will not change.
+type permanent struct{ error }
+
+func (w *Webhook) post(body []byte) error {
+	ctx, cancel := context.WithTimeout(w.ctx, w.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.URL, bytes.NewReader(body))
+	if err != nil {
+		return permanent{fmt.Errorf("post notification: %w", err)}
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "cutover-notify")
+	resp, err := w.Client.Do(req)
+	if err != nil {
+		return fmt.Errorf("post notification: %w", err)
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	switch {
+	case resp.StatusCode >= 200 && resp.StatusCode < 300:
+		return nil
+	case resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests:
+		return fmt.Errorf("post notification to %s: %s", w.URL, resp.Status)
+	}
+	return permanent{fmt.Errorf("post notification to %s: %s", w.URL, resp.Status)}
+}
+
+// Close stops taking notifications and waits until the queued ones are
+// delivered or given up, or until ctx ends: then the one in flight is
+// cancelled, the rest are dropped, and Close returns ctx's error.
+func (w *Webhook) Close(ctx context.Context) error {
+	w.start()
+	w.mu.Lock()
+	if !w.closed {
+		w.closed = true
+		close(w.queue)
+	}
+	w.mu.Unlock()
+	select {
+	case <-w.done:
+		w.cancel()
+		return nil
+	case <-ctx.Done():
+		w.cancel()
+		<-w.done
+		return fmt.Errorf("close webhook: %w", ctx.Err())
+	}
+}
+
+// Stats counts the notifications delivered, dropped (queue full or
+// closed) and failed (not delivered after the retries).
+func (w *Webhook) Stats() (sent, dropped, failed uint64) {
+	return w.sent.Load(), w.dropped.Load(), w.failed.Load()
+}

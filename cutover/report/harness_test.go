@@ -1,0 +1,172 @@
+package report_test
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/cutover/cutover/bgp"
+	"github.com/cutover/cutover/cutover"
+	"github.com/cutover/cutover/nft"
+)
+
+// fakeClock only moves when told to, so that a run journals the same
+// times on every test run.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) Advance(d time.Duration) time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+	return c.t
+}
+
+// run is an engine with a fake speaker, a spy dataplane and a scripted
+// gate, on a fake clock: every journal record takes 10ms, every dataplane
+// change 200ms, convergence 700ms and a gate 3s.
+type run struct {
+	t     *testing.T
+	clock *fakeClock
+	j     *cutover.MemJournal
+	sp    *bgp.Fake
+	spec  *cutover.Spec
+	e     *cutover.Engine
+	stop  func()
+
+	mu      sync.Mutex
+	applied [][]netip.Prefix // every dataplane change
+}
+
+var testBatches = []struct {
+	name string
+	vms  int
+}{{"b00-canary", 10}, {"b01-unn", 200}, {"b02-hsyk", 150}, {"b03-nlsh", 140}}
+
+func batchPrefix(b int) netip.Prefix {
+	return netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 64, byte(b), 0}), 24)
+}
+
+// newRun builds the engine; batches in failing fail their gate with the
+// reason the test checks for.
+func newRun(t *testing.T, failing ...int) *run {
+	t.Helper()
+	r := &run{t: t, clock: &fakeClock{t: time.Date(2026, 3, 14, 23, 0, 0, 0, time.UTC)}}
+	r.j = &cutover.MemJournal{Now: func() time.Time { return r.clock.Advance(10 * time.Millisecond) }}
+	r.sp = bgp.NewFake(bgp.Limits{Allowed: []netip.Prefix{netip.MustParsePrefix("10.64.0.0/14")}, MaxPrefixes: 100})
+	nh := netip.MustParseAddr("10.255.2.2")
+	r.spec = &cutover.Spec{Runbook: "runbooks/helse-nord/runbook.yaml", Digest: "sha256:run0123456789abcdef", Policy: cutover.RollbackBatch}
+	for i, b := range testBatches {
+		sb := cutover.SpecBatch{Name: b.name, VMs: b.vms, Prefixes: []netip.Prefix{batchPrefix(i)}}
+		if i == 1 {
+			sb.Confirm = []string{"after-canary"}
+		}
+		r.spec.Batches = append(r.spec.Batches, sb)
+	}
+	r.spec.Routes = func(moved []int) []bgp.Route {
+		var rs []bgp.Route
+		for _, m := range moved {
+			rs = append(rs, bgp.Route{Prefix: batchPrefix(m), NextHop: nh})
+		}
+		return rs
+	}
+	r.spec.Dataplane = func(moved []int) nft.State {
+		var ps []netip.Prefix
+		for _, m := range moved {
+			ps = append(ps, batchPrefix(m))
+		}
+		return nft.State{Moved: map[string][]netip.Prefix{"skm2": ps}}
+	}
+	r.spec.Converge = func(ctx context.Context, routes []bgp.Route) error {
+		_, err := bgp.WaitConverged(ctx, r.sp, routes, time.Millisecond)
+		r.clock.Advance(700 * time.Millisecond)
+		return err
+	}
+	r.spec.Baseline = func(context.Context) ([]string, int, error) {
+		return []string{"vm-a", "vm-b", "vm-c"}, 4, nil
+	}
+	fail := map[int]bool{}
+	for _, f := range failing {
+		fail[f] = true
+	}
+	r.spec.Gate = func(_ context.Context, b int, _ []string) (bool, []cutover.VerdictRecord) {
+		r.clock.Advance(3 * time.Second)
+		if fail[b] {
+			return false, []cutover.VerdictRecord{
+				{Gate: "bgp", Pass: true},
+				{Gate: "probe", Reasons: []string{
+					fmt.Sprintf("vm-%da (10.64.%d.10): tcp/443 connect: connection refused", b, b),
+					fmt.Sprintf("vm-%db (10.64.%d.11): http 503 from /health", b, b),
+				}},
+			}
+		}
+		return true, []cutover.VerdictRecord{{Gate: "bgp", Pass: true}, {Gate: "probe", Pass: true}}
+	}
+	r.start(cutover.RunState{})
+	return r
+}
+
+// start (re)creates the engine with state st and runs its loop.
+func (r *run) start(st cutover.RunState) {
+	dp := cutover.DataplaneFunc(func(_ context.Context, s nft.State) error {
+		r.clock.Advance(200 * time.Millisecond)
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		r.applied = append(r.applied, s.Moved["skm2"])
+		return nil
+	})
+	r.e = cutover.NewEngine(cutover.EngineConfig{Speaker: r.sp, Dataplane: dp, Journal: r.j,
+		Log: zerolog.New(zerolog.NewTestWriter(r.t)), Now: r.clock.Now, State: st})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); r.e.Loop(ctx) }()
+	r.stop = func() { cancel(); <-done }
+	r.t.Cleanup(r.stop)
+}
+
+// wait polls the engine's state until ok.
+func (r *run) wait(what string, ok func(cutover.RunState) bool) cutover.RunState {
+	r.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st := r.e.Status(0).State
+		if ok(st) {
+			return st
+		}
+		if time.Now().After(deadline) {
+			r.t.Fatalf("timed out waiting for %s; state %+v", what, st)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func ended(s cutover.RunState) bool {
+	return s.Phase == cutover.PhaseDone || s.Phase == cutover.PhaseAborted
+}
+
+// runToEnd starts the run as alice, has bob answer the go/no-go after the
+// canary, and waits for the end.
+func (r *run) runToEnd() cutover.RunState {
+	r.t.Helper()
+	if err := r.e.Start(r.spec, "alice", false); err != nil {
+		r.t.Fatalf("Start: %v", err)
+	}
+	r.wait("the go/no-go after the canary", func(s cutover.RunState) bool { return s.Confirm == "after-canary" })
+	if err := r.e.Confirm("after-canary", true, "bob"); err != nil {
+		r.t.Fatalf("Confirm: %v", err)
+	}
+	return r.wait("the end of the run", ended)
+}

@@ -1,0 +1,308 @@
+package report
+
+import (
+	"bytes"
+	"fmt"
+	"html/template"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/cutover/cutover/cutover"
+)
+
+// HTML renders the report as one self-contained page: inline CSS and SVG,
+// no scripts and no external references, so that it opens from a USB
+// stick on a machine without network.
+func (r *Report) HTML() []byte {
+	var svg bytes.Buffer
+	r.writeSVG(&svg, false)
+	var b bytes.Buffer
+	// The template is fixed and the data is a Report: an error here is a
+	// bug in this package.
+	if err := page.Execute(&b, struct {
+		*Report
+		// The picture is our own markup with every text escaped.
+		Timeline template.HTML
+	}{r, template.HTML(svg.String())}); err != nil {
+		panic(fmt.Sprintf("report: render html: %v", err))
+	}
+	return b.Bytes()
+}
+
+// WriteDir writes report.md, report.html, timeline.svg and report.json
+// into dir, creating it.
+func (r *Report) WriteDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("write report: %w", err)
+	}
+	js, err := r.JSON()
+	if err != nil {
+		return fmt.Errorf("write report: %w", err)
+	}
+	for name, data := range map[string][]byte{
+		"report.md": r.Markdown(), "report.html": r.HTML(), SVGFile: r.SVG(), "report.json": js,
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+			return fmt.Errorf("write report: %w", err)
+		}
+	}
+	return nil
+}
+
+var page = template.Must(template.New("report").Funcs(template.FuncMap{
+	"clock":    clock,
+	"stamp":    stamp,
+	"dur":      dur,
+	"passFail": passFail,
+	"durOr":    durOr,
+	"since":    func(a, b time.Time) time.Duration { return b.Sub(a) },
+	"gates":    func(b Batch) string { return b.gateSummary() },
+	"decision": func(b Batch) string { return b.decision() },
+	"total":    func(b Batch) time.Duration { return b.total() },
+	"failed":   func(b Batch) []GateRun { return b.failedGates() },
+	"notZero":  func(t time.Time) bool { return !t.IsZero() },
+	"list":     batchList,
+	"cmdline":  func(c Command) string { return strings.TrimSpace("cutover " + c.Command + " " + c.Args) },
+	"phaseClass": func(p any) string {
+		switch fmt.Sprint(p) {
+		case string(cutover.PhaseDone), string(cutover.BatchCommitted):
+			return "ok"
+		case string(cutover.PhaseAborted), string(cutover.BatchRolledBack), string(cutover.BatchRollingBack):
+			return "bad"
+		case string(cutover.BatchPending):
+			return "idle"
+		}
+		return "busy"
+	},
+	"inc": func(i int) int { return i + 1 },
+}).Parse(pageTemplate))
+
+const pageTemplate = `<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Cutover report: {{.Runbook}} ({{.RunID}})</title>
+<style>
+:root { --ok: #2f7d32; --bad: #c62828; --busy: #b26a00; --idle: #6c757d; --line: #dee2e6; }
+* { box-sizing: border-box; }
+body { margin: 0; font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #212529; background: #f4f5f7; }
+main { max-width: 1040px; margin: 0 auto; padding: 24px; background: #fff; }
+h1 { margin: 0 0 4px; font-size: 24px; }
+h2 { margin: 28px 0 10px; font-size: 18px; border-bottom: 1px solid var(--line); padding-bottom: 4px; }
+h3 { margin: 16px 0 6px; font-size: 15px; }
+.sub { margin: 0; color: var(--idle); }
+.outcome { margin: 14px 0 0; padding: 10px 14px; border-radius: 6px; font-weight: 600; border-left: 6px solid var(--busy); background: #fff8e1; }
+.outcome.ok { border-color: var(--ok); background: #e8f5e9; }
+.outcome.bad { border-color: var(--bad); background: #ffebee; }
+table { border-collapse: collapse; width: 100%; margin: 6px 0; }
+th, td { text-align: left; padding: 4px 8px; border-bottom: 1px solid var(--line); vertical-align: top; }
+th { background: #f1f3f5; font-weight: 600; }
+td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
+table.kv th { width: 200px; background: none; }
+code, pre { font-family: ui-monospace, "DejaVu Sans Mono", Menlo, monospace; font-size: 12.5px; }
+pre { background: #f8f9fa; border: 1px solid var(--line); padding: 8px; overflow-x: auto; white-space: pre; }
+.tiles { display: flex; flex-wrap: wrap; gap: 10px; }
+.tile { flex: 1 1 130px; border: 1px solid var(--line); border-radius: 6px; padding: 8px 12px; }
+.tile b { display: block; font-size: 22px; }
+.tile span { color: var(--idle); }
+.ok { color: var(--ok); }
+.bad { color: var(--bad); }
+.busy { color: var(--busy); }
+.idle { color: var(--idle); }
+.outcome.ok, .outcome.bad { color: inherit; }
+.pill { display: inline-block; padding: 0 6px; border-radius: 9px; font-size: 12px; font-weight: 600; border: 1px solid currentColor; }
+.timeline { width: 100%; height: auto; border: 1px solid var(--line); }
+.add { color: var(--ok); }
+.del { color: var(--bad); }
+ul.reasons { margin: 4px 0 10px; }
+footer { margin-top: 32px; color: var(--idle); font-size: 12px; }
+@media print { body { background: #fff; } main { padding: 0; } details { display: block; } }
+</style>
+</head>
+<body>
+<main>
+<header>
+<h1>Cutover report</h1>
+<p class="sub">{{.Runbook}} · run {{.RunID}}</p>
+<p class="outcome {{phaseClass .Phase}}" id="outcome">{{.Outcome}}</p>
+{{- with .Rehearsal}}
+<p class="outcome {{if .Passed}}ok{{else}}bad{{end}}" id="rehearsal">Rehearsal {{passFail .Passed}}: expected {{.Expected}}; got {{.Actual}}.</p>
+{{- end}}
+</header>
+
+<section id="run">
+<h2>Run</h2>
+<table class="kv">
+<tr><th>Run</th><td><code>{{.RunID}}</code></td></tr>
+<tr><th>Runbook</th><td><code>{{.Runbook}}</code></td></tr>
+{{- if .RunbookDigest}}
+<tr><th>Runbook digest</th><td><code>{{.RunbookDigest}}</code></td></tr>
+{{- end}}
+{{- if .InventoryDigest}}
+<tr><th>Inventory digest</th><td><code>{{.InventoryDigest}}</code></td></tr>
+{{- end}}
+{{- if .RunDigest}}
+<tr><th>Run digest (journal)</th><td><code>{{.RunDigest}}</code></td></tr>
+{{- end}}
+<tr><th>Started</th><td>{{stamp .Started}} by <b>{{.Operator}}</b></td></tr>
+{{- if notZero .Ended}}
+<tr><th>Ended</th><td>{{stamp .Ended}} (took {{dur (since .Started .Ended)}})</td></tr>
+{{- else}}
+<tr><th>Last record</th><td>{{stamp .Until}}</td></tr>
+{{- end}}
+<tr><th>Phase</th><td><span class="pill {{phaseClass .Phase}}">{{.Phase}}</span></td></tr>
+{{- if .Result}}
+<tr><th>Result</th><td>{{.Result}}</td></tr>
+{{- end}}
+</table>
+</section>
+
+<section id="totals">
+<h2>Totals</h2>
+<div class="tiles">
+<div class="tile"><b>{{.Totals.MovedVMs}} / {{.Totals.VMs}}</b><span>VMs at the target</span></div>
+<div class="tile"><b class="ok">{{.Totals.Committed}}</b><span>batches committed</span></div>
+<div class="tile"><b class="{{if .Totals.RolledBack}}bad{{else}}idle{{end}}">{{.Totals.RolledBack}}</b><span>batches rolled back</span></div>
+<div class="tile"><b class="idle">{{.Totals.Pending}}</b><span>batches pending</span></div>
+<div class="tile"><b>{{.Totals.Rollbacks}}</b><span>rollbacks</span></div>
+<div class="tile"><b>{{.Totals.Restarts}}</b><span>daemon restarts</span></div>
+</div>
+</section>
+
+<section id="timeline">
+<h2>Timeline</h2>
+{{.Timeline}}
+</section>
+
+<section id="batches">
+<h2>Batches</h2>
+<p>Times are UTC. Announce is the BGP and nft change, converge the wait until the peers held the routes, gate the health gates.</p>
+<table>
+<tr><th class="num">#</th><th>Batch</th><th class="num">VMs</th><th>Phase</th><th>Started</th><th class="num">Announce</th><th class="num">Converge</th><th class="num">Gate</th><th>Decision</th><th class="num">Rollback</th><th class="num">Total</th><th>Gates</th></tr>
+{{- range .Batches}}
+<tr class="batch" id="batch-{{.Index}}"><td class="num">{{.Index}}</td><td>{{.Name}}</td><td class="num">{{.VMs}}</td><td><span class="pill {{phaseClass .Phase}}">{{.Phase}}</span></td><td>{{clock .Started}}</td><td class="num">{{durOr .ApplyTook (notZero .Announced)}}</td><td class="num">{{durOr .ConvergeTook (notZero .Converged)}}</td><td class="num">{{durOr .GateTook (gt (len .Gates) 0)}}</td><td>{{decision .}}</td><td class="num">{{durOr .RollbackTook (notZero .RolledBack)}}</td><td class="num">{{durOr (total .) (gt (total .) 0)}}</td><td>{{gates .}}</td></tr>
+{{- end}}
+</table>
+</section>
+
+<section id="gate-reasons">
+<h2>Gate reasons</h2>
+{{- $failed := false}}
+{{- range $b := .Batches}}
+{{- range $i, $g := failed $b}}
+{{- $failed = true}}
+<h3>Batch {{$b.Index}} {{$b.Name}} — failed at {{clock $g.Time}} (evaluation {{inc $i}}, took {{dur $g.Took}})</h3>
+<ul class="reasons">
+{{- range $g.Verdicts}}
+{{- if .Pass}}
+<li><b>{{.Gate}}</b>: <span class="ok">pass</span></li>
+{{- else if not .Reasons}}
+<li><b>{{.Gate}}</b>: <span class="bad">FAIL</span></li>
+{{- else}}
+{{- $gate := .Gate}}
+{{- range .Reasons}}
+<li><b>{{$gate}}</b>: <span class="bad">FAIL</span> — {{.}}</li>
+{{- end}}
+{{- end}}
+{{- end}}
+</ul>
+{{- end}}
+{{- end}}
+{{- if not $failed}}
+<p>Every gate evaluation passed.</p>
+{{- end}}
+</section>
+
+<section id="rollbacks">
+<h2>Rollbacks</h2>
+{{- if .Rollbacks}}
+<table>
+<tr><th>Time (UTC)</th><th>Batches</th><th>By</th><th>Reason</th><th class="num">Took</th></tr>
+{{- range .Rollbacks}}
+<tr class="rollback"><td>{{clock .Time}}</td><td>{{list .}}</td><td>{{.By}}</td><td>{{.Reason}}</td><td class="num">{{if .Took}}{{dur .Took}}{{else}}not completed{{end}}</td></tr>
+{{- end}}
+</table>
+{{- else}}
+<p>None.</p>
+{{- end}}
+</section>
+
+<section id="commands">
+<h2>Who ran what</h2>
+<table>
+<tr><th>Time (UTC)</th><th>Operator</th><th>Command</th></tr>
+{{- range .Commands}}
+<tr><td>{{clock .Time}}</td><td>{{.Operator}}</td><td><code>{{cmdline .}}</code></td></tr>
+{{- end}}
+</table>
+</section>
+
+{{- if .Events}}
+<section id="events">
+<h2>Run events</h2>
+<table>
+<tr><th>Time (UTC)</th><th>Event</th></tr>
+{{- range .Events}}
+<tr><td>{{clock .Time}}</td><td>{{.Text}}</td></tr>
+{{- end}}
+</table>
+</section>
+{{- end}}
+
+{{- if .Diffs}}
+<section id="changes">
+<h2>What changed</h2>
+{{- range .Diffs}}
+<h3>{{.Name}}: {{len .Added}} lines added, {{len .Removed}} removed</h3>
+<pre>
+{{- range .Removed}}
+<span class="del">- {{.}}</span>
+{{- end}}
+{{- range .Added}}
+<span class="add">+ {{.}}</span>
+{{- end}}
+</pre>
+{{- end}}
+</section>
+{{- end}}
+
+{{- if .Snapshots}}
+<section id="snapshots">
+<h2>Snapshots</h2>
+{{- range .Snapshots}}
+<details>
+<summary>{{.Name}}</summary>
+<pre>{{.Text}}</pre>
+</details>
+{{- end}}
+</section>
+{{- end}}
+
+{{- with .Rehearsal}}
+<section id="rehearsal-details">
+<h2>Rehearsal</h2>
+<table class="kv">
+<tr><th>Result</th><td><span class="pill {{if .Passed}}ok{{else}}bad{{end}}">{{passFail .Passed}}</span></td></tr>
+<tr><th>Expected</th><td>{{.Expected}}</td></tr>
+<tr><th>Actual</th><td>{{.Actual}}</td></tr>
+<tr><th>Took</th><td>{{dur .Took}}</td></tr>
+</table>
+{{- if .Faults}}
+<table>
+<tr><th>Fault</th><th>When</th><th>At (UTC)</th><th>Result</th></tr>
+{{- range .Faults}}
+<tr><td><code>{{.Fault}}</code></td><td>{{.When}}</td><td>{{clock .At}}</td><td>{{.Result}}</td></tr>
+{{- end}}
+</table>
+{{- end}}
+</section>
+{{- end}}
+
+<footer>Built from the cutover daemon's journal by <code>cutover report</code>. Everything on this page is inline: it needs no network.</footer>
+</main>
+</body>
+</html>
+`

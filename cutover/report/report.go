@@ -1,0 +1,691 @@
+// Package report builds the evidence of a cutover run from its journal:
+// who ran what and when, each batch's timeline (announce, converge, gate,
+// commit or rollback) with durations, gate reasons, rollbacks, totals,
+// before/after snapshots and a timeline picture. It renders the same model
+// as Markdown, as one self-contained HTML page (inline CSS and SVG, no
+// scripts, nothing fetched), as SVG and as JSON.
+//
+// The journal is the only source of what happened: a report built twice
+// from the same journal is the same report.
+package report
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/cutover/cutover/cutover"
+)
+
+// Input is what a report is built from. Only Entries is required.
+type Input struct {
+	// Entries is the daemon's journal (cutover.Client.Journal, or
+	// MemJournal.Entries in tests).
+	Entries []cutover.JournalEntry
+	// Run selects the run by id when the journal holds several; empty:
+	// the last one.
+	Run             string
+	RunbookPath     string
+	RunbookDigest   string
+	InventoryDigest string
+	// Snapshots are texts the caller captured, such as the edge's routes
+	// and the nft table before and after. Pairs named "X before" and
+	// "X after" are also shown as a diff.
+	Snapshots []Snapshot
+	// Rehearsal describes a lab rehearsal; nil for a real run.
+	Rehearsal *Rehearsal
+}
+
+// Snapshot is a named text captured around the run.
+type Snapshot struct {
+	Name string `json:"name"`
+	Text string `json:"text"`
+}
+
+// Rehearsal is what a lab rehearsal adds: the faults it injected and
+// whether the run ended as the runbook's policy promises.
+type Rehearsal struct {
+	Faults   []Fault       `json:"faults,omitempty"`
+	Expected string        `json:"expected"`
+	Actual   string        `json:"actual"`
+	Passed   bool          `json:"passed"`
+	Took     time.Duration `json:"took"`
+}
+
+// Fault is one injected fault.
+type Fault struct {
+	Fault  string    `json:"fault"` // e.g. "vm-down"
+	When   string    `json:"when"`  // e.g. "batch 3"
+	At     time.Time `json:"at,omitzero"`
+	Result string    `json:"result"` // what it did, e.g. "stopped 12 responders"
+}
+
+// Report is the model every rendering is made from.
+type Report struct {
+	RunID           string `json:"run_id"`
+	Runbook         string `json:"runbook"`
+	RunbookDigest   string `json:"runbook_digest,omitempty"`
+	InventoryDigest string `json:"inventory_digest,omitempty"`
+	// RunDigest is the digest of runbook and inventory the daemon
+	// journaled when the run started.
+	RunDigest string    `json:"run_digest,omitempty"`
+	Operator  string    `json:"operator"`
+	Started   time.Time `json:"started"`
+	Ended     time.Time `json:"ended,omitzero"`
+	// Until is the end of the picture: Ended, or the last journal record
+	// of a run still under way.
+	Until   time.Time        `json:"until"`
+	Phase   cutover.RunPhase `json:"phase"`
+	Result  string           `json:"result,omitempty"`
+	Outcome string           `json:"outcome"`
+
+	Totals    Totals     `json:"totals"`
+	Commands  []Command  `json:"commands"`
+	Events    []Event    `json:"events"`
+	Batches   []Batch    `json:"batches"`
+	Rollbacks []Rollback `json:"rollbacks"`
+	// Moved is the number of VMs at the target over time, one point per
+	// applied change, starting at Started.
+	Moved     []Point    `json:"moved"`
+	Snapshots []Snapshot `json:"snapshots,omitempty"`
+	Diffs     []Diff     `json:"diffs,omitempty"`
+	Rehearsal *Rehearsal `json:"rehearsal,omitempty"`
+}
+
+// Totals counts the run's result.
+type Totals struct {
+	VMs           int `json:"vms"`
+	MovedVMs      int `json:"moved_vms"`
+	Prefixes      int `json:"prefixes"`
+	MovedPrefixes int `json:"moved_prefixes"`
+	Batches       int `json:"batches"`
+	Committed     int `json:"committed"`
+	RolledBack    int `json:"rolled_back"`
+	Pending       int `json:"pending"`
+	// Other counts batches caught between phases (run still under way).
+	Other     int `json:"other"`
+	Rollbacks int `json:"rollbacks"`
+	Restarts  int `json:"restarts"`
+}
+
+// Command is one thing a person (or --yes in their name) did.
+type Command struct {
+	Time     time.Time `json:"time"`
+	Operator string    `json:"operator"`
+	Command  string    `json:"command"`
+	Args     string    `json:"args,omitempty"`
+}
+
+// Event is a run-level fact worth a line: pre-check, pauses, restarts, end.
+type Event struct {
+	Time time.Time `json:"time"`
+	Text string    `json:"text"`
+}
+
+// Batch is one batch's timeline. Zero times were not reached; durations
+// are those the engine measured (apply, gate) or the time between phases.
+type Batch struct {
+	Index    int                `json:"index"`
+	Name     string             `json:"name"`
+	VMs      int                `json:"vms"`
+	Prefixes int                `json:"prefixes"`
+	Phase    cutover.BatchPhase `json:"phase"`
+	Attempts int                `json:"attempts,omitempty"`
+	Reason   string             `json:"reason,omitempty"`
+	// Earlier is set for a batch an earlier run of the same runbook had
+	// already moved: it is at the target from the start of this run.
+	Earlier bool `json:"earlier,omitempty"`
+
+	Started       time.Time `json:"started,omitzero"`
+	Announced     time.Time `json:"announced,omitzero"`
+	Converged     time.Time `json:"converged,omitzero"`
+	Decided       time.Time `json:"decided,omitzero"`
+	RollbackStart time.Time `json:"rollback_start,omitzero"`
+	RolledBack    time.Time `json:"rolled_back,omitzero"`
+
+	ApplyTook    time.Duration `json:"apply_took,omitempty"`
+	ConvergeTook time.Duration `json:"converge_took,omitempty"`
+	GateTook     time.Duration `json:"gate_took,omitempty"`
+	RollbackTook time.Duration `json:"rollback_took,omitempty"`
+
+	// Gates are every gate evaluation of the batch, in order.
+	Gates []GateRun `json:"gates,omitempty"`
+}
+
+// GateRun is one evaluation of a batch's gates.
+type GateRun struct {
+	Time     time.Time               `json:"time"`
+	Pass     bool                    `json:"pass"`
+	Took     time.Duration           `json:"took"`
+	Verdicts []cutover.VerdictRecord `json:"verdicts"`
+}
+
+// Rollback is one change that took batches back to the source.
+type Rollback struct {
+	Time    time.Time     `json:"time"`
+	Batches []int         `json:"batches"`
+	Names   []string      `json:"names"`
+	By      string        `json:"by"` // operator, "policy" or "recover"
+	Reason  string        `json:"reason"`
+	Took    time.Duration `json:"took,omitempty"` // zero: not completed
+}
+
+// Point is the number of VMs at the target from Time on.
+type Point struct {
+	Time time.Time `json:"time"`
+	VMs  int       `json:"vms"`
+}
+
+// Diff is what changed between the snapshots "Name before" and "Name after",
+// compared as sets of lines.
+type Diff struct {
+	Name    string   `json:"name"`
+	Added   []string `json:"added"`
+	Removed []string `json:"removed"`
+}
+
+// Journal record payloads, as written by package cutover (state.go).
+type (
+	runStartRec struct {
+		RunID       string               `json:"run_id"`
+		Runbook     string               `json:"runbook"`
+		Digest      string               `json:"digest"`
+		Operator    string               `json:"operator"`
+		AutoConfirm bool                 `json:"auto_confirm"`
+		Batches     []cutover.BatchState `json:"batches"`
+	}
+	baselineRec struct {
+		Healthy []string `json:"healthy"`
+		Probed  int      `json:"probed"`
+	}
+	phaseRec struct {
+		Phase    cutover.RunPhase `json:"phase"`
+		Pause    string           `json:"pause"`
+		Confirm  string           `json:"confirm"`
+		Step     bool             `json:"step"`
+		Result   string           `json:"result"`
+		Operator string           `json:"operator"`
+	}
+	changeRec struct {
+		Moved  []int         `json:"moved"`
+		Batch  int           `json:"batch"`
+		Op     string        `json:"op"`
+		Took   time.Duration `json:"took"`
+		Routes int           `json:"routes"`
+	}
+	batchRec struct {
+		Batch  int                `json:"batch"`
+		Phase  cutover.BatchPhase `json:"phase"`
+		Reason string             `json:"reason"`
+	}
+	verdictRec struct {
+		Batch    int                     `json:"batch"`
+		Pass     bool                    `json:"pass"`
+		Took     time.Duration           `json:"took"`
+		Verdicts []cutover.VerdictRecord `json:"verdicts"`
+	}
+	confirmRec struct {
+		Point    string `json:"point"`
+		Go       bool   `json:"go"`
+		Operator string `json:"operator"`
+	}
+	operatorRec struct {
+		Command  string `json:"command"`
+		Args     string `json:"args"`
+		Operator string `json:"operator"`
+	}
+)
+
+// Errors Build returns for a journal without the run asked for.
+var (
+	ErrNoRun = errors.New("the journal holds no run")
+)
+
+// Build reads the run out of the journal.
+func Build(in Input) (*Report, error) {
+	es := in.Entries
+	start, end := -1, len(es)
+	var rs runStartRec
+	for i, e := range es {
+		if e.Type != "run-start" {
+			continue
+		}
+		if start >= 0 && in.Run != "" {
+			end = i // the run asked for ends where the next begins
+			break
+		}
+		var r runStartRec
+		if err := json.Unmarshal(e.Data, &r); err != nil {
+			return nil, fmt.Errorf("build report: journal record %d: run-start: %w", e.Seq, err)
+		}
+		if in.Run == "" || r.RunID == in.Run {
+			start, rs = i, r
+		}
+	}
+	switch {
+	case start < 0 && in.Run != "":
+		return nil, fmt.Errorf("build report: %w with id %q", ErrNoRun, in.Run)
+	case start < 0:
+		return nil, fmt.Errorf("build report: %w", ErrNoRun)
+	}
+	st, err := cutover.Fold(es[:end])
+	if err != nil {
+		return nil, fmt.Errorf("build report: %w", err)
+	}
+	before, err := cutover.Fold(es[:start])
+	if err != nil {
+		return nil, fmt.Errorf("build report: %w", err)
+	}
+
+	r := &Report{
+		RunID: rs.RunID, Runbook: rs.Runbook, RunDigest: rs.Digest, Operator: rs.Operator,
+		RunbookDigest: in.RunbookDigest, InventoryDigest: in.InventoryDigest,
+		Started: es[start].Time, Ended: st.Ended, Phase: st.Phase, Result: st.Result,
+		Snapshots: in.Snapshots, Rehearsal: in.Rehearsal,
+		Commands: []Command{}, Events: []Event{}, Rollbacks: []Rollback{},
+	}
+	if in.RunbookPath != "" {
+		r.Runbook = in.RunbookPath
+	}
+	r.Until = r.Ended
+	if r.Until.IsZero() {
+		r.Until = es[end-1].Time
+	}
+	w := walker{r: r, vms: map[int]int{}}
+	for _, b := range st.Batches {
+		r.Batches = append(r.Batches, Batch{Index: b.Index, Name: b.Name, VMs: b.VMs, Prefixes: b.Prefixes,
+			Phase: b.Phase, Attempts: b.Attempts, Reason: b.Reason,
+			Started: b.Started, Announced: b.Announced, Converged: b.Converged, Decided: b.Decided,
+			RolledBack: b.RolledBack, ApplyTook: b.ApplyTook, GateTook: b.GateTook})
+		w.vms[b.Index] = b.VMs
+	}
+	for _, b := range rs.Batches {
+		if x := w.batch(b.Index); x != nil && b.Phase == cutover.BatchCommitted {
+			x.Earlier = true
+		}
+	}
+	cmd := "run"
+	if rs.AutoConfirm {
+		cmd = "run --yes"
+	}
+	r.Commands = append(r.Commands, Command{Time: r.Started, Operator: rs.Operator, Command: cmd, Args: rs.Runbook})
+	r.Moved = append(r.Moved, Point{Time: r.Started, VMs: w.count(before.Applied)})
+	for _, e := range es[start+1 : end] {
+		if err := w.entry(e); err != nil {
+			return nil, fmt.Errorf("build report: journal record %d: %s: %w", e.Seq, e.Type, err)
+		}
+	}
+	r.finish(&st)
+	r.Diffs = diffs(in.Snapshots)
+	return r, nil
+}
+
+// walker reads one run's records in order.
+type walker struct {
+	r   *Report
+	vms map[int]int // VMs per batch index
+	// openRollback is the rollback whose change is not applied yet.
+	openRollback *Rollback
+	// rollbackBy is the operator of the last rollback command not yet
+	// matched to its rollback.
+	rollbackBy string
+	// openIntent is the change journaled but not yet applied, since openAt.
+	openIntent *changeRec
+	openAt     time.Time
+}
+
+func (w *walker) count(moved []int) int {
+	n := 0
+	for _, m := range moved {
+		n += w.vms[m]
+	}
+	return n
+}
+
+func (w *walker) batch(i int) *Batch {
+	if i < 0 || i >= len(w.r.Batches) {
+		return nil
+	}
+	return &w.r.Batches[i]
+}
+
+func (w *walker) entry(e cutover.JournalEntry) error {
+	r := w.r
+	switch e.Type {
+	case "baseline":
+		var v baselineRec
+		if err := json.Unmarshal(e.Data, &v); err != nil {
+			return err
+		}
+		r.Events = append(r.Events, Event{e.Time, fmt.Sprintf("pre-check passed: baseline %d of %d probed VMs healthy", len(v.Healthy), v.Probed)})
+	case "phase":
+		var v phaseRec
+		if err := json.Unmarshal(e.Data, &v); err != nil {
+			return err
+		}
+		switch v.Phase {
+		case cutover.PhasePaused:
+			text := "paused: " + v.Pause
+			switch {
+			case v.Pause == "operator":
+				text = "paused by " + v.Operator
+			case v.Pause == "interrupted":
+				text = "paused: interrupted by a daemon restart"
+			case v.Pause == "confirm":
+				text = fmt.Sprintf("waiting for go/no-go at %q", v.Confirm)
+			case v.Pause == "no-go":
+				text = fmt.Sprintf("no-go at %q by %s", v.Confirm, v.Operator)
+			case v.Operator != "":
+				text += " by " + v.Operator
+			}
+			r.Events = append(r.Events, Event{e.Time, text})
+		case cutover.PhaseDone:
+			r.Events = append(r.Events, Event{e.Time, "run done: " + v.Result})
+		case cutover.PhaseAborted:
+			r.Events = append(r.Events, Event{e.Time, "run aborted: " + v.Result})
+		}
+	case "intent":
+		var v changeRec
+		if err := json.Unmarshal(e.Data, &v); err != nil {
+			return err
+		}
+		if v.Op == "recover" {
+			if o := w.openIntent; o != nil {
+				what := o.Op
+				if b := w.batch(o.Batch); b != nil {
+					what += " of batch " + fmt.Sprint(b.Index) + " " + b.Name
+				}
+				r.Events = append(r.Events, Event{w.openAt, "the daemon stopped during the " + what + " (journaled, not completed); the restart re-applied it"})
+			}
+		}
+		w.openIntent, w.openAt = &v, e.Time
+	case "applied":
+		var v changeRec
+		if err := json.Unmarshal(e.Data, &v); err != nil {
+			return err
+		}
+		w.openIntent = nil
+		n := w.count(v.Moved)
+		if r.Moved[len(r.Moved)-1].VMs != n {
+			r.Moved = append(r.Moved, Point{Time: e.Time, VMs: n})
+		}
+		switch v.Op {
+		case "baseline":
+			r.Events = append(r.Events, Event{e.Time, fmt.Sprintf("baseline routes and nft state applied before the first batch in %s (%d routes)", dur(v.Took), v.Routes)})
+		case "recover":
+			r.Totals.Restarts++
+			r.Events = append(r.Events, Event{e.Time, fmt.Sprintf("daemon restart: state re-applied from the journal in %s (%d batches, %d VMs at the target)",
+				dur(v.Took), len(v.Moved), n)})
+		case "rollback":
+			if rb := w.openRollback; rb != nil {
+				rb.Took = e.Time.Sub(rb.Time)
+				w.openRollback = nil
+				for _, i := range rb.Batches {
+					if b := w.batch(i); b != nil {
+						b.RollbackTook = rb.Took
+					}
+				}
+			}
+		}
+	case "batch":
+		var v batchRec
+		if err := json.Unmarshal(e.Data, &v); err != nil {
+			return err
+		}
+		b := w.batch(v.Batch)
+		if b == nil {
+			return fmt.Errorf("no batch %d", v.Batch)
+		}
+		if v.Phase != cutover.BatchRollingBack {
+			break
+		}
+		b.RollbackStart = e.Time
+		rb := w.openRollback
+		if rb == nil || rb.Reason != v.Reason {
+			by := "policy"
+			switch {
+			case w.rollbackBy != "":
+				by, w.rollbackBy = w.rollbackBy, ""
+			case strings.HasPrefix(v.Reason, "completing an interrupted"):
+				by = "recover"
+			}
+			r.Rollbacks = append(r.Rollbacks, Rollback{Time: e.Time, By: by, Reason: v.Reason})
+			rb = &r.Rollbacks[len(r.Rollbacks)-1]
+			w.openRollback = rb
+		}
+		rb.Batches = append(rb.Batches, v.Batch)
+		rb.Names = append(rb.Names, b.Name)
+	case "verdict":
+		var v verdictRec
+		if err := json.Unmarshal(e.Data, &v); err != nil {
+			return err
+		}
+		if b := w.batch(v.Batch); b != nil {
+			b.Gates = append(b.Gates, GateRun{Time: e.Time, Pass: v.Pass, Took: v.Took, Verdicts: v.Verdicts})
+		}
+	case "confirm":
+		var v confirmRec
+		if err := json.Unmarshal(e.Data, &v); err != nil {
+			return err
+		}
+		answer := "go"
+		if !v.Go {
+			answer = "no-go"
+		}
+		r.Commands = append(r.Commands, Command{Time: e.Time, Operator: v.Operator, Command: "confirm", Args: v.Point + " " + answer})
+	case "operator":
+		var v operatorRec
+		if err := json.Unmarshal(e.Data, &v); err != nil {
+			return err
+		}
+		r.Commands = append(r.Commands, Command{Time: e.Time, Operator: v.Operator, Command: v.Command, Args: v.Args})
+		if v.Command == "rollback" {
+			w.rollbackBy = v.Operator
+		}
+	}
+	// Other record types (run-start of this run, recovered) carry nothing
+	// for the report; Fold has already rejected unknown ones.
+	return nil
+}
+
+// finish fills what needs the whole run: durations between phases,
+// totals and the outcome.
+func (r *Report) finish(st *cutover.RunState) {
+	t := &r.Totals
+	t.Batches = len(r.Batches)
+	t.Rollbacks = len(r.Rollbacks)
+	for i := range r.Batches {
+		b := &r.Batches[i]
+		t.VMs += b.VMs
+		t.Prefixes += b.Prefixes
+		if !b.Converged.IsZero() && !b.Announced.IsZero() && !b.Converged.Before(b.Announced) {
+			b.ConvergeTook = b.Converged.Sub(b.Announced)
+		}
+		switch b.Phase {
+		case cutover.BatchCommitted:
+			t.Committed++
+		case cutover.BatchRolledBack:
+			t.RolledBack++
+		case cutover.BatchPending:
+			t.Pending++
+		default:
+			t.Other++
+		}
+	}
+	t.MovedVMs, t.MovedPrefixes = st.Moved()
+	pct := 0.0
+	if t.VMs > 0 {
+		pct = 100 * float64(t.MovedVMs) / float64(t.VMs)
+	}
+	moved := fmt.Sprintf("%d of %d VMs at the target (%.0f%%)", t.MovedVMs, t.VMs, pct)
+	switch st.Phase {
+	case cutover.PhaseDone:
+		r.Outcome = fmt.Sprintf("done: %s; %s", r.Result, moved)
+	case cutover.PhaseAborted:
+		r.Outcome = fmt.Sprintf("aborted: %s; %s", r.Result, moved)
+	case cutover.PhasePaused:
+		why := st.Pause
+		if st.Confirm != "" {
+			why = "waiting for go/no-go at " + st.Confirm
+		}
+		r.Outcome = fmt.Sprintf("under way, paused (%s); %s", why, moved)
+	default:
+		r.Outcome = fmt.Sprintf("under way (%s); %s", st.Phase, moved)
+	}
+}
+
+// diffs pairs "X before" with "X after" snapshots.
+func diffs(snaps []Snapshot) []Diff {
+	var out []Diff
+	for _, b := range snaps {
+		stem, ok := strings.CutSuffix(b.Name, " before")
+		if !ok {
+			continue
+		}
+		i := slices.IndexFunc(snaps, func(s Snapshot) bool { return s.Name == stem+" after" })
+		if i < 0 {
+			continue
+		}
+		before, after := lineSet(b.Text), lineSet(snaps[i].Text)
+		d := Diff{Name: stem, Added: []string{}, Removed: []string{}}
+		for _, l := range lines(snaps[i].Text) {
+			if !before[l] {
+				d.Added = append(d.Added, l)
+			}
+		}
+		for _, l := range lines(b.Text) {
+			if !after[l] {
+				d.Removed = append(d.Removed, l)
+			}
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+func lines(s string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for l := range strings.SplitSeq(s, "\n") {
+		l = strings.TrimRight(l, " \t\r")
+		if strings.TrimSpace(l) == "" || seen[l] {
+			continue
+		}
+		seen[l] = true
+		out = append(out, l)
+	}
+	return out
+}
+
+func lineSet(s string) map[string]bool {
+	m := map[string]bool{}
+	for _, l := range lines(s) {
+		m[l] = true
+	}
+	return m
+}
+
+// JSON returns the report as indented JSON (cutover report -o json).
+// Durations are in nanoseconds, times in RFC 3339.
+func (r *Report) JSON() ([]byte, error) {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("encode report: %w", err)
+	}
+	return append(b, '\n'), nil
+}
+
+// dur formats a duration for people: milliseconds below a second, tenths
+// below a minute, seconds above.
+func dur(d time.Duration) string {
+	switch {
+	case d <= 0:
+		return "0s"
+	case d < time.Second:
+		return d.Round(time.Millisecond).String()
+	case d < time.Minute:
+		return d.Round(100 * time.Millisecond).String()
+	}
+	return d.Round(time.Second).String()
+}
+
+// clock formats a time of day in UTC.
+func clock(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format("15:04:05")
+}
+
+// stamp formats a full UTC timestamp.
+func stamp(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format("2006-01-02 15:04:05 MST")
+}
+
+// gateSummary is the verdict of a batch's last gate run in one phrase.
+func (b *Batch) gateSummary() string {
+	if len(b.Gates) == 0 {
+		return ""
+	}
+	g := b.Gates[len(b.Gates)-1]
+	var pass, fail []string
+	for _, v := range g.Verdicts {
+		if v.Pass {
+			pass = append(pass, v.Gate)
+		} else {
+			fail = append(fail, v.Gate)
+		}
+	}
+	if g.Pass {
+		return "pass (" + strings.Join(pass, ", ") + ")"
+	}
+	return "FAIL (" + strings.Join(fail, ", ") + ")"
+}
+
+// decision is how the batch ended, with the time.
+func (b *Batch) decision() string {
+	switch b.Phase {
+	case cutover.BatchCommitted:
+		if b.Decided.IsZero() {
+			return "committed by an earlier run"
+		}
+		return "commit " + clock(b.Decided)
+	case cutover.BatchRolledBack:
+		if b.Earlier && b.Started.IsZero() {
+			return "rollback " + clock(b.RolledBack) + " (moved by an earlier run)"
+		}
+		return "rollback " + clock(b.RolledBack)
+	case cutover.BatchRollingBack:
+		return "rolling back since " + clock(b.RollbackStart)
+	}
+	return ""
+}
+
+// total is the time from the batch's start to its decision.
+func (b *Batch) total() time.Duration {
+	end := b.Decided
+	if !b.RolledBack.IsZero() {
+		end = b.RolledBack
+	}
+	if b.Started.IsZero() || end.Before(b.Started) {
+		return 0
+	}
+	return end.Sub(b.Started)
+}
+
+// failedGates are the gate runs that failed.
+func (b *Batch) failedGates() []GateRun {
+	var out []GateRun
+	for _, g := range b.Gates {
+		if !g.Pass {
+			out = append(out, g)
+		}
+	}
+	return out
+}

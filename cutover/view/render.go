@@ -1,0 +1,372 @@
+// Package view is the night-shift view of a cutover run: one line per
+// batch with a progress bar, its state, the gate verdict and timings, the
+// VMs moved of the total with an ETA, and the last events.
+//
+// Render writes it once as plain text. Watch follows a run: on a terminal
+// it redraws the view in place (with Bubble Tea); elsewhere (a pipe, a
+// log file, CI) it prints one plain line per new event and per batch state
+// change, never a full redraw.
+package view
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/cutover/cutover/cutover"
+)
+
+// Options tune the view. The zero value is usable.
+type Options struct {
+	// Events is how many of the last events are shown; 0: 8, <0: none.
+	Events int
+	// Interval is how often Watch asks for the status; 0: 1s.
+	Interval time.Duration
+	// Patience is how long Watch keeps retrying a status source that
+	// fails (a daemon restarting) before it gives up; 0: 1 minute.
+	Patience time.Duration
+	// Location is the time zone of the clock times shown; nil: local.
+	Location *time.Location
+
+	// maxBatches caps the batch lines (a terminal's height); 0: all.
+	maxBatches int
+}
+
+func (o Options) withDefaults() Options {
+	if o.Events == 0 {
+		o.Events = 8
+	}
+	if o.Interval <= 0 {
+		o.Interval = time.Second
+	}
+	if o.Patience <= 0 {
+		o.Patience = time.Minute
+	}
+	if o.Location == nil {
+		o.Location = time.Local
+	}
+	return o
+}
+
+// Render writes the view of st as plain text, without colors.
+func Render(w io.Writer, st cutover.Status, opts Options) error {
+	opts = opts.withDefaults()
+	_, err := io.WriteString(w, render(st, st.Events, opts, plain{}))
+	return err
+}
+
+// styler colors the view on a terminal; plain leaves it as it is. Every
+// cell is padded before it is styled, so widths stay right.
+type styler interface {
+	style(kind, s string) string
+	bar(p cutover.BatchPhase, width int) string
+}
+
+// Style kinds.
+const (
+	kOK   = "ok"
+	kBad  = "bad"
+	kBusy = "busy"
+	kDim  = "dim"
+	kBold = "bold"
+)
+
+type plain struct{}
+
+func (plain) style(_, s string) string { return s }
+
+func (plain) bar(p cutover.BatchPhase, width int) string {
+	full, fill := barFill(p, width)
+	return "[" + strings.Repeat(string(fill), full) + strings.Repeat("-", width-full) + "]"
+}
+
+const barWidth = 10
+
+// barFill is how much of a batch's bar is full in phase p, and with what.
+func barFill(p cutover.BatchPhase, width int) (int, rune) {
+	switch p {
+	case cutover.BatchAnnouncing:
+		return width * 3 / 10, '#'
+	case cutover.BatchGating:
+		return width * 6 / 10, '#'
+	case cutover.BatchCommitted:
+		return width, '#'
+	case cutover.BatchRollingBack:
+		return width / 2, '<'
+	case cutover.BatchRolledBack:
+		return width, 'x'
+	}
+	return 0, '#'
+}
+
+func phaseKind(p cutover.BatchPhase) string {
+	switch p {
+	case cutover.BatchCommitted:
+		return kOK
+	case cutover.BatchRollingBack, cutover.BatchRolledBack:
+		return kBad
+	case cutover.BatchAnnouncing, cutover.BatchGating:
+		return kBusy
+	}
+	return kDim
+}
+
+// render builds the whole view. events are the ones to list (the last
+// opts.Events of them).
+func render(st cutover.Status, events []cutover.Event, opts Options, s styler) string {
+	var b strings.Builder
+	rs := &st.State
+	loc := opts.Location
+
+	if rs.RunID == "" && len(rs.Batches) == 0 {
+		b.WriteString(s.style(kDim, "no run") + "\n")
+		return b.String()
+	}
+	head := "run " + rs.RunID + "  " + rs.Runbook
+	if rs.Operator != "" {
+		head += "  by " + rs.Operator
+	}
+	b.WriteString(s.style(kBold, head) + "\n")
+	b.WriteString(summary(st, loc, s) + "\n")
+	if line := pauseLine(rs); line != "" {
+		b.WriteString(s.style(kBusy, line) + "\n")
+	}
+
+	// Batch table: cells first, widths from the plain text, then style.
+	nameW := len("batch")
+	for _, x := range rs.Batches {
+		nameW = max(nameW, min(utf8.RuneCountInString(x.Name), 28))
+	}
+	vmW := len("VMs")
+	idxW := 1
+	for _, x := range rs.Batches {
+		vmW = max(vmW, len(fmt.Sprint(x.VMs)))
+		idxW = max(idxW, len(fmt.Sprint(x.Index)))
+	}
+	stateW := len("rolling-back")
+	fmt.Fprintf(&b, "%s\n", s.style(kDim, strings.TrimRight(fmt.Sprintf("%*s  %-*s  %*s  %-*s  %-*s  %-*s  %s",
+		idxW, "#", nameW, "batch", vmW, "VMs", barWidth+2, "progress", stateW, "state", gateW, "gates", "time"), " ")))
+	first, last := window(rs.Batches, opts.maxBatches)
+	if first > 0 {
+		b.WriteString(s.style(kDim, fmt.Sprintf("%*s  … %s", idxW, "", countPhases(rs.Batches[:first]))) + "\n")
+	}
+	for _, x := range rs.Batches[first:last] {
+		gates, gk := gateCell(x)
+		line := fmt.Sprintf("%*d  %s  %*d  %s  %s  %s  %s",
+			idxW, x.Index, pad(shorten(x.Name, 28), nameW), vmW, x.VMs,
+			s.bar(x.Phase, barWidth), s.style(phaseKind(x.Phase), pad(string(x.Phase), stateW)),
+			s.style(gk, pad(gates, gateW)), timing(x, st.Now))
+		b.WriteString(strings.TrimRight(line, " ") + "\n")
+	}
+	if last < len(rs.Batches) {
+		b.WriteString(s.style(kDim, fmt.Sprintf("%*s  … %s", idxW, "", countPhases(rs.Batches[last:]))) + "\n")
+	}
+
+	if opts.Events > 0 && len(events) > 0 {
+		b.WriteString(s.style(kDim, "events:") + "\n")
+		for _, e := range events[max(0, len(events)-opts.Events):] {
+			b.WriteString(eventLine(e, loc, s) + "\n")
+		}
+	}
+	return b.String()
+}
+
+const gateW = 40
+
+// summary is the line with the run's phase, the moved VMs and the ETA.
+func summary(st cutover.Status, loc *time.Location, s styler) string {
+	rs := &st.State
+	var committed, rolled, decided int
+	for _, x := range rs.Batches {
+		switch x.Phase {
+		case cutover.BatchCommitted:
+			committed++
+			decided++
+		case cutover.BatchRolledBack:
+			rolled++
+			decided++
+		}
+	}
+	pct := 0
+	if st.TotalVMs > 0 {
+		pct = st.MovedVMs * 100 / st.TotalVMs
+	}
+	phase := s.style(runKind(rs.Phase), string(rs.Phase))
+	line := fmt.Sprintf("%s · moved %d/%d VMs (%d%%) · batches %d/%d decided: %d committed, %d rolled back",
+		phase, st.MovedVMs, st.TotalVMs, pct, decided, len(rs.Batches), committed, rolled)
+	switch {
+	case !rs.Ended.IsZero():
+		line += fmt.Sprintf(" · ended %s after %s", rs.Ended.In(loc).Format("15:04:05"), dur(rs.Ended.Sub(rs.Started)))
+	case st.ETA > 0:
+		line += " · ETA " + dur(st.ETA)
+	}
+	return line
+}
+
+func runKind(p cutover.RunPhase) string {
+	switch p {
+	case cutover.PhaseDone:
+		return kOK
+	case cutover.PhaseAborted:
+		return kBad
+	case cutover.PhasePaused:
+		return kBusy
+	}
+	return kBold
+}
+
+// pauseLine says why a run is paused, or how it ended.
+func pauseLine(rs *cutover.RunState) string {
+	switch {
+	case rs.Confirm != "":
+		return fmt.Sprintf("waiting for go/no-go at %q: cutover confirm %s", rs.Confirm, rs.Confirm)
+	case rs.Phase == cutover.PhasePaused:
+		return "paused: " + rs.Pause + " (cutover resume continues)"
+	case rs.Phase == cutover.PhaseDone || rs.Phase == cutover.PhaseAborted:
+		if rs.Result != "" {
+			return string(rs.Phase) + ": " + rs.Result
+		}
+	}
+	return ""
+}
+
+// gateCell sums up a batch's last gate verdicts.
+func gateCell(x cutover.BatchState) (string, string) {
+	if len(x.Verdicts) == 0 {
+		if x.Reason != "" {
+			return shorten(x.Reason, gateW), kBad
+		}
+		return "", kDim
+	}
+	var failed []string
+	for _, v := range x.Verdicts {
+		if v.Pass {
+			continue
+		}
+		f := v.Gate
+		if len(v.Reasons) > 0 {
+			f += ": " + v.Reasons[0]
+			if len(v.Reasons) > 1 {
+				f += fmt.Sprintf(" (+%d)", len(v.Reasons)-1)
+			}
+		}
+		failed = append(failed, f)
+	}
+	if len(failed) == 0 {
+		return fmt.Sprintf("pass (%d gates)", len(x.Verdicts)), kOK
+	}
+	return shorten("FAIL "+strings.Join(failed, "; "), gateW), kBad
+}
+
+// timing is a batch's time: running so far, or taken in all.
+func timing(x cutover.BatchState, now time.Time) string {
+	if x.Started.IsZero() {
+		return ""
+	}
+	switch x.Phase {
+	case cutover.BatchAnnouncing, cutover.BatchGating:
+		if now.Before(x.Started) {
+			return ""
+		}
+		return "running " + dur(now.Sub(x.Started))
+	case cutover.BatchCommitted:
+		s := dur(x.Decided.Sub(x.Started))
+		if x.GateTook > 0 {
+			s += " (gate " + dur(x.GateTook) + ")"
+		}
+		return s
+	case cutover.BatchRollingBack:
+		return "rolling back"
+	case cutover.BatchRolledBack:
+		s := dur(x.RolledBack.Sub(x.Started))
+		if !x.Decided.IsZero() && x.RolledBack.After(x.Decided) {
+			s += " (rollback " + dur(x.RolledBack.Sub(x.Decided)) + ")"
+		}
+		return s
+	}
+	return ""
+}
+
+func eventLine(e cutover.Event, loc *time.Location, s styler) string {
+	who := "run"
+	if e.Batch >= 0 {
+		who = fmt.Sprintf("b%d", e.Batch)
+	}
+	k := kDim
+	switch e.Op {
+	case "gate", "rollback", "error":
+		k = kBad
+	case "commit", "done":
+		k = kOK
+	case "confirm", "pause":
+		k = kBusy
+	}
+	return fmt.Sprintf("  %s  %-4s %s %s", e.Time.In(loc).Format("15:04:05"), who, s.style(k, pad(e.Op, 9)), e.Msg)
+}
+
+// window picks the batch lines to show when at most n fit: those around
+// the first batch not yet decided.
+func window(bs []cutover.BatchState, n int) (first, last int) {
+	if n <= 0 || len(bs) <= n {
+		return 0, len(bs)
+	}
+	n = max(n-2, 1) // room for the two "…" lines
+	cur := len(bs) - 1
+	for i, x := range bs {
+		if x.Phase != cutover.BatchCommitted && x.Phase != cutover.BatchRolledBack {
+			cur = i
+			break
+		}
+	}
+	first = max(0, min(cur-n/3, len(bs)-n))
+	return first, first + n
+}
+
+// countPhases says how many batches are in which phase.
+func countPhases(bs []cutover.BatchState) string {
+	var order []cutover.BatchPhase
+	n := map[cutover.BatchPhase]int{}
+	for _, x := range bs {
+		if n[x.Phase] == 0 {
+			order = append(order, x.Phase)
+		}
+		n[x.Phase]++
+	}
+	parts := make([]string, len(order))
+	for i, p := range order {
+		parts[i] = fmt.Sprintf("%d %s", n[p], p)
+	}
+	return fmt.Sprintf("%d batches: %s", len(bs), strings.Join(parts, ", "))
+}
+
+// pad fills s with spaces to n runes.
+func pad(s string, n int) string {
+	if c := utf8.RuneCountInString(s); c < n {
+		return s + strings.Repeat(" ", n-c)
+	}
+	return s
+}
+
+// shorten cuts s to n runes with an ellipsis.
+func shorten(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-1]) + "…"
+}
+
+// dur formats a duration for people.
+func dur(d time.Duration) string {
+	switch {
+	case d <= 0:
+		return "0s"
+	case d < time.Second:
+		return d.Round(time.Millisecond).String()
+	case d < time.Minute:
+		return d.Round(100 * time.Millisecond).String()
+	}
+	return d.Round(time.Second).String()
+}

@@ -1,0 +1,400 @@
+package view
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/x/ansi"
+
+	"github.com/cutover/cutover/cutover"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata")
+
+var t0 = time.Date(2026, 3, 14, 23, 0, 0, 0, time.UTC)
+
+func at(d time.Duration) time.Time { return t0.Add(d) }
+
+const s = time.Second
+
+var (
+	pass = []cutover.VerdictRecord{{Gate: "bgp", Pass: true}, {Gate: "probe", Pass: true}}
+	fail = []cutover.VerdictRecord{{Gate: "bgp", Pass: true}, {Gate: "probe", Reasons: []string{
+		"vm-2a (10.64.2.10): tcp/443 connect: connection refused", "vm-2b (10.64.2.11): http 503"}}}
+	failReason = "gate failed: probe: vm-2a (10.64.2.10): tcp/443 connect: connection refused (+1 more)"
+)
+
+// run is a hand-made run of 4 batches that a test moves step by step.
+type run struct {
+	st     cutover.Status
+	events []cutover.Event
+	seq    int
+}
+
+func newRun() *run {
+	r := &run{}
+	r.st = cutover.Status{TotalVMs: 500, Now: t0, State: cutover.RunState{
+		RunID: "20260314T230000Z", Runbook: "runbooks/helse-nord/runbook.yaml", Operator: "alice",
+		Phase: cutover.PhasePrechecking, Started: t0, Applied: []int{},
+	}}
+	for i, b := range []struct {
+		name string
+		vms  int
+	}{{"b00-canary", 10}, {"b01-unn", 200}, {"b02-hsyk", 150}, {"b03-nlsh", 140}} {
+		r.st.State.Batches = append(r.st.State.Batches, cutover.BatchState{Index: i, Name: b.name, VMs: b.vms, Prefixes: 1, Phase: cutover.BatchPending})
+	}
+	r.event(0, -1, "run", "run runbooks/helse-nord/runbook.yaml started by alice: 4 batches")
+	return r
+}
+
+func (r *run) event(d time.Duration, batch int, op, msg string) {
+	r.seq++
+	r.events = append(r.events, cutover.Event{Seq: r.seq, Time: at(d), Batch: batch, Op: op, Msg: msg})
+}
+
+// restart is a daemon restart: event numbers start again.
+func (r *run) restart() { r.seq, r.events = 0, nil }
+
+func (r *run) b(i int) *cutover.BatchState { return &r.st.State.Batches[i] }
+
+// snap returns a deep copy of the status as the daemon would send it,
+// taken at now.
+func (r *run) snap(now time.Duration) cutover.Status {
+	c := r.st
+	c.Now = at(now)
+	c.State.Batches = slices.Clone(r.st.State.Batches)
+	c.State.Applied = slices.Clone(r.st.State.Applied)
+	c.Events = slices.Clone(r.events)
+	c.MovedVMs = 0
+	for _, i := range c.State.Applied {
+		c.MovedVMs += c.State.Batches[i].VMs
+	}
+	return c
+}
+
+func (r *run) commit(i int, start time.Duration) {
+	b := r.b(i)
+	b.Phase, b.Attempts = cutover.BatchCommitted, b.Attempts+1
+	b.Started, b.Announced, b.Converged, b.Decided = at(start), at(start+200*time.Millisecond), at(start+s), at(start+4*s)
+	b.ApplyTook, b.GateTook, b.Verdicts = 200*time.Millisecond, 3*s, pass
+	if !slices.Contains(r.st.State.Applied, i) {
+		r.st.State.Applied = append(r.st.State.Applied, i)
+	}
+}
+
+// steps is the run as a daemon's status would show it, poll after poll;
+// a nil entry is a poll that fails (the daemon restarting).
+func steps() []*cutover.Status {
+	r := newRun()
+	var out []*cutover.Status
+	add := func(now time.Duration) { st := r.snap(now); out = append(out, &st) }
+	add(0)
+
+	r.st.State.Phase = cutover.PhaseRunning
+	r.event(1*s, -1, "precheck", "pre-check passed: baseline 498 of 500 probed VMs healthy")
+	b := r.b(0)
+	b.Phase, b.Started, b.Attempts = cutover.BatchAnnouncing, at(1*s), 1
+	r.st.State.Applied = []int{0}
+	r.event(1*s, 0, "announce", "announcing b00-canary (10 VMs, 1 prefixes)")
+	add(1500 * time.Millisecond)
+
+	r.commit(0, 1*s)
+	r.event(2*s, 0, "converge", "peers hold the batch's routes after 800ms")
+	r.event(5*s, 0, "commit", "b00-canary committed: gates passed in 3s")
+	r.st.State.Phase, r.st.State.Pause, r.st.State.Confirm = cutover.PhasePaused, "confirm", "after-canary"
+	r.event(5*s, 1, "confirm", `waiting for go/no-go at "after-canary": cutover confirm after-canary`)
+	add(6 * s)
+	add(7 * s) // nothing new: no line
+	out = append(out, nil)
+
+	r.st.State.Phase, r.st.State.Pause, r.st.State.Confirm, r.st.State.Confirmed = cutover.PhaseRunning, "", "", []string{"after-canary"}
+	r.event(20*s, -1, "confirm", `go at "after-canary" by bob`)
+	b = r.b(1)
+	b.Phase, b.Started, b.Announced, b.Converged, b.Attempts = cutover.BatchGating, at(20*s), at(20200*time.Millisecond), at(21*s), 1
+	r.st.State.Applied = []int{0, 1}
+	r.event(20*s, 1, "announce", "announcing b01-unn (200 VMs, 1 prefixes)")
+	r.event(21*s, 1, "converge", "peers hold the batch's routes after 800ms")
+	r.st.ETA = 9 * s
+	add(22 * s)
+	out = append(out, nil)
+
+	// The daemon was killed during b01's gate and came back.
+	r.restart()
+	r.st.State.Phase, r.st.State.Pause = cutover.PhasePaused, "interrupted"
+	r.st.ETA = 0
+	r.event(23*s, -1, "recover", "run interrupted by a daemon restart: state re-applied (2 batches at target); resume to continue")
+	add(23 * s)
+
+	r.st.State.Phase, r.st.State.Pause = cutover.PhaseRunning, ""
+	r.event(25*s, -1, "resume", "resume by alice")
+	r.commit(1, 20*s)
+	r.b(1).Decided = at(28 * s)
+	r.event(28*s, 1, "commit", "b01-unn committed: gates passed in 3s")
+	b = r.b(2)
+	b.Phase, b.Attempts, b.Reason = cutover.BatchRolledBack, 1, failReason
+	b.Started, b.Announced, b.Converged, b.Decided, b.RolledBack = at(28*s), at(28200*time.Millisecond), at(29*s), at(32*s), at(32300*time.Millisecond)
+	b.ApplyTook, b.GateTook, b.Verdicts = 200*time.Millisecond, 3*s, fail
+	r.event(28*s, 2, "announce", "announcing b02-hsyk (150 VMs, 1 prefixes)")
+	r.event(32*s, 2, "gate", "b02-hsyk failed its gates: probe: vm-2a (10.64.2.10): tcp/443 connect: connection refused (+1 more)")
+	r.event(32300*time.Millisecond, 2, "rollback", "rolled back 1 batches in 300ms ("+failReason+")")
+	b = r.b(3)
+	b.Phase, b.Started, b.Attempts = cutover.BatchAnnouncing, at(33*s), 1
+	r.st.State.Applied = []int{0, 1, 3}
+	r.event(33*s, 3, "announce", "announcing b03-nlsh (140 VMs, 1 prefixes)")
+	r.st.ETA = 4 * s
+	add(34 * s)
+
+	r.commit(3, 33*s)
+	r.event(37*s, 3, "commit", "b03-nlsh committed: gates passed in 3s")
+	r.st.State.Phase, r.st.State.Ended, r.st.State.Result = cutover.PhaseDone, at(37*s), "3 batches committed, 1 rolled back"
+	r.st.ETA = 0
+	r.event(37*s, -1, "done", "run finished: 3 batches committed, 1 rolled back; 350 VMs at the target")
+	add(38 * s)
+	return out
+}
+
+// source serves the steps in order; a nil step fails once.
+type source struct {
+	mu    sync.Mutex
+	steps []*cutover.Status
+	calls int
+}
+
+func (src *source) get(context.Context) (cutover.Status, error) {
+	src.mu.Lock()
+	defer src.mu.Unlock()
+	i := min(src.calls, len(src.steps)-1)
+	src.calls++
+	if src.steps[i] == nil {
+		return cutover.Status{}, errors.New("dial unix /run/cutover/cutover.sock: connect: connection refused")
+	}
+	return *src.steps[i], nil
+}
+
+var utc = Options{Location: time.UTC, Events: 5}
+
+func TestRenderMidRun(t *testing.T) {
+	all := steps()
+	var out bytes.Buffer
+	if err := Render(&out, *all[5], utc); err != nil { // b1 gating, b0 committed
+		t.Fatal(err)
+	}
+	golden(t, "TestRenderMidRun.golden", out.Bytes())
+	for _, want := range []string{
+		"0  b00-canary   10  [##########]  committed     pass (2 gates)",
+		"1  b01-unn     200  [######----]  gating",
+		"running 2s",
+		"moved 210/500 VMs (42%)",
+		"ETA 9s",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("view lacks %q", want)
+		}
+	}
+}
+
+func TestRenderEnd(t *testing.T) {
+	all := steps()
+	var out bytes.Buffer
+	if err := Render(&out, *all[len(all)-1], utc); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "TestRenderEnd.golden", out.Bytes())
+}
+
+func TestWatchPlain(t *testing.T) {
+	src := &source{steps: steps()}
+	var out bytes.Buffer
+	opts := utc
+	opts.Interval = time.Millisecond
+	st, err := Watch(context.Background(), src.get, &out, opts)
+	if err != nil {
+		t.Fatalf("Watch: %v", err)
+	}
+	if st.State.Phase != cutover.PhaseDone || st.MovedVMs != 350 {
+		t.Errorf("Watch returned %s with %d VMs moved", st.State.Phase, st.MovedVMs)
+	}
+	if src.calls != len(src.steps) {
+		t.Errorf("Watch asked %d times for %d steps: it must stop at the end of the run", src.calls, len(src.steps))
+	}
+	golden(t, "TestWatchPlain.golden", out.Bytes())
+	// Each event exactly once, even across the daemon's restart.
+	for _, ev := range []string{"announcing b00-canary", "go at \"after-canary\" by bob", "run interrupted by a daemon restart", "resume by alice", "run finished"} {
+		if n := strings.Count(out.String(), ev); n != 1 {
+			t.Errorf("event %q printed %d times", ev, n)
+		}
+	}
+}
+
+func TestWatchErrors(t *testing.T) {
+	down := errors.New("connect: connection refused")
+	tests := []struct {
+		name    string
+		src     Source
+		wantErr string
+	}{
+		{"no daemon at the start", func(context.Context) (cutover.Status, error) { return cutover.Status{}, down },
+			"watch: connect: connection refused"},
+		{"daemon gone for good", func() Source {
+			first := true
+			return func(context.Context) (cutover.Status, error) {
+				if first {
+					first = false
+					return *steps()[1], nil
+				}
+				return cutover.Status{}, down
+			}
+		}(), "watch: no status for 20ms: connect: connection refused"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out bytes.Buffer
+			_, err := Watch(context.Background(), tt.src, &out, Options{Interval: time.Millisecond, Patience: 20 * time.Millisecond, Location: time.UTC})
+			if err == nil || err.Error() != tt.wantErr {
+				t.Errorf("err %v, want %q", err, tt.wantErr)
+			}
+		})
+	}
+	t.Run("context ends", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		calls := 0
+		src := func(context.Context) (cutover.Status, error) {
+			calls++
+			if calls == 3 {
+				cancel()
+			}
+			return *steps()[1], nil
+		}
+		_, err := Watch(ctx, src, &bytes.Buffer{}, Options{Interval: time.Millisecond})
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("err %v, want context.Canceled", err)
+		}
+	})
+}
+
+func TestTracker(t *testing.T) {
+	ev := func(seq int, sec int) cutover.Event {
+		return cutover.Event{Seq: seq, Time: at(time.Duration(sec) * s), Op: "x", Msg: fmt.Sprintf("%d@%d", seq, sec)}
+	}
+	tr := &tracker{keep: 3}
+	msgs := func(es []cutover.Event) []string {
+		var out []string
+		for _, e := range es {
+			out = append(out, e.Msg)
+		}
+		return out
+	}
+	for _, step := range []struct {
+		in   []cutover.Event
+		want []string
+	}{
+		{[]cutover.Event{ev(1, 0), ev(2, 1)}, []string{"1@0", "2@1"}},
+		{[]cutover.Event{ev(1, 0), ev(2, 1), ev(3, 2)}, []string{"3@2"}}, // all events every time
+		{[]cutover.Event{ev(4, 3)}, []string{"4@3"}},                     // only the new ones
+		{[]cutover.Event{ev(4, 3)}, nil},
+		{[]cutover.Event{ev(1, 10), ev(2, 11)}, []string{"1@10", "2@11"}}, // restarted daemon
+		{[]cutover.Event{ev(1, 10), ev(2, 11), ev(3, 12)}, []string{"3@12"}},
+	} {
+		if got := msgs(tr.fresh(step.in)); !slices.Equal(got, step.want) {
+			t.Errorf("fresh(%v) = %v, want %v", msgs(step.in), got, step.want)
+		}
+	}
+	if got := msgs(tr.recent); !slices.Equal(got, []string{"1@10", "2@11", "3@12"}) {
+		t.Errorf("recent %v", got)
+	}
+}
+
+// TestModel drives the live view's model as Bubble Tea would.
+func TestModel(t *testing.T) {
+	all := steps()
+	var screen bytes.Buffer // not a terminal: lipgloss renders without color
+	m := newModel(context.Background(), nil, utc.withDefaults(), newStyled(&screen), *all[0])
+	if cmd := m.Init(); cmd == nil {
+		t.Fatal("Init returns no tick")
+	}
+	if _, cmd := m.Update(tickMsg{}); cmd == nil {
+		t.Fatal("a tick does not poll")
+	}
+	_, cmd := m.Update(statusMsg{st: *all[5]})
+	if cmd == nil {
+		t.Fatal("an active run does not tick again")
+	}
+	v := ansi.Strip(m.View())
+	for _, want := range []string{"1  b01-unn     200  [██████░░░░]  gating", "moved 210/500 VMs (42%)", "q: stop watching"} {
+		if !strings.Contains(v, want) {
+			t.Errorf("view lacks %q:\n%s", want, v)
+		}
+	}
+	m.Update(statusMsg{err: errors.New("connection refused")})
+	if v := m.View(); !strings.Contains(v, "status unavailable since") || !strings.Contains(v, "connection refused (retrying)") {
+		t.Errorf("view does not show the failing status:\n%s", v)
+	}
+	// A short terminal: the batches around the current one, and counts.
+	m.Update(tea.WindowSizeMsg{Width: 100, Height: 12})
+	m.Update(statusMsg{st: *all[8]})
+	v = ansi.Strip(m.View())
+	if !strings.Contains(v, "… 3 batches: 2 committed, 1 rolled-back") || !strings.Contains(v, "3  b03-nlsh") {
+		t.Errorf("short terminal view:\n%s", v)
+	}
+	if m.lastErr != nil {
+		t.Error("the error stays after a good status")
+	}
+	_, cmd = m.Update(statusMsg{st: *all[len(all)-1]})
+	if cmd == nil || cmd() != tea.Quit() {
+		t.Error("the view does not quit at the end of the run")
+	}
+	if _, cmd = m.Update(tea.KeyMsg{Type: tea.KeyCtrlC}); cmd == nil || cmd() != tea.Quit() || !m.interrupted {
+		t.Error("ctrl+c does not stop the view")
+	}
+}
+
+// TestWatchTTY runs the real Bubble Tea program, writing to a buffer.
+func TestWatchTTY(t *testing.T) {
+	src := &source{steps: steps()}
+	first, _ := src.get(context.Background())
+	var out bytes.Buffer
+	opts := utc.withDefaults()
+	opts.Interval = time.Millisecond
+	st, err := watchTTY(context.Background(), src.get, &out, nil, first, opts)
+	if err != nil {
+		t.Fatalf("watchTTY: %v", err)
+	}
+	if st.State.Phase != cutover.PhaseDone {
+		t.Errorf("ended in %s", st.State.Phase)
+	}
+	if screen := ansi.Strip(out.String()); !strings.Contains(screen, "done: 3 batches committed, 1 rolled back") {
+		t.Errorf("the last frame lacks the result:\n%s", screen)
+	}
+}
+
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.MkdirAll("testdata", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs from the golden file (go test -update rewrites it)\n--- got\n%s\n--- want\n%s", name, got, want)
+	}
+}

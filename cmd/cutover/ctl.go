@@ -1,19 +1,17 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
-	"github.com/mattn/go-isatty"
 	"github.com/spf13/cobra"
 
 	"github.com/cutover/cutover/cutover"
+	"github.com/cutover/cutover/cutover/view"
 )
 
 func (a *app) client() *cutover.Client {
@@ -35,9 +33,10 @@ func newRunCmd(a *app) *cobra.Command {
 		Long: `run hands the runbook to the daemon (cutover serve), which checks the peers, the
 change window and the health baseline, then moves batch after batch through the gates.
 
-run follows the progress until the run ends. At a go/no-go point it asks on a
-terminal; otherwise it waits for 'cutover confirm'. --yes answers every go/no-go point
-with go in advance. Leaving run (Ctrl-C, or --detach) does not stop the cutover.
+run follows the progress until the run ends (a live view on a terminal, plain lines
+otherwise). At a go/no-go point the run waits for 'cutover confirm' (from a second
+operator's shell, or after leaving the view with q); --yes answers every go/no-go point
+with go in advance. Leaving the view (q, Ctrl-C, or --detach) does not stop the cutover.
 
 --dry-run simulates the whole run against in-memory fakes and prints the timeline;
 it touches no daemon, namespace, route or table.`,
@@ -58,7 +57,7 @@ it touches no daemon, namespace, route or table.`,
 			if a.v.GetBool("detach") {
 				return nil
 			}
-			return a.follow(cmd.Context(), cl, true)
+			return a.follow(cmd.Context(), cl)
 		},
 	}
 	addSocketFlag(c)
@@ -85,7 +84,7 @@ func newStatusCmd(a *app) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cl := a.client()
 			if a.v.GetBool("watch") {
-				return a.follow(cmd.Context(), cl, false)
+				return a.follow(cmd.Context(), cl)
 			}
 			st, err := cl.Status(cmd.Context(), 0)
 			if err != nil {
@@ -97,8 +96,7 @@ func newStatusCmd(a *app) *cobra.Command {
 				enc.SetIndent("", "  ")
 				return enc.Encode(st)
 			case "text":
-				renderStatus(a.out, st, 10)
-				return nil
+				return view.Render(a.out, st, view.Options{Events: 10})
 			default:
 				return &exitError{code: 2, err: fmt.Errorf("-o %q: want text or json", o)}
 			}
@@ -195,52 +193,4 @@ func newRollbackCmd(a *app) *cobra.Command {
 	c.Flags().Int("batch", 0, "roll back only this batch")
 	c.Flags().Int("to", 0, "roll back this batch and every later one")
 	return c
-}
-
-// follow prints the run's progress until it ends. With ask, a go/no-go
-// point is asked on the terminal.
-func (a *app) follow(ctx context.Context, cl *cutover.Client, ask bool) error {
-	since := 0
-	asked := ""
-	tty := isatty.IsTerminal(os.Stdin.Fd())
-	for {
-		st, err := cl.Status(ctx, since)
-		if err != nil {
-			return err
-		}
-		for _, ev := range st.Events {
-			fmt.Fprintln(a.out, eventLine(ev))
-			since = ev.Seq
-		}
-		s := st.State
-		if !s.Active() {
-			fmt.Fprintf(a.out, "run %s: %s\n", s.Phase, s.Result)
-			if s.Phase == cutover.PhaseAborted {
-				return &exitError{code: 1, err: fmt.Errorf("run aborted: %s", s.Result)}
-			}
-			return nil
-		}
-		if ask && tty && s.Confirm != "" && asked != s.Confirm {
-			asked = s.Confirm
-			fmt.Fprintf(a.out, "go/no-go at %q? [y/N] ", s.Confirm)
-			line, _ := bufio.NewReader(os.Stdin).ReadString('\n')
-			yes := strings.EqualFold(strings.TrimSpace(line), "y") || strings.EqualFold(strings.TrimSpace(line), "yes")
-			if err := cl.Confirm(ctx, s.Confirm, yes); err != nil {
-				fmt.Fprintln(a.err, "confirm:", err)
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(300 * time.Millisecond):
-		}
-	}
-}
-
-func eventLine(ev cutover.Event) string {
-	b := "run"
-	if ev.Batch >= 0 {
-		b = fmt.Sprintf("b%02d", ev.Batch)
-	}
-	return fmt.Sprintf("%s %-4s %-9s %s", ev.Time.Local().Format("15:04:05.000"), b, ev.Op, ev.Msg)
 }

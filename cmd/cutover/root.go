@@ -79,6 +79,7 @@ config file (--config), in that order of precedence.`,
 		simpleCmd(a, "step", "Run one batch, then pause", (*cutover.Client).Step, "stepping one batch"),
 		newConfirmCmd(a),
 		newRollbackCmd(a),
+		newReportCmd(a),
 	)
 	return root
 }

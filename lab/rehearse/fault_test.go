@@ -1,0 +1,87 @@
+package rehearse
+
+import (
+	"testing"
+	"time"
+)
+
+func TestParseFault(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    string // String() of the parsed fault
+		wantErr string
+	}{
+		{in: "vm-down", want: "vm-down:10%@middle"},
+		{in: "vm-down:25%@3", want: "vm-down:25%@3"},
+		{in: "vm-down:5@batch-02", want: "vm-down:5@batch-02"},
+		{in: "slow-vm:3s@canary", want: "slow-vm:3s@canary"},
+		{in: "slow-vm", want: "slow-vm:2s@middle"},
+		{in: "daemon-kill@2", want: "daemon-kill@2"},
+		{in: "bgp-reset", want: "bgp-reset@middle"},
+		{in: "link-down@1", want: "link-down@1"},
+		{in: "vm-down:0%", wantErr: `fault "vm-down:0%": share "0%": want 1% to 100%`},
+		{in: "vm-down:many", wantErr: `fault "vm-down:many": "many": want a share such as 10% or a count of VMs`},
+		{in: "slow-vm:fast", wantErr: `fault "slow-vm:fast": delay "fast": want a duration such as 2s`},
+		{in: "daemon-kill:9", wantErr: `fault "daemon-kill:9": daemon-kill takes no argument`},
+		{in: "meteor@2", wantErr: `fault "meteor@2": unknown kind "meteor" (want one of vm-down, slow-vm, bgp-reset, link-down, daemon-kill)`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			f, err := ParseFault(tt.in)
+			if tt.wantErr != "" {
+				if err == nil || err.Error() != tt.wantErr {
+					t.Fatalf("ParseFault(%q) error %v, want %q", tt.in, err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := f.String(); got != tt.want {
+				t.Fatalf("ParseFault(%q) = %s, want %s", tt.in, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestFaultBatchIndex(t *testing.T) {
+	names := []string{"canary", "batch-01", "batch-02", "batch-03", "batch-04"}
+	tests := []struct {
+		when    string
+		want    int
+		wantErr string
+	}{
+		{"middle", 2, ""},
+		{"0", 0, ""},
+		{"batch-03", 3, ""},
+		{"5", 0, "fault vm-down:10%@5: batch 5: the plan has batches 0 to 4"},
+		{"batch-99", 0, `fault vm-down:10%@batch-99: no batch named "batch-99"`},
+	}
+	for _, tt := range tests {
+		f, _ := ParseFault("vm-down@" + tt.when)
+		got, err := f.batchIndex(names)
+		if tt.wantErr != "" {
+			if err == nil || err.Error() != tt.wantErr {
+				t.Errorf("%s: error %v, want %q", tt.when, err, tt.wantErr)
+			}
+			continue
+		}
+		if err != nil || got != tt.want {
+			t.Errorf("%s: %d, %v; want %d", tt.when, got, err, tt.want)
+		}
+	}
+}
+
+func TestFailsGate(t *testing.T) {
+	slow, _ := ParseFault("slow-vm:500ms")
+	if slow.failsGate(time.Second) {
+		t.Error("a 500ms delay under a 1s probe timeout must not fail the gate")
+	}
+	if !slow.failsGate(300 * time.Millisecond) {
+		t.Error("a 500ms delay over a 300ms probe timeout must fail the gate")
+	}
+	kill, _ := ParseFault("daemon-kill")
+	if kill.failsGate(time.Second) {
+		t.Error("daemon-kill must not fail a gate")
+	}
+}

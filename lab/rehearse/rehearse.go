@@ -1,0 +1,867 @@
+package rehearse
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/cutover/cutover/cutover"
+	"github.com/cutover/cutover/lab"
+)
+
+// Options say what to rehearse.
+type Options struct {
+	Runbook string  // path of the runbook, used unchanged
+	Lab     string  // lab name, default "rehearse"
+	VMs     int     // 0: every address of the inventory; else the first VMs addresses only
+	Faults  []Fault // injected at their batches
+	Keep    bool    // leave the lab (and the daemon) up afterwards
+	// ReportDir receives report.md, report.html, timeline.svg, report.json;
+	// default reports/<runbook name>-<time>.
+	ReportDir string
+	// Binary is the cutover executable started as the daemon in the lab
+	// (default os.Executable(); a test binary serves it when its TestMain
+	// calls MaybeRunDaemon).
+	Binary string
+	// MeasureRollback rolls everything back after the run and measures how
+	// long the edge's FIB takes to send every VM back to the source.
+	MeasureRollback bool
+	// ReachAll makes hosp fetch every VM address at the end (else a
+	// sample of 50 per site).
+	ReachAll bool
+	// DrainTimeout of the nft dataplane (default 5s in the lab).
+	DrainTimeout time.Duration
+	Out          io.Writer // progress lines; nil: discarded
+	Log          zerolog.Logger
+	// Report writes the report; nil: none is written.
+	Report func(dir string, in ReportInput) ([]string, error)
+}
+
+// ReportInput is what a rehearsal hands to the report writer.
+type ReportInput struct {
+	Entries         []cutover.JournalEntry
+	RunbookPath     string
+	RunbookDigest   string
+	InventoryDigest string
+	Snapshots       []Snapshot
+	Result          *Result
+}
+
+// Snapshot is a named text capture (edge routes, nft table).
+type Snapshot struct {
+	Name string
+	Text string
+}
+
+// Outcome is how a run ended.
+type Outcome struct {
+	Phase      cutover.RunPhase `json:"phase"`
+	Committed  []int            `json:"committed"`
+	RolledBack []int            `json:"rolled_back"`
+	Pending    []int            `json:"pending,omitempty"`
+}
+
+func (o Outcome) String() string {
+	return fmt.Sprintf("%s; committed %v; rolled back %v; pending %v", o.Phase, o.Committed, o.RolledBack, o.Pending)
+}
+
+func (o Outcome) equal(p Outcome) bool {
+	return o.Phase == p.Phase && slices.Equal(o.Committed, p.Committed) &&
+		slices.Equal(o.RolledBack, p.RolledBack) && slices.Equal(o.Pending, p.Pending)
+}
+
+// Injected records one injected fault and what was seen.
+type Injected struct {
+	Fault    string   `json:"fault"`
+	Batch    int      `json:"batch"`
+	At       string   `json:"at"` // phase of the batch when injected
+	VMs      []string `json:"vms,omitempty"`
+	Evidence []string `json:"evidence,omitempty"`
+}
+
+// Result is what a rehearsal found.
+type Result struct {
+	Runbook   string        `json:"runbook"`
+	Lab       string        `json:"lab"`
+	VMs       int           `json:"vms"`
+	Expected  Outcome       `json:"expected"`
+	Actual    Outcome       `json:"actual"`
+	OK        bool          `json:"ok"`
+	Problems  []string      `json:"problems,omitempty"`
+	Injected  []Injected    `json:"injected,omitempty"`
+	LabUp     time.Duration `json:"lab_up"`
+	RunTook   time.Duration `json:"run_took"`
+	Took      time.Duration `json:"took"`
+	Rollback  time.Duration `json:"rollback_all,omitempty"` // command → edge FIB back at the source
+	Checked   []string      `json:"checked,omitempty"`      // what was verified at the end
+	ReportDir string        `json:"report_dir,omitempty"`
+	Reports   []string      `json:"reports,omitempty"`
+}
+
+type rehearsal struct {
+	o      Options
+	pl     *cutover.Plan
+	l      *lab.Lab
+	dir    string // daemon state dir and socket inside the lab dir
+	sock   string
+	daemon *exec.Cmd
+	cl     *cutover.Client
+	res    *Result
+	out    io.Writer
+	// faults by batch, resolved
+	at     map[int][]Fault
+	target string // lab site of the runbook's target
+	source string // lab site of the runbook's source
+}
+
+// Run rehearses o.Runbook. The error is for a rehearsal that could not be
+// carried out; a run whose outcome differs from the policy's promise comes
+// back as a Result with OK false.
+func Run(ctx context.Context, o Options) (*Result, error) {
+	start := time.Now()
+	if o.Lab == "" {
+		o.Lab = "rehearse"
+	}
+	if o.Out == nil {
+		o.Out = io.Discard
+	}
+	if o.DrainTimeout == 0 {
+		o.DrainTimeout = 5 * time.Second
+	}
+	if o.Binary == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, fmt.Errorf("find the cutover binary: %w", err)
+		}
+		o.Binary = exe
+	}
+	pl, _, err := cutover.LoadPlan(o.Runbook)
+	if err != nil {
+		return nil, err
+	}
+	r := &rehearsal{o: o, pl: pl, out: o.Out, at: map[int][]Fault{},
+		res: &Result{Runbook: o.Runbook, Lab: o.Lab}}
+	if err := r.mapSites(); err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, b := range pl.Batches {
+		names = append(names, b.Name)
+	}
+	for _, f := range o.Faults {
+		i, err := f.batchIndex(names)
+		if err != nil {
+			return nil, err
+		}
+		r.at[i] = append(r.at[i], f)
+	}
+	defer func() { r.res.Took = time.Since(start) }()
+	if err := r.up(ctx); err != nil {
+		r.teardown()
+		return nil, err
+	}
+	if !o.Keep {
+		defer r.teardown()
+	}
+	if err := r.run(ctx); err != nil {
+		return r.res, err
+	}
+	return r.res, nil
+}
+
+// mapSites finds the lab sites behind the runbook's source and target by
+// their next-hops, and checks that the runbook speaks to the lab's edge.
+func (r *rehearsal) mapSites() error {
+	rb := r.pl.Runbook
+	// The lab's fixed addressing (lab-topology): the lab is not up yet.
+	hops := map[netip.Addr]string{
+		netip.MustParseAddr("10.255.1.2"): lab.NodeSKM1, netip.MustParseAddr("fd00:255:1::2"): lab.NodeSKM1,
+		netip.MustParseAddr("10.255.2.2"): lab.NodeSKM2, netip.MustParseAddr("fd00:255:2::2"): lab.NodeSKM2,
+	}
+	site := func(name string) (string, error) {
+		s := rb.Sites[name]
+		for _, a := range []netip.Addr{s.NextHop.IPv4, s.NextHop.IPv6} {
+			if n, ok := hops[a]; ok {
+				return n, nil
+			}
+		}
+		return "", fmt.Errorf("runbook site %s (next-hop %s) is not a lab site: the lab has skm1 (10.255.1.2, fd00:255:1::2) and skm2 (10.255.2.2, fd00:255:2::2)", name, s.NextHop.IPv4)
+	}
+	var err error
+	if r.source, err = site(rb.Move.From); err != nil {
+		return err
+	}
+	if r.target, err = site(rb.Move.To); err != nil {
+		return err
+	}
+	if r.source == r.target {
+		return fmt.Errorf("runbook sites %s and %s map to the same lab site %s", rb.Move.From, rb.Move.To, r.source)
+	}
+	if rb.BGP.LocalAS != lab.ControllerAS {
+		return fmt.Errorf("runbook bgp.local_as %d: the lab's edge expects the controller as AS %d", rb.BGP.LocalAS, lab.ControllerAS)
+	}
+	for _, p := range rb.BGP.Peers {
+		if p.AS != lab.EdgeAS || (p.Address != netip.MustParseAddr("10.255.0.1") && p.Address != netip.MustParseAddr("fd00:255::1")) {
+			return fmt.Errorf("runbook peer %s AS %d is not the lab's edge (10.255.0.1 or fd00:255::1, AS %d)", p.Address, p.AS, lab.EdgeAS)
+		}
+	}
+	return nil
+}
+
+func (r *rehearsal) printf(format string, a ...any) {
+	fmt.Fprintf(r.out, "%s  %s\n", time.Now().Format("15:04:05.000"), fmt.Sprintf(format, a...))
+}
+
+func (r *rehearsal) up(ctx context.Context) error {
+	var vms []netip.Prefix
+	for _, vm := range r.pl.Inventory.VMs {
+		vms = append(vms, vm.Prefixes...)
+	}
+	slices.SortFunc(vms, func(a, b netip.Prefix) int { return a.Addr().Compare(b.Addr()) })
+	if r.o.VMs > 0 && r.o.VMs < len(vms) {
+		vms = vms[:r.o.VMs]
+	}
+	r.res.VMs = len(vms)
+	start := time.Now()
+	if err := lab.Down(ctx, r.o.Lab, r.o.Log); err != nil {
+		return fmt.Errorf("clean up an earlier lab %s: %w", r.o.Lab, err)
+	}
+	r.printf("lab %s: bringing up edge (FRR), skm1, skm2, hosp, ctl with %d VM addresses", r.o.Lab, len(vms))
+	l, err := lab.Up(ctx, lab.Config{Name: r.o.Lab, VMs: vms, Covering: r.pl.Runbook.AllowedPrefixes, Responder: r.o.Binary}, r.o.Log)
+	if err != nil {
+		return err
+	}
+	r.l = l
+	r.res.LabUp = time.Since(start)
+	r.printf("lab up in %s", r.res.LabUp.Round(time.Millisecond))
+	r.dir = filepath.Join(l.Dir(), "daemon")
+	r.sock = filepath.Join(l.Dir(), "cutover.sock")
+	return r.startDaemon(ctx)
+}
+
+// DaemonEnv marks a process started by a rehearsal as the daemon, so that
+// a test binary knows to serve (see MaybeRunDaemon).
+const DaemonEnv = "CUTOVER_REHEARSE_DAEMON"
+
+func (r *rehearsal) startDaemon(ctx context.Context) error {
+	logf, err := os.OpenFile(filepath.Join(r.l.Dir(), "daemon.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	cmd := lab.Exec(r.l.Namespace(lab.NodeCtl), r.o.Binary, "serve",
+		"--state-dir", r.dir, "--socket", r.sock,
+		"--dataplane-netns", r.l.Namespace(lab.NodeEdge),
+		"--probe-netns", r.l.Namespace(lab.NodeHosp),
+		"--drain-timeout", r.o.DrainTimeout.String(),
+		"--log-format", "json", "--log-level", "info")
+	cmd.Env = append(os.Environ(), DaemonEnv+"=1")
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start the daemon in %s: %w", r.l.Namespace(lab.NodeCtl), err)
+	}
+	r.daemon = cmd
+	go func() { _ = cmd.Wait() }()
+	r.cl = cutover.NewClient(r.sock)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if _, err := r.cl.Status(ctx, 0); err == nil {
+			r.printf("daemon up in %s (pid %d)", r.l.Namespace(lab.NodeCtl), cmd.Process.Pid)
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the daemon did not answer on %s within 20s; see %s", r.sock, filepath.Join(r.l.Dir(), "daemon.log"))
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+func (r *rehearsal) killDaemon() {
+	if r.daemon != nil && r.daemon.Process != nil {
+		_ = r.daemon.Process.Signal(syscall.SIGKILL)
+		// Wait until the pid is gone (the reaper goroutine waits on it).
+		for range 100 {
+			if err := r.daemon.Process.Signal(syscall.Signal(0)); err != nil {
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+}
+
+func (r *rehearsal) teardown() {
+	if r.daemon != nil && r.daemon.Process != nil {
+		_ = r.daemon.Process.Signal(syscall.SIGTERM)
+		for range 50 {
+			if err := r.daemon.Process.Signal(syscall.Signal(0)); err != nil {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		r.killDaemon()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := lab.Down(ctx, r.o.Lab, r.o.Log); err != nil {
+		r.printf("lab down: %v", err)
+	}
+}
+
+// expected is what the policy promises for the injected faults.
+func (r *rehearsal) expected() Outcome {
+	n := len(r.pl.Batches)
+	probeTimeout := time.Second
+	for _, g := range r.pl.Runbook.Gates {
+		if g.Kind == cutover.GateProbe && g.Timeout > 0 {
+			probeTimeout = g.Timeout
+		}
+	}
+	failing := -1
+	var failed []int
+	for i := range n {
+		for _, f := range r.at[i] {
+			if f.failsGate(probeTimeout) {
+				failed = append(failed, i)
+				if failing < 0 {
+					failing = i
+				}
+			}
+		}
+	}
+	o := Outcome{Phase: cutover.PhaseDone}
+	switch r.pl.Runbook.FailurePolicy {
+	case cutover.RollbackAll:
+		if failing >= 0 {
+			o.Phase = cutover.PhaseAborted
+			for i := range n {
+				if i <= failing {
+					o.RolledBack = append(o.RolledBack, i)
+				} else {
+					o.Pending = append(o.Pending, i)
+				}
+			}
+			return o
+		}
+	}
+	// rollback-batch, and pause (resolved by the rehearsal as a person
+	// would: roll the batch back, resume).
+	for i := range n {
+		if slices.Contains(failed, i) {
+			o.RolledBack = append(o.RolledBack, i)
+		} else {
+			o.Committed = append(o.Committed, i)
+		}
+	}
+	return o
+}
+
+func outcomeOf(s cutover.RunState) Outcome {
+	o := Outcome{Phase: s.Phase}
+	for i, b := range s.Batches {
+		switch b.Phase {
+		case cutover.BatchCommitted:
+			o.Committed = append(o.Committed, i)
+		case cutover.BatchRolledBack:
+			o.RolledBack = append(o.RolledBack, i)
+		default:
+			o.Pending = append(o.Pending, i)
+		}
+	}
+	return o
+}
+
+func (r *rehearsal) run(ctx context.Context) error {
+	r.res.Expected = r.expected()
+	var snaps []Snapshot
+	snaps = append(snaps, r.snapshot(ctx, "before")...)
+	// Faults that must be in place before their batch is gated.
+	for i, fs := range r.at {
+		for _, f := range fs {
+			if f.Kind == VMDown || f.Kind == SlowVM {
+				if err := r.inject(ctx, i, f, "pending"); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	abs, err := filepath.Abs(r.o.Runbook)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	if err := r.cl.Run(ctx, abs, true); err != nil {
+		return fmt.Errorf("run: %w", err)
+	}
+	r.printf("run %s started (go/no-go points answered: --yes)", r.pl.Runbook.Name)
+	st, err := r.watch(ctx)
+	if err != nil {
+		return err
+	}
+	r.res.RunTook = time.Since(start)
+	r.res.Actual = outcomeOf(st)
+	r.printf("run %s in %s: %s", st.Phase, r.res.RunTook.Round(time.Millisecond), st.Result)
+	if !r.res.Actual.equal(r.res.Expected) {
+		r.res.Problems = append(r.res.Problems, fmt.Sprintf("outcome %s; the policy %s promised %s",
+			r.res.Actual, r.pl.Runbook.FailurePolicy, r.res.Expected))
+	}
+	r.verify(ctx, st)
+	snaps = append(snaps, r.snapshot(ctx, "after")...)
+	if r.o.MeasureRollback {
+		r.measureRollback(ctx)
+	}
+	if r.o.Report != nil {
+		r.writeReport(ctx, snaps)
+	}
+	r.res.OK = len(r.res.Problems) == 0
+	return nil
+}
+
+// watch follows the run, injects faults at their batches and plays the
+// person at pauses, until the run ends.
+func (r *rehearsal) watch(ctx context.Context) (cutover.RunState, error) {
+	since := 0
+	done := map[int]bool{} // batches whose faults were injected
+	restoreLink := -1
+	deadline := time.Now().Add(30 * time.Minute)
+	for {
+		st, err := r.cl.Status(ctx, since)
+		if err != nil {
+			return cutover.RunState{}, err
+		}
+		for _, ev := range st.Events {
+			since = ev.Seq
+			b := "run"
+			if ev.Batch >= 0 {
+				b = fmt.Sprintf("b%02d", ev.Batch)
+			}
+			fmt.Fprintf(r.out, "%s  %-4s %-9s %s\n", ev.Time.Local().Format("15:04:05.000"), b, ev.Op, ev.Msg)
+		}
+		s := st.State
+		for i, b := range s.Batches {
+			if done[i] || (b.Phase != cutover.BatchGating && b.Phase != cutover.BatchAnnouncing) {
+				continue
+			}
+			done[i] = true
+			for _, f := range r.at[i] {
+				if f.Kind == VMDown || f.Kind == SlowVM {
+					continue
+				}
+				if err := r.inject(ctx, i, f, string(b.Phase)); err != nil {
+					return s, err
+				}
+				if f.Kind == LinkDown {
+					restoreLink = i
+				}
+			}
+		}
+		if restoreLink >= 0 {
+			if p := s.Batches[restoreLink].Phase; p == cutover.BatchCommitted || p == cutover.BatchRolledBack {
+				r.setLink(ctx, true)
+				r.printf("fault link-down: %s link restored after batch %d was decided", r.target, restoreLink)
+				restoreLink = -1
+			}
+		}
+		if !s.Active() {
+			return s, nil
+		}
+		if s.Phase == cutover.PhasePaused {
+			if err := r.person(ctx, s); err != nil {
+				return s, err
+			}
+		}
+		if time.Now().After(deadline) {
+			return s, errors.New("the run did not end within 30 minutes")
+		}
+		select {
+		case <-ctx.Done():
+			return s, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// person answers a pause the way the night shift would in a rehearsal.
+func (r *rehearsal) person(ctx context.Context, s cutover.RunState) error {
+	switch {
+	case s.Pause == "interrupted":
+		r.printf("operator: the daemon restarted; resume")
+		return r.cl.Resume(ctx)
+	case s.Pause == "gate-failed":
+		for i, b := range s.Batches {
+			if b.Phase == cutover.BatchGating {
+				r.printf("operator: batch %d failed its gates under the pause policy; roll it back and resume", i)
+				if _, err := r.cl.Rollback(ctx, cutover.RollbackTarget{Only: true, Batch: i}); err != nil {
+					return err
+				}
+			}
+		}
+		return r.cl.Resume(ctx)
+	case strings.HasPrefix(s.Pause, "rollback by"):
+		return r.cl.Resume(ctx)
+	case s.Confirm != "":
+		return r.cl.Confirm(ctx, s.Confirm, true)
+	}
+	return nil
+}
+
+// inject puts fault f on batch i.
+func (r *rehearsal) inject(ctx context.Context, i int, f Fault, phase string) error {
+	in := Injected{Fault: f.String(), Batch: i, At: phase}
+	defer func() { r.res.Injected = append(r.res.Injected, in) }()
+	switch f.Kind {
+	case VMDown, SlowVM:
+		addrs, names := r.pick(i, f)
+		in.VMs = names
+		var err error
+		if f.Kind == VMDown {
+			err = r.l.SetVMDown(r.target, addrs, true)
+		} else {
+			err = r.l.SetVMDelay(r.target, addrs, f.Delay)
+		}
+		if err != nil {
+			return fmt.Errorf("inject %s: %w", f, err)
+		}
+		r.printf("fault %s: %d VMs of batch %d at %s: %s", f, len(addrs), i, r.target, strings.Join(names, " "))
+	case BGPReset:
+		out, err := r.l.Vtysh(ctx, lab.NodeEdge, "clear bgp *")
+		if err != nil {
+			return fmt.Errorf("inject %s: %w %s", f, err, out)
+		}
+		r.printf("fault %s: edge cleared its BGP sessions while batch %d was %s", f, i, phase)
+	case LinkDown:
+		r.setLink(ctx, false)
+		r.printf("fault %s: %s link down at the edge while batch %d was %s", f, r.target, i, phase)
+	case DaemonKill:
+		ev, err := r.daemonKill(ctx, i)
+		in.Evidence = ev
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// pick chooses the VMs a vm-down or slow-vm fault hits: a share (or count)
+// of batch i's probed VMs, spread over the batch.
+func (r *rehearsal) pick(i int, f Fault) ([]netip.Addr, []string) {
+	var probed []*cutover.VM
+	for _, vm := range r.pl.Batches[i].VMs {
+		if vm.Probe.Kind != cutover.ProbeNone {
+			probed = append(probed, vm)
+		}
+	}
+	n := f.Count
+	if n == 0 {
+		n = int(float64(len(probed))*f.Share + 0.5)
+	}
+	n = min(max(n, 1), len(probed))
+	var addrs []netip.Addr
+	var names []string
+	for k := range n {
+		vm := probed[k*len(probed)/n]
+		names = append(names, vm.Name)
+		for _, p := range vm.Prefixes {
+			addrs = append(addrs, p.Addr())
+		}
+	}
+	return addrs, names
+}
+
+func (r *rehearsal) setLink(ctx context.Context, up bool) {
+	if err := SetSiteLink(ctx, r.l, r.target, up); err != nil {
+		r.res.Problems = append(r.res.Problems, err.Error())
+	}
+}
+
+// SetSiteLink takes the edge's link to site down or up.
+func SetSiteLink(ctx context.Context, l *lab.Lab, site string, up bool) error {
+	state := "down"
+	if up {
+		state = "up"
+	}
+	iface := ""
+	for _, ln := range l.Topology().Links {
+		if ln.B.Node == site {
+			iface = ln.A.Iface
+		}
+	}
+	if iface == "" {
+		return fmt.Errorf("link %s: the lab has no link to %q", state, site)
+	}
+	if out, err := exec.CommandContext(ctx, "ip", "-n", l.Namespace(lab.NodeEdge), "link", "set", iface, state).CombinedOutput(); err != nil {
+		return fmt.Errorf("link %s %s: %w %s", iface, state, err, out)
+	}
+	return nil
+}
+
+// movedRoutes counts the edge's FIB routes for VM prefixes via the target.
+func (r *rehearsal) movedRoutes(ctx context.Context, nh lab.NextHop) (int, error) {
+	fib, err := r.l.EdgeFIB(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for p, gw := range fib {
+		if (gw == nh.V4 || gw == nh.V6) && p.IsSingleIP() {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// daemonKill kills the daemon with SIGKILL while batch i is under way,
+// samples the edge's FIB through the outage, starts the daemon again and
+// checks that it re-applied the journal.
+func (r *rehearsal) daemonKill(ctx context.Context, i int) ([]string, error) {
+	nh := r.l.Topology().SiteNextHop[r.target]
+	before, err := r.movedRoutes(ctx, nh)
+	if err != nil {
+		return nil, err
+	}
+	pid := r.daemon.Process.Pid
+	r.killDaemon()
+	killed := time.Now()
+	r.printf("fault daemon-kill: kill -9 of the daemon (pid %d) in batch %d; %d routes via %s at the edge", pid, i, before, r.target)
+	minSeen, samples := before, 0
+	for time.Since(killed) < 3*time.Second {
+		n, err := r.movedRoutes(ctx, nh)
+		if err != nil {
+			return nil, err
+		}
+		samples++
+		minSeen = min(minSeen, n)
+		time.Sleep(50 * time.Millisecond)
+	}
+	ev := []string{fmt.Sprintf("edge FIB sampled %d times over %s with the daemon dead: between %d and %d routes via %s (before the kill: %d)",
+		samples, time.Since(killed).Round(time.Millisecond), minSeen, before, r.target, before)}
+	if minSeen < before {
+		r.res.Problems = append(r.res.Problems, fmt.Sprintf("daemon-kill: the edge dropped routes while the daemon was dead (%d → %d): graceful restart did not hold them", before, minSeen))
+	}
+	restart := time.Now()
+	if err := r.startDaemon(ctx); err != nil {
+		return ev, err
+	}
+	after, _ := r.movedRoutes(ctx, nh)
+	ev = append(ev, fmt.Sprintf("daemon restarted in %s; %d routes via %s after the restart", time.Since(restart).Round(time.Millisecond), after, r.target))
+	r.printf("fault daemon-kill: %s", strings.Join(ev, "; "))
+	return ev, nil
+}
+
+// verify checks the edge's FIB and what hosp reaches against the outcome.
+func (r *rehearsal) verify(ctx context.Context, st cutover.RunState) {
+	topo := r.l.Topology()
+	tgt := topo.SiteNextHop[r.target]
+	fib, err := r.l.EdgeFIB(ctx)
+	if err != nil {
+		r.res.Problems = append(r.res.Problems, "read the edge FIB: "+err.Error())
+		return
+	}
+	inLab := map[netip.Prefix]bool{}
+	for _, p := range topo.VMs {
+		inLab[p] = true
+	}
+	faulted := map[string]bool{}
+	for _, in := range r.res.Injected {
+		for _, n := range in.VMs {
+			faulted[n] = true
+		}
+	}
+	var wrong []string
+	atTarget, atSource := 0, 0
+	var sampleMoved, sampleStay []netip.Addr
+	for i, b := range r.pl.Batches {
+		moved := st.Batches[i].Phase == cutover.BatchCommitted
+		for _, vm := range b.VMs {
+			for _, p := range vm.Prefixes {
+				gw, ok := fib[p]
+				isTarget := ok && (gw == tgt.V4 || gw == tgt.V6)
+				if moved != isTarget {
+					if len(wrong) < 5 {
+						wrong = append(wrong, fmt.Sprintf("%s %s (batch %d %s): edge route %v via %s", vm.Name, p, i, st.Batches[i].Phase, ok, gw))
+					}
+					continue
+				}
+				if moved {
+					atTarget++
+				} else {
+					atSource++
+				}
+				if inLab[p] && !faulted[vm.Name] {
+					if moved {
+						sampleMoved = append(sampleMoved, p.Addr())
+					} else {
+						sampleStay = append(sampleStay, p.Addr())
+					}
+				}
+			}
+		}
+	}
+	if len(wrong) > 0 {
+		r.res.Problems = append(r.res.Problems, "edge FIB disagrees with the journal: "+strings.Join(wrong, "; "))
+	}
+	r.res.Checked = append(r.res.Checked, fmt.Sprintf("edge FIB: %d VM prefixes via %s, %d via the covering route to %s, as the journal says",
+		atTarget, r.target, atSource, r.source))
+	r.checkReach(ctx, sampleMoved, r.target)
+	r.checkReach(ctx, sampleStay, r.source)
+}
+
+// checkReach fetches addrs from hosp (all of them with ReachAll, else 50
+// spread over them) and expects the site's name.
+func (r *rehearsal) checkReach(ctx context.Context, addrs []netip.Addr, site string) {
+	if len(addrs) == 0 {
+		return
+	}
+	n := len(addrs)
+	if !r.o.ReachAll {
+		n = min(50, n)
+	}
+	var (
+		mu  sync.Mutex
+		ok  int
+		bad []string
+		wg  sync.WaitGroup
+		sem = make(chan struct{}, 32)
+	)
+	for k := range n {
+		a := addrs[k*len(addrs)/n]
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+			body, err := r.l.HTTPGet(cctx, lab.NodeHosp, a, lab.HTTPPort)
+			cancel()
+			got := strings.TrimSpace(body)
+			mu.Lock()
+			defer mu.Unlock()
+			if err == nil && got == site {
+				ok++
+			} else if len(bad) < 5 {
+				bad = append(bad, fmt.Sprintf("%s: %q %v", a, got, err))
+			}
+		}()
+	}
+	wg.Wait()
+	if ok < n {
+		r.res.Problems = append(r.res.Problems, fmt.Sprintf("hosp reached %d of %d VMs at %s: %s", ok, n, site, strings.Join(bad, "; ")))
+	}
+	what := "sampled VMs"
+	if n == len(addrs) {
+		what = "VMs (all)"
+	}
+	r.res.Checked = append(r.res.Checked, fmt.Sprintf("hosp → %d %s answered %q: %d of %d", n, what, site, ok, n))
+}
+
+// measureRollback rolls every batch back and measures, from the command,
+// how long the edge's FIB takes to hold no VM route via the target.
+func (r *rehearsal) measureRollback(ctx context.Context) {
+	nh := r.l.Topology().SiteNextHop[r.target]
+	start := time.Now()
+	took, err := r.cl.Rollback(ctx, cutover.RollbackTarget{All: true})
+	if err != nil {
+		r.res.Problems = append(r.res.Problems, "rollback --all: "+err.Error())
+		return
+	}
+	for time.Since(start) < 10*time.Second {
+		n, err := r.movedRoutes(ctx, nh)
+		if err != nil {
+			r.res.Problems = append(r.res.Problems, err.Error())
+			return
+		}
+		if n == 0 {
+			r.res.Rollback = time.Since(start)
+			r.printf("rollback --all: the daemon took %s; the edge FIB sent every VM back to %s %s after the command", took, r.source, r.res.Rollback.Round(time.Millisecond))
+			return
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	r.res.Problems = append(r.res.Problems, "rollback --all: the edge FIB still held VM routes via the target after 10s")
+}
+
+// snapshot captures the edge's routes and the nft table.
+func (r *rehearsal) snapshot(ctx context.Context, when string) []Snapshot {
+	var out []Snapshot
+	fib, err := r.l.EdgeFIB(ctx)
+	var b strings.Builder
+	if err != nil {
+		fmt.Fprintf(&b, "error: %v\n", err)
+	} else {
+		count := map[string]int{}
+		for p, gw := range fib {
+			kind := "host"
+			if !p.IsSingleIP() {
+				kind = p.String()
+			}
+			count[fmt.Sprintf("%-22s via %s", kind, gw)]++
+		}
+		keys := make([]string, 0, len(count))
+		for k := range count {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		fmt.Fprintf(&b, "%d routes in the edge's main table\n", len(fib))
+		for _, k := range keys {
+			fmt.Fprintf(&b, "%6d  %s\n", count[k], k)
+		}
+	}
+	out = append(out, Snapshot{Name: "edge routes " + when, Text: b.String()})
+	nftOut, err := exec.CommandContext(ctx, "ip", "netns", "exec", r.l.Namespace(lab.NodeEdge), "nft", "list", "table", "inet", tableName(r.pl)).CombinedOutput()
+	text := string(nftOut)
+	if err != nil {
+		text = "(no table: " + strings.TrimSpace(text) + ")"
+	}
+	out = append(out, Snapshot{Name: "nft table " + when, Text: elide(text, 60)})
+	return out
+}
+
+func tableName(pl *cutover.Plan) string {
+	if t := pl.Runbook.Dataplane.Table; t != "" {
+		return t
+	}
+	return "cutover"
+}
+
+// elide keeps the first n lines of long element lists.
+func elide(s string, n int) string {
+	lines := strings.Split(s, "\n")
+	if len(lines) <= n {
+		return s
+	}
+	return strings.Join(lines[:n], "\n") + fmt.Sprintf("\n… %d more lines", len(lines)-n)
+}
+
+func (r *rehearsal) writeReport(ctx context.Context, snaps []Snapshot) {
+	es, err := r.cl.Journal(ctx)
+	if err != nil {
+		r.res.Problems = append(r.res.Problems, "read the journal for the report: "+err.Error())
+		return
+	}
+	dir := r.o.ReportDir
+	if dir == "" {
+		dir = filepath.Join("reports", r.pl.Runbook.Name+"-"+time.Now().Format("20060102-150405"))
+	}
+	r.res.ReportDir = dir
+	files, err := r.o.Report(dir, ReportInput{Entries: es, RunbookPath: r.o.Runbook, RunbookDigest: r.pl.Runbook.Digest,
+		InventoryDigest: r.pl.Inventory.Digest, Snapshots: snaps, Result: r.res})
+	if err != nil {
+		r.res.Problems = append(r.res.Problems, "write the report: "+err.Error())
+	}
+	r.res.Reports = files
+}

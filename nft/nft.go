@@ -111,11 +111,15 @@ type Dataplane interface {
 	// Apply makes the kernel hold desired: set elements, rules, ip rules and
 	// routes, all set elements in one nftables transaction. desired is
 	// validated first (nothing is changed when it is invalid) and the kernel is
-	// read back afterwards; a difference is an error. Prefixes whose site
+	// read back afterwards; a difference is an error. Addresses whose site
 	// changed start a drain (see Result.Drain). Drift found before the change
-	// (a hand edit) is corrected with Config.Correct, otherwise Apply returns a
-	// *DriftError and changes nothing. A State without Sites removes the table,
-	// the ip rules and the routes: the tool's whole footprint.
+	// (a hand edit since this Dataplane's last Apply; before its first one,
+	// of everything but the set elements: call Drift at start) is corrected
+	// with Config.Correct, otherwise Apply returns a *DriftError and changes
+	// nothing. Apply the sites without moves before the first batch, so that
+	// conntrack tracks the flows a batch must drain. A State without Sites
+	// removes the table, the ip rules and the routes: the tool's whole
+	// footprint.
 	Apply(ctx context.Context, desired State) (Result, error)
 	// Drift compares the kernel with desired (normally the state last applied,
 	// e.g. from the journal at start) without changing anything.
@@ -170,6 +174,7 @@ type Result struct {
 type Timings struct {
 	Validate time.Duration // validate and compile desired
 	Read     time.Duration // read the kernel before the change
+	Plan     time.Duration // compare, plan the transaction, start the drain
 	Flush    time.Duration // queue and flush the nftables transaction
 	ReadBack time.Duration // read the kernel again and compare
 	Routes   time.Duration // ip rules and routes
@@ -204,11 +209,14 @@ type Counter struct {
 	// OldPathPackets and OldPathBytes count packets to the site's moved
 	// addresses that still take their old path (flows open before the move).
 	OldPathPackets, OldPathBytes uint64
-	// Draining is the number of unfinished drains of addresses moved to the
-	// site (or, for addresses moved to no site, away from it), and
-	// DrainDeadline the latest of their deadlines.
+	// Draining is the number of unfinished drains that involve addresses
+	// moved to or away from the site, and DrainDeadline the latest of their
+	// deadlines.
 	Draining      int
 	DrainDeadline time.Time
+	// Drains are those drains, after the last 16 finished drains (of all
+	// sites) that involved the site, oldest first.
+	Drains []DrainStatus
 }
 
 // Drift is the difference between the kernel and a desired State.

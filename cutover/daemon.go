@@ -135,6 +135,7 @@ func (d *Daemon) recover(ctx context.Context, st RunState) error {
 	if err := d.e.Attach(d.spec(pl)); err != nil {
 		return err
 	}
+	d.reportDrift(ctx, pl, st)
 	start := d.cfg.Now()
 	if err := d.e.Recover(ctx); err != nil {
 		return err
@@ -142,6 +143,37 @@ func (d *Daemon) recover(ctx context.Context, st RunState) error {
 	d.cfg.Log.Info().Str("op", "recover").Dur("took", d.cfg.Now().Sub(start)).Int("prefixes", len(pl.RoutesOf(st.Applied))).
 		Msg("re-applied the journaled state")
 	return nil
+}
+
+// drifter is the part of nft.Dataplane that compares the kernel with a
+// state without changing anything.
+type drifter interface {
+	Drift(ctx context.Context, desired nft.State) (nft.Drift, error)
+}
+
+// reportDrift compares the kernel's table with what the journal says it
+// holds, before recovery re-applies it: a hand edit while the daemon was
+// down is reported (and journaled), and corrected only with
+// --correct-drift (otherwise the re-apply refuses it).
+func (d *Daemon) reportDrift(ctx context.Context, pl *Plan, st RunState) {
+	d.mu.Lock()
+	dr, ok := d.dp.(drifter)
+	d.mu.Unlock()
+	if !ok {
+		return
+	}
+	moved := st.Applied
+	if st.Intent != nil {
+		moved = st.Intent
+	}
+	drift, err := dr.Drift(ctx, pl.DataplaneOf(moved))
+	switch {
+	case err != nil:
+		d.cfg.Log.Warn().Err(err).Str("op", "drift").Msg("could not compare the nft table with the journal")
+	case !drift.Empty():
+		d.cfg.Log.Warn().Str("op", "drift").Strs("reason", drift.Items()).Msg("the nft table differs from the journal")
+		_ = d.e.record(recOperator, operatorRec{Command: "drift", Args: drift.String(), Operator: "daemon"})
+	}
 }
 
 func (d *Daemon) spec(pl *Plan) *Spec {

@@ -134,10 +134,20 @@ func TestDaemonRunRestartRollback(t *testing.T) {
 		t.Fatal(err)
 	}
 	var audit []string
+	drift := ""
 	for _, e := range es {
+		if e.Type == recOperator && strings.Contains(string(e.Data), `"command":"drift"`) {
+			drift = string(e.Data)
+			continue
+		}
 		if e.Type == recOperator || e.Type == recConfirm {
 			audit = append(audit, e.Type+" "+string(e.Data))
 		}
+	}
+	// The new process's dataplane started empty, as after a reboot: the
+	// daemon must have reported that before re-applying the journal.
+	if !strings.Contains(drift, "table inet cutover: missing") || !strings.Contains(drift, "missing element moved_skm2_v4 10.64.0.10/31") {
+		t.Errorf("no drift report for the lost nft table: %q", drift)
 	}
 	if len(audit) != 2 || !strings.Contains(audit[0], `"point":"before-start"`) || !strings.Contains(audit[1], `"command":"rollback","args":"--all"`) {
 		t.Fatalf("audit trail %q", audit)

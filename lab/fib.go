@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/cutover/cutover/internal/netnsrun"
 )
 
 // EdgeFIB returns the edge's main-table unicast routes, both families:
@@ -69,7 +71,7 @@ type fibRoute struct {
 // started over, up to 20 times.
 func (l *Lab) edgeRoutes(ctx context.Context, start func(estimate int), fn func(fibRoute)) error {
 	var fd int
-	err := inNetns(l.Namespace(NodeEdge), func() (err error) {
+	err := netnsrun.Run(l.Namespace(NodeEdge), func() (err error) {
 		fd, err = unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_ROUTE)
 		return err
 	})

@@ -9,6 +9,8 @@ import (
 	"net/netip"
 	"slices"
 	"strconv"
+
+	"github.com/cutover/cutover/internal/netnsrun"
 )
 
 // DialContext connects to address from inside node's namespace, as a
@@ -18,7 +20,7 @@ func (l *Lab) DialContext(ctx context.Context, node, network, address string) (n
 		return nil, fmt.Errorf("dial from %q: no such node (want one of %v)", node, Nodes)
 	}
 	var conn net.Conn
-	err := inNetns(l.Namespace(node), func() error {
+	err := netnsrun.Run(l.Namespace(node), func() error {
 		var d net.Dialer
 		var err error
 		conn, err = d.DialContext(ctx, network, address)

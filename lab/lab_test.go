@@ -18,6 +18,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/cutover/cutover/internal/netnsrun"
 	"github.com/cutover/cutover/internal/testenv"
 )
 
@@ -141,7 +142,7 @@ func TestUpBaseline(t *testing.T) {
 		"net.ipv6.conf.default.accept_dad": "0",
 	} {
 		var got []byte
-		err := inNetns(l.Namespace(NodeEdge), func() (err error) {
+		err := netnsrun.Run(l.Namespace(NodeEdge), func() (err error) {
 			got, err = os.ReadFile("/proc/sys/" + strings.ReplaceAll(key, ".", "/"))
 			return err
 		})

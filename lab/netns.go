@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -17,7 +16,6 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
-	"github.com/vishvananda/netns"
 )
 
 // netnsDir is where `ip netns` keeps named namespaces.
@@ -184,42 +182,6 @@ func waitGone(ctx context.Context, pids []int, d time.Duration) []int {
 		pids = left
 		time.Sleep(20 * time.Millisecond)
 	}
-}
-
-// inNetns runs fn on an OS thread that has entered the namespace ns. Sockets
-// fn opens belong to ns, and so do the /proc/sys/net files it opens. The
-// thread is thrown away if it cannot be switched back.
-func inNetns(ns string, fn func() error) error {
-	target, err := netns.GetFromName(ns)
-	if err != nil {
-		return fmt.Errorf("open namespace %s: %w", ns, err)
-	}
-	defer target.Close()
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("get current namespace: %w", err)
-			return
-		}
-		defer orig.Close()
-		if err := netns.Set(target); err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("enter namespace %s: %w", ns, err)
-			return
-		}
-		ferr := fn()
-		if err := netns.Set(orig); err != nil {
-			// Leave the thread locked: it ends with this goroutine.
-			errc <- errors.Join(ferr, fmt.Errorf("leave namespace %s: %w", ns, err))
-			return
-		}
-		runtime.UnlockOSThread()
-		errc <- ferr
-	}()
-	return <-errc
 }
 
 // runCmd runs a short command and returns its output in the error.

@@ -11,6 +11,8 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/cutover/cutover/internal/netnsrun"
 )
 
 // nodeHandles are netlink handles into each node's namespace.
@@ -83,7 +85,7 @@ func writeSysctls(kv [][2]string) error {
 // placed directly in the other node's.
 func (l *Lab) setupNetwork(topo Topology) error {
 	for _, node := range Nodes {
-		if err := inNetns(l.Namespace(node), func() error { return writeSysctls(sysctls(node)) }); err != nil {
+		if err := netnsrun.Run(l.Namespace(node), func() error { return writeSysctls(sysctls(node)) }); err != nil {
 			return fmt.Errorf("set up %s: %w", node, err)
 		}
 	}
@@ -122,7 +124,7 @@ func (l *Lab) setupNetwork(topo Topology) error {
 		}
 		rp = append(rp, [2]string{"net.ipv4.conf." + lk.A.Iface + ".rp_filter", "0"})
 	}
-	if err := inNetns(l.Namespace(NodeEdge), func() error { return writeSysctls(rp) }); err != nil {
+	if err := netnsrun.Run(l.Namespace(NodeEdge), func() error { return writeSysctls(rp) }); err != nil {
 		return fmt.Errorf("set up edge: %w", err)
 	}
 	for _, site := range Sites {

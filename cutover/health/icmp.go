@@ -15,6 +15,8 @@ import (
 	"golang.org/x/net/icmp"
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
+
+	"github.com/cutover/cutover/internal/netnsrun"
 )
 
 const (
@@ -72,7 +74,7 @@ func (p *netProber) listenICMPKind(v6, raw bool) (*icmpConn, error) {
 		network = "ip4:icmp"
 	}
 	var c *icmp.PacketConn
-	err := inNetns(p.o.Netns, func() error {
+	err := netnsrun.Run(p.o.Netns, func() error {
 		var err error
 		c, err = icmp.ListenPacket(network, laddr)
 		return err

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cutover/cutover/internal/netnsrun"
 	"github.com/cutover/cutover/internal/testenv"
 )
 
@@ -61,7 +62,7 @@ func TestNetns(t *testing.T) {
 	ns := newNetns(t)
 
 	var inner net.Listener
-	if err := inNetns(ns, func() error {
+	if err := netnsrun.Run(ns, func() error {
 		var err error
 		inner, err = net.Listen("tcp", "127.0.0.1:0")
 		return err

@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/cutover/cutover/internal/netnsrun"
 )
 
 // ICMPMode chooses the kind of socket ICMP probes use.
@@ -87,7 +89,7 @@ func NewProber(o Options) (Prober, error) {
 		o.UserAgent = "cutover-health/1"
 	}
 	if o.Netns != "" {
-		if err := checkNetns(o.Netns); err != nil {
+		if err := netnsrun.Check(o.Netns); err != nil {
 			return nil, fmt.Errorf("new prober: %w", err)
 		}
 	}
@@ -115,7 +117,7 @@ func (p *netProber) dial(ctx context.Context, network, address string) (net.Conn
 	}
 	var d net.Dialer
 	var c net.Conn
-	err := inNetns(p.o.Netns, func() error {
+	err := netnsrun.Run(p.o.Netns, func() error {
 		var err error
 		c, err = d.DialContext(ctx, network, address)
 		return err

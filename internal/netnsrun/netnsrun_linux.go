@@ -1,6 +1,9 @@
 //go:build linux
 
-package health
+// Package netnsrun runs a function on an OS thread that has entered a
+// network namespace, so that the sockets (and /proc/sys/net files) the
+// function opens belong to that namespace for their whole life.
+package netnsrun
 
 import (
 	"errors"
@@ -11,8 +14,8 @@ import (
 	"github.com/vishvananda/netns"
 )
 
-// openNetns opens a network namespace by name (under /run/netns) or path.
-func openNetns(name string) (netns.NsHandle, error) {
+// Open opens a network namespace by name (under /run/netns) or by path.
+func Open(name string) (netns.NsHandle, error) {
 	var h netns.NsHandle
 	var err error
 	if strings.ContainsRune(name, '/') {
@@ -26,26 +29,26 @@ func openNetns(name string) (netns.NsHandle, error) {
 	return h, nil
 }
 
-func checkNetns(name string) error {
-	h, err := openNetns(name)
+// Check reports whether the namespace name can be opened.
+func Check(name string) error {
+	h, err := Open(name)
 	if err != nil {
 		return err
 	}
 	return h.Close()
 }
 
-// inNetns runs fn with its goroutine's OS thread in the network namespace
-// name ("" runs fn as is). Sockets fn creates belong to that namespace for
-// their whole life.
+// Run runs fn with its goroutine's OS thread in the network namespace
+// name ("" runs fn as is).
 //
 // fn runs on a fresh goroutine locked to its thread. If switching back
 // fails, the goroutine exits still locked, and the Go runtime then ends the
 // thread instead of letting other goroutines run in the wrong namespace.
-func inNetns(name string, fn func() error) error {
+func Run(name string, fn func() error) error {
 	if name == "" {
 		return fn()
 	}
-	target, err := openNetns(name)
+	target, err := Open(name)
 	if err != nil {
 		return err
 	}

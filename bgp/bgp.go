@@ -112,7 +112,9 @@ type Speaker interface {
 	// repeatedly with the same routes; nil or empty withdraws everything.
 	// Routes outside the configured Limits are refused before anything is sent.
 	Set(ctx context.Context, desired []Route) error
-	// Accepted reports how far the observed peers' view matches want.
+	// Accepted reports how far the observed peers' view matches want. A
+	// wanted route without a next-hop asks for a withdrawal: it matches
+	// when the peer holds no path from us for the prefix (see Withdrawals).
 	Accepted(ctx context.Context, want []Route) (Convergence, error)
 	// Peers reports each configured peer and its session state.
 	Peers(ctx context.Context) ([]PeerStatus, error)

@@ -1,0 +1,271 @@
+package bgplab
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/cutover/cutover/bgp"
+	"github.com/cutover/cutover/bgp/gobgp"
+	"github.com/cutover/cutover/lab"
+)
+
+// DefaultBenchSizes are the batch sizes of the issue's reference timings.
+var DefaultBenchSizes = []int{2000, 10000, 50000}
+
+// BenchOptions say what Bench measures.
+type BenchOptions struct {
+	Sizes []int // default DefaultBenchSizes
+	Runs  int   // per size; default 3
+	// Reference also measures a bare embedded GoBGP (many paths per
+	// AddPathStream call, nothing else) for each size right after the
+	// speaker, so both meet the same machine load.
+	Reference bool
+	Log       zerolog.Logger
+}
+
+// BenchResult is what one batch size measured, as medians over the runs:
+// the time from the Set call until the edge's kernel FIB holds the whole
+// change, for announcing N /32s via skm2, switching them to skm1's gateway,
+// and withdrawing them; and until the edge's mirror confirms each change
+// (bgp.WaitConverged).
+type BenchResult struct {
+	Prefixes                   int
+	Announce, Switch, Withdraw time.Duration
+	Confirm                    [3]time.Duration // announce, switch, withdraw
+	Runs                       int
+	RSS                        int64        // bytes, after the first announce of this size
+	Reference                  *BenchResult `json:",omitempty"`
+}
+
+// Bench measures the speaker against the lab's edge for each size and
+// returns medians. It must run inside the lab's ctl namespace (see
+// Command). Each size gets a fresh speaker (and reference), so sizes do
+// not inherit each other's state.
+func Bench(ctx context.Context, l *lab.Lab, o BenchOptions) ([]BenchResult, error) {
+	if len(o.Sizes) == 0 {
+		o.Sizes = DefaultBenchSizes
+	}
+	if o.Runs < 1 {
+		o.Runs = 3
+	}
+	topo := l.Topology()
+	fib, err := WatchFIB(l.Namespace(lab.NodeEdge))
+	if err != nil {
+		return nil, err
+	}
+	defer fib.Close()
+	var out []BenchResult
+	for _, n := range o.Sizes {
+		sp, err := gobgp.New(ctx, ControllerConfig(topo, n+1), o.Log)
+		if err != nil {
+			return nil, err
+		}
+		res, err := benchSize(ctx, topo, sp, fib, n, o)
+		if err != nil {
+			return nil, err
+		}
+		if o.Reference {
+			ref, err := newReference(ctx, topo)
+			if err != nil {
+				return nil, err
+			}
+			rr, err := benchSize(ctx, topo, ref, fib, n, o)
+			if err != nil {
+				return nil, fmt.Errorf("reference: %w", err)
+			}
+			res.Reference = &rr
+		}
+		out = append(out, res)
+	}
+	return out, nil
+}
+
+// benchSize measures one size with sp, then withdraws everything and
+// closes sp.
+func benchSize(ctx context.Context, topo lab.Topology, sp bgp.Speaker, fib *FIBWatch, n int, o BenchOptions) (res BenchResult, err error) {
+	defer func() {
+		sp.Set(context.Background(), nil)
+		if cerr := sp.Close(); err == nil && cerr != nil {
+			err = cerr
+		}
+	}()
+	// Warm up: bring the session up and through its graceful-restart sync
+	// with one route, so that no run waits for the session.
+	probe := []bgp.Route{{Prefix: netip.PrefixFrom(topo.Covering[0].Addr(), 32), NextHop: topo.SiteNextHop[lab.NodeSKM2].V4}}
+	if _, err := change(ctx, sp, fib, probe, FIBFor(probe, nil)); err != nil {
+		return res, fmt.Errorf("warm up: %w", err)
+	}
+	if _, err := change(ctx, sp, fib, nil, FIBFor(nil, prefixes(probe))); err != nil {
+		return res, fmt.Errorf("warm up: %w", err)
+	}
+	ps, err := benchPrefixes(topo, n)
+	if err != nil {
+		return res, err
+	}
+	to2, _ := SiteRoutes(topo, lab.NodeSKM2, ps)
+	to1, _ := SiteRoutes(topo, lab.NodeSKM1, ps)
+	steps := []struct {
+		routes []bgp.Route
+		fib    map[netip.Prefix]netip.Addr
+		want   []bgp.Route
+	}{
+		{to2, FIBFor(to2, nil), to2},
+		{to1, FIBFor(to1, nil), to1},
+		{nil, FIBFor(nil, ps), bgp.Withdrawals(ps)},
+	}
+	var fibTimes, confirm [3][]time.Duration
+	res = BenchResult{Prefixes: n, Runs: o.Runs}
+	for run := range o.Runs {
+		for i, st := range steps {
+			took, err := change(ctx, sp, fib, st.routes, st.fib)
+			if err != nil {
+				return res, fmt.Errorf("%d prefixes, run %d: %w", n, run+1, err)
+			}
+			fibTimes[i] = append(fibTimes[i], took)
+			// Let the edge's mirror catch up before the next step, and time
+			// the confirmation a gate would wait for.
+			start := time.Now()
+			wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+			_, err = bgp.WaitConverged(wctx, sp, st.want, 20*time.Millisecond)
+			cancel()
+			if err != nil {
+				return res, fmt.Errorf("%d prefixes, run %d: %w", n, run+1, err)
+			}
+			confirm[i] = append(confirm[i], took+time.Since(start))
+			if i == 0 && run == 0 {
+				res.RSS = rss()
+			}
+			o.Log.Debug().Str("op", "bench").Int("prefixes", n).Int("run", run+1).Int("step", i).Dur("took", took).Msg("step done")
+		}
+	}
+	res.Announce, res.Switch, res.Withdraw = median(fibTimes[0]), median(fibTimes[1]), median(fibTimes[2])
+	for i := range confirm {
+		res.Confirm[i] = median(confirm[i])
+	}
+	return res, nil
+}
+
+// change sets routes and returns how long the edge FIB took to look like
+// want.
+func change(ctx context.Context, sp bgp.Speaker, fib *FIBWatch, routes []bgp.Route, want map[netip.Prefix]netip.Addr) (time.Duration, error) {
+	fib.Expect(want)
+	start := time.Now()
+	if err := sp.Set(ctx, routes); err != nil {
+		return 0, err
+	}
+	wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	at, err := fib.Wait(wctx)
+	if err != nil {
+		return 0, err
+	}
+	return at.Sub(start), nil
+}
+
+// benchPrefixes returns n /32s inside the lab's first IPv4 covering range,
+// starting past the lab's own VMs' block.
+func benchPrefixes(t lab.Topology, n int) ([]netip.Prefix, error) {
+	var cover netip.Prefix
+	for _, c := range t.Covering {
+		if c.Addr().Is4() {
+			cover = c
+			break
+		}
+	}
+	if !cover.IsValid() || cover.Bits() > 32-17 {
+		return nil, fmt.Errorf("bench: the lab needs an IPv4 covering range of /15 or wider for %d prefixes", n)
+	}
+	a := cover.Addr().Next()
+	out := make([]netip.Prefix, n)
+	for i := range out {
+		out[i] = netip.PrefixFrom(a, 32)
+		a = a.Next()
+	}
+	if !cover.Contains(out[n-1].Addr()) {
+		return nil, fmt.Errorf("bench: %d prefixes do not fit in %s", n, cover)
+	}
+	return out, nil
+}
+
+func prefixes(rs []bgp.Route) []netip.Prefix {
+	out := make([]netip.Prefix, len(rs))
+	for i, r := range rs {
+		out[i] = r.Prefix
+	}
+	return out
+}
+
+func median(ds []time.Duration) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// rss is this process's resident set size in bytes, or 0.
+func rss() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+// WriteBenchTable prints results as a table.
+func WriteBenchTable(w io.Writer, rs []BenchResult) error {
+	var b strings.Builder
+	ref := len(rs) > 0 && rs[0].Reference != nil
+	fmt.Fprintf(&b, "%-8s  %-26s  %-26s", "prefixes", "edge FIB: announce/switch/withdraw", "  mirror confirms")
+	if ref {
+		fmt.Fprintf(&b, "  %-26s  %6s", "bare GoBGP (reference)", "ratio")
+	}
+	fmt.Fprintf(&b, "  %6s\n", "rss")
+	for _, r := range rs {
+		fmt.Fprintf(&b, "%-8d  %-26s  %-26s", r.Prefixes, triple(r.Announce, r.Switch, r.Withdraw), triple(r.Confirm[0], r.Confirm[1], r.Confirm[2]))
+		if rr := r.Reference; rr != nil {
+			ratio := max(ratioOf(r.Announce, rr.Announce), ratioOf(r.Switch, rr.Switch), ratioOf(r.Withdraw, rr.Withdraw))
+			fmt.Fprintf(&b, "  %-26s  %5.2fx", triple(rr.Announce, rr.Switch, rr.Withdraw), ratio)
+		}
+		fmt.Fprintf(&b, "  %4dMB\n", r.RSS>>20)
+	}
+	if len(rs) > 0 {
+		fmt.Fprintf(&b, "median of %d runs; time from Set until the edge's kernel FIB holds the change (switch: skm2 -> skm1 gateway)", rs[0].Runs)
+		if ref {
+			b.WriteString("; ratio: worst of the three against the reference")
+		}
+		b.WriteString("\n")
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func triple(a, b, c time.Duration) string {
+	return fmt.Sprintf("%.3f / %.3f / %.3f s", a.Seconds(), b.Seconds(), c.Seconds())
+}
+
+func ratioOf(a, b time.Duration) float64 {
+	if b <= 0 {
+		return 0
+	}
+	return float64(a) / float64(b)
+}

@@ -1,0 +1,302 @@
+// Package gobgp is the bgp.Speaker backed by an embedded GoBGP v3 server
+// (github.com/osrg/gobgp/v3/pkg/server): no gobgpd process; GoBGP's gRPC
+// API is served only on a private socket, for its bulk AddPathStream.
+//
+// How it keeps its promises:
+//   - Set diffs the desired routes against what it announced and calls
+//     GoBGP with paths in wire format, new and changed routes first (a
+//     changed route is an implicit replace, so its prefix never disappears),
+//     withdrawals last.
+//   - Peering starts with the first complete Set, and every session opens
+//     with the graceful-restart Restart and Forwarding bits set: a restarted
+//     speaker's peers keep the old routes as stale, receive the re-announced
+//     routes, then End-of-RIB, and drop only what was not re-announced
+//     (RFC 4724). Nothing flaps across a restart.
+//   - Routes learned from peers never enter the Loc-RIB (a global import
+//     policy rejects them), so the speaker is never transit. What observe
+//     peers send (the mirror of their best paths for our prefixes) is kept
+//     from GoBGP's Adj-RIB-In events, and Accepted compares against it.
+//   - A session lost while the speaker runs is re-armed the same way, so
+//     the next one also opens as a graceful restart.
+//   - Close stops without withdrawing: sessions end with a Cease that is not
+//     a Hard Reset where RFC 8538 was negotiated, or with a plain TCP close
+//     otherwise, so graceful-restart helpers keep the routes.
+//   - Bulk: paths reach GoBGP through AddPathStream, thousands per call
+//     (see stream.go for why and the measurements).
+//
+// GoBGP keeps its route-selection options in package variables, so run one
+// speaker per process (tests start several in sequence).
+package gobgp
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	api "github.com/osrg/gobgp/v3/api"
+	"github.com/osrg/gobgp/v3/pkg/server"
+	"github.com/rs/zerolog"
+
+	"github.com/cutover/cutover/bgp"
+)
+
+// eorDeferral is how long a (re)starting session waits for the peer's
+// End-of-RIB before sending its own routes and End-of-RIB anyway. Peers
+// send theirs right after the session opens; the speaker needs nothing from
+// them, so the wait is short.
+const eorDeferral = 5 * time.Second
+
+// connectRetry is how often an unestablished session is retried.
+const connectRetry = 3 * time.Second
+
+// Policy names the speaker installs in GoBGP.
+const (
+	anyPeerSet      = "cutover-any-peer"
+	noTransitPolicy = "cutover-no-transit"
+)
+
+// speaker implements bgp.Speaker.
+type speaker struct {
+	cfg    bgp.Config
+	log    zerolog.Logger
+	srv    *server.BgpServer
+	api    *apiSocket         // GoBGP's gRPC API, for AddPathStream
+	cancel context.CancelFunc // stops the peer watcher
+
+	mu        sync.Mutex // serialises Set and Close; guards enc and announced
+	enc       *encoder
+	announced map[netip.Prefix]bgp.Route // what GoBGP holds, updated per batch
+	peering   atomic.Bool                // peers added (by the first Set)
+	closed    atomic.Bool
+
+	// peersMu serialises re-arming a lost peer (rearm) with Close.
+	peersMu sync.Mutex
+	// up tracks which peers are established; only the event goroutine
+	// uses it.
+	up map[netip.Addr]bool
+
+	mirrorMu sync.Mutex
+	// mirror holds, per observe peer, what it sent us: its best paths for
+	// our prefixes.
+	mirror map[netip.Addr]map[netip.Prefix]bgp.Held
+}
+
+func (s *speaker) isPeering() bool { return s.peering.Load() }
+func (s *speaker) isClosed() bool  { return s.closed.Load() }
+
+var _ bgp.Speaker = (*speaker)(nil)
+
+// New starts an embedded GoBGP server for cfg. Sessions are opened by the
+// first Set (call Set(ctx, nil) to peer without announcing anything), so
+// that a restarted speaker has its routes in place before End-of-RIB.
+func New(ctx context.Context, cfg bgp.Config, log zerolog.Logger) (bgp.Speaker, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("bgp config: %w", err)
+	}
+	cfg = cfg.WithDefaults()
+	for _, p := range cfg.Peers {
+		if p.Password != "" {
+			if err := checkMD5(p.Address, cfg.ListenPort > 0); err != nil {
+				return nil, fmt.Errorf("bgp config: peer %s: password: %w", p.Address, err)
+			}
+		}
+	}
+	log = log.With().Str("component", "bgp").Logger()
+	sock, opts, err := newAPISocket()
+	if err != nil {
+		return nil, err
+	}
+	srv := server.NewBgpServer(append(opts, server.LoggerOption(logger{log}))...)
+	go srv.Serve()
+	s := &speaker{
+		cfg: cfg, log: log, srv: srv, api: sock, enc: newEncoder(cfg.LocalAS),
+		announced: map[netip.Prefix]bgp.Route{}, mirror: map[netip.Addr]map[netip.Prefix]bgp.Held{}, up: map[netip.Addr]bool{},
+	}
+	for _, p := range cfg.Peers {
+		if p.Observe {
+			s.mirror[p.Address] = map[netip.Prefix]bgp.Held{}
+		}
+	}
+	fail := func(err error) (bgp.Speaker, error) {
+		srv.Stop()
+		sock.close()
+		return nil, err
+	}
+	if err := s.start(ctx); err != nil {
+		return fail(err)
+	}
+	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	err = sock.dial(dctx)
+	cancel()
+	if err != nil {
+		return fail(err)
+	}
+	wctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	// One watch for both kinds of events keeps them in order. It starts
+	// before any session, so it sees every update.
+	watch := &api.WatchEventRequest{
+		Peer:  &api.WatchEventRequest_Peer{},
+		Table: &api.WatchEventRequest_Table{Filters: []*api.WatchEventRequest_Table_Filter{{Type: api.WatchEventRequest_Table_Filter_ADJIN}}},
+	}
+	if err := srv.WatchEvent(wctx, watch, s.event); err != nil {
+		cancel()
+		return fail(fmt.Errorf("watch peers and adj-rib-in: %w", err))
+	}
+	return s, nil
+}
+
+func (s *speaker) start(ctx context.Context) error {
+	g := &api.Global{
+		Asn:        s.cfg.LocalAS,
+		RouterId:   s.cfg.RouterID.String(),
+		ListenPort: s.cfg.ListenPort,
+	}
+	for _, a := range s.cfg.ListenAddresses {
+		g.ListenAddresses = append(g.ListenAddresses, a.String())
+	}
+	if err := s.srv.StartBgp(ctx, &api.StartBgpRequest{Global: g}); err != nil {
+		return fmt.Errorf("start bgp: %w", err)
+	}
+	// Never transit: reject every path learned from any peer before it
+	// reaches the Loc-RIB. Locally originated paths have no neighbor
+	// address and do not match.
+	if err := s.srv.AddDefinedSet(ctx, &api.AddDefinedSetRequest{DefinedSet: &api.DefinedSet{
+		DefinedType: api.DefinedType_NEIGHBOR, Name: anyPeerSet, List: []string{"0.0.0.0/0", "::/0"},
+	}}); err != nil {
+		return fmt.Errorf("add neighbor set: %w", err)
+	}
+	if err := s.srv.AddPolicy(ctx, &api.AddPolicyRequest{Policy: &api.Policy{
+		Name: noTransitPolicy,
+		Statements: []*api.Statement{{
+			Name:       noTransitPolicy + "-reject",
+			Conditions: &api.Conditions{NeighborSet: &api.MatchSet{Type: api.MatchSet_ANY, Name: anyPeerSet}},
+			Actions:    &api.Actions{RouteAction: api.RouteAction_REJECT},
+		}},
+	}}); err != nil {
+		return fmt.Errorf("add policy: %w", err)
+	}
+	if err := s.srv.AddPolicyAssignment(ctx, &api.AddPolicyAssignmentRequest{Assignment: &api.PolicyAssignment{
+		Name: "global", Direction: api.PolicyDirection_IMPORT,
+		Policies: []*api.Policy{{Name: noTransitPolicy}}, DefaultAction: api.RouteAction_ACCEPT,
+	}}); err != nil {
+		return fmt.Errorf("assign import policy: %w", err)
+	}
+	return nil
+}
+
+// Set implements bgp.Speaker.
+func (s *speaker) Set(ctx context.Context, desired []bgp.Route) error {
+	if err := bgp.CheckRoutes(desired, s.cfg.Limits); err != nil {
+		return err
+	}
+	if err := s.checkPrepend(desired); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.isClosed() {
+		return bgp.ErrClosed
+	}
+	start := time.Now()
+	want := make(map[netip.Prefix]bgp.Route, len(desired))
+	var add []bgp.Route
+	for _, r := range desired {
+		want[r.Prefix] = r
+		if old, ok := s.announced[r.Prefix]; !ok || !sameRoute(old, r) {
+			add = append(add, r)
+		}
+	}
+	var del []bgp.Route
+	for p, r := range s.announced {
+		if _, ok := want[p]; !ok {
+			del = append(del, r)
+		}
+	}
+	changed := 0
+	for _, r := range add {
+		if _, ok := s.announced[r.Prefix]; ok {
+			changed++
+		}
+	}
+	if err := s.announceLocked(ctx, add); err != nil {
+		return fmt.Errorf("set routes: %w", err)
+	}
+	if err := s.withdrawLocked(ctx, del); err != nil {
+		return fmt.Errorf("set routes: %w", err)
+	}
+	if !s.isPeering() {
+		if err := s.addPeersLocked(ctx); err != nil {
+			return fmt.Errorf("set routes: %w", err)
+		}
+		s.peering.Store(true)
+	}
+	s.log.Debug().Str("op", "set").Int("prefixes", len(desired)).Int("new", len(add)-changed).
+		Int("changed", changed).Int("withdrawn", len(del)).Dur("took", time.Since(start)).Msg("routes set")
+	return nil
+}
+
+// checkPrepend refuses AS-path prepending when an iBGP peer is configured:
+// the prepends are our own AS, and an iBGP peer (same AS) drops a path with
+// its own AS on the AS_PATH as a loop. GoBGP sends one AS_PATH to all peers.
+func (s *speaker) checkPrepend(rs []bgp.Route) error {
+	var ibgp *bgp.PeerConfig
+	for i, p := range s.cfg.Peers {
+		if p.AS == s.cfg.LocalAS {
+			ibgp = &s.cfg.Peers[i]
+			break
+		}
+	}
+	if ibgp == nil {
+		return nil
+	}
+	e := &bgp.RefusedError{Routes: len(rs), MaxPrefixes: s.cfg.Limits.MaxPrefixes}
+	for _, r := range rs {
+		if r.Prepend > 0 {
+			e.Offending++
+			if len(e.Offenses) < bgp.MaxMissing {
+				e.Offenses = append(e.Offenses, bgp.Offense{Route: r, Reason: fmt.Sprintf(
+					"prepend needs eBGP peers only: iBGP peer %s would drop the path as an AS loop", ibgp.Address)})
+			}
+		}
+	}
+	if e.Offending > 0 {
+		return e
+	}
+	return nil
+}
+
+// announceLocked hands new and changed routes to GoBGP, recording each one
+// it accepted in s.announced.
+func (s *speaker) announceLocked(ctx context.Context, rs []bgp.Route) error {
+	return s.sendLocked(ctx, rs, false)
+}
+
+// withdrawLocked withdraws rs, removing each from s.announced.
+func (s *speaker) withdrawLocked(ctx context.Context, rs []bgp.Route) error {
+	return s.sendLocked(ctx, rs, true)
+}
+
+// Close implements bgp.Speaker.
+func (s *speaker) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.peersMu.Lock()
+	defer s.peersMu.Unlock()
+	if s.closed.Swap(true) {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := s.endSessionsLocked(ctx)
+	s.cancel()
+	s.srv.Stop()
+	s.api.close()
+	if err != nil {
+		return fmt.Errorf("close speaker: %w", err)
+	}
+	return nil
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"path/filepath"
 	"reflect"
 	"sync"
@@ -251,14 +252,67 @@ func (d *Daemon) Run(ctx context.Context, req RunRequest) error {
 	if err != nil {
 		return err
 	}
-	moved := len(d.e.Status(0).State.Applied) > 0
+	prev := d.e.Status(0).State
+	moved := len(prev.Applied) > 0
+	adopts := ""
+	if moved && prev.Digest != pl.Digest {
+		if err := d.canAdopt(prev, pl); err != nil {
+			return err
+		}
+		adopts = prev.Digest
+	}
 	if err := d.ensureBackends(ctx, pl, !moved); err != nil {
 		return err
 	}
 	if err := snap.Save(d.snapshotDir(pl.Digest)); err != nil {
 		return err
 	}
-	return d.e.Start(d.spec(pl), req.Operator, req.Yes)
+	sp := d.spec(pl)
+	sp.Adopts = adopts
+	return d.e.Start(sp, req.Operator, req.Yes)
+}
+
+// canAdopt reports whether a new plan may take over what a finished run
+// left moved: its baseline must announce exactly the same prefixes via the
+// same next-hops (drain out, then back; failover, then failback). Anything
+// else would move traffic before the first gate.
+func (d *Daemon) canAdopt(prev RunState, pl *Plan) error {
+	snap, err := LoadSnapshot(d.snapshotDir(prev.Digest))
+	if err != nil {
+		return fmt.Errorf("the previous run (%s) left %d batches moved, and its snapshot cannot be read: %w", prev.Runbook, len(prev.Applied), err)
+	}
+	old, _, err := snap.Plan()
+	if err != nil {
+		return fmt.Errorf("the previous run's snapshot: %w", err)
+	}
+	left := old.RoutesOf(prev.Applied)
+	have := map[netip.Prefix]netip.Addr{}
+	for _, r := range left {
+		have[r.Prefix] = r.NextHop
+	}
+	base := pl.Routes(0)
+	differ := 0
+	example := ""
+	for _, r := range base {
+		if nh, ok := have[r.Prefix]; !ok || nh != r.NextHop {
+			differ++
+			if example == "" {
+				example = fmt.Sprintf("%s via %s (now %s)", r.Prefix, r.NextHop, nh)
+			}
+		}
+		delete(have, r.Prefix)
+	}
+	differ += len(have)
+	if differ > 0 {
+		for _, r := range left {
+			if _, ok := have[r.Prefix]; ok && example == "" {
+				example = fmt.Sprintf("%s via %s would be withdrawn", r.Prefix, r.NextHop)
+			}
+		}
+		return fmt.Errorf("the previous run (%s) left %d batches moved, and this runbook's baseline differs from what is announced in %d routes (e.g. %s): it would move traffic before the first gate; roll the previous run back (cutover rollback --all) or use a runbook whose baseline (announce_source) takes over exactly",
+			prev.Runbook, len(prev.Applied), differ, example)
+	}
+	return nil
 }
 
 // Status implements Control; it adds the pending verdicts of the gates

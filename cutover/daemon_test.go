@@ -238,3 +238,52 @@ func TestDryRunExamples(t *testing.T) {
 		})
 	}
 }
+
+// TestDaemonHandover: a finished run's moved batches are taken over by a
+// runbook whose baseline announces exactly them (drain out, then back),
+// and refused for one whose baseline differs.
+func TestDaemonHandover(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	out, _ := filepath.Abs(daemonRunbook)
+	back, _ := filepath.Abs("testdata/daemon/back.yaml")
+	other, _ := filepath.Abs("testdata/daemon/other.yaml")
+	h := openDaemon(t, dir, nil)
+	defer h.stop()
+	if err := h.cl.Run(ctx, out, true); err != nil {
+		t.Fatal(err)
+	}
+	h.waitFor("the first run's end", func(s RunState) bool { return s.Phase == PhaseDone })
+
+	err := h.cl.Run(ctx, other, true)
+	if err == nil || !strings.Contains(err.Error(), "baseline differs from what is announced in 12 routes (e.g. 10.64.0.16/32 via 10.255.2.2 would be withdrawn)") {
+		t.Fatalf("run of a runbook that does not take over: %v", err)
+	}
+	before := len(h.fb.BGP.Calls())
+	if err := h.cl.Run(ctx, back, true); err != nil {
+		t.Fatalf("run of the runbook that takes over: %v", err)
+	}
+	st := h.waitFor("the second run's end", func(s RunState) bool { return s.Phase == PhaseDone && strings.HasSuffix(s.Runbook, "back.yaml") })
+	if !slices.Equal(st.Applied, []int{0, 1, 2, 3}) {
+		t.Fatalf("back run applied %v", st.Applied)
+	}
+	for _, r := range h.fb.BGP.Announced() {
+		if r.NextHop.String() != "10.255.1.2" {
+			t.Fatalf("after the way back %s is still announced via %s", r.Prefix, r.NextHop)
+		}
+	}
+	if n := len(h.fb.BGP.Announced()); n != 12 {
+		t.Fatalf("%d routes announced after the way back, want 12 (announce_source keeps them)", n)
+	}
+	// Every Set of the way back announced all 12 prefixes: the handover
+	// never withdrew a VM.
+	calls := h.fb.BGP.Calls()[before:]
+	if len(calls) < 5 {
+		t.Fatalf("%d Set calls on the way back, want the baseline and 4 batches", len(calls))
+	}
+	for i, call := range calls {
+		if len(call) != 12 {
+			t.Fatalf("Set call %d of the way back announced %d routes, want 12", i, len(call))
+		}
+	}
+}

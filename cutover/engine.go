@@ -231,28 +231,39 @@ func (e *Engine) Start(spec *Spec, operator string, autoConfirm bool) error {
 	if e.st.Active() {
 		return fmt.Errorf("%w: %s (%s); pause it and roll it back, or wait for it to end", ErrRunActive, e.st.Runbook, e.st.Phase)
 	}
-	if len(e.st.Applied) > 0 && e.st.Digest != spec.Digest {
+	adopt := len(e.st.Applied) > 0 && e.st.Digest != spec.Digest
+	if adopt && spec.Adopts != e.st.Digest {
 		return fmt.Errorf("the previous run (%s) still has %d batches moved: roll it back (cutover rollback --all) before starting another runbook", e.st.Runbook, len(e.st.Applied))
 	}
 	batches := make([]BatchState, len(spec.Batches))
 	for i, b := range spec.Batches {
 		batches[i] = BatchState{Index: i, Name: b.Name, VMs: b.VMs, Prefixes: len(b.Prefixes), Phase: BatchPending}
 	}
-	// A rerun of the same runbook keeps the batches already moved.
-	for _, m := range e.st.Applied {
-		if m < len(batches) {
-			batches[m].Phase = BatchCommitted
+	// A rerun of the same runbook keeps the batches already moved; an
+	// adopted run's moved batches are this run's baseline.
+	if !adopt {
+		for _, m := range e.st.Applied {
+			if m < len(batches) {
+				batches[m].Phase = BatchCommitted
+			}
 		}
 	}
 	e.spec = spec
 	id := e.now().UTC().Format("20060102T150405Z")
 	if err := e.recordLocked(recRunStart, runStartRec{RunID: id, Runbook: spec.Runbook, Digest: spec.Digest,
-		Operator: operator, AutoConfirm: autoConfirm, Batches: batches}); err != nil {
+		Operator: operator, AutoConfirm: autoConfirm, Batches: batches, Adopted: adoptedFrom(adopt, e.st.Digest)}); err != nil {
 		return err
 	}
 	e.eventLocked(-1, "run", "run %s started by %s: %d batches", spec.Runbook, operator, len(batches))
 	e.poke()
 	return nil
+}
+
+func adoptedFrom(adopt bool, digest string) string {
+	if adopt {
+		return digest
+	}
+	return ""
 }
 
 // Attach gives a recovered engine its spec back (rebuilt from the journaled

@@ -33,6 +33,10 @@ const (
 type Spec struct {
 	Runbook string // path, for people
 	Digest  string // of runbook and inventory
+	// Adopts is the digest of a finished run whose moved batches this run
+	// takes over as its baseline (its Routes(nil) announces exactly what
+	// that run left); "" for none.
+	Adopts string
 	Batches []SpecBatch
 	// ConfirmEnd are go/no-go points asked after the last batch.
 	ConfirmEnd []string

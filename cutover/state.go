@@ -121,6 +121,9 @@ type runStartRec struct {
 	Operator    string       `json:"operator"`
 	AutoConfirm bool         `json:"auto_confirm,omitempty"`
 	Batches     []BatchState `json:"batches"`
+	// Adopted is the digest of the finished run whose moved batches this
+	// run takes as its baseline.
+	Adopted string `json:"adopted,omitempty"`
 }
 
 type baselineRec struct {
@@ -179,8 +182,12 @@ func (s *RunState) apply(typ string, at time.Time, data []byte) error {
 		if err := json.Unmarshal(data, &r); err != nil {
 			return fmt.Errorf("%s: %w", typ, err)
 		}
+		applied := s.Applied
+		if r.Adopted != "" {
+			applied = []int{} // the previous run's batches are this run's baseline
+		}
 		*s = RunState{RunID: r.RunID, Runbook: r.Runbook, Digest: r.Digest, Operator: r.Operator,
-			AutoConfirm: r.AutoConfirm, Phase: PhasePrechecking, Batches: r.Batches, Started: at, Applied: s.Applied}
+			AutoConfirm: r.AutoConfirm, Phase: PhasePrechecking, Batches: r.Batches, Started: at, Applied: applied}
 	case recBaseline:
 		var r baselineRec
 		if err := json.Unmarshal(data, &r); err != nil {

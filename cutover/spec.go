@@ -36,7 +36,7 @@ type Spec struct {
 	// Adopts is the digest of a finished run whose moved batches this run
 	// takes over as its baseline (its Routes(nil) announces exactly what
 	// that run left); "" for none.
-	Adopts string
+	Adopts  string
 	Batches []SpecBatch
 	// ConfirmEnd are go/no-go points asked after the last batch.
 	ConfirmEnd []string

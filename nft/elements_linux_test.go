@@ -78,7 +78,8 @@ func TestQueueElementsFitAttribute(t *testing.T) {
 
 	c, msgs := captureConn(t)
 	s := &nftables.Set{Table: table, Name: set6.name, KeyType: nftables.TypeIP6Addr, Interval: true}
-	if err := c.SetAddElements(s, toSetElements(set6, rs)); err != nil {
+	es, _ := toSetElements(nil, nil, set6, rs)
+	if err := c.SetAddElements(s, es); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.Flush(); err != nil {
@@ -108,7 +109,8 @@ func TestQueueElementsFitAttribute(t *testing.T) {
 		if err := c.Flush(); err != nil {
 			t.Fatal(err)
 		}
-		want := len(toSetElements(set, in))
+		es, _ := toSetElements(nil, nil, set, in)
+		want := len(es)
 		n, largest := countElements(t, *msgs)
 		if n != want || largest > 0xffff {
 			t.Errorf("%s: %d of %d elements in %d calls, largest list %d bytes", set.name, n, want, len(*msgs), largest)

@@ -395,10 +395,13 @@ func (d *dataplane) routingSpecs(c *compiled) ([]ipRuleSpec, []routeSpec) {
 // readConfirmedLocked reads the kernel until ok accepts what it read, at
 // most four times in 260 ms, and returns the last read. The kernel lists a
 // hash set by walking its hash table from the start for every chunk of the
-// dump, skipping what it sent before: while it resizes the table after a
-// large change, a dump can miss elements (2 read-backs in 20 after adding
-// 50,000, measured) and the next one, a few ms later, is whole. So a
-// difference counts only if it stays.
+// dump, skipping what it sent before: while it resizes a resizable hash
+// table after a large change, a dump can miss elements (4 read-backs in 5
+// after adding 50,000 to a set created without a size, measured) and the
+// next one, a few ms later, is whole. The tool's hash sets have a fixed size
+// (hostsCapacity) and never resize, so the first read is whole; the retry
+// covers sets made otherwise (older versions, hand edits) until Apply
+// recreates them. So a difference counts only if it stays.
 func (d *dataplane) readConfirmedLocked(want *compiled, ok func(*kernelTable) bool) (*kernelTable, error) {
 	var k *kernelTable
 	var err error

@@ -6,6 +6,8 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -329,5 +331,88 @@ func TestKernelNewErrors(t *testing.T) {
 	}
 	if err := dp.Close(); err != nil {
 		t.Errorf("second Close: %v", err)
+	}
+}
+
+// TestKernelHostsSetSize: the _hosts hash sets are created with a size
+// (hostsCapacity), created again larger in the same Apply when a state
+// needs more than it holds, never smaller; a set without a size (as `nft -f` of an older
+// rendering makes it) is not drift and is replaced by a sized one.
+func TestKernelHostsSetSize(t *testing.T) {
+	testenv.RequireRoot(t)
+	testenv.RequireCommand(t, "nft")
+	ns := gatewayNS(t, "size")
+	ctx := context.Background()
+	size := func() string {
+		t.Helper()
+		out := nsRun(t, ns, "nft", "list", "set", "inet", DefaultTable, "moved_skm2_v4_hosts")
+		for _, l := range strings.Split(out, "\n") {
+			if f := strings.Fields(l); len(f) == 2 && f[0] == "size" {
+				return f[1]
+			}
+		}
+		return "none"
+	}
+	state := func(n int) State {
+		return State{Sites: testSites(), Moved: map[string][]netip.Prefix{"skm2": benchPrefixes(n, true)}}
+	}
+
+	// An older table: hash sets without a size.
+	var old []string
+	for _, l := range strings.Split(Render(state(100)), "\n") {
+		if !strings.HasPrefix(strings.TrimSpace(l), "size ") {
+			old = append(old, l)
+		}
+	}
+	file := filepath.Join(t.TempDir(), "old.nft")
+	if err := os.WriteFile(file, []byte(strings.Join(old, "\n")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	nsRun(t, ns, "nft", "-f", file)
+	if got := size(); got != "none" {
+		t.Fatalf("hand-made set: size %s, want none", got)
+	}
+	dp := newKernel(t, Config{NetNS: ns, DrainTimeout: time.Hour, Correct: true})
+	// The ip rules and routes are missing (nft -f does not make them); the
+	// table is as wanted.
+	d, err := dp.Drift(ctx, state(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, item := range d.Items() {
+		if !strings.HasPrefix(item, "ip ") {
+			t.Errorf("a set without a size: drift %q, want none in the table", item)
+		}
+	}
+
+	for _, step := range []struct {
+		n    int
+		size string
+	}{
+		{100, "4096"},    // replaced by a sized set
+		{4096, "4096"},   // full: fits
+		{4097, "16384"},  // does not fit: created again, larger
+		{100, "16384"},   // not shrunk
+		{20000, "65536"}, // grown again
+	} {
+		res, err := dp.Apply(ctx, state(step.n))
+		if err != nil {
+			t.Fatalf("%d addresses: %v", step.n, err)
+		}
+		for _, item := range res.Corrected {
+			if !strings.HasPrefix(item, "ip ") {
+				t.Errorf("%d addresses: corrected %q, want nothing in the table (a set's size is not drift)", step.n, item)
+			}
+		}
+		if step.n == 4097 && (len(res.Changes.Add) != 1 || len(res.Changes.Remove) != 0) {
+			t.Errorf("grown set: %d added, %d removed, want 1 and 0", len(res.Changes.Add), len(res.Changes.Remove))
+		}
+		if got := size(); got != step.size {
+			t.Errorf("%d addresses: size %s, want %s", step.n, got, step.size)
+		}
+		fresh := newKernel(t, Config{NetNS: ns})
+		if d, err := fresh.Drift(ctx, state(step.n)); err != nil || !d.Empty() {
+			t.Errorf("%d addresses: a fresh dataplane finds drift: %v, %v", step.n, d, err)
+		}
 	}
 }

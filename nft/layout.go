@@ -73,6 +73,35 @@ type physSet struct {
 // hostsSuffix ends the name of a hash set of single addresses.
 const hostsSuffix = "_hosts"
 
+// A hash set of single addresses is created with a size
+// (NFTA_SET_DESC_SIZE, nft's "size"). Given a size, the kernel picks its
+// fixed-size hash table (nft_hash) instead of the resizable rhashtable. An
+// rhashtable grows while a batch adds thousands of addresses, and a dump
+// during the resize misses elements: the read-back after adding 50,000
+// needed a second dump 4 times in 5, and took 80 ms instead of 35. The fixed
+// table never resizes, so the first dump is whole.
+//
+// The size is also the most elements the kernel accepts (ENFILE beyond it,
+// after counting the deletes of the same transaction), and a set's size
+// cannot change: when a state needs more, the set is deleted and created
+// again, larger, with all its elements, in the same transaction (plan). So
+// the size is hostsCapacity: a power of two with room to double, at least
+// minHostsCapacity. It never shrinks. Kernel memory of the table: 8 bytes a
+// bucket, size×4/3 buckets rounded up to a power of two: 64 KiB for the
+// smallest size, 2 MiB for size 131,072 (50,000 addresses), besides the
+// elements.
+const minHostsCapacity = 1 << 12
+
+// hostsCapacity returns the size a hash set of n single addresses is created
+// with: the smallest power of two of at least 2n and minHostsCapacity.
+func hostsCapacity(n int) uint32 {
+	c := uint64(minHostsCapacity)
+	for c < 2*uint64(n) && c < 1<<31 {
+		c <<= 1
+	}
+	return uint32(c)
+}
+
 // physSets returns the kernel sets of a site.
 func physSets(site string) []physSet {
 	var out []physSet

@@ -74,7 +74,10 @@ func renderSet(ps physSet, rs []ipRange) string {
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "\tset %s {\n\t\ttype %s\n", ps.name, typ)
-	if !ps.hosts {
+	if ps.hosts {
+		// A new set's size; an existing set keeps its own (hostsCapacity).
+		fmt.Fprintf(&b, "\t\tsize %d\n", hostsCapacity(len(rs)))
+	} else {
 		b.WriteString("\t\tflags interval\n\t\tauto-merge\n")
 	}
 	if len(rs) > 0 {

@@ -147,12 +147,27 @@ type txPlan struct {
 
 	deleteTable, addTable    bool
 	newCounters, delCounters []string
-	newSets                  []physSet
+	newSets                  []newSet
 	delSets                  []string // a wrong set is deleted and added again
 	newChains, delChains     []chainSpec
 	flushChains              []string    // existing chains emptied
 	fillChains               []chainSpec // chains whose rules are added
 	elems                    []setChange
+}
+
+// newSet is a set to create: a hash set with size elements at most (see
+// hostsCapacity), an interval set without a size.
+type newSet struct {
+	physSet
+	size uint32
+}
+
+func makeNewSet(ps physSet, elements int) newSet {
+	ns := newSet{physSet: ps}
+	if ps.hosts {
+		ns.size = hostsCapacity(elements)
+	}
+	return ns
 }
 
 // setChange is the element change of one kernel set.
@@ -227,7 +242,7 @@ func plan(k *kernelTable, want *compiled) *txPlan {
 		switch {
 		case ks == nil:
 			p.items = append(p.items, "set "+ps.name+": missing")
-			p.newSets = append(p.newSets, ps)
+			p.newSets = append(p.newSets, makeNewSet(ps, len(ranges)))
 			p.elems = append(p.elems, setChange{set: ps, add: ranges})
 			continue
 		case !ks.addr || ks.v6 != ps.v6:
@@ -242,7 +257,16 @@ func plan(k *kernelTable, want *compiled) *txPlan {
 		if problem != "" {
 			p.items = append(p.items, "set "+ps.name+": "+problem)
 			p.delSets = append(p.delSets, ps.name)
-			p.newSets = append(p.newSets, ps)
+			p.newSets = append(p.newSets, makeNewSet(ps, len(ranges)))
+			p.elems = append(p.elems, setChange{set: ps, add: ranges})
+			continue
+		}
+		if ps.hosts && (ks.set.Size == 0 || uint64(ks.set.Size) < uint64(len(ranges))) {
+			// Too small for want (or created without a size, resizable):
+			// created again, larger. Not drift: the addresses are compared
+			// as usual.
+			p.delSets = append(p.delSets, ps.name)
+			p.newSets = append(p.newSets, makeNewSet(ps, len(ranges)))
 			p.elems = append(p.elems, setChange{set: ps, add: ranges})
 			continue
 		}
@@ -398,17 +422,25 @@ func rulesDrift(rules []*nftables.Rule, spec chainSpec) []string {
 }
 
 // rangeDiff returns the ranges of have (as the kernel holds them) that are not
-// in want and the ranges of want that are not in have; both sorted.
+// in want and the ranges of want that are not in have; both sorted. When one
+// side is empty the other is returned as it is, not copied: the results are
+// only read.
 func rangeDiff(have, want []ipRange) (del, add []ipRange) {
+	switch {
+	case len(have) == 0:
+		return nil, want
+	case len(want) == 0:
+		return have, nil
+	}
 	i, j := 0, 0
 	for i < len(have) || j < len(want) {
 		switch {
 		case j == len(want):
-			del = append(del, have[i])
-			i++
+			del = append(del, have[i:]...)
+			i = len(have)
 		case i == len(have):
-			add = append(add, want[j])
-			j++
+			add = append(add, want[j:]...)
+			j = len(want)
 		default:
 			switch c := compareRanges(have[i], want[j]); {
 			case c == 0:
@@ -456,6 +488,7 @@ func (d *dataplane) queueLocked(p *txPlan) error {
 	setIDs := make(map[string]uint32)
 	for _, ps := range p.newSets {
 		s := &nftables.Set{Table: table, Name: ps.name, KeyType: keyType(ps.v6), Interval: !ps.hosts, AutoMerge: !ps.hosts}
+		s.Size = ps.size
 		if err := c.AddSet(s, nil); err != nil {
 			return fmt.Errorf("queue set %s: %w", ps.name, err)
 		}

@@ -50,6 +50,11 @@ func (c *compiled) physical(name string) []ipRange {
 // sorted.
 func (c *compiled) marked() []markedRange {
 	c.markedOnce.Do(func() {
+		n := 0
+		for _, rs := range c.sets {
+			n += len(rs)
+		}
+		c.markedRanges = make([]markedRange, 0, n)
 		for _, s := range c.sites {
 			for _, v6 := range []bool{false, true} {
 				for _, r := range c.sets[SetName(s.Name, v6)] {

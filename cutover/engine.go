@@ -491,16 +491,7 @@ func (e *Engine) pauseAt(a action) {
 func (e *Engine) finish() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	var committed, rolled int
-	for _, b := range e.st.Batches {
-		switch b.Phase {
-		case BatchCommitted:
-			committed++
-		case BatchRolledBack:
-			rolled++
-		}
-	}
-	result := fmt.Sprintf("%d batches committed, %d rolled back", committed, rolled)
+	result := e.resultLocked()
 	if err := e.recordLocked(recPhase, phaseRec{Phase: PhaseDone, Result: result}); err != nil {
 		return
 	}
@@ -702,8 +693,25 @@ func (e *Engine) rollback(ctx context.Context, r rollbackReq) error {
 		}
 	} else if r.pause && e.st.Phase == PhaseRunning {
 		_ = e.recordLocked(recPhase, phaseRec{Phase: PhasePaused, Pause: "rollback by " + r.operator})
+	} else if e.st.Phase == PhaseDone {
+		// A finished run's result must say what is true now.
+		_ = e.recordLocked(recPhase, phaseRec{Phase: PhaseDone, Result: e.resultLocked() + " (after rollback by " + r.operator + ")", Operator: r.operator})
 	}
 	return nil
+}
+
+// resultLocked sums the batches up for a run's result line.
+func (e *Engine) resultLocked() string {
+	var committed, rolled int
+	for _, b := range e.st.Batches {
+		switch b.Phase {
+		case BatchCommitted:
+			committed++
+		case BatchRolledBack:
+			rolled++
+		}
+	}
+	return fmt.Sprintf("%d batches committed, %d rolled back", committed, rolled)
 }
 
 // finishRollback completes a rollback that a crash interrupted.

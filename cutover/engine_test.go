@@ -440,8 +440,12 @@ func TestEngineRollbackSelections(t *testing.T) {
 			} else if err != nil {
 				t.Fatal(err)
 			}
-			if st := h.e.Status(0).State; !slices.Equal(st.Applied, tt.wantApplied) {
+			st := h.e.Status(0).State
+			if !slices.Equal(st.Applied, tt.wantApplied) {
 				t.Fatalf("applied %v, want %v", st.Applied, tt.wantApplied)
+			}
+			if tt.wantErr == "" && tt.target.Only && st.Result != "3 batches committed, 1 rolled back (after rollback by nina)" {
+				t.Errorf("result after rolling back one batch of a finished run: %q", st.Result)
 			}
 			var want []string
 			for _, b := range tt.wantApplied {

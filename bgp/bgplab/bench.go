@@ -26,8 +26,8 @@ type BenchOptions struct {
 	Sizes []int // default DefaultBenchSizes
 	Runs  int   // per size; default 3
 	// Reference also measures a bare embedded GoBGP (many paths per
-	// AddPathStream call, nothing else) for each size right after the
-	// speaker, so both meet the same machine load.
+	// AddPathStream call, nothing else) for each size, run by run in turn
+	// with the speaker, so both meet the same machine load.
 	Reference bool
 	Log       zerolog.Logger
 }
@@ -48,8 +48,10 @@ type BenchResult struct {
 
 // Bench measures the speaker against the lab's edge for each size and
 // returns medians. It must run inside the lab's ctl namespace (see
-// Command). Each size gets a fresh speaker (and reference), so sizes do
-// not inherit each other's state.
+// Command). Every run gets a fresh speaker (and, with Reference, a fresh
+// reference right before or after it, alternating), so that runs do not
+// inherit each other's state and a burst of load from elsewhere on the
+// machine falls on both alike rather than on whichever ran at the time.
 func Bench(ctx context.Context, l *lab.Lab, o BenchOptions) ([]BenchResult, error) {
 	if len(o.Sizes) == 0 {
 		o.Sizes = DefaultBenchSizes
@@ -63,25 +65,40 @@ func Bench(ctx context.Context, l *lab.Lab, o BenchOptions) ([]BenchResult, erro
 		return nil, err
 	}
 	defer fib.Close()
+	newSpeaker := func(n int) func() (bgp.Speaker, error) {
+		return func() (bgp.Speaker, error) { return gobgp.New(ctx, ControllerConfig(topo, n+1), o.Log) }
+	}
+	newRef := func() (bgp.Speaker, error) {
+		r, err := newReference(ctx, topo)
+		if err != nil {
+			return nil, fmt.Errorf("reference: %w", err)
+		}
+		return r, nil
+	}
 	var out []BenchResult
 	for _, n := range o.Sizes {
-		sp, err := gobgp.New(ctx, ControllerConfig(topo, n+1), o.Log)
-		if err != nil {
-			return nil, err
+		sp, ref := &benchRuns{}, &benchRuns{}
+		for run := range o.Runs {
+			sides := []func() error{
+				func() error { return benchRun(ctx, topo, newSpeaker(n), fib, n, run, sp, o) },
+			}
+			if o.Reference {
+				r := func() error { return benchRun(ctx, topo, newRef, fib, n, run, ref, o) }
+				if run%2 == 1 {
+					sides = []func() error{r, sides[0]}
+				} else {
+					sides = append(sides, r)
+				}
+			}
+			for _, side := range sides {
+				if err := side(); err != nil {
+					return nil, err
+				}
+			}
 		}
-		res, err := benchSize(ctx, topo, sp, fib, n, o)
-		if err != nil {
-			return nil, err
-		}
+		res := sp.result(n, o.Runs)
 		if o.Reference {
-			ref, err := newReference(ctx, topo)
-			if err != nil {
-				return nil, err
-			}
-			rr, err := benchSize(ctx, topo, ref, fib, n, o)
-			if err != nil {
-				return nil, fmt.Errorf("reference: %w", err)
-			}
+			rr := ref.result(n, o.Runs)
 			res.Reference = &rr
 		}
 		out = append(out, res)
@@ -89,9 +106,28 @@ func Bench(ctx context.Context, l *lab.Lab, o BenchOptions) ([]BenchResult, erro
 	return out, nil
 }
 
-// benchSize measures one size with sp, then withdraws everything and
-// closes sp.
-func benchSize(ctx context.Context, topo lab.Topology, sp bgp.Speaker, fib *FIBWatch, n int, o BenchOptions) (res BenchResult, err error) {
+// benchRuns collects the runs of one size and one side.
+type benchRuns struct {
+	fib, confirm [3][]time.Duration
+	rss          int64
+}
+
+func (b *benchRuns) result(n, runs int) BenchResult {
+	r := BenchResult{Prefixes: n, Runs: runs, RSS: b.rss}
+	r.Announce, r.Switch, r.Withdraw = median(b.fib[0]), median(b.fib[1]), median(b.fib[2])
+	for i := range b.confirm {
+		r.Confirm[i] = median(b.confirm[i])
+	}
+	return r
+}
+
+// benchRun measures one run of n prefixes with a fresh speaker from
+// newSpeaker into into, then withdraws everything and closes the speaker.
+func benchRun(ctx context.Context, topo lab.Topology, newSpeaker func() (bgp.Speaker, error), fib *FIBWatch, n, run int, into *benchRuns, o BenchOptions) (err error) {
+	sp, err := newSpeaker()
+	if err != nil {
+		return err
+	}
 	defer func() {
 		sp.Set(context.Background(), nil)
 		if cerr := sp.Close(); err == nil && cerr != nil {
@@ -99,17 +135,17 @@ func benchSize(ctx context.Context, topo lab.Topology, sp bgp.Speaker, fib *FIBW
 		}
 	}()
 	// Warm up: bring the session up and through its graceful-restart sync
-	// with one route, so that no run waits for the session.
+	// with one route, so that no step waits for the session.
 	probe := []bgp.Route{{Prefix: netip.PrefixFrom(topo.Covering[0].Addr(), 32), NextHop: topo.SiteNextHop[lab.NodeSKM2].V4}}
 	if _, err := change(ctx, sp, fib, probe, FIBFor(probe, nil)); err != nil {
-		return res, fmt.Errorf("warm up: %w", err)
+		return fmt.Errorf("warm up: %w", err)
 	}
 	if _, err := change(ctx, sp, fib, nil, FIBFor(nil, prefixes(probe))); err != nil {
-		return res, fmt.Errorf("warm up: %w", err)
+		return fmt.Errorf("warm up: %w", err)
 	}
 	ps, err := benchPrefixes(topo, n)
 	if err != nil {
-		return res, err
+		return err
 	}
 	to2, _ := SiteRoutes(topo, lab.NodeSKM2, ps)
 	to1, _ := SiteRoutes(topo, lab.NodeSKM1, ps)
@@ -122,36 +158,28 @@ func benchSize(ctx context.Context, topo lab.Topology, sp bgp.Speaker, fib *FIBW
 		{to1, FIBFor(to1, nil), to1},
 		{nil, FIBFor(nil, ps), bgp.Withdrawals(ps)},
 	}
-	var fibTimes, confirm [3][]time.Duration
-	res = BenchResult{Prefixes: n, Runs: o.Runs}
-	for run := range o.Runs {
-		for i, st := range steps {
-			took, err := change(ctx, sp, fib, st.routes, st.fib)
-			if err != nil {
-				return res, fmt.Errorf("%d prefixes, run %d: %w", n, run+1, err)
-			}
-			fibTimes[i] = append(fibTimes[i], took)
-			// Let the edge's mirror catch up before the next step, and time
-			// the confirmation a gate would wait for.
-			start := time.Now()
-			wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-			_, err = bgp.WaitConverged(wctx, sp, st.want, 20*time.Millisecond)
-			cancel()
-			if err != nil {
-				return res, fmt.Errorf("%d prefixes, run %d: %w", n, run+1, err)
-			}
-			confirm[i] = append(confirm[i], took+time.Since(start))
-			if i == 0 && run == 0 {
-				res.RSS = rss()
-			}
-			o.Log.Debug().Str("op", "bench").Int("prefixes", n).Int("run", run+1).Int("step", i).Dur("took", took).Msg("step done")
+	for i, st := range steps {
+		took, err := change(ctx, sp, fib, st.routes, st.fib)
+		if err != nil {
+			return fmt.Errorf("%d prefixes, run %d: %w", n, run+1, err)
 		}
+		into.fib[i] = append(into.fib[i], took)
+		// Let the edge's mirror catch up before the next step, and time
+		// the confirmation a gate would wait for.
+		start := time.Now()
+		wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+		_, err = bgp.WaitConverged(wctx, sp, st.want, 20*time.Millisecond)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("%d prefixes, run %d: %w", n, run+1, err)
+		}
+		into.confirm[i] = append(into.confirm[i], took+time.Since(start))
+		if i == 0 && run == 0 {
+			into.rss = rss()
+		}
+		o.Log.Debug().Str("op", "bench").Int("prefixes", n).Int("run", run+1).Int("step", i).Dur("took", took).Msg("step done")
 	}
-	res.Announce, res.Switch, res.Withdraw = median(fibTimes[0]), median(fibTimes[1]), median(fibTimes[2])
-	for i := range confirm {
-		res.Confirm[i] = median(confirm[i])
-	}
-	return res, nil
+	return nil
 }
 
 // change sets routes and returns how long the edge FIB took to look like

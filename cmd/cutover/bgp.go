@@ -117,7 +117,8 @@ func newBenchBGPCmd(a *app) *cobra.Command {
 and, for each size, measures from the Set call until the edge router's kernel FIB
 holds every prefix: announcing N /32s via skm2, switching them to skm1's gateway,
 and withdrawing them (median of --runs), plus when the edge's mirror confirmed
-each change. --reference also times a bare embedded GoBGP under the same load.
+each change. --reference also times a bare embedded GoBGP, run by run in turn
+with the speaker (each run a fresh session), so both meet the same machine load.
 The lab is taken down at the end. Needs root and FRR.`,
 		Example: `  cutover bench bgp
   cutover bench bgp --sizes 2000 --runs 5 --reference`,

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -626,24 +625,10 @@ func (e *Engine) fail(ctx context.Context, b int, verdicts []VerdictRecord, took
 }
 
 func summarize(vs []VerdictRecord) string {
-	var parts []string
-	for _, v := range vs {
-		if v.Pass {
-			continue
-		}
-		r := v.Gate
-		if len(v.Reasons) > 0 {
-			r += ": " + v.Reasons[0]
-			if len(v.Reasons) > 1 {
-				r += fmt.Sprintf(" (+%d more)", len(v.Reasons)-1)
-			}
-		}
-		parts = append(parts, r)
+	if s := FailedGates(vs); s != "" {
+		return s
 	}
-	if len(parts) == 0 {
-		return "no verdict"
-	}
-	return strings.Join(parts, "; ")
+	return "no verdict"
 }
 
 // rollback moves the selected batches back to the source as one change.

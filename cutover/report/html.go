@@ -54,7 +54,7 @@ func (r *Report) WriteDir(dir string) error {
 var page = template.Must(template.New("report").Funcs(template.FuncMap{
 	"clock":    clock,
 	"stamp":    stamp,
-	"dur":      dur,
+	"dur":      cutover.Human,
 	"passFail": passFail,
 	"durOr":    durOr,
 	"since":    func(a, b time.Time) time.Duration { return b.Sub(a) },

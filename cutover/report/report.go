@@ -414,11 +414,11 @@ func (w *walker) entry(e cutover.JournalEntry) error {
 		}
 		switch v.Op {
 		case "baseline":
-			r.Events = append(r.Events, Event{e.Time, fmt.Sprintf("baseline routes and nft state applied before the first batch in %s (%d routes)", dur(v.Took), v.Routes)})
+			r.Events = append(r.Events, Event{e.Time, fmt.Sprintf("baseline routes and nft state applied before the first batch in %s (%d routes)", cutover.Human(v.Took), v.Routes)})
 		case "recover":
 			r.Totals.Restarts++
 			r.Events = append(r.Events, Event{e.Time, fmt.Sprintf("daemon restart: state re-applied from the journal in %s (%d batches, %d VMs at the target)",
-				dur(v.Took), len(v.Moved), n)})
+				cutover.Human(v.Took), len(v.Moved), n)})
 		case "rollback":
 			if rb := w.openRollback; rb != nil {
 				rb.Took = e.Time.Sub(rb.Time)
@@ -596,20 +596,6 @@ func (r *Report) JSON() ([]byte, error) {
 		return nil, fmt.Errorf("encode report: %w", err)
 	}
 	return append(b, '\n'), nil
-}
-
-// dur formats a duration for people: milliseconds below a second, tenths
-// below a minute, seconds above.
-func dur(d time.Duration) string {
-	switch {
-	case d <= 0:
-		return "0s"
-	case d < time.Second:
-		return d.Round(time.Millisecond).String()
-	case d < time.Minute:
-		return d.Round(100 * time.Millisecond).String()
-	}
-	return d.Round(time.Second).String()
 }
 
 // clock formats a time of day in UTC.

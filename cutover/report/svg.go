@@ -207,7 +207,7 @@ func (r *Report) writeSVG(w *bytes.Buffer, standalone bool) {
 			}
 			p(`<rect class="seg seg-%s" x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s"><title>%s</title></rect>`+"\n",
 				s.kind, x(s.from), sy, max(x(s.to)-x(s.from), 1.5), sh, s.color,
-				esc(fmt.Sprintf("batch %d %s: %s %s, %s–%s", b.Index, b.Name, s.kind, dur(s.to.Sub(s.from)), clock(s.from), clock(s.to))))
+				esc(fmt.Sprintf("batch %d %s: %s %s, %s–%s", b.Index, b.Name, s.kind, cutover.Human(s.to.Sub(s.from)), clock(s.from), clock(s.to))))
 		}
 		p("</g>\n")
 	}

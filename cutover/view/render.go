@@ -198,9 +198,9 @@ func summary(st cutover.Status, loc *time.Location, s styler) string {
 		phase, st.MovedVMs, st.TotalVMs, pct, decided, len(rs.Batches), committed, rolled)
 	switch {
 	case !rs.Ended.IsZero():
-		line += fmt.Sprintf(" · ended %s after %s", rs.Ended.In(loc).Format("15:04:05"), dur(rs.Ended.Sub(rs.Started)))
+		line += fmt.Sprintf(" · ended %s after %s", rs.Ended.In(loc).Format("15:04:05"), cutover.Human(rs.Ended.Sub(rs.Started)))
 	case st.ETA > 0:
-		line += " · ETA " + dur(st.ETA)
+		line += " · ETA " + cutover.Human(st.ETA)
 	}
 	return line
 }
@@ -240,24 +240,11 @@ func gateCell(x cutover.BatchState) (string, string) {
 		}
 		return "", kDim
 	}
-	var failed []string
-	for _, v := range x.Verdicts {
-		if v.Pass {
-			continue
-		}
-		f := v.Gate
-		if len(v.Reasons) > 0 {
-			f += ": " + v.Reasons[0]
-			if len(v.Reasons) > 1 {
-				f += fmt.Sprintf(" (+%d)", len(v.Reasons)-1)
-			}
-		}
-		failed = append(failed, f)
-	}
-	if len(failed) == 0 {
+	failed := cutover.FailedGates(x.Verdicts)
+	if failed == "" {
 		return fmt.Sprintf("pass (%d gates)", len(x.Verdicts)), kOK
 	}
-	return shorten("FAIL "+strings.Join(failed, "; "), gateW), kBad
+	return shorten("FAIL "+failed, gateW), kBad
 }
 
 // timing is a batch's time: running so far, or taken in all.
@@ -270,19 +257,19 @@ func timing(x cutover.BatchState, now time.Time) string {
 		if now.Before(x.Started) {
 			return ""
 		}
-		return "running " + dur(now.Sub(x.Started))
+		return "running " + cutover.Human(now.Sub(x.Started))
 	case cutover.BatchCommitted:
-		s := dur(x.Decided.Sub(x.Started))
+		s := cutover.Human(x.Decided.Sub(x.Started))
 		if x.GateTook > 0 {
-			s += " (gate " + dur(x.GateTook) + ")"
+			s += " (gate " + cutover.Human(x.GateTook) + ")"
 		}
 		return s
 	case cutover.BatchRollingBack:
 		return "rolling back"
 	case cutover.BatchRolledBack:
-		s := dur(x.RolledBack.Sub(x.Started))
+		s := cutover.Human(x.RolledBack.Sub(x.Started))
 		if !x.Decided.IsZero() && x.RolledBack.After(x.Decided) {
-			s += " (rollback " + dur(x.RolledBack.Sub(x.Decided)) + ")"
+			s += " (rollback " + cutover.Human(x.RolledBack.Sub(x.Decided)) + ")"
 		}
 		return s
 	}
@@ -356,17 +343,4 @@ func shorten(s string, n int) string {
 		return s
 	}
 	return string(r[:n-1]) + "…"
-}
-
-// dur formats a duration for people.
-func dur(d time.Duration) string {
-	switch {
-	case d <= 0:
-		return "0s"
-	case d < time.Second:
-		return d.Round(time.Millisecond).String()
-	case d < time.Minute:
-		return d.Round(100 * time.Millisecond).String()
-	}
-	return d.Round(time.Second).String()
 }

@@ -187,7 +187,7 @@ func changes(prev, st cutover.Status, evs []cutover.Event, loc *time.Location) [
 	if rs.Active() && st.MovedVMs != prev.MovedVMs {
 		msg := fmt.Sprintf("%d/%d VMs at the target", st.MovedVMs, st.TotalVMs)
 		if st.ETA > 0 {
-			msg += " · ETA " + dur(st.ETA)
+			msg += " · ETA " + cutover.Human(st.ETA)
 		}
 		out = append(out, stamp(st.Now, "run", "moved", msg))
 	}

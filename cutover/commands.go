@@ -11,7 +11,7 @@ import (
 // change of BGP and nft.
 
 func (e *Engine) auditLocked(cmd, args, operator string) error {
-	return e.recordLocked(recOperator, operatorRec{Command: cmd, Args: args, Operator: operator})
+	return e.recordLocked(RecOperator, OperatorRecord{Command: cmd, Args: args, Operator: operator})
 }
 
 // Pause stops the run before the next batch; a batch under way finishes.
@@ -27,7 +27,7 @@ func (e *Engine) Pause(operator string) error {
 	if err := e.auditLocked("pause", "", operator); err != nil {
 		return err
 	}
-	if err := e.recordLocked(recPhase, phaseRec{Phase: PhasePaused, Pause: "operator", Operator: operator}); err != nil {
+	if err := e.recordLocked(RecPhase, PhaseRecord{Phase: PhasePaused, Pause: "operator", Operator: operator}); err != nil {
 		return err
 	}
 	e.eventLocked(-1, "pause", "paused by %s", operator)
@@ -61,7 +61,7 @@ func (e *Engine) resume(operator string, step bool) error {
 	if err := e.auditLocked(cmd, "", operator); err != nil {
 		return err
 	}
-	if err := e.recordLocked(recPhase, phaseRec{Phase: PhaseRunning, Step: step, Operator: operator}); err != nil {
+	if err := e.recordLocked(RecPhase, PhaseRecord{Phase: PhaseRunning, Step: step, Operator: operator}); err != nil {
 		return err
 	}
 	e.eventLocked(-1, cmd, "%s by %s", cmd, operator)
@@ -84,17 +84,17 @@ func (e *Engine) Confirm(point string, goAhead bool, operator string) error {
 		return fmt.Errorf("confirm: the run waits at %q, not %q", e.st.Confirm, point)
 	}
 	p := e.st.Confirm
-	if err := e.recordLocked(recConfirm, confirmRec{Point: p, Go: goAhead, Operator: operator}); err != nil {
+	if err := e.recordLocked(RecConfirm, ConfirmRecord{Point: p, Go: goAhead, Operator: operator}); err != nil {
 		return err
 	}
 	if !goAhead {
-		if err := e.recordLocked(recPhase, phaseRec{Phase: PhasePaused, Pause: "no-go", Confirm: p, Operator: operator}); err != nil {
+		if err := e.recordLocked(RecPhase, PhaseRecord{Phase: PhasePaused, Pause: "no-go", Confirm: p, Operator: operator}); err != nil {
 			return err
 		}
 		e.eventLocked(-1, "confirm", "no-go at %q by %s", p, operator)
 		return nil
 	}
-	if err := e.recordLocked(recPhase, phaseRec{Phase: PhaseRunning, Operator: operator}); err != nil {
+	if err := e.recordLocked(RecPhase, PhaseRecord{Phase: PhaseRunning, Operator: operator}); err != nil {
 		return err
 	}
 	e.eventLocked(-1, "confirm", "go at %q by %s", p, operator)

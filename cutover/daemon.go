@@ -173,7 +173,7 @@ func (d *Daemon) reportDrift(ctx context.Context, pl *Plan, st RunState) {
 		d.cfg.Log.Warn().Err(err).Str("op", "drift").Msg("could not compare the nft table with the journal")
 	case !drift.Empty():
 		d.cfg.Log.Warn().Str("op", "drift").Strs("reason", drift.Items()).Msg("the nft table differs from the journal")
-		_ = d.e.record(recOperator, operatorRec{Command: "drift", Args: drift.String(), Operator: "daemon"})
+		_ = d.e.record(RecOperator, OperatorRecord{Command: "drift", Args: drift.String(), Operator: "daemon"})
 	}
 }
 
@@ -400,8 +400,8 @@ func (d *Daemon) Close(withdraw bool) error {
 			}
 		}
 		if len(errs) == 0 {
-			errs = append(errs, d.e.record(recOperator, operatorRec{Command: "stop", Args: "--withdraw", Operator: "daemon"}),
-				d.e.record(recApplied, changeRec{Moved: []int{}, Batch: -1, Op: "withdraw"}))
+			errs = append(errs, d.e.record(RecOperator, OperatorRecord{Command: "stop", Args: "--withdraw", Operator: "daemon"}),
+				d.e.record(RecApplied, ChangeRecord{Moved: []int{}, Batch: -1, Op: "withdraw"}))
 		}
 	}
 	errs = append(errs, d.closeBackends(), d.j.Close())

@@ -136,11 +136,11 @@ func TestDaemonRunRestartRollback(t *testing.T) {
 	var audit []string
 	drift := ""
 	for _, e := range es {
-		if e.Type == recOperator && strings.Contains(string(e.Data), `"command":"drift"`) {
+		if e.Type == RecOperator && strings.Contains(string(e.Data), `"command":"drift"`) {
 			drift = string(e.Data)
 			continue
 		}
-		if e.Type == recOperator || e.Type == recConfirm {
+		if e.Type == RecOperator || e.Type == RecConfirm {
 			audit = append(audit, e.Type+" "+string(e.Data))
 		}
 	}

@@ -249,7 +249,7 @@ func (e *Engine) Start(spec *Spec, operator string, autoConfirm bool) error {
 	}
 	e.spec = spec
 	id := e.now().UTC().Format("20060102T150405Z")
-	if err := e.recordLocked(recRunStart, runStartRec{RunID: id, Runbook: spec.Runbook, Digest: spec.Digest,
+	if err := e.recordLocked(RecRunStart, RunStartRecord{RunID: id, Runbook: spec.Runbook, Digest: spec.Digest,
 		Operator: operator, AutoConfirm: autoConfirm, Batches: batches, Adopted: adoptedFrom(adopt, e.st.Digest)}); err != nil {
 		return err
 	}
@@ -319,7 +319,7 @@ func (e *Engine) Recover(ctx context.Context) error {
 	defer e.mu.Unlock()
 	e.recovering = false
 	if active {
-		if err := e.recordLocked(recPhase, phaseRec{Phase: PhasePaused, Pause: "interrupted"}); err != nil {
+		if err := e.recordLocked(RecPhase, PhaseRecord{Phase: PhasePaused, Pause: "interrupted"}); err != nil {
 			return err
 		}
 		e.eventLocked(-1, "recover", "run interrupted by a daemon restart: state re-applied (%d batches at target); resume to continue", len(moved))
@@ -336,7 +336,7 @@ func (e *Engine) Recover(ctx context.Context) error {
 // peers because the speaker replaces a prefix's path in one UPDATE.
 func (e *Engine) change(ctx context.Context, moved []int, batch int, op, why string) error {
 	e.mu.Lock()
-	if err := e.recordLocked(recIntent, changeRec{Moved: moved, Batch: batch, Op: op}); err != nil {
+	if err := e.recordLocked(RecIntent, ChangeRecord{Moved: moved, Batch: batch, Op: op}); err != nil {
 		e.mu.Unlock()
 		return err
 	}
@@ -360,7 +360,7 @@ func (e *Engine) change(ctx context.Context, moved []int, batch int, op, why str
 	e.metrics.observeChange(op, took)
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if err := e.recordLocked(recApplied, changeRec{Moved: moved, Batch: batch, Op: op, Took: took, Routes: len(routes)}); err != nil {
+	if err := e.recordLocked(RecApplied, ChangeRecord{Moved: moved, Batch: batch, Op: op, Took: took, Routes: len(routes)}); err != nil {
 		return err
 	}
 	e.log.Info().Int("batch", batch).Str("op", op).Str("reason", why).Int("prefixes", len(routes)).
@@ -395,7 +395,7 @@ func (e *Engine) Loop(ctx context.Context) {
 			continue
 		case actWindow:
 			e.mu.Lock()
-			if err := e.recordLocked(recPhase, phaseRec{Phase: PhasePaused, Pause: "window: " + a.why}); err == nil {
+			if err := e.recordLocked(RecPhase, PhaseRecord{Phase: PhasePaused, Pause: "window: " + a.why}); err == nil {
 				e.eventLocked(a.batch, "pause", "change window closed: %s", a.why)
 			}
 			e.mu.Unlock()
@@ -428,7 +428,7 @@ func (e *Engine) precheck(ctx context.Context) {
 	fail := func(err error) {
 		e.mu.Lock()
 		defer e.mu.Unlock()
-		_ = e.recordLocked(recPhase, phaseRec{Phase: PhaseAborted, Result: "pre-check failed: " + err.Error()})
+		_ = e.recordLocked(RecPhase, PhaseRecord{Phase: PhaseAborted, Result: "pre-check failed: " + err.Error()})
 		e.eventLocked(-1, "precheck", "pre-check failed, nothing was changed: %v", err)
 	}
 	if spec.Window != nil {
@@ -464,23 +464,23 @@ func (e *Engine) precheck(ctx context.Context) {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if err := e.recordLocked(recBaseline, baselineRec{Healthy: healthy, Probed: probed}); err != nil {
+	if err := e.recordLocked(RecBaseline, BaselineRecord{Healthy: healthy, Probed: probed}); err != nil {
 		return
 	}
 	e.eventLocked(-1, "precheck", "pre-check passed: baseline %d of %d probed VMs healthy", len(healthy), probed)
-	_ = e.recordLocked(recPhase, phaseRec{Phase: PhaseRunning})
+	_ = e.recordLocked(RecPhase, PhaseRecord{Phase: PhaseRunning})
 }
 
 func (e *Engine) pauseAt(a action) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.st.AutoConfirm {
-		if err := e.recordLocked(recConfirm, confirmRec{Point: a.point, Go: true, Operator: e.st.Operator + " (--yes)"}); err == nil {
+		if err := e.recordLocked(RecConfirm, ConfirmRecord{Point: a.point, Go: true, Operator: e.st.Operator + " (--yes)"}); err == nil {
 			e.eventLocked(a.batch, "confirm", "go at %q given in advance by %s (--yes)", a.point, e.st.Operator)
 		}
 		return
 	}
-	if err := e.recordLocked(recPhase, phaseRec{Phase: PhasePaused, Pause: "confirm", Confirm: a.point}); err != nil {
+	if err := e.recordLocked(RecPhase, PhaseRecord{Phase: PhasePaused, Pause: "confirm", Confirm: a.point}); err != nil {
 		return
 	}
 	e.eventLocked(a.batch, "confirm", "waiting for go/no-go at %q: cutover confirm %s", a.point, a.point)
@@ -491,7 +491,7 @@ func (e *Engine) finish() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	result := e.resultLocked()
-	if err := e.recordLocked(recPhase, phaseRec{Phase: PhaseDone, Result: result}); err != nil {
+	if err := e.recordLocked(RecPhase, PhaseRecord{Phase: PhaseDone, Result: result}); err != nil {
 		return
 	}
 	vms, _ := e.st.Moved()
@@ -521,7 +521,7 @@ func (e *Engine) runBatch(ctx context.Context, b int) {
 
 	// Every (re)start of a batch is recorded: after a restart or a failed
 	// gate under the pause policy the batch is announced and gated again.
-	if err := e.record(recBatch, batchRec{Batch: b, Phase: BatchAnnouncing}); err != nil {
+	if err := e.record(RecBatch, BatchRecord{Batch: b, Phase: BatchAnnouncing}); err != nil {
 		e.stall(b, err)
 		return
 	}
@@ -549,7 +549,7 @@ func (e *Engine) runBatch(ctx context.Context, b int) {
 		}
 		e.event(b, "converge", "peers hold the batch's routes after %s", e.now().Sub(start).Round(time.Millisecond))
 	}
-	if err := e.record(recBatch, batchRec{Batch: b, Phase: BatchGating}); err != nil {
+	if err := e.record(RecBatch, BatchRecord{Batch: b, Phase: BatchGating}); err != nil {
 		e.stall(b, err)
 		return
 	}
@@ -571,15 +571,15 @@ func (e *Engine) runBatch(ctx context.Context, b int) {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if err := e.recordLocked(recVerdict, verdictRec{Batch: b, Pass: true, Took: took, Verdicts: verdicts}); err != nil {
+	if err := e.recordLocked(RecGates, GatesRecord{Batch: b, Pass: true, Took: took, Verdicts: verdicts}); err != nil {
 		return
 	}
-	if err := e.recordLocked(recBatch, batchRec{Batch: b, Phase: BatchCommitted}); err != nil {
+	if err := e.recordLocked(RecBatch, BatchRecord{Batch: b, Phase: BatchCommitted}); err != nil {
 		return
 	}
 	e.eventLocked(b, "commit", "%s committed: gates passed in %s", spec.Batches[b].Name, took.Round(time.Millisecond))
 	if e.st.Step && e.st.Phase == PhaseRunning {
-		_ = e.recordLocked(recPhase, phaseRec{Phase: PhasePaused, Pause: "step"})
+		_ = e.recordLocked(RecPhase, PhaseRecord{Phase: PhasePaused, Pause: "step"})
 		e.eventLocked(b, "pause", "paused after one step")
 	}
 }
@@ -591,7 +591,7 @@ func (e *Engine) stall(b int, err error) {
 	defer e.mu.Unlock()
 	e.eventLocked(b, "error", "batch %d stalled: %v", b, err)
 	e.log.Error().Err(err).Int("batch", b).Str("op", "stall").Msg("paused for a person")
-	_ = e.recordLocked(recPhase, phaseRec{Phase: PhasePaused, Pause: "error: " + err.Error()})
+	_ = e.recordLocked(RecPhase, PhaseRecord{Phase: PhasePaused, Pause: "error: " + err.Error()})
 }
 
 // fail applies the failure policy to batch b.
@@ -599,7 +599,7 @@ func (e *Engine) fail(ctx context.Context, b int, verdicts []VerdictRecord, took
 	e.mu.Lock()
 	spec := e.spec
 	reason := summarize(verdicts)
-	if err := e.recordLocked(recVerdict, verdictRec{Batch: b, Pass: false, Took: took, Verdicts: verdicts}); err != nil {
+	if err := e.recordLocked(RecGates, GatesRecord{Batch: b, Pass: false, Took: took, Verdicts: verdicts}); err != nil {
 		e.mu.Unlock()
 		return
 	}
@@ -610,7 +610,7 @@ func (e *Engine) fail(ctx context.Context, b int, verdicts []VerdictRecord, took
 	switch spec.Policy {
 	case Pause:
 		e.mu.Lock()
-		_ = e.recordLocked(recPhase, phaseRec{Phase: PhasePaused, Pause: "gate-failed"})
+		_ = e.recordLocked(RecPhase, PhaseRecord{Phase: PhasePaused, Pause: "gate-failed"})
 		e.eventLocked(b, "pause", "policy pause: resume re-runs the gates, rollback --batch %d takes it back", b)
 		e.mu.Unlock()
 	case RollbackAll:
@@ -642,7 +642,7 @@ func (e *Engine) rollback(ctx context.Context, r rollbackReq) error {
 		}
 	}
 	for _, i := range sel {
-		if err := e.recordLocked(recBatch, batchRec{Batch: i, Phase: BatchRollingBack, Reason: r.why}); err != nil {
+		if err := e.recordLocked(RecBatch, BatchRecord{Batch: i, Phase: BatchRollingBack, Reason: r.why}); err != nil {
 			e.mu.Unlock()
 			return err
 		}
@@ -662,7 +662,7 @@ func (e *Engine) rollback(ctx context.Context, r rollbackReq) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for _, i := range sel {
-		if err := e.recordLocked(recBatch, batchRec{Batch: i, Phase: BatchRolledBack}); err != nil {
+		if err := e.recordLocked(RecBatch, BatchRecord{Batch: i, Phase: BatchRolledBack}); err != nil {
 			return err
 		}
 	}
@@ -674,13 +674,13 @@ func (e *Engine) rollback(ctx context.Context, r rollbackReq) error {
 			res = "rolled back by " + r.operator
 		}
 		if e.st.Active() || e.st.Phase == PhaseDone {
-			_ = e.recordLocked(recPhase, phaseRec{Phase: PhaseAborted, Result: res, Operator: r.operator})
+			_ = e.recordLocked(RecPhase, PhaseRecord{Phase: PhaseAborted, Result: res, Operator: r.operator})
 		}
 	} else if r.pause && e.st.Phase == PhaseRunning {
-		_ = e.recordLocked(recPhase, phaseRec{Phase: PhasePaused, Pause: "rollback by " + r.operator})
+		_ = e.recordLocked(RecPhase, PhaseRecord{Phase: PhasePaused, Pause: "rollback by " + r.operator})
 	} else if e.st.Phase == PhaseDone {
 		// A finished run's result must say what is true now.
-		_ = e.recordLocked(recPhase, phaseRec{Phase: PhaseDone, Result: e.resultLocked() + " (after rollback by " + r.operator + ")", Operator: r.operator})
+		_ = e.recordLocked(RecPhase, PhaseRecord{Phase: PhaseDone, Result: e.resultLocked() + " (after rollback by " + r.operator + ")", Operator: r.operator})
 	}
 	return nil
 }

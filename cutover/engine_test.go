@@ -529,9 +529,9 @@ func TestEngineCrashDuringRollback(t *testing.T) {
 	h.wait("done", ended)
 	h.stop()
 	// Write what a crash between intent and applied leaves behind.
-	_, _ = h.j.Record(recPhase, phaseRec{Phase: PhasePaused, Pause: "operator"})
-	_, _ = h.j.Record(recBatch, batchRec{Batch: 1, Phase: BatchRollingBack, Reason: "operator"})
-	_, _ = h.j.Record(recIntent, changeRec{Moved: []int{0, 2}, Batch: 1, Op: "rollback"})
+	_, _ = h.j.Record(RecPhase, PhaseRecord{Phase: PhasePaused, Pause: "operator"})
+	_, _ = h.j.Record(RecBatch, BatchRecord{Batch: 1, Phase: BatchRollingBack, Reason: "operator"})
+	_, _ = h.j.Record(RecIntent, ChangeRecord{Moved: []int{0, 2}, Batch: 1, Op: "rollback"})
 	st, err := Fold(h.j.Entries())
 	if err != nil {
 		t.Fatal(err)

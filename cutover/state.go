@@ -100,21 +100,23 @@ type RunState struct {
 	Result   string    `json:"result,omitempty"`
 }
 
-// Record types of the journal.
+// Record types of the journal; the payload of each is the *Record type of
+// the same name.
 const (
-	recRunStart  = "run-start"
-	recBaseline  = "baseline"
-	recPhase     = "phase"    // run phase change (pause, resume, done, aborted)
-	recIntent    = "intent"   // a change of the moved set is about to be applied
-	recApplied   = "applied"  // it was applied to BGP and nft
-	recBatch     = "batch"    // a batch changed phase
-	recVerdict   = "verdict"  // gate verdicts of a batch
-	recConfirm   = "confirm"  // a go/no-go point was answered
-	recOperator  = "operator" // an operator command (audit)
-	recRecovered = "recovered"
+	RecRunStart  = "run-start"
+	RecBaseline  = "baseline"
+	RecPhase     = "phase"    // run phase change (pause, resume, done, aborted)
+	RecIntent    = "intent"   // a change of the moved set is about to be applied
+	RecApplied   = "applied"  // it was applied to BGP and nft
+	RecBatch     = "batch"    // a batch changed phase
+	RecGates     = "verdict"  // gate verdicts of a batch
+	RecConfirm   = "confirm"  // a go/no-go point was answered
+	RecOperator  = "operator" // an operator command (audit)
+	RecRecovered = "recovered"
 )
 
-type runStartRec struct {
+// RunStartRecord starts a run: its batches and who started it.
+type RunStartRecord struct {
 	RunID       string       `json:"run_id"`
 	Runbook     string       `json:"runbook"`
 	Digest      string       `json:"digest"`
@@ -126,12 +128,14 @@ type runStartRec struct {
 	Adopted string `json:"adopted,omitempty"`
 }
 
-type baselineRec struct {
+// BaselineRecord is the health baseline taken at pre-check.
+type BaselineRecord struct {
 	Healthy []string `json:"healthy"`
 	Probed  int      `json:"probed"`
 }
 
-type phaseRec struct {
+// PhaseRecord changes the run's phase (pause, resume, done, aborted).
+type PhaseRecord struct {
 	Phase    RunPhase `json:"phase"`
 	Pause    string   `json:"pause,omitempty"`
 	Confirm  string   `json:"confirm,omitempty"`
@@ -140,7 +144,9 @@ type phaseRec struct {
 	Operator string   `json:"operator,omitempty"`
 }
 
-type changeRec struct {
+// ChangeRecord is a change of the moved set: intended (RecIntent) or
+// applied to BGP and nft (RecApplied).
+type ChangeRecord struct {
 	Moved  []int         `json:"moved"`
 	Batch  int           `json:"batch"` // the batch that caused it, -1 for several
 	Op     string        `json:"op"`    // announce, rollback, recover
@@ -148,26 +154,30 @@ type changeRec struct {
 	Routes int           `json:"routes,omitempty"`
 }
 
-type batchRec struct {
+// BatchRecord moves a batch to another phase.
+type BatchRecord struct {
 	Batch  int        `json:"batch"`
 	Phase  BatchPhase `json:"phase"`
 	Reason string     `json:"reason,omitempty"`
 }
 
-type verdictRec struct {
+// GatesRecord holds the verdicts of one gate evaluation of a batch.
+type GatesRecord struct {
 	Batch    int             `json:"batch"`
 	Pass     bool            `json:"pass"`
 	Took     time.Duration   `json:"took"`
 	Verdicts []VerdictRecord `json:"verdicts"`
 }
 
-type confirmRec struct {
+// ConfirmRecord answers a go/no-go point.
+type ConfirmRecord struct {
 	Point    string `json:"point"`
 	Go       bool   `json:"go"`
 	Operator string `json:"operator"`
 }
 
-type operatorRec struct {
+// OperatorRecord is an operator's command, for the audit trail.
+type OperatorRecord struct {
 	Command  string `json:"command"`
 	Args     string `json:"args,omitempty"`
 	Operator string `json:"operator"`
@@ -177,8 +187,8 @@ type operatorRec struct {
 // error: a journal written by a newer version must not be half-understood.
 func (s *RunState) apply(typ string, at time.Time, data []byte) error {
 	switch typ {
-	case recRunStart:
-		var r runStartRec
+	case RecRunStart:
+		var r RunStartRecord
 		if err := json.Unmarshal(data, &r); err != nil {
 			return fmt.Errorf("%s: %w", typ, err)
 		}
@@ -188,14 +198,14 @@ func (s *RunState) apply(typ string, at time.Time, data []byte) error {
 		}
 		*s = RunState{RunID: r.RunID, Runbook: r.Runbook, Digest: r.Digest, Operator: r.Operator,
 			AutoConfirm: r.AutoConfirm, Phase: PhasePrechecking, Batches: r.Batches, Started: at, Applied: applied}
-	case recBaseline:
-		var r baselineRec
+	case RecBaseline:
+		var r BaselineRecord
 		if err := json.Unmarshal(data, &r); err != nil {
 			return fmt.Errorf("%s: %w", typ, err)
 		}
 		s.Baseline = r.Healthy
-	case recPhase:
-		var r phaseRec
+	case RecPhase:
+		var r PhaseRecord
 		if err := json.Unmarshal(data, &r); err != nil {
 			return fmt.Errorf("%s: %w", typ, err)
 		}
@@ -203,8 +213,8 @@ func (s *RunState) apply(typ string, at time.Time, data []byte) error {
 		if r.Phase == PhaseDone || r.Phase == PhaseAborted {
 			s.Ended, s.Result = at, r.Result
 		}
-	case recIntent:
-		var r changeRec
+	case RecIntent:
+		var r ChangeRecord
 		if err := json.Unmarshal(data, &r); err != nil {
 			return fmt.Errorf("%s: %w", typ, err)
 		}
@@ -212,8 +222,8 @@ func (s *RunState) apply(typ string, at time.Time, data []byte) error {
 		if s.Intent == nil {
 			s.Intent = []int{}
 		}
-	case recApplied:
-		var r changeRec
+	case RecApplied:
+		var r ChangeRecord
 		if err := json.Unmarshal(data, &r); err != nil {
 			return fmt.Errorf("%s: %w", typ, err)
 		}
@@ -221,8 +231,8 @@ func (s *RunState) apply(typ string, at time.Time, data []byte) error {
 		if b := s.batch(r.Batch); b != nil && r.Op == "announce" {
 			b.Announced, b.ApplyTook = at, r.Took
 		}
-	case recBatch:
-		var r batchRec
+	case RecBatch:
+		var r BatchRecord
 		if err := json.Unmarshal(data, &r); err != nil {
 			return fmt.Errorf("%s: %w", typ, err)
 		}
@@ -249,16 +259,16 @@ func (s *RunState) apply(typ string, at time.Time, data []byte) error {
 				b.Reason = r.Reason
 			}
 		}
-	case recVerdict:
-		var r verdictRec
+	case RecGates:
+		var r GatesRecord
 		if err := json.Unmarshal(data, &r); err != nil {
 			return fmt.Errorf("%s: %w", typ, err)
 		}
 		if b := s.batch(r.Batch); b != nil {
 			b.Verdicts, b.GateTook = r.Verdicts, r.Took
 		}
-	case recConfirm:
-		var r confirmRec
+	case RecConfirm:
+		var r ConfirmRecord
 		if err := json.Unmarshal(data, &r); err != nil {
 			return fmt.Errorf("%s: %w", typ, err)
 		}
@@ -268,7 +278,7 @@ func (s *RunState) apply(typ string, at time.Time, data []byte) error {
 		if s.Confirm == r.Point {
 			s.Confirm = ""
 		}
-	case recOperator, recRecovered:
+	case RecOperator, RecRecovered:
 		// audit only
 	default:
 		return fmt.Errorf("unknown journal record type %q", typ)

@@ -187,58 +187,6 @@ type Diff struct {
 	Removed []string `json:"removed"`
 }
 
-// Journal record payloads, as written by package cutover (state.go).
-type (
-	runStartRec struct {
-		RunID       string               `json:"run_id"`
-		Runbook     string               `json:"runbook"`
-		Digest      string               `json:"digest"`
-		Operator    string               `json:"operator"`
-		AutoConfirm bool                 `json:"auto_confirm"`
-		Batches     []cutover.BatchState `json:"batches"`
-	}
-	baselineRec struct {
-		Healthy []string `json:"healthy"`
-		Probed  int      `json:"probed"`
-	}
-	phaseRec struct {
-		Phase    cutover.RunPhase `json:"phase"`
-		Pause    string           `json:"pause"`
-		Confirm  string           `json:"confirm"`
-		Step     bool             `json:"step"`
-		Result   string           `json:"result"`
-		Operator string           `json:"operator"`
-	}
-	changeRec struct {
-		Moved  []int         `json:"moved"`
-		Batch  int           `json:"batch"`
-		Op     string        `json:"op"`
-		Took   time.Duration `json:"took"`
-		Routes int           `json:"routes"`
-	}
-	batchRec struct {
-		Batch  int                `json:"batch"`
-		Phase  cutover.BatchPhase `json:"phase"`
-		Reason string             `json:"reason"`
-	}
-	verdictRec struct {
-		Batch    int                     `json:"batch"`
-		Pass     bool                    `json:"pass"`
-		Took     time.Duration           `json:"took"`
-		Verdicts []cutover.VerdictRecord `json:"verdicts"`
-	}
-	confirmRec struct {
-		Point    string `json:"point"`
-		Go       bool   `json:"go"`
-		Operator string `json:"operator"`
-	}
-	operatorRec struct {
-		Command  string `json:"command"`
-		Args     string `json:"args"`
-		Operator string `json:"operator"`
-	}
-)
-
 // Errors Build returns for a journal without the run asked for.
 var (
 	ErrNoRun = errors.New("the journal holds no run")
@@ -248,16 +196,16 @@ var (
 func Build(in Input) (*Report, error) {
 	es := in.Entries
 	start, end := -1, len(es)
-	var rs runStartRec
+	var rs cutover.RunStartRecord
 	for i, e := range es {
-		if e.Type != "run-start" {
+		if e.Type != cutover.RecRunStart {
 			continue
 		}
 		if start >= 0 && in.Run != "" {
 			end = i // the run asked for ends where the next begins
 			break
 		}
-		var r runStartRec
+		var r cutover.RunStartRecord
 		if err := json.Unmarshal(e.Data, &r); err != nil {
 			return nil, fmt.Errorf("build report: journal record %d: run-start: %w", e.Seq, err)
 		}
@@ -333,7 +281,7 @@ type walker struct {
 	// matched to its rollback.
 	rollbackBy string
 	// openIntent is the change journaled but not yet applied, since openAt.
-	openIntent *changeRec
+	openIntent *cutover.ChangeRecord
 	openAt     time.Time
 }
 
@@ -355,14 +303,14 @@ func (w *walker) batch(i int) *Batch {
 func (w *walker) entry(e cutover.JournalEntry) error {
 	r := w.r
 	switch e.Type {
-	case "baseline":
-		var v baselineRec
+	case cutover.RecBaseline:
+		var v cutover.BaselineRecord
 		if err := json.Unmarshal(e.Data, &v); err != nil {
 			return err
 		}
 		r.Events = append(r.Events, Event{e.Time, fmt.Sprintf("pre-check passed: baseline %d of %d probed VMs healthy", len(v.Healthy), v.Probed)})
-	case "phase":
-		var v phaseRec
+	case cutover.RecPhase:
+		var v cutover.PhaseRecord
 		if err := json.Unmarshal(e.Data, &v); err != nil {
 			return err
 		}
@@ -387,8 +335,8 @@ func (w *walker) entry(e cutover.JournalEntry) error {
 		case cutover.PhaseAborted:
 			r.Events = append(r.Events, Event{e.Time, "run aborted: " + v.Result})
 		}
-	case "intent":
-		var v changeRec
+	case cutover.RecIntent:
+		var v cutover.ChangeRecord
 		if err := json.Unmarshal(e.Data, &v); err != nil {
 			return err
 		}
@@ -402,8 +350,8 @@ func (w *walker) entry(e cutover.JournalEntry) error {
 			}
 		}
 		w.openIntent, w.openAt = &v, e.Time
-	case "applied":
-		var v changeRec
+	case cutover.RecApplied:
+		var v cutover.ChangeRecord
 		if err := json.Unmarshal(e.Data, &v); err != nil {
 			return err
 		}
@@ -413,7 +361,7 @@ func (w *walker) entry(e cutover.JournalEntry) error {
 			r.Moved = append(r.Moved, Point{Time: e.Time, VMs: n})
 		}
 		switch v.Op {
-		case "baseline":
+		case cutover.RecBaseline:
 			r.Events = append(r.Events, Event{e.Time, fmt.Sprintf("baseline routes and nft state applied before the first batch in %s (%d routes)", cutover.Human(v.Took), v.Routes)})
 		case "recover":
 			r.Totals.Restarts++
@@ -430,8 +378,8 @@ func (w *walker) entry(e cutover.JournalEntry) error {
 				}
 			}
 		}
-	case "batch":
-		var v batchRec
+	case cutover.RecBatch:
+		var v cutover.BatchRecord
 		if err := json.Unmarshal(e.Data, &v); err != nil {
 			return err
 		}
@@ -458,16 +406,16 @@ func (w *walker) entry(e cutover.JournalEntry) error {
 		}
 		rb.Batches = append(rb.Batches, v.Batch)
 		rb.Names = append(rb.Names, b.Name)
-	case "verdict":
-		var v verdictRec
+	case cutover.RecGates:
+		var v cutover.GatesRecord
 		if err := json.Unmarshal(e.Data, &v); err != nil {
 			return err
 		}
 		if b := w.batch(v.Batch); b != nil {
 			b.Gates = append(b.Gates, GateRun{Time: e.Time, Pass: v.Pass, Took: v.Took, Verdicts: v.Verdicts})
 		}
-	case "confirm":
-		var v confirmRec
+	case cutover.RecConfirm:
+		var v cutover.ConfirmRecord
 		if err := json.Unmarshal(e.Data, &v); err != nil {
 			return err
 		}
@@ -476,8 +424,8 @@ func (w *walker) entry(e cutover.JournalEntry) error {
 			answer = "no-go"
 		}
 		r.Commands = append(r.Commands, Command{Time: e.Time, Operator: v.Operator, Command: "confirm", Args: v.Point + " " + answer})
-	case "operator":
-		var v operatorRec
+	case cutover.RecOperator:
+		var v cutover.OperatorRecord
 		if err := json.Unmarshal(e.Data, &v); err != nil {
 			return err
 		}

@@ -105,13 +105,15 @@ func printResult(a *app, res *rehearse.Result) {
 func newFaultCmd(a *app) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "fault KIND",
-		Short: "Inject a fault into a running lab (vm-down, slow-vm, bgp-reset, link-down)",
+		Short: "Inject a fault into a running lab (vm-down, slow-vm, bgp-reset, link-down, daemon-kill)",
 		Long: `fault injects one fault into a running lab by hand:
   vm-down   --addrs A,B [--site skm2] [--up]     stop (or, with --up, restart) VM responders
   slow-vm   --addrs A,B [--site skm2] --delay 2s delay VM responders (0 undoes it)
   bgp-reset                                      clear the edge's BGP sessions
   link-down [--site skm2] [--up]                 take a site's link at the edge down (or up)
-daemon-kill is a rehearsal fault: it needs the rehearsal to restart the daemon.`,
+  daemon-kill [--gap 3s]                         kill -9 the daemon a rehearsal left up (--keep), sample
+                                                 the edge FIB while it is dead, start it again the same way;
+                                                 the run then waits for 'cutover resume'`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			l, err := lab.Open(a.v.GetString("name"))
@@ -146,8 +148,14 @@ daemon-kill is a rehearsal fault: it needs the rehearsal to restart the daemon.`
 				}
 			case rehearse.LinkDown:
 				err = rehearse.SetSiteLink(cmd.Context(), l, site, up)
+			case rehearse.DaemonKill:
+				var ev []string
+				ev, err = rehearse.KillDaemon(cmd.Context(), l, a.v.GetDuration("gap"))
+				for _, e := range ev {
+					fmt.Fprintln(a.out, e)
+				}
 			default:
-				return &exitError{code: 2, err: fmt.Errorf("fault %q: want vm-down, slow-vm, bgp-reset or link-down", args[0])}
+				return &exitError{code: 2, err: fmt.Errorf("fault %q: want vm-down, slow-vm, bgp-reset, link-down or daemon-kill", args[0])}
 			}
 			if err != nil {
 				return err
@@ -163,5 +171,6 @@ daemon-kill is a rehearsal fault: it needs the rehearsal to restart the daemon.`
 	f.StringSlice("addrs", nil, "VM addresses (comma-separated)")
 	f.Bool("up", false, "undo: start responders again / bring the link up")
 	f.Duration("delay", 2*time.Second, "slow-vm: response delay")
+	f.Duration("gap", 3*time.Second, "daemon-kill: how long the daemon stays dead while the edge FIB is sampled")
 	return c
 }

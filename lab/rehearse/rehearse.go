@@ -117,6 +117,7 @@ type rehearsal struct {
 	dir    string // daemon state dir and socket inside the lab dir
 	sock   string
 	daemon *exec.Cmd
+	ld     *labDaemon // how the daemon was started (for restarts)
 	cl     *cutover.Client
 	res    *Result
 	out    io.Writer
@@ -256,41 +257,22 @@ func (r *rehearsal) up(ctx context.Context) error {
 const DaemonEnv = "CUTOVER_REHEARSE_DAEMON"
 
 func (r *rehearsal) startDaemon(ctx context.Context) error {
-	logf, err := os.OpenFile(filepath.Join(r.l.Dir(), "daemon.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	if r.ld == nil {
+		r.ld = &labDaemon{Socket: r.sock, Env: []string{DaemonEnv + "=1"}, Argv: []string{r.o.Binary, "serve",
+			"--state-dir", r.dir, "--socket", r.sock,
+			"--dataplane-netns", r.l.Namespace(lab.NodeEdge),
+			"--probe-netns", r.l.Namespace(lab.NodeHosp),
+			"--drain-timeout", r.o.DrainTimeout.String(),
+			"--log-format", "json", "--log-level", "info"}}
+	}
+	cmd, err := startLabDaemon(ctx, r.l, r.ld)
+	r.daemon = cmd
 	if err != nil {
 		return err
 	}
-	defer logf.Close()
-	cmd := lab.Exec(r.l.Namespace(lab.NodeCtl), r.o.Binary, "serve",
-		"--state-dir", r.dir, "--socket", r.sock,
-		"--dataplane-netns", r.l.Namespace(lab.NodeEdge),
-		"--probe-netns", r.l.Namespace(lab.NodeHosp),
-		"--drain-timeout", r.o.DrainTimeout.String(),
-		"--log-format", "json", "--log-level", "info")
-	cmd.Env = append(os.Environ(), DaemonEnv+"=1")
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start the daemon in %s: %w", r.l.Namespace(lab.NodeCtl), err)
-	}
-	r.daemon = cmd
-	go func() { _ = cmd.Wait() }()
 	r.cl = cutover.NewClient(r.sock)
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if _, err := r.cl.Status(ctx, 0); err == nil {
-			r.printf("daemon up in %s (pid %d)", r.l.Namespace(lab.NodeCtl), cmd.Process.Pid)
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("the daemon did not answer on %s within 20s; see %s", r.sock, filepath.Join(r.l.Dir(), "daemon.log"))
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
+	r.printf("daemon up in %s (pid %d)", r.l.Namespace(lab.NodeCtl), r.ld.PID)
+	return nil
 }
 
 func (r *rehearsal) killDaemon() {
@@ -630,36 +612,17 @@ func (r *rehearsal) movedRoutes(ctx context.Context, nh lab.NextHop) (int, error
 // samples the edge's FIB through the outage, starts the daemon again and
 // checks that it re-applied the journal.
 func (r *rehearsal) daemonKill(ctx context.Context, i int) ([]string, error) {
-	nh := r.l.Topology().SiteNextHop[r.target]
-	before, err := r.movedRoutes(ctx, nh)
+	r.printf("fault daemon-kill: kill -9 of the daemon (pid %d) in batch %d", r.ld.PID, i)
+	cmd, ev, dropped, err := killAndRestart(ctx, r.l, r.ld, 3*time.Second)
+	if cmd != nil {
+		r.daemon = cmd
+	}
+	if dropped {
+		r.res.Problems = append(r.res.Problems, "daemon-kill: the edge dropped routes while the daemon was dead: graceful restart did not hold them ("+ev[0]+")")
+	}
 	if err != nil {
-		return nil, err
-	}
-	pid := r.daemon.Process.Pid
-	r.killDaemon()
-	killed := time.Now()
-	r.printf("fault daemon-kill: kill -9 of the daemon (pid %d) in batch %d; %d routes via %s at the edge", pid, i, before, r.target)
-	minSeen, samples := before, 0
-	for time.Since(killed) < 3*time.Second {
-		n, err := r.movedRoutes(ctx, nh)
-		if err != nil {
-			return nil, err
-		}
-		samples++
-		minSeen = min(minSeen, n)
-		time.Sleep(50 * time.Millisecond)
-	}
-	ev := []string{fmt.Sprintf("edge FIB sampled %d times over %s with the daemon dead: between %d and %d routes via %s (before the kill: %d)",
-		samples, time.Since(killed).Round(time.Millisecond), minSeen, before, r.target, before)}
-	if minSeen < before {
-		r.res.Problems = append(r.res.Problems, fmt.Sprintf("daemon-kill: the edge dropped routes while the daemon was dead (%d → %d): graceful restart did not hold them", before, minSeen))
-	}
-	restart := time.Now()
-	if err := r.startDaemon(ctx); err != nil {
 		return ev, err
 	}
-	after, _ := r.movedRoutes(ctx, nh)
-	ev = append(ev, fmt.Sprintf("daemon restarted in %s; %d routes via %s after the restart", time.Since(restart).Round(time.Millisecond), after, r.target))
 	r.printf("fault daemon-kill: %s", strings.Join(ev, "; "))
 	return ev, nil
 }

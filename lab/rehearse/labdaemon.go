@@ -1,0 +1,165 @@
+package rehearse
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/cutover/cutover/cutover"
+	"github.com/cutover/cutover/lab"
+)
+
+// labDaemon is how a rehearsal started the daemon in a lab; it is kept in
+// the lab's directory (daemon.json) so that `cutover lab fault daemon-kill`
+// can kill and restart it on a lab left up with --keep.
+type labDaemon struct {
+	PID    int      `json:"pid"`
+	Argv   []string `json:"argv"` // after `ip netns exec <ctl>`
+	Env    []string `json:"env,omitempty"`
+	Socket string   `json:"socket"`
+}
+
+func labDaemonPath(l *lab.Lab) string { return filepath.Join(l.Dir(), "daemon.json") }
+
+// startLabDaemon starts d.Argv in the lab's ctl namespace, records it in
+// daemon.json and waits until the daemon answers on its socket.
+func startLabDaemon(ctx context.Context, l *lab.Lab, d *labDaemon) (*exec.Cmd, error) {
+	logf, err := os.OpenFile(filepath.Join(l.Dir(), "daemon.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	defer logf.Close()
+	cmd := lab.Exec(l.Namespace(lab.NodeCtl), d.Argv...)
+	cmd.Env = append(os.Environ(), d.Env...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start the daemon in %s: %w", l.Namespace(lab.NodeCtl), err)
+	}
+	go func() { _ = cmd.Wait() }()
+	d.PID = cmd.Process.Pid
+	b, _ := json.MarshalIndent(d, "", "  ")
+	if err := os.WriteFile(labDaemonPath(l), b, 0o600); err != nil {
+		return cmd, fmt.Errorf("record the daemon: %w", err)
+	}
+	cl := cutover.NewClient(d.Socket)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if _, err := cl.Status(ctx, 0); err == nil {
+			return cmd, nil
+		}
+		if time.Now().After(deadline) {
+			return cmd, fmt.Errorf("the daemon did not answer on %s within 20s; see %s", d.Socket, filepath.Join(l.Dir(), "daemon.log"))
+		}
+		select {
+		case <-ctx.Done():
+			return cmd, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// alive reports whether pid runs and is the daemon on sock (a reused pid
+// is never taken for it).
+func alive(pid int, sock string) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	return err == nil && strings.Contains(string(b), sock)
+}
+
+// killPID sends SIGKILL to pid and waits until it is gone.
+func killPID(pid int, sock string) {
+	if !alive(pid, sock) {
+		return
+	}
+	_ = syscall.Kill(pid, syscall.SIGKILL)
+	for range 200 {
+		if !alive(pid, sock) {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// heldRoutes counts the edge's host routes via any site's gateway: the
+// routes the controller put there.
+func heldRoutes(ctx context.Context, l *lab.Lab) (int, error) {
+	fib, err := l.EdgeFIB(ctx)
+	if err != nil {
+		return 0, err
+	}
+	gws := map[netip.Addr]bool{}
+	for _, nh := range l.Topology().SiteNextHop {
+		gws[nh.V4], gws[nh.V6] = true, true
+	}
+	n := 0
+	for p, gw := range fib {
+		if p.IsSingleIP() && gws[gw] {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// killAndRestart kills the daemon with SIGKILL, samples the edge's FIB for
+// gap while it is dead, starts it again the same way and returns what it
+// saw: the evidence lines, and whether the edge ever held fewer routes.
+func killAndRestart(ctx context.Context, l *lab.Lab, d *labDaemon, gap time.Duration) (*exec.Cmd, []string, bool, error) {
+	before, err := heldRoutes(ctx, l)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	old := d.PID
+	killPID(d.PID, d.Socket)
+	killed := time.Now()
+	minSeen, samples := before, 0
+	for time.Since(killed) < gap {
+		n, err := heldRoutes(ctx, l)
+		if err != nil {
+			return nil, nil, false, err
+		}
+		samples++
+		minSeen = min(minSeen, n)
+		time.Sleep(50 * time.Millisecond)
+	}
+	ev := []string{fmt.Sprintf("kill -9 of the daemon (pid %d); edge FIB sampled %d times over %s with the daemon dead: between %d and %d controller routes (before the kill: %d)",
+		old, samples, time.Since(killed).Round(time.Millisecond), minSeen, before, before)}
+	restart := time.Now()
+	cmd, err := startLabDaemon(ctx, l, d)
+	if err != nil {
+		return cmd, ev, minSeen < before, err
+	}
+	after, _ := heldRoutes(ctx, l)
+	ev = append(ev, fmt.Sprintf("daemon restarted (pid %d) in %s; %d controller routes after the restart",
+		d.PID, time.Since(restart).Round(time.Millisecond), after))
+	return cmd, ev, minSeen < before, nil
+}
+
+// KillDaemon is the daemon-kill fault on a running lab whose daemon a
+// rehearsal started (cutover lab rehearse --keep): kill -9, sample the
+// edge's FIB through the outage, restart it the same way. The run stays
+// paused ("interrupted") until someone resumes it.
+func KillDaemon(ctx context.Context, l *lab.Lab, gap time.Duration) ([]string, error) {
+	b, err := os.ReadFile(labDaemonPath(l))
+	if err != nil {
+		return nil, fmt.Errorf("daemon-kill: no daemon recorded in lab %s (%w): start one with cutover lab rehearse --keep", l.Name(), err)
+	}
+	var d labDaemon
+	if err := json.Unmarshal(b, &d); err != nil {
+		return nil, fmt.Errorf("daemon-kill: %s: %w", labDaemonPath(l), err)
+	}
+	if !alive(d.PID, d.Socket) {
+		return nil, fmt.Errorf("daemon-kill: the lab's daemon (pid %d) is not running", d.PID)
+	}
+	_, ev, dropped, err := killAndRestart(ctx, l, &d, gap)
+	if err == nil && dropped {
+		err = fmt.Errorf("daemon-kill: the edge dropped routes while the daemon was dead: %s", ev[0])
+	}
+	return ev, err
+}

@@ -2,7 +2,6 @@ package cutover
 
 import (
 	"bytes"
-	"flag"
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
@@ -13,10 +12,9 @@ import (
 	"testing"
 
 	"github.com/cutover/cutover/bgp"
+	"github.com/cutover/cutover/internal/golden"
 	"github.com/cutover/cutover/nft"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
 // checkPlan asserts the plan's invariants: every VM and prefix in exactly
 // one batch with all its addresses, the canary first, spread over the
@@ -382,19 +380,7 @@ func TestPlanGolden(t *testing.T) {
 			if err := tt.render(pl, &got); err != nil {
 				t.Fatal(err)
 			}
-			path := filepath.Join("testdata", "base", tt.golden)
-			if *update {
-				if err := os.WriteFile(path, got.Bytes(), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run with -update to create it)", err)
-			}
-			if !bytes.Equal(got.Bytes(), want) {
-				t.Errorf("output differs from %s (run with -update after a deliberate change):\n%s", path, got.String())
-			}
+			golden.Check(t, filepath.Join("testdata", "base", tt.golden), got.Bytes())
 		})
 	}
 }

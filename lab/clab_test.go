@@ -10,6 +10,8 @@ import (
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"gopkg.in/yaml.v3"
+
+	"github.com/cutover/cutover/internal/golden"
 )
 
 // clabSchema compiles containerlab's schema from ../shared next to the
@@ -91,7 +93,7 @@ func TestExportClab(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "TestExportClab", ex.YAML)
+	golden.Check(t, filepath.Join("testdata", "TestExportClab.golden"), ex.YAML)
 	wantFiles := []string{"lab-files/edge/daemons", "lab-files/edge/frr.conf", "lab-files/edge/vtysh.conf", "lab-files/site.sh", "lab-files/vms.txt"}
 	if got := ex.FileNames(); strings.Join(got, " ") != strings.Join(wantFiles, " ") {
 		t.Errorf("files %v, want %v", got, wantFiles)

@@ -1,7 +1,6 @@
 package lab
 
 import (
-	"flag"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -9,29 +8,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cutover/cutover/internal/golden"
 	"github.com/cutover/cutover/internal/testenv"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata")
-
-// golden compares got with testdata/<name>.golden, or rewrites it with -update.
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name+".golden")
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if string(got) != string(want) {
-		t.Errorf("%s differs from %s (go test -update rewrites it):\n%s", name, path, got)
-	}
-}
 
 func defaultTopology(t *testing.T, cfg Config) Topology {
 	t.Helper()
@@ -57,7 +36,9 @@ func TestRenderFRR(t *testing.T) {
 		{"bgpd-v4only.conf", renderBgpd(v4only)},
 		{"staticd-v4only.conf", renderStaticd(v4only)},
 	} {
-		t.Run(tc.name, func(t *testing.T) { golden(t, "TestRenderFRR_"+tc.name, []byte(tc.got)) })
+		t.Run(tc.name, func(t *testing.T) {
+			golden.Check(t, filepath.Join("testdata", "TestRenderFRR_"+tc.name+".golden"), []byte(tc.got))
+		})
 	}
 }
 

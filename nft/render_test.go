@@ -1,14 +1,12 @@
 package nft
 
 import (
-	"flag"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"testing"
-)
 
-var update = flag.Bool("update", false, "rewrite the golden files in testdata")
+	"github.com/cutover/cutover/internal/golden"
+)
 
 // renderCases are rendered to testdata/TestRender/<name>.golden; the root
 // test TestRenderGoldenNftCheck has `nft -c -f` check them.
@@ -40,22 +38,7 @@ func TestRender(t *testing.T) {
 	for _, tt := range renderCases {
 		t.Run(tt.name, func(t *testing.T) {
 			got := tt.cfg.Render(tt.s)
-			path := goldenPath(tt.name)
-			if *update {
-				if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run go test -update to write it)", err)
-			}
-			if got != string(want) {
-				t.Errorf("Render differs from %s (go test -update rewrites it):\n%s", path, got)
-			}
+			golden.Check(t, goldenPath(tt.name), []byte(got))
 		})
 	}
 	if Render(renderCases[2].s) != (Config{}).Render(renderCases[2].s) {

@@ -5,8 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"encoding/xml"
-	"flag"
-	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -18,9 +16,8 @@ import (
 
 	"github.com/cutover/cutover/cutover"
 	"github.com/cutover/cutover/cutover/report"
+	"github.com/cutover/cutover/internal/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
 const (
 	runbookDigest   = "sha256:3b1f0c9a7d2e45aa"
@@ -165,49 +162,7 @@ func TestMarkdown(t *testing.T) {
 			t.Errorf("markdown lacks %q", want)
 		}
 	}
-	golden(t, "TestMarkdown.golden", md)
-}
-
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the golden file (go test -update rewrites it):\n%s", name, lineDiff(string(want), string(got)))
-	}
-}
-
-// lineDiff shows the first lines that differ.
-func lineDiff(want, got string) string {
-	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
-	var b strings.Builder
-	n := 0
-	for i := 0; i < max(len(w), len(g)) && n < 10; i++ {
-		var wl, gl string
-		if i < len(w) {
-			wl = w[i]
-		}
-		if i < len(g) {
-			gl = g[i]
-		}
-		if wl != gl {
-			fmt.Fprintf(&b, "line %d\n  want %q\n   got %q\n", i+1, wl, gl)
-			n++
-		}
-	}
-	return b.String()
+	golden.Check(t, filepath.Join("testdata", "TestMarkdown.golden"), md)
 }
 
 func TestSVG(t *testing.T) {

@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -18,9 +16,8 @@ import (
 	"github.com/charmbracelet/x/ansi"
 
 	"github.com/cutover/cutover/cutover"
+	"github.com/cutover/cutover/internal/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
 var t0 = time.Date(2026, 3, 14, 23, 0, 0, 0, time.UTC)
 
@@ -190,7 +187,7 @@ func TestRenderMidRun(t *testing.T) {
 	if err := Render(&out, *all[5], utc); err != nil { // b1 gating, b0 committed
 		t.Fatal(err)
 	}
-	golden(t, "TestRenderMidRun.golden", out.Bytes())
+	golden.Check(t, filepath.Join("testdata", "TestRenderMidRun.golden"), out.Bytes())
 	for _, want := range []string{
 		"0  b00-canary   10  [##########]  committed     pass (2 gates)",
 		"1  b01-unn     200  [######----]  gating",
@@ -210,7 +207,7 @@ func TestRenderEnd(t *testing.T) {
 	if err := Render(&out, *all[len(all)-1], utc); err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "TestRenderEnd.golden", out.Bytes())
+	golden.Check(t, filepath.Join("testdata", "TestRenderEnd.golden"), out.Bytes())
 }
 
 func TestWatchPlain(t *testing.T) {
@@ -228,7 +225,7 @@ func TestWatchPlain(t *testing.T) {
 	if src.calls != len(src.steps) {
 		t.Errorf("Watch asked %d times for %d steps: it must stop at the end of the run", src.calls, len(src.steps))
 	}
-	golden(t, "TestWatchPlain.golden", out.Bytes())
+	golden.Check(t, filepath.Join("testdata", "TestWatchPlain.golden"), out.Bytes())
 	// Each event exactly once, even across the daemon's restart.
 	for _, ev := range []string{"announcing b00-canary", "go at \"after-canary\" by bob", "run interrupted by a daemon restart", "resume by alice", "run finished"} {
 		if n := strings.Count(out.String(), ev); n != 1 {
@@ -375,26 +372,5 @@ func TestWatchTTY(t *testing.T) {
 	}
 	if screen := ansi.Strip(out.String()); !strings.Contains(screen, "done: 3 batches committed, 1 rolled back") {
 		t.Errorf("the last frame lacks the result:\n%s", screen)
-	}
-}
-
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the golden file (go test -update rewrites it)\n--- got\n%s\n--- want\n%s", name, got, want)
 	}
 }

@@ -90,12 +90,22 @@ func killPID(pid int, sock string) {
 // heldRoutes counts the edge's host routes via any site's gateway: the
 // routes the controller put there.
 func heldRoutes(ctx context.Context, l *lab.Lab) (int, error) {
+	var gws []lab.NextHop
+	for _, nh := range l.Topology().SiteNextHop {
+		gws = append(gws, nh)
+	}
+	return hostRoutesVia(ctx, l, gws...)
+}
+
+// hostRoutesVia counts the edge's host routes (/32, /128) whose gateway is
+// one of nhs.
+func hostRoutesVia(ctx context.Context, l *lab.Lab, nhs ...lab.NextHop) (int, error) {
 	fib, err := l.EdgeFIB(ctx)
 	if err != nil {
 		return 0, err
 	}
 	gws := map[netip.Addr]bool{}
-	for _, nh := range l.Topology().SiteNextHop {
+	for _, nh := range nhs {
 		gws[nh.V4], gws[nh.V6] = true, true
 	}
 	n := 0

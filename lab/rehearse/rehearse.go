@@ -595,17 +595,7 @@ func SetSiteLink(ctx context.Context, l *lab.Lab, site string, up bool) error {
 
 // movedRoutes counts the edge's FIB routes for VM prefixes via the target.
 func (r *rehearsal) movedRoutes(ctx context.Context, nh lab.NextHop) (int, error) {
-	fib, err := r.l.EdgeFIB(ctx)
-	if err != nil {
-		return 0, err
-	}
-	n := 0
-	for p, gw := range fib {
-		if (gw == nh.V4 || gw == nh.V6) && p.IsSingleIP() {
-			n++
-		}
-	}
-	return n, nil
+	return hostRoutesVia(ctx, r.l, nh)
 }
 
 // daemonKill kills the daemon with SIGKILL while batch i is under way,

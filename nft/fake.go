@@ -4,10 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/cutover/cutover/nft/internal/iprange"
+	"github.com/cutover/cutover/nft/internal/layout"
 )
 
 // Fake is an in-memory Dataplane for the engine's tests. It validates like
@@ -23,10 +27,10 @@ type Fake struct {
 
 	mu       sync.Mutex
 	closed   bool
-	applied  bool                 // the table exists
-	kernel   map[string][]ipRange // the fake kernel's sets
-	broken   []string             // injected object drift
-	last     *compiled
+	applied  bool                       // the table exists
+	kernel   map[string][]iprange.Range // the fake kernel's sets
+	broken   []string                   // injected object drift
+	last     *layout.Compiled
 	failNext error
 	traffic  map[string]Counter
 	drains   []*drain // unfinished
@@ -40,7 +44,7 @@ var _ Dataplane = (*Fake)(nil)
 // NewFake returns an empty Fake that behaves like the kernel dataplane with
 // cfg (defaults applied; NetNS is ignored).
 func NewFake(cfg Config) *Fake {
-	return &Fake{cfg: cfg.withDefaults(), kernel: make(map[string][]ipRange), traffic: make(map[string]Counter)}
+	return &Fake{cfg: cfg.WithDefaults(), kernel: make(map[string][]iprange.Range), traffic: make(map[string]Counter)}
 }
 
 func (f *Fake) now() time.Time {
@@ -85,18 +89,18 @@ func (f *Fake) Apply(ctx context.Context, desired State) (Result, error) {
 		f.failNext = nil
 		return res, fmt.Errorf("apply: flush nftables transaction (nothing changed): %w", err)
 	}
-	changes, changed := setChanges(f.kernel, want)
-	res.Changes = changes
-	f.kernel = make(map[string][]ipRange, len(want.sets))
-	for name, rs := range want.sets {
+	setChanges, changed := layout.SetChanges(f.kernel, want)
+	res.Changes = changesOf(setChanges)
+	f.kernel = make(map[string][]iprange.Range, len(want.Sets))
+	for name, rs := range want.Sets {
 		f.kernel[name] = slices.Clone(rs)
 	}
 	f.broken = nil
-	f.applied = len(want.sites) > 0
+	f.applied = len(want.Sites) > 0
 	f.last = want
 	f.applies++
 	if len(changed) > 0 {
-		res.Drain = f.startDrainLocked(changed, changes)
+		res.Drain = f.startDrainLocked(changed, setChanges)
 	}
 	res.Took = time.Since(start)
 	return res, nil
@@ -119,17 +123,17 @@ func (f *Fake) Drift(ctx context.Context, desired State) (Drift, error) {
 	return f.driftLocked(want, true), nil
 }
 
-func (f *Fake) driftLocked(want *compiled, elements bool) Drift {
+func (f *Fake) driftLocked(want *layout.Compiled, elements bool) Drift {
 	var d Drift
 	switch {
-	case !f.applied && len(want.sites) > 0:
+	case !f.applied && len(want.Sites) > 0:
 		d.Objects = append(d.Objects, "table inet "+f.cfg.Table+": missing")
-	case f.applied && len(want.sites) == 0:
+	case f.applied && len(want.Sites) == 0:
 		d.Objects = append(d.Objects, "table inet "+f.cfg.Table+": unexpected (no sites)")
 	}
 	d.Objects = append(d.Objects, f.broken...)
 	if elements {
-		d.Missing, d.Extra = setDrift(f.kernel, want)
+		d.Missing, d.Extra = driftOf(layout.SetDrift(f.kernel, want))
 	}
 	return d
 }
@@ -147,7 +151,7 @@ func (f *Fake) Counters(ctx context.Context) (map[string]Counter, error) {
 	f.expireLocked()
 	out := make(map[string]Counter)
 	if f.last != nil {
-		for _, s := range f.last.sites {
+		for _, s := range f.last.Sites {
 			out[s.Name] = f.traffic[s.Name]
 		}
 	}
@@ -166,23 +170,23 @@ func (f *Fake) Close() error {
 
 var errFakeClosed = errors.New("dataplane closed")
 
-func (f *Fake) startDrainLocked(changed []ipRange, ch Changes) *DrainStatus {
+func (f *Fake) startDrainLocked(changed []iprange.Range, changes []layout.SetChange) *DrainStatus {
 	now := f.now()
 	kept := f.drains[:0]
 	for _, old := range f.drains {
-		old.ranges = subtractRanges(old.ranges, changed)
+		old.ranges = iprange.Subtract(old.ranges, changed)
 		if len(old.ranges) == 0 {
 			f.finishLocked(old, now, "superseded")
 			continue
 		}
-		old.status.Prefixes = rangesPrefixes(old.ranges)
+		old.status.Prefixes = iprange.Prefixes(old.ranges)
 		kept = append(kept, old)
 	}
 	f.drains = kept
-	sites := changedSites(ch)
+	sites := layout.ChangedSites(changes)
 	f.nextID++
 	dr := &drain{
-		status: DrainStatus{ID: f.nextID, Prefixes: rangesPrefixes(changed), Started: now, Deadline: now.Add(f.cfg.DrainTimeout)},
+		status: DrainStatus{ID: f.nextID, Prefixes: iprange.Prefixes(changed), Started: now, Deadline: now.Add(f.cfg.DrainTimeout)},
 		ranges: changed,
 		sites:  sites,
 	}
@@ -215,11 +219,13 @@ func (f *Fake) State() State {
 	defer f.mu.Unlock()
 	var s State
 	if f.last != nil {
-		s.Sites = slices.Clone(f.last.sites)
+		for _, site := range f.last.Sites {
+			s.Sites = append(s.Sites, Site(site))
+		}
 	}
-	for _, name := range sortedKeys(f.kernel) {
-		site := siteOfSet(name)
-		ps := rangesPrefixes(f.kernel[name])
+	for _, name := range slices.Sorted(maps.Keys(f.kernel)) {
+		site := layout.SiteOfSet(name)
+		ps := iprange.Prefixes(f.kernel[name])
 		if len(ps) == 0 {
 			continue
 		}
@@ -242,14 +248,14 @@ func (f *Fake) Applies() int {
 func (f *Fake) AddElement(set string, p netip.Prefix) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.kernel[set] = mergeRanges(append(slices.Clone(f.kernel[set]), prefixRange(p)))
+	f.kernel[set] = iprange.Merge(append(slices.Clone(f.kernel[set]), iprange.FromPrefix(p)))
 }
 
 // RemoveElement removes p from set by hand, like `nft delete element`.
 func (f *Fake) RemoveElement(set string, p netip.Prefix) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.kernel[set] = subtractRanges(f.kernel[set], []ipRange{prefixRange(p)})
+	f.kernel[set] = iprange.Subtract(f.kernel[set], []iprange.Range{iprange.FromPrefix(p)})
 }
 
 // BreakObject injects object drift, reported as item (for example `chain
@@ -289,4 +295,39 @@ func (f *Fake) EndOldFlows() {
 		f.finishLocked(dr, f.now(), "no-old-flows")
 	}
 	f.drains = nil
+}
+
+// changesOf returns set changes as elements: the fewest prefixes per set,
+// sorted by set and prefix.
+func changesOf(changes []layout.SetChange) Changes {
+	var c Changes
+	for _, sc := range changes {
+		c.Add = appendElements(c.Add, sc.Set, sc.Add)
+		c.Remove = appendElements(c.Remove, sc.Set, sc.Remove)
+	}
+	return c
+}
+
+// driftOf returns set drift (layout.SetDrift) as the elements missing from
+// and extra in the kernel's sets.
+func driftOf(drift []layout.SetChange) (missing, extra []Element) {
+	for _, sc := range drift {
+		missing = appendElements(missing, sc.Set, sc.Add)
+		extra = appendElements(extra, sc.Set, sc.Remove)
+	}
+	return missing, extra
+}
+
+// appendElements appends to dst the prefixes that cover rs, as elements of
+// set.
+func appendElements(dst []Element, set string, rs []iprange.Range) []Element {
+	dst = slices.Grow(dst, len(rs))
+	var ps []netip.Prefix
+	for _, r := range rs {
+		ps = r.AppendPrefixes(ps[:0])
+		for _, p := range ps {
+			dst = append(dst, Element{Set: set, Prefix: p})
+		}
+	}
+	return dst
 }

@@ -1,12 +1,18 @@
-// Package nft programs the Linux gateway's side of a cutover: an nftables
-// table the tool owns (default "inet cutover") with one set per target site
-// and address family holding the moved prefixes, marks for new flows to those
-// addresses, ip rules and per-site routing tables that send marked packets to
-// the site's next-hop, and draining of flows that were open before a move.
+// Package nft states what the cutover engine needs from the Linux gateway's
+// dataplane, and plans it without touching the kernel. The dataplane is an
+// nftables table the tool owns (default "inet cutover") with one set per
+// target site and address family holding the moved prefixes, marks for new
+// flows to those addresses, ip rules and per-site routing tables that send
+// marked packets to the site's next-hop, and draining of flows that were open
+// before a move.
 //
-// Everything the engine needs is the Dataplane interface; the kernel
-// implementation talks netlink (google/nftables, vishvananda/netlink) in the
-// current or a given network namespace, and fake.go holds a fake.
+// Everything the engine needs is the Dataplane interface and its types;
+// Validate checks a State, Render prints the ruleset it needs and Diff
+// compares two. The kernel implementation, which talks netlink
+// (google/nftables, vishvananda/netlink) in the current or a given network
+// namespace, is package nft/kernel; fake.go holds a fake. This package
+// imports neither netlink library, so what only needs the types stays free
+// of them.
 package nft
 
 import (
@@ -16,6 +22,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/cutover/cutover/nft/internal/layout"
 )
 
 // DefaultTable is the name of the inet table the tool owns.
@@ -41,12 +49,7 @@ type State struct {
 
 // SetName is the name of the set that holds the prefixes moved to site, for
 // IPv6 when v6 is true: "moved_<site>_v4" or "moved_<site>_v6".
-func SetName(site string, v6 bool) string {
-	if v6 {
-		return "moved_" + site + "_v6"
-	}
-	return "moved_" + site + "_v4"
-}
+func SetName(site string, v6 bool) string { return layout.SetName(site, v6) }
 
 // Element is one set element change.
 type Element struct {
@@ -137,7 +140,8 @@ const (
 	DefaultRulePriority = 9000
 )
 
-// Config configures the kernel dataplane (New). The zero value is usable.
+// Config configures a Dataplane: the kernel one (nft/kernel.New) and the
+// Fake (NewFake). The zero value is usable.
 type Config struct {
 	// Table is the name of the inet table the tool owns; "" means DefaultTable.
 	Table string

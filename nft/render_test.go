@@ -9,7 +9,7 @@ import (
 )
 
 // renderCases are rendered to testdata/TestRender/<name>.golden; the root
-// test TestRenderGoldenNftCheck has `nft -c -f` check them.
+// test TestRenderGoldenNftCheck of nft/kernel has `nft -c -f` check them.
 var renderCases = []struct {
 	name string
 	cfg  Config

@@ -8,6 +8,8 @@ import (
 	"time"
 )
 
+func ma(s string) netip.Addr { return netip.MustParseAddr(s) }
+
 func mp(s string) netip.Prefix { return netip.MustParsePrefix(s) }
 
 // sites returns two valid sites, skm1 (v4 and v6) and skm2 (v4 only).

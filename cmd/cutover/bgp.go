@@ -15,8 +15,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/cutover/cutover/bgp/bgplab"
 	"github.com/cutover/cutover/lab"
+	"github.com/cutover/cutover/lab/bgplab"
 )
 
 func newBGPCmd(a *app) *cobra.Command {

@@ -10,20 +10,23 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/cutover/cutover/cutover"
+	"github.com/cutover/cutover/cutover/daemon/client"
+	"github.com/cutover/cutover/cutover/engine"
+	"github.com/cutover/cutover/cutover/runbook"
+	"github.com/cutover/cutover/cutover/serve"
 	"github.com/cutover/cutover/cutover/view"
 )
 
-func (a *app) client() *cutover.Client {
+func (a *app) client() *client.Client {
 	s := a.v.GetString("socket")
 	if s == "" {
-		s = defaultSocket
+		s = serve.DefaultSocket
 	}
-	return cutover.NewClient(s)
+	return client.New(s)
 }
 
 func addSocketFlag(c *cobra.Command) {
-	c.Flags().String("socket", defaultSocket, "unix socket of the cutover daemon")
+	c.Flags().String("socket", serve.DefaultSocket, "unix socket of the cutover daemon")
 }
 
 func newRunCmd(a *app) *cobra.Command {
@@ -69,7 +72,7 @@ it touches no daemon, namespace, route or table.`,
 
 // inputErr marks validation errors of a runbook with exit code 2.
 func inputErr(err error) error {
-	var ve cutover.ValidationErrors
+	var ve runbook.ValidationErrors
 	if errorsAs(err, &ve) || strings.Contains(err.Error(), ".yaml:") {
 		return &exitError{code: 2, err: err}
 	}
@@ -108,7 +111,7 @@ func newStatusCmd(a *app) *cobra.Command {
 	return c
 }
 
-func simpleCmd(a *app, use, short string, f func(*cutover.Client, context.Context) error, done string) *cobra.Command {
+func simpleCmd(a *app, use, short string, f func(*client.Client, context.Context) error, done string) *cobra.Command {
 	c := &cobra.Command{
 		Use:   use,
 		Short: short,
@@ -162,7 +165,7 @@ func newRollbackCmd(a *app) *cobra.Command {
   --to N       batch N and every later batch; the run pauses`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var t cutover.RollbackTarget
+			var t engine.RollbackTarget
 			set := 0
 			if a.v.GetBool("all") {
 				t.All = true

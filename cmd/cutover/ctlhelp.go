@@ -8,7 +8,9 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/cutover/cutover/cutover"
+	"github.com/cutover/cutover/cutover/daemon"
+	"github.com/cutover/cutover/cutover/daemon/client"
+	"github.com/cutover/cutover/cutover/engine"
 	"github.com/cutover/cutover/cutover/notify"
 	"github.com/cutover/cutover/cutover/report"
 	"github.com/cutover/cutover/cutover/view"
@@ -18,7 +20,7 @@ import (
 func errorsAs(err error, target any) bool { return errors.As(err, target) }
 
 func (a *app) dryRun(ctx context.Context, path string) error {
-	if err := cutover.DryRun(ctx, path, time.Now(), a.out); err != nil {
+	if err := daemon.DryRun(ctx, path, time.Now(), a.out); err != nil {
 		return inputErr(err)
 	}
 	return nil
@@ -42,8 +44,8 @@ func (a *app) notifier(url string) (func(kind, msg string), func()) {
 
 // follow shows the run live until it ends (on a terminal: a view redrawn in
 // place; elsewhere: plain lines).
-func (a *app) follow(ctx context.Context, cl *cutover.Client) error {
-	st, err := view.Watch(ctx, func(ctx context.Context) (cutover.Status, error) { return cl.Status(ctx, 0) }, a.out, view.Options{})
+func (a *app) follow(ctx context.Context, cl *client.Client) error {
+	st, err := view.Watch(ctx, func(ctx context.Context) (engine.Status, error) { return cl.Status(ctx, 0) }, a.out, view.Options{})
 	if errors.Is(err, view.ErrInterrupted) {
 		fmt.Fprintln(a.err, err)
 		return nil
@@ -51,7 +53,7 @@ func (a *app) follow(ctx context.Context, cl *cutover.Client) error {
 	if err != nil {
 		return err
 	}
-	if st.State.Phase == cutover.PhaseAborted {
+	if st.State.Phase == engine.PhaseAborted {
 		return &exitError{code: 1, err: fmt.Errorf("run aborted: %s", st.State.Result)}
 	}
 	return nil

@@ -5,7 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/cutover/cutover/cutover"
+	"github.com/cutover/cutover/cutover/plan"
 )
 
 func newPlanCmd(a *app) *cobra.Command {
@@ -39,12 +39,12 @@ func runPlan(a *app, path, output string, summary bool) error {
 	if output != "text" && output != "json" {
 		return fmt.Errorf("--output %q: want text or json", output)
 	}
-	pl, warns, err := cutover.LoadPlan(path)
+	pl, warns, err := plan.Load(path)
 	if err := reportProblems(a.err, path, warns, err); err != nil {
 		return err
 	}
 	if output == "json" {
 		return pl.WriteJSON(a.out)
 	}
-	return pl.WriteText(a.out, cutover.TextOptions{Summary: summary})
+	return pl.WriteText(a.out, plan.TextOptions{Summary: summary})
 }

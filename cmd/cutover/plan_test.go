@@ -95,7 +95,7 @@ func TestPlanText(t *testing.T) {
 }
 
 func TestPlanInvalidRunbook(t *testing.T) {
-	out, errOut, err, code := run(t, "plan", "-o", "json", "../../cutover/testdata/bad/runbook.yaml")
+	out, errOut, err, code := run(t, "plan", "-o", "json", "../../cutover/runbook/testdata/bad/runbook.yaml")
 	if code != 2 || out != "" || !strings.Contains(errOut, "bgp.local_as: AS 0 is reserved") {
 		t.Errorf("code %d (%v), stdout %q, stderr:\n%s", code, err, out, errOut)
 	}

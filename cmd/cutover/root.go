@@ -13,7 +13,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/viper"
 
-	"github.com/cutover/cutover/cutover"
+	"github.com/cutover/cutover/cutover/daemon/client"
 )
 
 // exitError carries a process exit code through cobra. Exit code 2 means
@@ -74,10 +74,10 @@ config file (--config), in that order of precedence.`,
 		newRunCmd(a),
 		newStatusCmd(a),
 		simpleCmd(a, "pause", "Pause the run before the next batch (a batch under way finishes)",
-			(*cutover.Client).Pause, "paused"),
+			(*client.Client).Pause, "paused"),
 		simpleCmd(a, "resume", "Resume a paused run (after a restart: finish the interrupted batch)",
-			(*cutover.Client).Resume, "resumed"),
-		simpleCmd(a, "step", "Run one batch, then pause", (*cutover.Client).Step, "stepping one batch"),
+			(*client.Client).Resume, "resumed"),
+		simpleCmd(a, "step", "Run one batch, then pause", (*client.Client).Step, "stepping one batch"),
 		newConfirmCmd(a),
 		newRollbackCmd(a),
 		newReportCmd(a),

@@ -7,10 +7,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/cutover/cutover/cutover"
+	"github.com/cutover/cutover/cutover/serve"
 )
-
-const defaultSocket = "/run/cutover/cutover.sock"
 
 func newServeCmd(a *app) *cobra.Command {
 	c := &cobra.Command{
@@ -32,17 +30,7 @@ for the graceful-restart time and the next start re-applies them. With
 			return a.serve(ctx)
 		},
 	}
-	f := c.Flags()
-	f.String("socket", defaultSocket, "unix socket of the local API")
-	f.String("socket-group", "", "group that may use the socket (mode 0660); empty: root's group")
-	f.String("state-dir", "/var/lib/cutover", "directory of the journal and the runbook snapshots")
-	f.String("metrics-addr", "", "serve Prometheus metrics on this address (e.g. 127.0.0.1:9469); empty: off")
-	f.String("probe-netns", "", "run the health probes from this network namespace")
-	f.String("dataplane-netns", "", "program nft and ip rules in this network namespace (overrides the runbook's dataplane.netns)")
-	f.Duration("drain-timeout", 0, "how long flows opened before a move keep their old path (0: the dataplane's default)")
-	f.Bool("correct-drift", false, "let the dataplane correct hand edits of its nft table instead of refusing")
-	f.Bool("withdraw-on-stop", false, "on a clean stop, withdraw every route and empty the nft table")
-	f.String("webhook", "", "POST JSON notifications (go/no-go points, failed gates, end of run) to this URL")
+	serve.AddFlags(c.Flags())
 	return c
 }
 
@@ -50,15 +38,7 @@ func (a *app) serve(ctx context.Context) error {
 	v := a.v
 	notify, closeNotify := a.notifier(v.GetString("webhook"))
 	defer closeNotify()
-	return cutover.Serve(ctx, cutover.ServeOptions{
-		Socket:         v.GetString("socket"),
-		SocketGroup:    v.GetString("socket-group"),
-		StateDir:       v.GetString("state-dir"),
-		MetricsAddr:    v.GetString("metrics-addr"),
-		WithdrawOnStop: v.GetBool("withdraw-on-stop"),
-		Backends: cutover.LiveBackends{Log: a.log, ProbeNetns: v.GetString("probe-netns"),
-			DrainTimeout: v.GetDuration("drain-timeout"), CorrectDrift: v.GetBool("correct-drift"),
-			DataplaneNetns: v.GetString("dataplane-netns")},
-		Notify: notify,
-	}, a.log)
+	o := serve.OptionsFrom(v, a.log)
+	o.Notify = notify
+	return serve.Run(ctx, o, a.log)
 }

@@ -8,7 +8,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/cutover/cutover/cutover"
+	"github.com/cutover/cutover/cutover/plan"
+	"github.com/cutover/cutover/cutover/runbook"
 )
 
 func newValidateCmd(a *app) *cobra.Command {
@@ -37,26 +38,26 @@ type validateResult struct {
 	VMs      int                  `json:"vms"`
 	Prefixes int                  `json:"prefixes"`
 	Batches  int                  `json:"batches"`
-	Errors   []cutover.FieldError `json:"errors"`
-	Warnings []cutover.Warning    `json:"warnings"`
+	Errors   []runbook.FieldError `json:"errors"`
+	Warnings []runbook.Warning    `json:"warnings"`
 }
 
 func runValidate(a *app, path, output string) error {
 	if output != "text" && output != "json" {
 		return fmt.Errorf("--output %q: want text or json", output)
 	}
-	pl, warns, err := cutover.LoadPlan(path)
-	var verrs cutover.ValidationErrors
+	pl, warns, err := plan.Load(path)
+	var verrs runbook.ValidationErrors
 	if err != nil && !errors.As(err, &verrs) {
 		return err
 	}
 	if output == "json" {
 		res := validateResult{OK: err == nil, Runbook: path, Errors: verrs, Warnings: warns}
 		if res.Errors == nil {
-			res.Errors = []cutover.FieldError{}
+			res.Errors = []runbook.FieldError{}
 		}
 		if res.Warnings == nil {
-			res.Warnings = []cutover.Warning{}
+			res.Warnings = []runbook.Warning{}
 		}
 		if pl != nil {
 			res.VMs, res.Prefixes, _, _ = pl.Totals()
@@ -82,14 +83,14 @@ func runValidate(a *app, path, output string) error {
 
 // reportProblems prints warnings and, for validation errors, every error
 // to w, and returns the error to exit with (code 2 for validation errors).
-func reportProblems(w io.Writer, path string, warns []cutover.Warning, err error) error {
+func reportProblems(w io.Writer, path string, warns []runbook.Warning, err error) error {
 	for _, wa := range warns {
 		fmt.Fprintf(w, "warning: %s\n", wa)
 	}
 	if err == nil {
 		return nil
 	}
-	var verrs cutover.ValidationErrors
+	var verrs runbook.ValidationErrors
 	if !errors.As(err, &verrs) {
 		return err
 	}

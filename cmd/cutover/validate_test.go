@@ -41,7 +41,7 @@ func TestValidateExamples(t *testing.T) {
 }
 
 func TestValidateErrors(t *testing.T) {
-	const bad = "../../cutover/testdata/bad/runbook.yaml"
+	const bad = "../../cutover/runbook/testdata/bad/runbook.yaml"
 	out, errOut, err, code := run(t, "validate", bad)
 	if code != 2 {
 		t.Fatalf("exit code %d (%v), want 2", code, err)
@@ -51,9 +51,9 @@ func TestValidateErrors(t *testing.T) {
 	}
 	lines := strings.Split(strings.TrimSpace(errOut), "\n")
 	wantFirst := []string{
-		"warning: ../../cutover/testdata/bad/runbook.yaml:6: sites.skm2: not used by move: ignored",
-		"warning: ../../cutover/testdata/bad/inventory.csv:1: ignoring extra column(s): owner",
-		`../../cutover/testdata/bad/runbook.yaml:1: version: unsupported version: this cutover reads version 1 (value "2")`,
+		"warning: ../../cutover/runbook/testdata/bad/runbook.yaml:6: sites.skm2: not used by move: ignored",
+		"warning: ../../cutover/runbook/testdata/bad/inventory.csv:1: ignoring extra column(s): owner",
+		`../../cutover/runbook/testdata/bad/runbook.yaml:1: version: unsupported version: this cutover reads version 1 (value "2")`,
 	}
 	for i, w := range wantFirst {
 		if i >= len(lines) || lines[i] != w {
@@ -76,7 +76,7 @@ func TestValidateMissingFile(t *testing.T) {
 }
 
 func TestValidateJSON(t *testing.T) {
-	out, _, _, code := run(t, "validate", "-o", "json", "../../cutover/testdata/bad/runbook.yaml")
+	out, _, _, code := run(t, "validate", "-o", "json", "../../cutover/runbook/testdata/bad/runbook.yaml")
 	if code != 2 {
 		t.Fatalf("exit code %d, want 2", code)
 	}

@@ -14,11 +14,11 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/cutover/cutover/cutover"
+	"github.com/cutover/cutover/cutover/engine"
 )
 
 // The webhook plugs into the engine as it is.
-var _ = cutover.EngineConfig{Notify: (&Webhook{}).Notify}
+var _ = engine.Config{Notify: (&Webhook{}).Notify}
 
 // recorder is a webhook server that answers from a script.
 type recorder struct {

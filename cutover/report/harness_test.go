@@ -11,7 +11,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/cutover/cutover/bgp"
-	"github.com/cutover/cutover/cutover"
+	"github.com/cutover/cutover/cutover/engine"
 	"github.com/cutover/cutover/nft"
 )
 
@@ -41,10 +41,10 @@ func (c *fakeClock) Advance(d time.Duration) time.Time {
 type run struct {
 	t     *testing.T
 	clock *fakeClock
-	j     *cutover.MemJournal
+	j     *engine.MemJournal
 	sp    *bgp.Fake
-	spec  *cutover.Spec
-	e     *cutover.Engine
+	spec  *engine.Spec
+	e     *engine.Engine
 	stop  func()
 
 	mu      sync.Mutex
@@ -65,12 +65,12 @@ func batchPrefix(b int) netip.Prefix {
 func newRun(t *testing.T, failing ...int) *run {
 	t.Helper()
 	r := &run{t: t, clock: &fakeClock{t: time.Date(2026, 3, 14, 23, 0, 0, 0, time.UTC)}}
-	r.j = &cutover.MemJournal{Now: func() time.Time { return r.clock.Advance(10 * time.Millisecond) }}
+	r.j = &engine.MemJournal{Now: func() time.Time { return r.clock.Advance(10 * time.Millisecond) }}
 	r.sp = bgp.NewFake(bgp.Limits{Allowed: []netip.Prefix{netip.MustParsePrefix("10.64.0.0/14")}, MaxPrefixes: 100})
 	nh := netip.MustParseAddr("10.255.2.2")
-	r.spec = &cutover.Spec{Runbook: "runbooks/helse-nord/runbook.yaml", Digest: "sha256:run0123456789abcdef", Policy: cutover.RollbackBatch}
+	r.spec = &engine.Spec{Runbook: "runbooks/helse-nord/runbook.yaml", Digest: "sha256:run0123456789abcdef", Policy: engine.RollbackBatch}
 	for i, b := range testBatches {
-		sb := cutover.SpecBatch{Name: b.name, VMs: b.vms, Prefixes: []netip.Prefix{batchPrefix(i)}}
+		sb := engine.SpecBatch{Name: b.name, VMs: b.vms, Prefixes: []netip.Prefix{batchPrefix(i)}}
 		if i == 1 {
 			sb.Confirm = []string{"after-canary"}
 		}
@@ -102,10 +102,10 @@ func newRun(t *testing.T, failing ...int) *run {
 	for _, f := range failing {
 		fail[f] = true
 	}
-	r.spec.Gate = func(_ context.Context, b int, _ []string) (bool, []cutover.VerdictRecord) {
+	r.spec.Gate = func(_ context.Context, b int, _ []string) (bool, []engine.VerdictRecord) {
 		r.clock.Advance(3 * time.Second)
 		if fail[b] {
-			return false, []cutover.VerdictRecord{
+			return false, []engine.VerdictRecord{
 				{Gate: "bgp", Pass: true},
 				{Gate: "probe", Reasons: []string{
 					fmt.Sprintf("vm-%da (10.64.%d.10): tcp/443 connect: connection refused", b, b),
@@ -113,22 +113,22 @@ func newRun(t *testing.T, failing ...int) *run {
 				}},
 			}
 		}
-		return true, []cutover.VerdictRecord{{Gate: "bgp", Pass: true}, {Gate: "probe", Pass: true}}
+		return true, []engine.VerdictRecord{{Gate: "bgp", Pass: true}, {Gate: "probe", Pass: true}}
 	}
-	r.start(cutover.RunState{})
+	r.start(engine.RunState{})
 	return r
 }
 
 // start (re)creates the engine with state st and runs its loop.
-func (r *run) start(st cutover.RunState) {
-	dp := cutover.DataplaneFunc(func(_ context.Context, s nft.State) error {
+func (r *run) start(st engine.RunState) {
+	dp := engine.DataplaneFunc(func(_ context.Context, s nft.State) error {
 		r.clock.Advance(200 * time.Millisecond)
 		r.mu.Lock()
 		defer r.mu.Unlock()
 		r.applied = append(r.applied, s.Moved["skm2"])
 		return nil
 	})
-	r.e = cutover.NewEngine(cutover.EngineConfig{Speaker: r.sp, Dataplane: dp, Journal: r.j,
+	r.e = engine.New(engine.Config{Speaker: r.sp, Dataplane: dp, Journal: r.j,
 		Log: zerolog.New(zerolog.NewTestWriter(r.t)), Now: r.clock.Now, State: st})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -138,7 +138,7 @@ func (r *run) start(st cutover.RunState) {
 }
 
 // wait polls the engine's state until ok.
-func (r *run) wait(what string, ok func(cutover.RunState) bool) cutover.RunState {
+func (r *run) wait(what string, ok func(engine.RunState) bool) engine.RunState {
 	r.t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -153,18 +153,18 @@ func (r *run) wait(what string, ok func(cutover.RunState) bool) cutover.RunState
 	}
 }
 
-func ended(s cutover.RunState) bool {
-	return s.Phase == cutover.PhaseDone || s.Phase == cutover.PhaseAborted
+func ended(s engine.RunState) bool {
+	return s.Phase == engine.PhaseDone || s.Phase == engine.PhaseAborted
 }
 
 // runToEnd starts the run as alice, has bob answer the go/no-go after the
 // canary, and waits for the end.
-func (r *run) runToEnd() cutover.RunState {
+func (r *run) runToEnd() engine.RunState {
 	r.t.Helper()
 	if err := r.e.Start(r.spec, "alice", false); err != nil {
 		r.t.Fatalf("Start: %v", err)
 	}
-	r.wait("the go/no-go after the canary", func(s cutover.RunState) bool { return s.Confirm == "after-canary" })
+	r.wait("the go/no-go after the canary", func(s engine.RunState) bool { return s.Confirm == "after-canary" })
 	if err := r.e.Confirm("after-canary", true, "bob"); err != nil {
 		r.t.Fatalf("Confirm: %v", err)
 	}

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cutover/cutover/cutover"
+	"github.com/cutover/cutover/cutover/engine"
 )
 
 // HTML renders the report as one self-contained page: inline CSS and SVG,
@@ -54,7 +54,7 @@ func (r *Report) WriteDir(dir string) error {
 var page = template.Must(template.New("report").Funcs(template.FuncMap{
 	"clock":    clock,
 	"stamp":    stamp,
-	"dur":      cutover.Human,
+	"dur":      engine.Human,
 	"passFail": passFail,
 	"durOr":    durOr,
 	"since":    func(a, b time.Time) time.Duration { return b.Sub(a) },
@@ -67,11 +67,11 @@ var page = template.Must(template.New("report").Funcs(template.FuncMap{
 	"cmdline":  func(c Command) string { return strings.TrimSpace("cutover " + c.Command + " " + c.Args) },
 	"phaseClass": func(p any) string {
 		switch fmt.Sprint(p) {
-		case string(cutover.PhaseDone), string(cutover.BatchCommitted):
+		case string(engine.PhaseDone), string(engine.BatchCommitted):
 			return "ok"
-		case string(cutover.PhaseAborted), string(cutover.BatchRolledBack), string(cutover.BatchRollingBack):
+		case string(engine.PhaseAborted), string(engine.BatchRolledBack), string(engine.BatchRollingBack):
 			return "bad"
-		case string(cutover.BatchPending):
+		case string(engine.BatchPending):
 			return "idle"
 		}
 		return "busy"

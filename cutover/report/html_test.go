@@ -17,7 +17,7 @@ import (
 	"golang.org/x/net/html"
 	"golang.org/x/net/html/atom"
 
-	"github.com/cutover/cutover/cutover"
+	"github.com/cutover/cutover/cutover/engine"
 	"github.com/cutover/cutover/cutover/report"
 )
 
@@ -99,7 +99,7 @@ func TestHTMLSelfContained(t *testing.T) {
 func TestHTMLUnderWay(t *testing.T) {
 	_, entries := buildFailing(t)
 	// Cut the journal right after batch 2's failed verdict.
-	cut := slices.IndexFunc(entries, func(e cutover.JournalEntry) bool {
+	cut := slices.IndexFunc(entries, func(e engine.JournalEntry) bool {
 		return e.Type == "verdict" && strings.Contains(string(e.Data), `"batch":2`)
 	})
 	rep, err := report.Build(report.Input{Entries: entries[:cut+1]})

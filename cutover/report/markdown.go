@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cutover/cutover/cutover"
+	"github.com/cutover/cutover/cutover/engine"
 )
 
 // SVGFile is the name the Markdown report expects the timeline picture
@@ -36,7 +36,7 @@ func (r *Report) Markdown() []byte {
 	row("Run digest (journal)", code(r.RunDigest))
 	row("Started", stamp(r.Started)+" by "+mdCell(r.Operator))
 	if !r.Ended.IsZero() {
-		row("Ended", fmt.Sprintf("%s (took %s)", stamp(r.Ended), cutover.Human(r.Ended.Sub(r.Started))))
+		row("Ended", fmt.Sprintf("%s (took %s)", stamp(r.Ended), engine.Human(r.Ended.Sub(r.Started))))
 	} else {
 		row("Last record", stamp(r.Until))
 	}
@@ -81,7 +81,7 @@ func (r *Report) Markdown() []byte {
 	for _, x := range r.Batches {
 		for i, g := range x.failedGates() {
 			failed = true
-			p("### Batch %d %s — failed at %s (evaluation %d, took %s)\n\n", x.Index, mdText(x.Name), clock(g.Time), i+1, cutover.Human(g.Took))
+			p("### Batch %d %s — failed at %s (evaluation %d, took %s)\n\n", x.Index, mdText(x.Name), clock(g.Time), i+1, engine.Human(g.Took))
 			for _, v := range g.Verdicts {
 				if v.Pass {
 					p("- %s: pass\n", mdText(v.Gate))
@@ -109,7 +109,7 @@ func (r *Report) Markdown() []byte {
 		for _, rb := range r.Rollbacks {
 			took := "not completed"
 			if rb.Took > 0 {
-				took = cutover.Human(rb.Took)
+				took = engine.Human(rb.Took)
 			}
 			p("| %s | %s | %s | %s | %s |\n", clock(rb.Time), mdCell(batchList(rb)), mdCell(rb.By), mdCell(rb.Reason), took)
 		}
@@ -145,7 +145,7 @@ func (r *Report) Markdown() []byte {
 	}
 	if h := r.Rehearsal; h != nil {
 		p("\n## Rehearsal\n\n")
-		p("- Result: **%s**\n- Expected: %s\n- Actual: %s\n- Took: %s\n", passFail(h.Passed), mdText(h.Expected), mdText(h.Actual), cutover.Human(h.Took))
+		p("- Result: **%s**\n- Expected: %s\n- Actual: %s\n- Took: %s\n", passFail(h.Passed), mdText(h.Expected), mdText(h.Actual), engine.Human(h.Took))
 		if len(h.Faults) > 0 {
 			p("\n| Fault | When | At (UTC) | Result |\n|---|---|---|---|\n")
 			for _, f := range h.Faults {
@@ -168,7 +168,7 @@ func durOr(d time.Duration, reached bool) string {
 	if !reached {
 		return ""
 	}
-	return cutover.Human(d)
+	return engine.Human(d)
 }
 
 func batchList(rb Rollback) string {

@@ -17,14 +17,14 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cutover/cutover/cutover"
+	"github.com/cutover/cutover/cutover/engine"
 )
 
 // Input is what a report is built from. Only Entries is required.
 type Input struct {
-	// Entries is the daemon's journal (cutover.Client.Journal, or
+	// Entries is the daemon's journal (client.Client.Journal, or
 	// MemJournal.Entries in tests).
-	Entries []cutover.JournalEntry
+	Entries []engine.JournalEntry
 	// Run selects the run by id when the journal holds several; empty:
 	// the last one.
 	Run             string
@@ -77,10 +77,10 @@ type Report struct {
 	Ended     time.Time `json:"ended,omitzero"`
 	// Until is the end of the picture: Ended, or the last journal record
 	// of a run still under way.
-	Until   time.Time        `json:"until"`
-	Phase   cutover.RunPhase `json:"phase"`
-	Result  string           `json:"result,omitempty"`
-	Outcome string           `json:"outcome"`
+	Until   time.Time       `json:"until"`
+	Phase   engine.RunPhase `json:"phase"`
+	Result  string          `json:"result,omitempty"`
+	Outcome string          `json:"outcome"`
 
 	Totals    Totals     `json:"totals"`
 	Commands  []Command  `json:"commands"`
@@ -128,13 +128,13 @@ type Event struct {
 // Batch is one batch's timeline. Zero times were not reached; durations
 // are those the engine measured (apply, gate) or the time between phases.
 type Batch struct {
-	Index    int                `json:"index"`
-	Name     string             `json:"name"`
-	VMs      int                `json:"vms"`
-	Prefixes int                `json:"prefixes"`
-	Phase    cutover.BatchPhase `json:"phase"`
-	Attempts int                `json:"attempts,omitempty"`
-	Reason   string             `json:"reason,omitempty"`
+	Index    int               `json:"index"`
+	Name     string            `json:"name"`
+	VMs      int               `json:"vms"`
+	Prefixes int               `json:"prefixes"`
+	Phase    engine.BatchPhase `json:"phase"`
+	Attempts int               `json:"attempts,omitempty"`
+	Reason   string            `json:"reason,omitempty"`
 	// Earlier is set for a batch an earlier run of the same runbook had
 	// already moved: it is at the target from the start of this run.
 	Earlier bool `json:"earlier,omitempty"`
@@ -157,10 +157,10 @@ type Batch struct {
 
 // GateRun is one evaluation of a batch's gates.
 type GateRun struct {
-	Time     time.Time               `json:"time"`
-	Pass     bool                    `json:"pass"`
-	Took     time.Duration           `json:"took"`
-	Verdicts []cutover.VerdictRecord `json:"verdicts"`
+	Time     time.Time              `json:"time"`
+	Pass     bool                   `json:"pass"`
+	Took     time.Duration          `json:"took"`
+	Verdicts []engine.VerdictRecord `json:"verdicts"`
 }
 
 // Rollback is one change that took batches back to the source.
@@ -196,16 +196,16 @@ var (
 func Build(in Input) (*Report, error) {
 	es := in.Entries
 	start, end := -1, len(es)
-	var rs cutover.RunStartRecord
+	var rs engine.RunStartRecord
 	for i, e := range es {
-		if e.Type != cutover.RecRunStart {
+		if e.Type != engine.RecRunStart {
 			continue
 		}
 		if start >= 0 && in.Run != "" {
 			end = i // the run asked for ends where the next begins
 			break
 		}
-		var r cutover.RunStartRecord
+		var r engine.RunStartRecord
 		if err := json.Unmarshal(e.Data, &r); err != nil {
 			return nil, fmt.Errorf("build report: journal record %d: run-start: %w", e.Seq, err)
 		}
@@ -219,11 +219,11 @@ func Build(in Input) (*Report, error) {
 	case start < 0:
 		return nil, fmt.Errorf("build report: %w", ErrNoRun)
 	}
-	st, err := cutover.Fold(es[:end])
+	st, err := engine.Fold(es[:end])
 	if err != nil {
 		return nil, fmt.Errorf("build report: %w", err)
 	}
-	before, err := cutover.Fold(es[:start])
+	before, err := engine.Fold(es[:start])
 	if err != nil {
 		return nil, fmt.Errorf("build report: %w", err)
 	}
@@ -251,7 +251,7 @@ func Build(in Input) (*Report, error) {
 		w.vms[b.Index] = b.VMs
 	}
 	for _, b := range rs.Batches {
-		if x := w.batch(b.Index); x != nil && b.Phase == cutover.BatchCommitted {
+		if x := w.batch(b.Index); x != nil && b.Phase == engine.BatchCommitted {
 			x.Earlier = true
 		}
 	}
@@ -281,7 +281,7 @@ type walker struct {
 	// matched to its rollback.
 	rollbackBy string
 	// openIntent is the change journaled but not yet applied, since openAt.
-	openIntent *cutover.ChangeRecord
+	openIntent *engine.ChangeRecord
 	openAt     time.Time
 }
 
@@ -300,22 +300,22 @@ func (w *walker) batch(i int) *Batch {
 	return &w.r.Batches[i]
 }
 
-func (w *walker) entry(e cutover.JournalEntry) error {
+func (w *walker) entry(e engine.JournalEntry) error {
 	r := w.r
 	switch e.Type {
-	case cutover.RecBaseline:
-		var v cutover.BaselineRecord
+	case engine.RecBaseline:
+		var v engine.BaselineRecord
 		if err := json.Unmarshal(e.Data, &v); err != nil {
 			return err
 		}
 		r.Events = append(r.Events, Event{e.Time, fmt.Sprintf("pre-check passed: baseline %d of %d probed VMs healthy", len(v.Healthy), v.Probed)})
-	case cutover.RecPhase:
-		var v cutover.PhaseRecord
+	case engine.RecPhase:
+		var v engine.PhaseRecord
 		if err := json.Unmarshal(e.Data, &v); err != nil {
 			return err
 		}
 		switch v.Phase {
-		case cutover.PhasePaused:
+		case engine.PhasePaused:
 			text := "paused: " + v.Pause
 			switch {
 			case v.Pause == "operator":
@@ -330,13 +330,13 @@ func (w *walker) entry(e cutover.JournalEntry) error {
 				text += " by " + v.Operator
 			}
 			r.Events = append(r.Events, Event{e.Time, text})
-		case cutover.PhaseDone:
+		case engine.PhaseDone:
 			r.Events = append(r.Events, Event{e.Time, "run done: " + v.Result})
-		case cutover.PhaseAborted:
+		case engine.PhaseAborted:
 			r.Events = append(r.Events, Event{e.Time, "run aborted: " + v.Result})
 		}
-	case cutover.RecIntent:
-		var v cutover.ChangeRecord
+	case engine.RecIntent:
+		var v engine.ChangeRecord
 		if err := json.Unmarshal(e.Data, &v); err != nil {
 			return err
 		}
@@ -350,8 +350,8 @@ func (w *walker) entry(e cutover.JournalEntry) error {
 			}
 		}
 		w.openIntent, w.openAt = &v, e.Time
-	case cutover.RecApplied:
-		var v cutover.ChangeRecord
+	case engine.RecApplied:
+		var v engine.ChangeRecord
 		if err := json.Unmarshal(e.Data, &v); err != nil {
 			return err
 		}
@@ -361,12 +361,12 @@ func (w *walker) entry(e cutover.JournalEntry) error {
 			r.Moved = append(r.Moved, Point{Time: e.Time, VMs: n})
 		}
 		switch v.Op {
-		case cutover.RecBaseline:
-			r.Events = append(r.Events, Event{e.Time, fmt.Sprintf("baseline routes and nft state applied before the first batch in %s (%d routes)", cutover.Human(v.Took), v.Routes)})
+		case engine.RecBaseline:
+			r.Events = append(r.Events, Event{e.Time, fmt.Sprintf("baseline routes and nft state applied before the first batch in %s (%d routes)", engine.Human(v.Took), v.Routes)})
 		case "recover":
 			r.Totals.Restarts++
 			r.Events = append(r.Events, Event{e.Time, fmt.Sprintf("daemon restart: state re-applied from the journal in %s (%d batches, %d VMs at the target)",
-				cutover.Human(v.Took), len(v.Moved), n)})
+				engine.Human(v.Took), len(v.Moved), n)})
 		case "rollback":
 			if rb := w.openRollback; rb != nil {
 				rb.Took = e.Time.Sub(rb.Time)
@@ -378,8 +378,8 @@ func (w *walker) entry(e cutover.JournalEntry) error {
 				}
 			}
 		}
-	case cutover.RecBatch:
-		var v cutover.BatchRecord
+	case engine.RecBatch:
+		var v engine.BatchRecord
 		if err := json.Unmarshal(e.Data, &v); err != nil {
 			return err
 		}
@@ -387,7 +387,7 @@ func (w *walker) entry(e cutover.JournalEntry) error {
 		if b == nil {
 			return fmt.Errorf("no batch %d", v.Batch)
 		}
-		if v.Phase != cutover.BatchRollingBack {
+		if v.Phase != engine.BatchRollingBack {
 			break
 		}
 		b.RollbackStart = e.Time
@@ -406,16 +406,16 @@ func (w *walker) entry(e cutover.JournalEntry) error {
 		}
 		rb.Batches = append(rb.Batches, v.Batch)
 		rb.Names = append(rb.Names, b.Name)
-	case cutover.RecGates:
-		var v cutover.GatesRecord
+	case engine.RecGates:
+		var v engine.GatesRecord
 		if err := json.Unmarshal(e.Data, &v); err != nil {
 			return err
 		}
 		if b := w.batch(v.Batch); b != nil {
 			b.Gates = append(b.Gates, GateRun{Time: e.Time, Pass: v.Pass, Took: v.Took, Verdicts: v.Verdicts})
 		}
-	case cutover.RecConfirm:
-		var v cutover.ConfirmRecord
+	case engine.RecConfirm:
+		var v engine.ConfirmRecord
 		if err := json.Unmarshal(e.Data, &v); err != nil {
 			return err
 		}
@@ -424,8 +424,8 @@ func (w *walker) entry(e cutover.JournalEntry) error {
 			answer = "no-go"
 		}
 		r.Commands = append(r.Commands, Command{Time: e.Time, Operator: v.Operator, Command: "confirm", Args: v.Point + " " + answer})
-	case cutover.RecOperator:
-		var v cutover.OperatorRecord
+	case engine.RecOperator:
+		var v engine.OperatorRecord
 		if err := json.Unmarshal(e.Data, &v); err != nil {
 			return err
 		}
@@ -441,7 +441,7 @@ func (w *walker) entry(e cutover.JournalEntry) error {
 
 // finish fills what needs the whole run: durations between phases,
 // totals and the outcome.
-func (r *Report) finish(st *cutover.RunState) {
+func (r *Report) finish(st *engine.RunState) {
 	t := &r.Totals
 	t.Batches = len(r.Batches)
 	t.Rollbacks = len(r.Rollbacks)
@@ -453,11 +453,11 @@ func (r *Report) finish(st *cutover.RunState) {
 			b.ConvergeTook = b.Converged.Sub(b.Announced)
 		}
 		switch b.Phase {
-		case cutover.BatchCommitted:
+		case engine.BatchCommitted:
 			t.Committed++
-		case cutover.BatchRolledBack:
+		case engine.BatchRolledBack:
 			t.RolledBack++
-		case cutover.BatchPending:
+		case engine.BatchPending:
 			t.Pending++
 		default:
 			t.Other++
@@ -470,11 +470,11 @@ func (r *Report) finish(st *cutover.RunState) {
 	}
 	moved := fmt.Sprintf("%d of %d VMs at the target (%.0f%%)", t.MovedVMs, t.VMs, pct)
 	switch st.Phase {
-	case cutover.PhaseDone:
+	case engine.PhaseDone:
 		r.Outcome = fmt.Sprintf("done: %s; %s", r.Result, moved)
-	case cutover.PhaseAborted:
+	case engine.PhaseAborted:
 		r.Outcome = fmt.Sprintf("aborted: %s; %s", r.Result, moved)
-	case cutover.PhasePaused:
+	case engine.PhasePaused:
 		why := st.Pause
 		if st.Confirm != "" {
 			why = "waiting for go/no-go at " + st.Confirm
@@ -585,17 +585,17 @@ func (b *Batch) gateSummary() string {
 // decision is how the batch ended, with the time.
 func (b *Batch) decision() string {
 	switch b.Phase {
-	case cutover.BatchCommitted:
+	case engine.BatchCommitted:
 		if b.Decided.IsZero() {
 			return "committed by an earlier run"
 		}
 		return "commit " + clock(b.Decided)
-	case cutover.BatchRolledBack:
+	case engine.BatchRolledBack:
 		if b.Earlier && b.Started.IsZero() {
 			return "rollback " + clock(b.RolledBack) + " (moved by an earlier run)"
 		}
 		return "rollback " + clock(b.RolledBack)
-	case cutover.BatchRollingBack:
+	case engine.BatchRollingBack:
 		return "rolling back since " + clock(b.RollbackStart)
 	}
 	return ""

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cutover/cutover/cutover"
+	"github.com/cutover/cutover/cutover/engine"
 	"github.com/cutover/cutover/cutover/report"
 	"github.com/cutover/cutover/internal/golden"
 )
@@ -45,11 +45,11 @@ var rehearsal = &report.Rehearsal{
 
 // buildFailing runs 4 batches where batch 2 fails its gate and builds the
 // report from the journal.
-func buildFailing(t *testing.T) (*report.Report, []cutover.JournalEntry) {
+func buildFailing(t *testing.T) (*report.Report, []engine.JournalEntry) {
 	t.Helper()
 	r := newRun(t, 2)
 	st := r.runToEnd()
-	if st.Phase != cutover.PhaseDone {
+	if st.Phase != engine.PhaseDone {
 		t.Fatalf("run ended %s (%s), want done", st.Phase, st.Result)
 	}
 	entries := r.j.Entries()
@@ -75,19 +75,19 @@ func TestBuild(t *testing.T) {
 		rep.RunDigest != "sha256:run0123456789abcdef" || rep.RunbookDigest != runbookDigest || rep.InventoryDigest != inventoryDigest {
 		t.Errorf("header: %+v", rep)
 	}
-	if rep.Phase != cutover.PhaseDone || rep.Outcome != "done: 3 batches committed, 1 rolled back; 350 of 500 VMs at the target (70%)" {
+	if rep.Phase != engine.PhaseDone || rep.Outcome != "done: 3 batches committed, 1 rolled back; 350 of 500 VMs at the target (70%)" {
 		t.Errorf("outcome %s %q", rep.Phase, rep.Outcome)
 	}
 	wantTotals := report.Totals{VMs: 500, MovedVMs: 350, Prefixes: 4, MovedPrefixes: 3, Batches: 4, Committed: 3, RolledBack: 1, Rollbacks: 1}
 	if rep.Totals != wantTotals {
 		t.Errorf("totals\n got %+v\nwant %+v", rep.Totals, wantTotals)
 	}
-	var phases []cutover.BatchPhase
+	var phases []engine.BatchPhase
 	for _, b := range rep.Batches {
 		phases = append(phases, b.Phase)
 	}
-	c, rb := cutover.BatchCommitted, cutover.BatchRolledBack
-	if want := []cutover.BatchPhase{c, c, rb, c}; !slices.Equal(phases, want) {
+	c, rb := engine.BatchCommitted, engine.BatchRolledBack
+	if want := []engine.BatchPhase{c, c, rb, c}; !slices.Equal(phases, want) {
 		t.Errorf("phases %v, want %v", phases, want)
 	}
 	// Who ran what: alice started it, bob gave the go after the canary.
@@ -128,7 +128,7 @@ func TestBuild(t *testing.T) {
 		t.Errorf("started %s ended %s until %s", rep.Started, rep.Ended, rep.Until)
 	}
 	// The canary is at the target from its applied record on.
-	i := slices.IndexFunc(entries, func(e cutover.JournalEntry) bool {
+	i := slices.IndexFunc(entries, func(e engine.JournalEntry) bool {
 		return e.Type == "applied" && strings.Contains(string(e.Data), `"moved":[0]`)
 	})
 	if i < 0 || rep.Moved[1].Time != entries[i].Time {
@@ -242,10 +242,10 @@ func TestBuildRerunRestartRollback(t *testing.T) {
 	if err := r.e.Start(r.spec, "carol", true); err != nil {
 		t.Fatal(err)
 	}
-	r.wait("the second run", func(s cutover.RunState) bool { return s.RunID != first.RunID && ended(s) })
+	r.wait("the second run", func(s engine.RunState) bool { return s.RunID != first.RunID && ended(s) })
 	// A daemon restart: a new engine from the journal re-applies the state.
 	r.stop()
-	st, err := cutover.Fold(r.j.Entries())
+	st, err := engine.Fold(r.j.Entries())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -257,7 +257,7 @@ func TestBuildRerunRestartRollback(t *testing.T) {
 		t.Fatal(err)
 	}
 	// dave takes everything back.
-	if err := r.e.Rollback(context.Background(), cutover.RollbackTarget{All: true}, "dave"); err != nil {
+	if err := r.e.Rollback(context.Background(), engine.RollbackTarget{All: true}, "dave"); err != nil {
 		t.Fatal(err)
 	}
 	entries := r.j.Entries()
@@ -277,7 +277,7 @@ func TestBuildRerunRestartRollback(t *testing.T) {
 	if !slices.Equal(cmds, want) {
 		t.Errorf("commands %q, want %q", cmds, want)
 	}
-	if rep.Totals.Restarts != 1 || rep.Totals.MovedVMs != 0 || rep.Phase != cutover.PhaseAborted {
+	if rep.Totals.Restarts != 1 || rep.Totals.MovedVMs != 0 || rep.Phase != engine.PhaseAborted {
 		t.Errorf("restarts %d, moved %d, phase %s", rep.Totals.Restarts, rep.Totals.MovedVMs, rep.Phase)
 	}
 	if len(rep.Rollbacks) != 2 {
@@ -311,8 +311,8 @@ func TestBuildRerunRestartRollback(t *testing.T) {
 
 func TestBuildErrors(t *testing.T) {
 	at := time.Date(2026, 3, 14, 23, 0, 0, 0, time.UTC)
-	e := func(seq uint64, typ, data string) cutover.JournalEntry {
-		return cutover.JournalEntry{Seq: seq, Time: at, Type: typ, Data: json.RawMessage(data)}
+	e := func(seq uint64, typ, data string) engine.JournalEntry {
+		return engine.JournalEntry{Seq: seq, Time: at, Type: typ, Data: json.RawMessage(data)}
 	}
 	start := e(1, "run-start", `{"run_id":"r1","runbook":"rb.yaml","digest":"d","operator":"alice","batches":[{"index":0,"name":"b0","vms":1,"prefixes":1,"phase":"pending"}]}`)
 	tests := []struct {
@@ -321,15 +321,15 @@ func TestBuildErrors(t *testing.T) {
 		wantErr string
 	}{
 		{"empty journal", report.Input{}, "build report: the journal holds no run"},
-		{"no run-start", report.Input{Entries: []cutover.JournalEntry{e(1, "baseline", `{"healthy":[],"probed":0}`)}},
+		{"no run-start", report.Input{Entries: []engine.JournalEntry{e(1, "baseline", `{"healthy":[],"probed":0}`)}},
 			"build report: the journal holds no run"},
-		{"unknown run", report.Input{Entries: []cutover.JournalEntry{start}, Run: "r2"},
+		{"unknown run", report.Input{Entries: []engine.JournalEntry{start}, Run: "r2"},
 			`build report: the journal holds no run with id "r2"`},
-		{"torn run-start", report.Input{Entries: []cutover.JournalEntry{e(1, "run-start", `{"run_id":`)}},
+		{"torn run-start", report.Input{Entries: []engine.JournalEntry{e(1, "run-start", `{"run_id":`)}},
 			"build report: journal record 1: run-start: unexpected end of JSON input"},
-		{"unknown record type", report.Input{Entries: []cutover.JournalEntry{start, e(2, "teleport", `{}`)}},
+		{"unknown record type", report.Input{Entries: []engine.JournalEntry{start, e(2, "teleport", `{}`)}},
 			`build report: journal record 2: unknown journal record type "teleport"`},
-		{"batch out of range", report.Input{Entries: []cutover.JournalEntry{start, e(2, "batch", `{"batch":7,"phase":"announcing"}`)}},
+		{"batch out of range", report.Input{Entries: []engine.JournalEntry{start, e(2, "batch", `{"batch":7,"phase":"announcing"}`)}},
 			"build report: journal record 2: batch: no batch 7"},
 	}
 	for _, tt := range tests {
@@ -368,7 +368,7 @@ func TestWriteDir(t *testing.T) {
 // change and its applied record shows in the report.
 func TestBuildInterruptedChange(t *testing.T) {
 	_, entries := buildFailing(t)
-	k := slices.IndexFunc(entries, func(e cutover.JournalEntry) bool {
+	k := slices.IndexFunc(entries, func(e engine.JournalEntry) bool {
 		return e.Type == "intent" && strings.Contains(string(e.Data), `"batch":1,"op":"announce"`)
 	})
 	if k < 0 {
@@ -377,7 +377,7 @@ func TestBuildInterruptedChange(t *testing.T) {
 	es := slices.Clone(entries[:k+1])
 	next := func(d time.Duration, typ, data string) {
 		last := es[len(es)-1]
-		es = append(es, cutover.JournalEntry{Seq: last.Seq + 1, Time: last.Time.Add(d), Type: typ, Data: json.RawMessage(data)})
+		es = append(es, engine.JournalEntry{Seq: last.Seq + 1, Time: last.Time.Add(d), Type: typ, Data: json.RawMessage(data)})
 	}
 	next(9*time.Second, "intent", `{"moved":[0,1],"batch":-1,"op":"recover"}`)
 	next(300*time.Millisecond, "applied", `{"moved":[0,1],"batch":-1,"op":"recover","took":290000000,"routes":2}`)

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cutover/cutover/cutover"
+	"github.com/cutover/cutover/cutover/engine"
 )
 
 // Colors of the timeline, also used by the HTML legend.
@@ -110,7 +110,7 @@ func (b *Batch) segments(since, until time.Time) []segment {
 		add("gate", colGate, converged, moveEnd, false)
 	}
 	// Committed, possibly rolled back later by a person.
-	committed := b.Phase == cutover.BatchCommitted ||
+	committed := b.Phase == engine.BatchCommitted ||
 		(b.Decided.Before(b.RollbackStart) && len(b.Gates) > 0 && b.Gates[len(b.Gates)-1].Pass)
 	if committed {
 		atTargetEnd := until
@@ -207,7 +207,7 @@ func (r *Report) writeSVG(w *bytes.Buffer, standalone bool) {
 			}
 			p(`<rect class="seg seg-%s" x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s"><title>%s</title></rect>`+"\n",
 				s.kind, x(s.from), sy, max(x(s.to)-x(s.from), 1.5), sh, s.color,
-				esc(fmt.Sprintf("batch %d %s: %s %s, %s–%s", b.Index, b.Name, s.kind, cutover.Human(s.to.Sub(s.from)), clock(s.from), clock(s.to))))
+				esc(fmt.Sprintf("batch %d %s: %s %s, %s–%s", b.Index, b.Name, s.kind, engine.Human(s.to.Sub(s.from)), clock(s.from), clock(s.to))))
 		}
 		p("</g>\n")
 	}

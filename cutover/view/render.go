@@ -15,7 +15,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/cutover/cutover/cutover"
+	"github.com/cutover/cutover/cutover/engine"
 )
 
 // Options tune the view. The zero value is usable.
@@ -51,7 +51,7 @@ func (o Options) withDefaults() Options {
 }
 
 // Render writes the view of st as plain text, without colors.
-func Render(w io.Writer, st cutover.Status, opts Options) error {
+func Render(w io.Writer, st engine.Status, opts Options) error {
 	opts = opts.withDefaults()
 	_, err := io.WriteString(w, render(st, st.Events, opts, plain{}))
 	return err
@@ -61,7 +61,7 @@ func Render(w io.Writer, st cutover.Status, opts Options) error {
 // cell is padded before it is styled, so widths stay right.
 type styler interface {
 	style(kind, s string) string
-	bar(p cutover.BatchPhase, width int) string
+	bar(p engine.BatchPhase, width int) string
 }
 
 // Style kinds.
@@ -77,7 +77,7 @@ type plain struct{}
 
 func (plain) style(_, s string) string { return s }
 
-func (plain) bar(p cutover.BatchPhase, width int) string {
+func (plain) bar(p engine.BatchPhase, width int) string {
 	full, fill := barFill(p, width)
 	return "[" + strings.Repeat(string(fill), full) + strings.Repeat("-", width-full) + "]"
 }
@@ -85,29 +85,29 @@ func (plain) bar(p cutover.BatchPhase, width int) string {
 const barWidth = 10
 
 // barFill is how much of a batch's bar is full in phase p, and with what.
-func barFill(p cutover.BatchPhase, width int) (int, rune) {
+func barFill(p engine.BatchPhase, width int) (int, rune) {
 	switch p {
-	case cutover.BatchAnnouncing:
+	case engine.BatchAnnouncing:
 		return width * 3 / 10, '#'
-	case cutover.BatchGating:
+	case engine.BatchGating:
 		return width * 6 / 10, '#'
-	case cutover.BatchCommitted:
+	case engine.BatchCommitted:
 		return width, '#'
-	case cutover.BatchRollingBack:
+	case engine.BatchRollingBack:
 		return width / 2, '<'
-	case cutover.BatchRolledBack:
+	case engine.BatchRolledBack:
 		return width, 'x'
 	}
 	return 0, '#'
 }
 
-func phaseKind(p cutover.BatchPhase) string {
+func phaseKind(p engine.BatchPhase) string {
 	switch p {
-	case cutover.BatchCommitted:
+	case engine.BatchCommitted:
 		return kOK
-	case cutover.BatchRollingBack, cutover.BatchRolledBack:
+	case engine.BatchRollingBack, engine.BatchRolledBack:
 		return kBad
-	case cutover.BatchAnnouncing, cutover.BatchGating:
+	case engine.BatchAnnouncing, engine.BatchGating:
 		return kBusy
 	}
 	return kDim
@@ -115,7 +115,7 @@ func phaseKind(p cutover.BatchPhase) string {
 
 // render builds the whole view. events are the ones to list (the last
 // opts.Events of them).
-func render(st cutover.Status, events []cutover.Event, opts Options, s styler) string {
+func render(st engine.Status, events []engine.Event, opts Options, s styler) string {
 	var b strings.Builder
 	rs := &st.State
 	loc := opts.Location
@@ -176,15 +176,15 @@ func render(st cutover.Status, events []cutover.Event, opts Options, s styler) s
 const gateW = 40
 
 // summary is the line with the run's phase, the moved VMs and the ETA.
-func summary(st cutover.Status, loc *time.Location, s styler) string {
+func summary(st engine.Status, loc *time.Location, s styler) string {
 	rs := &st.State
 	var committed, rolled, decided int
 	for _, x := range rs.Batches {
 		switch x.Phase {
-		case cutover.BatchCommitted:
+		case engine.BatchCommitted:
 			committed++
 			decided++
-		case cutover.BatchRolledBack:
+		case engine.BatchRolledBack:
 			rolled++
 			decided++
 		}
@@ -198,33 +198,33 @@ func summary(st cutover.Status, loc *time.Location, s styler) string {
 		phase, st.MovedVMs, st.TotalVMs, pct, decided, len(rs.Batches), committed, rolled)
 	switch {
 	case !rs.Ended.IsZero():
-		line += fmt.Sprintf(" · ended %s after %s", rs.Ended.In(loc).Format("15:04:05"), cutover.Human(rs.Ended.Sub(rs.Started)))
+		line += fmt.Sprintf(" · ended %s after %s", rs.Ended.In(loc).Format("15:04:05"), engine.Human(rs.Ended.Sub(rs.Started)))
 	case st.ETA > 0:
-		line += " · ETA " + cutover.Human(st.ETA)
+		line += " · ETA " + engine.Human(st.ETA)
 	}
 	return line
 }
 
-func runKind(p cutover.RunPhase) string {
+func runKind(p engine.RunPhase) string {
 	switch p {
-	case cutover.PhaseDone:
+	case engine.PhaseDone:
 		return kOK
-	case cutover.PhaseAborted:
+	case engine.PhaseAborted:
 		return kBad
-	case cutover.PhasePaused:
+	case engine.PhasePaused:
 		return kBusy
 	}
 	return kBold
 }
 
 // pauseLine says why a run is paused, or how it ended.
-func pauseLine(rs *cutover.RunState) string {
+func pauseLine(rs *engine.RunState) string {
 	switch {
 	case rs.Confirm != "":
 		return fmt.Sprintf("waiting for go/no-go at %q: cutover confirm %s", rs.Confirm, rs.Confirm)
-	case rs.Phase == cutover.PhasePaused:
+	case rs.Phase == engine.PhasePaused:
 		return "paused: " + rs.Pause + " (cutover resume continues)"
-	case rs.Phase == cutover.PhaseDone || rs.Phase == cutover.PhaseAborted:
+	case rs.Phase == engine.PhaseDone || rs.Phase == engine.PhaseAborted:
 		if rs.Result != "" {
 			return string(rs.Phase) + ": " + rs.Result
 		}
@@ -233,14 +233,14 @@ func pauseLine(rs *cutover.RunState) string {
 }
 
 // gateCell sums up a batch's last gate verdicts.
-func gateCell(x cutover.BatchState) (string, string) {
+func gateCell(x engine.BatchState) (string, string) {
 	if len(x.Verdicts) == 0 {
 		if x.Reason != "" {
 			return shorten(x.Reason, gateW), kBad
 		}
 		return "", kDim
 	}
-	failed := cutover.FailedGates(x.Verdicts)
+	failed := engine.FailedGates(x.Verdicts)
 	if failed == "" {
 		return fmt.Sprintf("pass (%d gates)", len(x.Verdicts)), kOK
 	}
@@ -248,35 +248,35 @@ func gateCell(x cutover.BatchState) (string, string) {
 }
 
 // timing is a batch's time: running so far, or taken in all.
-func timing(x cutover.BatchState, now time.Time) string {
+func timing(x engine.BatchState, now time.Time) string {
 	if x.Started.IsZero() {
 		return ""
 	}
 	switch x.Phase {
-	case cutover.BatchAnnouncing, cutover.BatchGating:
+	case engine.BatchAnnouncing, engine.BatchGating:
 		if now.Before(x.Started) {
 			return ""
 		}
-		return "running " + cutover.Human(now.Sub(x.Started))
-	case cutover.BatchCommitted:
-		s := cutover.Human(x.Decided.Sub(x.Started))
+		return "running " + engine.Human(now.Sub(x.Started))
+	case engine.BatchCommitted:
+		s := engine.Human(x.Decided.Sub(x.Started))
 		if x.GateTook > 0 {
-			s += " (gate " + cutover.Human(x.GateTook) + ")"
+			s += " (gate " + engine.Human(x.GateTook) + ")"
 		}
 		return s
-	case cutover.BatchRollingBack:
+	case engine.BatchRollingBack:
 		return "rolling back"
-	case cutover.BatchRolledBack:
-		s := cutover.Human(x.RolledBack.Sub(x.Started))
+	case engine.BatchRolledBack:
+		s := engine.Human(x.RolledBack.Sub(x.Started))
 		if !x.Decided.IsZero() && x.RolledBack.After(x.Decided) {
-			s += " (rollback " + cutover.Human(x.RolledBack.Sub(x.Decided)) + ")"
+			s += " (rollback " + engine.Human(x.RolledBack.Sub(x.Decided)) + ")"
 		}
 		return s
 	}
 	return ""
 }
 
-func eventLine(e cutover.Event, loc *time.Location, s styler) string {
+func eventLine(e engine.Event, loc *time.Location, s styler) string {
 	who := "run"
 	if e.Batch >= 0 {
 		who = fmt.Sprintf("b%d", e.Batch)
@@ -295,14 +295,14 @@ func eventLine(e cutover.Event, loc *time.Location, s styler) string {
 
 // window picks the batch lines to show when at most n fit: those around
 // the first batch not yet decided.
-func window(bs []cutover.BatchState, n int) (first, last int) {
+func window(bs []engine.BatchState, n int) (first, last int) {
 	if n <= 0 || len(bs) <= n {
 		return 0, len(bs)
 	}
 	n = max(n-2, 1) // room for the two "…" lines
 	cur := len(bs) - 1
 	for i, x := range bs {
-		if x.Phase != cutover.BatchCommitted && x.Phase != cutover.BatchRolledBack {
+		if x.Phase != engine.BatchCommitted && x.Phase != engine.BatchRolledBack {
 			cur = i
 			break
 		}
@@ -312,9 +312,9 @@ func window(bs []cutover.BatchState, n int) (first, last int) {
 }
 
 // countPhases says how many batches are in which phase.
-func countPhases(bs []cutover.BatchState) string {
-	var order []cutover.BatchPhase
-	n := map[cutover.BatchPhase]int{}
+func countPhases(bs []engine.BatchState) string {
+	var order []engine.BatchPhase
+	n := map[engine.BatchPhase]int{}
 	for _, x := range bs {
 		if n[x.Phase] == 0 {
 			order = append(order, x.Phase)

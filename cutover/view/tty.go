@@ -13,7 +13,7 @@ import (
 	"github.com/charmbracelet/lipgloss"
 	"github.com/mattn/go-isatty"
 
-	"github.com/cutover/cutover/cutover"
+	"github.com/cutover/cutover/cutover/engine"
 )
 
 // styled colors the view with lipgloss, in the color profile of the
@@ -40,7 +40,7 @@ func (s styled) style(kind, str string) string {
 	return s.kinds[kind].Render(str)
 }
 
-func (s styled) bar(p cutover.BatchPhase, width int) string {
+func (s styled) bar(p engine.BatchPhase, width int) string {
 	full, _ := barFill(p, width)
 	return "[" + s.style(phaseKind(p), strings.Repeat("█", full)) + s.style(kDim, strings.Repeat("░", width-full)) + "]"
 }
@@ -53,7 +53,7 @@ type model struct {
 	sty  styler
 	tr   *tracker
 
-	st      cutover.Status
+	st      engine.Status
 	height  int
 	failing time.Time // since when src fails; zero: it does not
 	lastErr error
@@ -63,13 +63,13 @@ type model struct {
 }
 
 type statusMsg struct {
-	st  cutover.Status
+	st  engine.Status
 	err error
 }
 
 type tickMsg struct{}
 
-func newModel(ctx context.Context, src Source, opts Options, sty styler, st cutover.Status) *model {
+func newModel(ctx context.Context, src Source, opts Options, sty styler, st engine.Status) *model {
 	m := &model{ctx: ctx, src: src, opts: opts, sty: sty, tr: &tracker{keep: max(opts.Events, 0)}, st: st}
 	m.tr.fresh(st.Events)
 	return m
@@ -151,7 +151,7 @@ func keys() io.Reader {
 }
 
 // watchTTY redraws the view in place until the run ends.
-func watchTTY(ctx context.Context, src Source, out io.Writer, in io.Reader, st cutover.Status, opts Options) (cutover.Status, error) {
+func watchTTY(ctx context.Context, src Source, out io.Writer, in io.Reader, st engine.Status, opts Options) (engine.Status, error) {
 	m := newModel(ctx, src, opts, newStyled(out), st)
 	_, err := tea.NewProgram(m, tea.WithOutput(out), tea.WithInput(in), tea.WithContext(ctx)).Run()
 	switch {

@@ -15,7 +15,7 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/x/ansi"
 
-	"github.com/cutover/cutover/cutover"
+	"github.com/cutover/cutover/cutover/engine"
 	"github.com/cutover/cutover/internal/golden"
 )
 
@@ -26,30 +26,30 @@ func at(d time.Duration) time.Time { return t0.Add(d) }
 const s = time.Second
 
 var (
-	pass = []cutover.VerdictRecord{{Gate: "bgp", Pass: true}, {Gate: "probe", Pass: true}}
-	fail = []cutover.VerdictRecord{{Gate: "bgp", Pass: true}, {Gate: "probe", Reasons: []string{
+	pass = []engine.VerdictRecord{{Gate: "bgp", Pass: true}, {Gate: "probe", Pass: true}}
+	fail = []engine.VerdictRecord{{Gate: "bgp", Pass: true}, {Gate: "probe", Reasons: []string{
 		"vm-2a (10.64.2.10): tcp/443 connect: connection refused", "vm-2b (10.64.2.11): http 503"}}}
 	failReason = "gate failed: probe: vm-2a (10.64.2.10): tcp/443 connect: connection refused (+1 more)"
 )
 
 // run is a hand-made run of 4 batches that a test moves step by step.
 type run struct {
-	st     cutover.Status
-	events []cutover.Event
+	st     engine.Status
+	events []engine.Event
 	seq    int
 }
 
 func newRun() *run {
 	r := &run{}
-	r.st = cutover.Status{TotalVMs: 500, Now: t0, State: cutover.RunState{
+	r.st = engine.Status{TotalVMs: 500, Now: t0, State: engine.RunState{
 		RunID: "20260314T230000Z", Runbook: "runbooks/helse-nord/runbook.yaml", Operator: "alice",
-		Phase: cutover.PhasePrechecking, Started: t0, Applied: []int{},
+		Phase: engine.PhasePrechecking, Started: t0, Applied: []int{},
 	}}
 	for i, b := range []struct {
 		name string
 		vms  int
 	}{{"b00-canary", 10}, {"b01-unn", 200}, {"b02-hsyk", 150}, {"b03-nlsh", 140}} {
-		r.st.State.Batches = append(r.st.State.Batches, cutover.BatchState{Index: i, Name: b.name, VMs: b.vms, Prefixes: 1, Phase: cutover.BatchPending})
+		r.st.State.Batches = append(r.st.State.Batches, engine.BatchState{Index: i, Name: b.name, VMs: b.vms, Prefixes: 1, Phase: engine.BatchPending})
 	}
 	r.event(0, -1, "run", "run runbooks/helse-nord/runbook.yaml started by alice: 4 batches")
 	return r
@@ -57,17 +57,17 @@ func newRun() *run {
 
 func (r *run) event(d time.Duration, batch int, op, msg string) {
 	r.seq++
-	r.events = append(r.events, cutover.Event{Seq: r.seq, Time: at(d), Batch: batch, Op: op, Msg: msg})
+	r.events = append(r.events, engine.Event{Seq: r.seq, Time: at(d), Batch: batch, Op: op, Msg: msg})
 }
 
 // restart is a daemon restart: event numbers start again.
 func (r *run) restart() { r.seq, r.events = 0, nil }
 
-func (r *run) b(i int) *cutover.BatchState { return &r.st.State.Batches[i] }
+func (r *run) b(i int) *engine.BatchState { return &r.st.State.Batches[i] }
 
 // snap returns a deep copy of the status as the daemon would send it,
 // taken at now.
-func (r *run) snap(now time.Duration) cutover.Status {
+func (r *run) snap(now time.Duration) engine.Status {
 	c := r.st
 	c.Now = at(now)
 	c.State.Batches = slices.Clone(r.st.State.Batches)
@@ -82,7 +82,7 @@ func (r *run) snap(now time.Duration) cutover.Status {
 
 func (r *run) commit(i int, start time.Duration) {
 	b := r.b(i)
-	b.Phase, b.Attempts = cutover.BatchCommitted, b.Attempts+1
+	b.Phase, b.Attempts = engine.BatchCommitted, b.Attempts+1
 	b.Started, b.Announced, b.Converged, b.Decided = at(start), at(start+200*time.Millisecond), at(start+s), at(start+4*s)
 	b.ApplyTook, b.GateTook, b.Verdicts = 200*time.Millisecond, 3*s, pass
 	if !slices.Contains(r.st.State.Applied, i) {
@@ -92,16 +92,16 @@ func (r *run) commit(i int, start time.Duration) {
 
 // steps is the run as a daemon's status would show it, poll after poll;
 // a nil entry is a poll that fails (the daemon restarting).
-func steps() []*cutover.Status {
+func steps() []*engine.Status {
 	r := newRun()
-	var out []*cutover.Status
+	var out []*engine.Status
 	add := func(now time.Duration) { st := r.snap(now); out = append(out, &st) }
 	add(0)
 
-	r.st.State.Phase = cutover.PhaseRunning
+	r.st.State.Phase = engine.PhaseRunning
 	r.event(1*s, -1, "precheck", "pre-check passed: baseline 498 of 500 probed VMs healthy")
 	b := r.b(0)
-	b.Phase, b.Started, b.Attempts = cutover.BatchAnnouncing, at(1*s), 1
+	b.Phase, b.Started, b.Attempts = engine.BatchAnnouncing, at(1*s), 1
 	r.st.State.Applied = []int{0}
 	r.event(1*s, 0, "announce", "announcing b00-canary (10 VMs, 1 prefixes)")
 	add(1500 * time.Millisecond)
@@ -109,16 +109,16 @@ func steps() []*cutover.Status {
 	r.commit(0, 1*s)
 	r.event(2*s, 0, "converge", "peers hold the batch's routes after 800ms")
 	r.event(5*s, 0, "commit", "b00-canary committed: gates passed in 3s")
-	r.st.State.Phase, r.st.State.Pause, r.st.State.Confirm = cutover.PhasePaused, "confirm", "after-canary"
+	r.st.State.Phase, r.st.State.Pause, r.st.State.Confirm = engine.PhasePaused, "confirm", "after-canary"
 	r.event(5*s, 1, "confirm", `waiting for go/no-go at "after-canary": cutover confirm after-canary`)
 	add(6 * s)
 	add(7 * s) // nothing new: no line
 	out = append(out, nil)
 
-	r.st.State.Phase, r.st.State.Pause, r.st.State.Confirm, r.st.State.Confirmed = cutover.PhaseRunning, "", "", []string{"after-canary"}
+	r.st.State.Phase, r.st.State.Pause, r.st.State.Confirm, r.st.State.Confirmed = engine.PhaseRunning, "", "", []string{"after-canary"}
 	r.event(20*s, -1, "confirm", `go at "after-canary" by bob`)
 	b = r.b(1)
-	b.Phase, b.Started, b.Announced, b.Converged, b.Attempts = cutover.BatchGating, at(20*s), at(20200*time.Millisecond), at(21*s), 1
+	b.Phase, b.Started, b.Announced, b.Converged, b.Attempts = engine.BatchGating, at(20*s), at(20200*time.Millisecond), at(21*s), 1
 	r.st.State.Applied = []int{0, 1}
 	r.event(20*s, 1, "announce", "announcing b01-unn (200 VMs, 1 prefixes)")
 	r.event(21*s, 1, "converge", "peers hold the batch's routes after 800ms")
@@ -128,25 +128,25 @@ func steps() []*cutover.Status {
 
 	// The daemon was killed during b01's gate and came back.
 	r.restart()
-	r.st.State.Phase, r.st.State.Pause = cutover.PhasePaused, "interrupted"
+	r.st.State.Phase, r.st.State.Pause = engine.PhasePaused, "interrupted"
 	r.st.ETA = 0
 	r.event(23*s, -1, "recover", "run interrupted by a daemon restart: state re-applied (2 batches at target); resume to continue")
 	add(23 * s)
 
-	r.st.State.Phase, r.st.State.Pause = cutover.PhaseRunning, ""
+	r.st.State.Phase, r.st.State.Pause = engine.PhaseRunning, ""
 	r.event(25*s, -1, "resume", "resume by alice")
 	r.commit(1, 20*s)
 	r.b(1).Decided = at(28 * s)
 	r.event(28*s, 1, "commit", "b01-unn committed: gates passed in 3s")
 	b = r.b(2)
-	b.Phase, b.Attempts, b.Reason = cutover.BatchRolledBack, 1, failReason
+	b.Phase, b.Attempts, b.Reason = engine.BatchRolledBack, 1, failReason
 	b.Started, b.Announced, b.Converged, b.Decided, b.RolledBack = at(28*s), at(28200*time.Millisecond), at(29*s), at(32*s), at(32300*time.Millisecond)
 	b.ApplyTook, b.GateTook, b.Verdicts = 200*time.Millisecond, 3*s, fail
 	r.event(28*s, 2, "announce", "announcing b02-hsyk (150 VMs, 1 prefixes)")
 	r.event(32*s, 2, "gate", "b02-hsyk failed its gates: probe: vm-2a (10.64.2.10): tcp/443 connect: connection refused (+1 more)")
 	r.event(32300*time.Millisecond, 2, "rollback", "rolled back 1 batches in 300ms ("+failReason+")")
 	b = r.b(3)
-	b.Phase, b.Started, b.Attempts = cutover.BatchAnnouncing, at(33*s), 1
+	b.Phase, b.Started, b.Attempts = engine.BatchAnnouncing, at(33*s), 1
 	r.st.State.Applied = []int{0, 1, 3}
 	r.event(33*s, 3, "announce", "announcing b03-nlsh (140 VMs, 1 prefixes)")
 	r.st.ETA = 4 * s
@@ -154,7 +154,7 @@ func steps() []*cutover.Status {
 
 	r.commit(3, 33*s)
 	r.event(37*s, 3, "commit", "b03-nlsh committed: gates passed in 3s")
-	r.st.State.Phase, r.st.State.Ended, r.st.State.Result = cutover.PhaseDone, at(37*s), "3 batches committed, 1 rolled back"
+	r.st.State.Phase, r.st.State.Ended, r.st.State.Result = engine.PhaseDone, at(37*s), "3 batches committed, 1 rolled back"
 	r.st.ETA = 0
 	r.event(37*s, -1, "done", "run finished: 3 batches committed, 1 rolled back; 350 VMs at the target")
 	add(38 * s)
@@ -164,17 +164,17 @@ func steps() []*cutover.Status {
 // source serves the steps in order; a nil step fails once.
 type source struct {
 	mu    sync.Mutex
-	steps []*cutover.Status
+	steps []*engine.Status
 	calls int
 }
 
-func (src *source) get(context.Context) (cutover.Status, error) {
+func (src *source) get(context.Context) (engine.Status, error) {
 	src.mu.Lock()
 	defer src.mu.Unlock()
 	i := min(src.calls, len(src.steps)-1)
 	src.calls++
 	if src.steps[i] == nil {
-		return cutover.Status{}, errors.New("dial unix /run/cutover/cutover.sock: connect: connection refused")
+		return engine.Status{}, errors.New("dial unix /run/cutover/cutover.sock: connect: connection refused")
 	}
 	return *src.steps[i], nil
 }
@@ -219,7 +219,7 @@ func TestWatchPlain(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Watch: %v", err)
 	}
-	if st.State.Phase != cutover.PhaseDone || st.MovedVMs != 350 {
+	if st.State.Phase != engine.PhaseDone || st.MovedVMs != 350 {
 		t.Errorf("Watch returned %s with %d VMs moved", st.State.Phase, st.MovedVMs)
 	}
 	if src.calls != len(src.steps) {
@@ -241,16 +241,16 @@ func TestWatchErrors(t *testing.T) {
 		src     Source
 		wantErr string
 	}{
-		{"no daemon at the start", func(context.Context) (cutover.Status, error) { return cutover.Status{}, down },
+		{"no daemon at the start", func(context.Context) (engine.Status, error) { return engine.Status{}, down },
 			"watch: connect: connection refused"},
 		{"daemon gone for good", func() Source {
 			first := true
-			return func(context.Context) (cutover.Status, error) {
+			return func(context.Context) (engine.Status, error) {
 				if first {
 					first = false
 					return *steps()[1], nil
 				}
-				return cutover.Status{}, down
+				return engine.Status{}, down
 			}
 		}(), "watch: no status for 20ms: connect: connection refused"},
 	}
@@ -266,7 +266,7 @@ func TestWatchErrors(t *testing.T) {
 	t.Run("context ends", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		calls := 0
-		src := func(context.Context) (cutover.Status, error) {
+		src := func(context.Context) (engine.Status, error) {
 			calls++
 			if calls == 3 {
 				cancel()
@@ -281,11 +281,11 @@ func TestWatchErrors(t *testing.T) {
 }
 
 func TestTracker(t *testing.T) {
-	ev := func(seq int, sec int) cutover.Event {
-		return cutover.Event{Seq: seq, Time: at(time.Duration(sec) * s), Op: "x", Msg: fmt.Sprintf("%d@%d", seq, sec)}
+	ev := func(seq int, sec int) engine.Event {
+		return engine.Event{Seq: seq, Time: at(time.Duration(sec) * s), Op: "x", Msg: fmt.Sprintf("%d@%d", seq, sec)}
 	}
 	tr := &tracker{keep: 3}
-	msgs := func(es []cutover.Event) []string {
+	msgs := func(es []engine.Event) []string {
 		var out []string
 		for _, e := range es {
 			out = append(out, e.Msg)
@@ -293,15 +293,15 @@ func TestTracker(t *testing.T) {
 		return out
 	}
 	for _, step := range []struct {
-		in   []cutover.Event
+		in   []engine.Event
 		want []string
 	}{
-		{[]cutover.Event{ev(1, 0), ev(2, 1)}, []string{"1@0", "2@1"}},
-		{[]cutover.Event{ev(1, 0), ev(2, 1), ev(3, 2)}, []string{"3@2"}}, // all events every time
-		{[]cutover.Event{ev(4, 3)}, []string{"4@3"}},                     // only the new ones
-		{[]cutover.Event{ev(4, 3)}, nil},
-		{[]cutover.Event{ev(1, 10), ev(2, 11)}, []string{"1@10", "2@11"}}, // restarted daemon
-		{[]cutover.Event{ev(1, 10), ev(2, 11), ev(3, 12)}, []string{"3@12"}},
+		{[]engine.Event{ev(1, 0), ev(2, 1)}, []string{"1@0", "2@1"}},
+		{[]engine.Event{ev(1, 0), ev(2, 1), ev(3, 2)}, []string{"3@2"}}, // all events every time
+		{[]engine.Event{ev(4, 3)}, []string{"4@3"}},                     // only the new ones
+		{[]engine.Event{ev(4, 3)}, nil},
+		{[]engine.Event{ev(1, 10), ev(2, 11)}, []string{"1@10", "2@11"}}, // restarted daemon
+		{[]engine.Event{ev(1, 10), ev(2, 11), ev(3, 12)}, []string{"3@12"}},
 	} {
 		if got := msgs(tr.fresh(step.in)); !slices.Equal(got, step.want) {
 			t.Errorf("fresh(%v) = %v, want %v", msgs(step.in), got, step.want)
@@ -367,7 +367,7 @@ func TestWatchTTY(t *testing.T) {
 	if err != nil {
 		t.Fatalf("watchTTY: %v", err)
 	}
-	if st.State.Phase != cutover.PhaseDone {
+	if st.State.Phase != engine.PhaseDone {
 		t.Errorf("ended in %s", st.State.Phase)
 	}
 	if screen := ansi.Strip(out.String()); !strings.Contains(screen, "done: 3 batches committed, 1 rolled back") {

@@ -10,7 +10,7 @@ import (
 
 	"github.com/mattn/go-isatty"
 
-	"github.com/cutover/cutover/cutover"
+	"github.com/cutover/cutover/cutover/engine"
 )
 
 // ErrInterrupted is returned by Watch when the person at the terminal
@@ -19,18 +19,18 @@ var ErrInterrupted = errors.New("watch interrupted; the run goes on in the daemo
 
 // Source returns the daemon's status, for example
 //
-//	func(ctx context.Context) (cutover.Status, error) { return client.Status(ctx, 0) }
+//	func(ctx context.Context) (engine.Status, error) { return client.Status(ctx, 0) }
 //
 // It may return every event it knows or only the new ones: Watch keeps
 // the last events itself and shows each one once.
-type Source func(ctx context.Context) (cutover.Status, error)
+type Source func(ctx context.Context) (engine.Status, error)
 
 // Watch follows a run until it is no longer active (done or aborted) or
 // ctx ends, and returns the last status it saw. On a terminal it redraws
 // the view in place; otherwise it writes the view once and then one line
 // per new event and per batch state change. A failing src is retried for
 // opts.Patience (a daemon restarting) unless the very first call fails.
-func Watch(ctx context.Context, src Source, out io.Writer, opts Options) (cutover.Status, error) {
+func Watch(ctx context.Context, src Source, out io.Writer, opts Options) (engine.Status, error) {
 	opts = opts.withDefaults()
 	st, err := src(ctx)
 	if err != nil {
@@ -46,15 +46,15 @@ func Watch(ctx context.Context, src Source, out io.Writer, opts Options) (cutove
 type tracker struct {
 	lastSeq  int
 	lastTime time.Time
-	recent   []cutover.Event
+	recent   []engine.Event
 	keep     int
 }
 
 // fresh returns the events not seen before. Event numbers start again
 // when the daemon restarts, so an event is also new when it is later than
 // every event seen.
-func (t *tracker) fresh(evs []cutover.Event) []cutover.Event {
-	var out []cutover.Event
+func (t *tracker) fresh(evs []engine.Event) []engine.Event {
+	var out []engine.Event
 	maxSeq, maxTime := t.lastSeq, t.lastTime
 	restarted := false
 	for _, e := range evs {
@@ -88,7 +88,7 @@ func later(a, b time.Time) time.Time {
 }
 
 // watchPlain prints lines for a log, a pipe or a test.
-func watchPlain(ctx context.Context, src Source, out io.Writer, st cutover.Status, opts Options) (cutover.Status, error) {
+func watchPlain(ctx context.Context, src Source, out io.Writer, st engine.Status, opts Options) (engine.Status, error) {
 	tr := &tracker{keep: max(opts.Events, 0)}
 	evs := tr.fresh(st.Events)
 	if _, err := io.WriteString(out, render(st, evs, opts, plain{})); err != nil {
@@ -138,7 +138,7 @@ type line struct {
 
 // changes lists, in time order, what happened between two statuses: the
 // run's phase, each batch's phase, and the new events.
-func changes(prev, st cutover.Status, evs []cutover.Event, loc *time.Location) []line {
+func changes(prev, st engine.Status, evs []engine.Event, loc *time.Location) []line {
 	var out []line
 	rs, ps := &st.State, &prev.State
 	stamp := func(t time.Time, who, op, msg string) line {
@@ -155,15 +155,15 @@ func changes(prev, st cutover.Status, evs []cutover.Event, loc *time.Location) [
 		if !newRun && i < len(ps.Batches) && ps.Batches[i].Phase == x.Phase && ps.Batches[i].Attempts == x.Attempts {
 			continue
 		}
-		if newRun && x.Phase == cutover.BatchPending {
+		if newRun && x.Phase == engine.BatchPending {
 			continue
 		}
 		msg := fmt.Sprintf("%-12s %s", x.Phase, plain{}.bar(x.Phase, barWidth))
 		switch x.Phase {
-		case cutover.BatchCommitted, cutover.BatchRolledBack:
+		case engine.BatchCommitted, engine.BatchRolledBack:
 			msg += " " + timing(x, st.Now)
 		}
-		if x.Phase == cutover.BatchRolledBack || x.Phase == cutover.BatchRollingBack {
+		if x.Phase == engine.BatchRolledBack || x.Phase == engine.BatchRollingBack {
 			if x.Reason != "" {
 				msg += " · " + x.Reason
 			}
@@ -187,7 +187,7 @@ func changes(prev, st cutover.Status, evs []cutover.Event, loc *time.Location) [
 	if rs.Active() && st.MovedVMs != prev.MovedVMs {
 		msg := fmt.Sprintf("%d/%d VMs at the target", st.MovedVMs, st.TotalVMs)
 		if st.ETA > 0 {
-			msg += " · ETA " + cutover.Human(st.ETA)
+			msg += " · ETA " + engine.Human(st.ETA)
 		}
 		out = append(out, stamp(st.Now, "run", "moved", msg))
 	}
@@ -201,15 +201,15 @@ func changes(prev, st cutover.Status, evs []cutover.Event, loc *time.Location) [
 }
 
 // phaseTime is when a batch entered its phase, as far as the state says.
-func phaseTime(x cutover.BatchState) time.Time {
+func phaseTime(x engine.BatchState) time.Time {
 	switch x.Phase {
-	case cutover.BatchAnnouncing:
+	case engine.BatchAnnouncing:
 		return x.Started
-	case cutover.BatchGating:
+	case engine.BatchGating:
 		return x.Converged
-	case cutover.BatchCommitted, cutover.BatchRollingBack:
+	case engine.BatchCommitted, engine.BatchRollingBack:
 		return x.Decided
-	case cutover.BatchRolledBack:
+	case engine.BatchRolledBack:
 		return x.RolledBack
 	}
 	return time.Time{}

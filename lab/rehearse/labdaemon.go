@@ -12,7 +12,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/cutover/cutover/cutover"
+	"github.com/cutover/cutover/cutover/daemon/client"
 	"github.com/cutover/cutover/lab"
 )
 
@@ -49,7 +49,7 @@ func startLabDaemon(ctx context.Context, l *lab.Lab, d *labDaemon) (*exec.Cmd, e
 	if err := os.WriteFile(labDaemonPath(l), b, 0o600); err != nil {
 		return cmd, fmt.Errorf("record the daemon: %w", err)
 	}
-	cl := cutover.NewClient(d.Socket)
+	cl := client.New(d.Socket)
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		if _, err := cl.Status(ctx, 0); err == nil {

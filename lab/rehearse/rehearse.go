@@ -17,7 +17,10 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/cutover/cutover/cutover"
+	"github.com/cutover/cutover/cutover/daemon/client"
+	"github.com/cutover/cutover/cutover/engine"
+	"github.com/cutover/cutover/cutover/plan"
+	"github.com/cutover/cutover/cutover/runbook"
 	"github.com/cutover/cutover/lab"
 )
 
@@ -33,7 +36,7 @@ type Options struct {
 	ReportDir string
 	// Binary is the cutover executable started as the daemon in the lab
 	// (default os.Executable(); a test binary serves it when its TestMain
-	// calls MaybeRunDaemon).
+	// calls serve.RunIfChild).
 	Binary string
 	// MeasureRollback rolls everything back after the run and measures how
 	// long the edge's FIB takes to send every VM back to the source.
@@ -51,7 +54,7 @@ type Options struct {
 
 // ReportInput is what a rehearsal hands to the report writer.
 type ReportInput struct {
-	Entries         []cutover.JournalEntry
+	Entries         []engine.JournalEntry
 	RunbookPath     string
 	RunbookDigest   string
 	InventoryDigest string
@@ -67,10 +70,10 @@ type Snapshot struct {
 
 // Outcome is how a run ended.
 type Outcome struct {
-	Phase      cutover.RunPhase `json:"phase"`
-	Committed  []int            `json:"committed"`
-	RolledBack []int            `json:"rolled_back"`
-	Pending    []int            `json:"pending,omitempty"`
+	Phase      engine.RunPhase `json:"phase"`
+	Committed  []int           `json:"committed"`
+	RolledBack []int           `json:"rolled_back"`
+	Pending    []int           `json:"pending,omitempty"`
 }
 
 func (o Outcome) String() string {
@@ -112,13 +115,13 @@ type Result struct {
 
 type rehearsal struct {
 	o      Options
-	pl     *cutover.Plan
+	pl     *plan.Plan
 	l      *lab.Lab
 	dir    string // daemon state dir and socket inside the lab dir
 	sock   string
 	daemon *exec.Cmd
 	ld     *labDaemon // how the daemon was started (for restarts)
-	cl     *cutover.Client
+	cl     *client.Client
 	res    *Result
 	out    io.Writer
 	// faults by batch, resolved
@@ -148,7 +151,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		}
 		o.Binary = exe
 	}
-	pl, _, err := cutover.LoadPlan(o.Runbook)
+	pl, _, err := plan.Load(o.Runbook)
 	if err != nil {
 		return nil, err
 	}
@@ -253,7 +256,7 @@ func (r *rehearsal) up(ctx context.Context) error {
 }
 
 // DaemonEnv marks a process started by a rehearsal as the daemon, so that
-// a test binary knows to serve (see MaybeRunDaemon).
+// a test binary knows to serve (see serve.RunIfChild in cutover/serve).
 const DaemonEnv = "CUTOVER_REHEARSE_DAEMON"
 
 func (r *rehearsal) startDaemon(ctx context.Context) error {
@@ -270,7 +273,7 @@ func (r *rehearsal) startDaemon(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	r.cl = cutover.NewClient(r.sock)
+	r.cl = client.New(r.sock)
 	r.printf("daemon up in %s (pid %d)", r.l.Namespace(lab.NodeCtl), r.ld.PID)
 	return nil
 }
@@ -311,7 +314,7 @@ func (r *rehearsal) expected() Outcome {
 	n := len(r.pl.Batches)
 	probeTimeout := time.Second
 	for _, g := range r.pl.Runbook.Gates {
-		if g.Kind == cutover.GateProbe && g.Timeout > 0 {
+		if g.Kind == runbook.GateProbe && g.Timeout > 0 {
 			probeTimeout = g.Timeout
 		}
 	}
@@ -327,11 +330,11 @@ func (r *rehearsal) expected() Outcome {
 			}
 		}
 	}
-	o := Outcome{Phase: cutover.PhaseDone}
+	o := Outcome{Phase: engine.PhaseDone}
 	switch r.pl.Runbook.FailurePolicy {
-	case cutover.RollbackAll:
+	case engine.RollbackAll:
 		if failing >= 0 {
-			o.Phase = cutover.PhaseAborted
+			o.Phase = engine.PhaseAborted
 			for i := range n {
 				if i <= failing {
 					o.RolledBack = append(o.RolledBack, i)
@@ -354,13 +357,13 @@ func (r *rehearsal) expected() Outcome {
 	return o
 }
 
-func outcomeOf(s cutover.RunState) Outcome {
+func outcomeOf(s engine.RunState) Outcome {
 	o := Outcome{Phase: s.Phase}
 	for i, b := range s.Batches {
 		switch b.Phase {
-		case cutover.BatchCommitted:
+		case engine.BatchCommitted:
 			o.Committed = append(o.Committed, i)
-		case cutover.BatchRolledBack:
+		case engine.BatchRolledBack:
 			o.RolledBack = append(o.RolledBack, i)
 		default:
 			o.Pending = append(o.Pending, i)
@@ -417,7 +420,7 @@ func (r *rehearsal) run(ctx context.Context) error {
 
 // watch follows the run, injects faults at their batches and plays the
 // person at pauses, until the run ends.
-func (r *rehearsal) watch(ctx context.Context) (cutover.RunState, error) {
+func (r *rehearsal) watch(ctx context.Context) (engine.RunState, error) {
 	since := 0
 	done := map[int]bool{} // batches whose faults were injected
 	restoreLink := -1
@@ -425,7 +428,7 @@ func (r *rehearsal) watch(ctx context.Context) (cutover.RunState, error) {
 	for {
 		st, err := r.cl.Status(ctx, since)
 		if err != nil {
-			return cutover.RunState{}, err
+			return engine.RunState{}, err
 		}
 		for _, ev := range st.Events {
 			since = ev.Seq
@@ -437,7 +440,7 @@ func (r *rehearsal) watch(ctx context.Context) (cutover.RunState, error) {
 		}
 		s := st.State
 		for i, b := range s.Batches {
-			if done[i] || (b.Phase != cutover.BatchGating && b.Phase != cutover.BatchAnnouncing) {
+			if done[i] || (b.Phase != engine.BatchGating && b.Phase != engine.BatchAnnouncing) {
 				continue
 			}
 			done[i] = true
@@ -454,7 +457,7 @@ func (r *rehearsal) watch(ctx context.Context) (cutover.RunState, error) {
 			}
 		}
 		if restoreLink >= 0 {
-			if p := s.Batches[restoreLink].Phase; p == cutover.BatchCommitted || p == cutover.BatchRolledBack {
+			if p := s.Batches[restoreLink].Phase; p == engine.BatchCommitted || p == engine.BatchRolledBack {
 				r.setLink(ctx, true)
 				r.printf("fault link-down: %s link restored after batch %d was decided", r.target, restoreLink)
 				restoreLink = -1
@@ -463,7 +466,7 @@ func (r *rehearsal) watch(ctx context.Context) (cutover.RunState, error) {
 		if !s.Active() {
 			return s, nil
 		}
-		if s.Phase == cutover.PhasePaused {
+		if s.Phase == engine.PhasePaused {
 			if err := r.person(ctx, s); err != nil {
 				return s, err
 			}
@@ -480,16 +483,16 @@ func (r *rehearsal) watch(ctx context.Context) (cutover.RunState, error) {
 }
 
 // person answers a pause the way the night shift would in a rehearsal.
-func (r *rehearsal) person(ctx context.Context, s cutover.RunState) error {
+func (r *rehearsal) person(ctx context.Context, s engine.RunState) error {
 	switch {
 	case s.Pause == "interrupted":
 		r.printf("operator: the daemon restarted; resume")
 		return r.cl.Resume(ctx)
 	case s.Pause == "gate-failed":
 		for i, b := range s.Batches {
-			if b.Phase == cutover.BatchGating {
+			if b.Phase == engine.BatchGating {
 				r.printf("operator: batch %d failed its gates under the pause policy; roll it back and resume", i)
-				if _, err := r.cl.Rollback(ctx, cutover.RollbackTarget{Only: true, Batch: i}); err != nil {
+				if _, err := r.cl.Rollback(ctx, engine.RollbackTarget{Only: true, Batch: i}); err != nil {
 					return err
 				}
 			}
@@ -543,9 +546,9 @@ func (r *rehearsal) inject(ctx context.Context, i int, f Fault, phase string) er
 // pick chooses the VMs a vm-down or slow-vm fault hits: a share (or count)
 // of batch i's probed VMs, spread over the batch.
 func (r *rehearsal) pick(i int, f Fault) ([]netip.Addr, []string) {
-	var probed []*cutover.VM
+	var probed []*runbook.VM
 	for _, vm := range r.pl.Batches[i].VMs {
-		if vm.Probe.Kind != cutover.ProbeNone {
+		if vm.Probe.Kind != runbook.ProbeNone {
 			probed = append(probed, vm)
 		}
 	}
@@ -618,7 +621,7 @@ func (r *rehearsal) daemonKill(ctx context.Context, i int) ([]string, error) {
 }
 
 // verify checks the edge's FIB and what hosp reaches against the outcome.
-func (r *rehearsal) verify(ctx context.Context, st cutover.RunState) {
+func (r *rehearsal) verify(ctx context.Context, st engine.RunState) {
 	topo := r.l.Topology()
 	tgt := topo.SiteNextHop[r.target]
 	fib, err := r.l.EdgeFIB(ctx)
@@ -640,7 +643,7 @@ func (r *rehearsal) verify(ctx context.Context, st cutover.RunState) {
 	atTarget, atSource := 0, 0
 	var sampleMoved, sampleStay []netip.Addr
 	for i, b := range r.pl.Batches {
-		moved := st.Batches[i].Phase == cutover.BatchCommitted
+		moved := st.Batches[i].Phase == engine.BatchCommitted
 		for _, vm := range b.VMs {
 			for _, p := range vm.Prefixes {
 				gw, ok := fib[p]
@@ -727,7 +730,7 @@ func (r *rehearsal) checkReach(ctx context.Context, addrs []netip.Addr, site str
 func (r *rehearsal) measureRollback(ctx context.Context) {
 	nh := r.l.Topology().SiteNextHop[r.target]
 	start := time.Now()
-	took, err := r.cl.Rollback(ctx, cutover.RollbackTarget{All: true})
+	took, err := r.cl.Rollback(ctx, engine.RollbackTarget{All: true})
 	if err != nil {
 		r.res.Problems = append(r.res.Problems, "rollback --all: "+err.Error())
 		return
@@ -784,7 +787,7 @@ func (r *rehearsal) snapshot(ctx context.Context, when string) []Snapshot {
 	return out
 }
 
-func tableName(pl *cutover.Plan) string {
+func tableName(pl *plan.Plan) string {
 	if t := pl.Runbook.Dataplane.Table; t != "" {
 		return t
 	}

@@ -10,13 +10,14 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/cutover/cutover/cutover/serve"
 	"github.com/cutover/cutover/internal/testenv"
 	"github.com/cutover/cutover/lab"
 )
 
 func TestMain(m *testing.M) {
 	lab.MaybeRunResponder()
-	MaybeRunDaemon()
+	serve.RunIfChild(DaemonEnv)
 	os.Exit(m.Run())
 }
 

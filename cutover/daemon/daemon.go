@@ -1,0 +1,479 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"path/filepath"
+	"reflect"
+	"sync"
+	"time"
+
+	"github.com/cutover/cutover/cutover/daemon/client"
+	"github.com/cutover/cutover/cutover/engine"
+	"github.com/cutover/cutover/cutover/plan"
+
+	"github.com/rs/zerolog"
+
+	"github.com/cutover/cutover/bgp"
+	"github.com/cutover/cutover/cutover/health"
+	"github.com/cutover/cutover/cutover/journal"
+	"github.com/cutover/cutover/nft"
+)
+
+// Backends build the live parts the daemon drives: the BGP speaker, the
+// nft dataplane and the prober. The real ones are in NewLiveBackends; tests
+// and dry runs use fakes.
+type Backends interface {
+	Speaker(ctx context.Context, c bgp.Config) (bgp.Speaker, error)
+	Dataplane(c nft.Config) (DataplaneCloser, error)
+	Prober() (health.Prober, error)
+}
+
+// DataplaneCloser is a Dataplane that holds resources.
+type DataplaneCloser interface {
+	engine.Dataplane
+	Close() error
+}
+
+// DaemonConfig configures a Daemon.
+type Config struct {
+	StateDir string // journal and runbook snapshots; created 0700
+	Backends Backends
+	Log      zerolog.Logger
+	Metrics  *engine.Metrics
+	Notify   func(kind, msg string)
+	Now      func() time.Time
+}
+
+// Daemon owns the journal, the engine, the speaker and the dataplane, and
+// serves the local API. There is one per state directory (the journal's
+// lock enforces it).
+type Daemon struct {
+	cfg    Config
+	j      *journal.Journal
+	e      *engine.Engine
+	ctx    context.Context
+	cancel context.CancelFunc
+	loop   chan struct{}
+
+	mu       sync.Mutex // guards what follows and serializes Run
+	entries  []engine.JournalEntry
+	speaker  bgp.Speaker
+	bgpConf  bgp.Config
+	dp       DataplaneCloser
+	dpConf   nft.Config
+	prober   health.Prober
+	progress map[int]health.Verdict
+}
+
+// OpenDaemon opens the journal in cfg.StateDir, folds it, and when it
+// holds moved batches or an active run, rebuilds the plan from the run's
+// snapshot, starts the speaker and the dataplane and re-applies the state
+// (before the peers' graceful-restart timers run out).
+func Open(ctx context.Context, cfg Config) (*Daemon, error) {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	j, recs, err := journal.Open(filepath.Join(cfg.StateDir, "journal"))
+	if err != nil {
+		return nil, err
+	}
+	d := &Daemon{cfg: cfg, j: j, loop: make(chan struct{}), progress: map[int]health.Verdict{}}
+	if r := j.Recovered(); r != nil {
+		cfg.Log.Warn().Str("op", "journal").Str("reason", r.String()).Msg("dropped a torn journal tail")
+	}
+	for _, r := range recs {
+		d.entries = append(d.entries, engine.JournalEntry{Seq: r.Seq, Time: r.Time, Type: r.Type, Data: r.Data})
+	}
+	st, err := engine.Fold(d.entries)
+	if err != nil {
+		j.Close()
+		return nil, err
+	}
+	d.e = engine.New(engine.Config{Journal: d, Log: cfg.Log.With().Str("component", "engine").Logger(),
+		Metrics: cfg.Metrics, Notify: cfg.Notify, Now: cfg.Now, State: st,
+		Speaker: lazySpeaker{d}, Dataplane: lazyDataplane{d}})
+	d.ctx, d.cancel = context.WithCancel(context.Background())
+	if d.e.Recovering() {
+		if err := d.recover(ctx, st); err != nil {
+			d.closeBackends()
+			j.Close()
+			return nil, fmt.Errorf("recover run %s: %w", st.RunID, err)
+		}
+	}
+	go func() { defer close(d.loop); d.e.Loop(d.ctx) }()
+	return d, nil
+}
+
+// Record implements Recorder: the journal, teed into memory for the API.
+func (d *Daemon) Record(typ string, v any) (time.Time, error) {
+	r, err := d.j.Append(typ, v)
+	if err != nil {
+		return time.Time{}, err
+	}
+	d.mu.Lock()
+	d.entries = append(d.entries, engine.JournalEntry{Seq: r.Seq, Time: r.Time, Type: r.Type, Data: r.Data})
+	d.mu.Unlock()
+	return r.Time, nil
+}
+
+func (d *Daemon) snapshotDir(digest string) string {
+	return filepath.Join(d.cfg.StateDir, "runs", digest)
+}
+
+func (d *Daemon) recover(ctx context.Context, st engine.RunState) error {
+	snap, err := plan.LoadSnapshot(d.snapshotDir(st.Digest))
+	if err != nil {
+		return err
+	}
+	pl, _, err := snap.Plan()
+	if err != nil {
+		return err
+	}
+	if err := d.ensureBackends(ctx, pl, false); err != nil {
+		return err
+	}
+	if err := d.e.Attach(d.spec(pl)); err != nil {
+		return err
+	}
+	d.reportDrift(ctx, pl, st)
+	start := d.cfg.Now()
+	if err := d.e.Recover(ctx); err != nil {
+		return err
+	}
+	d.cfg.Log.Info().Str("op", "recover").Dur("took", d.cfg.Now().Sub(start)).Int("prefixes", len(pl.RoutesOf(st.Applied))).
+		Msg("re-applied the journaled state")
+	return nil
+}
+
+// drifter is the part of nft.Dataplane that compares the kernel with a
+// state without changing anything.
+type drifter interface {
+	Drift(ctx context.Context, desired nft.State) (nft.Drift, error)
+}
+
+// reportDrift compares the kernel's table with what the journal says it
+// holds, before recovery re-applies it: a hand edit while the daemon was
+// down is reported (and journaled), and corrected only with
+// --correct-drift (otherwise the re-apply refuses it).
+func (d *Daemon) reportDrift(ctx context.Context, pl *plan.Plan, st engine.RunState) {
+	d.mu.Lock()
+	dr, ok := d.dp.(drifter)
+	d.mu.Unlock()
+	if !ok {
+		return
+	}
+	moved := st.Applied
+	if st.Intent != nil {
+		moved = st.Intent
+	}
+	drift, err := dr.Drift(ctx, pl.DataplaneOf(moved))
+	switch {
+	case err != nil:
+		d.cfg.Log.Warn().Err(err).Str("op", "drift").Msg("could not compare the nft table with the journal")
+	case !drift.Empty():
+		d.cfg.Log.Warn().Str("op", "drift").Strs("reason", drift.Items()).Msg("the nft table differs from the journal")
+		_ = d.e.Record(engine.RecOperator, engine.OperatorRecord{Command: "drift", Args: drift.String(), Operator: "daemon"})
+	}
+}
+
+func (d *Daemon) spec(pl *plan.Plan) *engine.Spec {
+	d.mu.Lock()
+	sp, pr := d.speaker, d.prober
+	d.mu.Unlock()
+	return NewSpec(pl, SpecOptions{Speaker: sp, Prober: pr, Progress: func(b int, v health.Verdict) {
+		d.mu.Lock()
+		d.progress[b] = v
+		d.mu.Unlock()
+	}})
+}
+
+// ensureBackends starts the speaker, dataplane and prober for pl, or
+// checks that the running ones fit it. With fresh true, a speaker whose
+// configuration differs is replaced (only when nothing is moved).
+func (d *Daemon) ensureBackends(ctx context.Context, pl *plan.Plan, fresh bool) error {
+	bc, err := pl.SpeakerConfig()
+	if err != nil {
+		return err
+	}
+	nc := pl.DataplaneConfig()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.speaker != nil && !reflect.DeepEqual(d.bgpConf, bc) {
+		if !fresh {
+			return fmt.Errorf("the running speaker's BGP configuration differs from the runbook's")
+		}
+		if err := d.speaker.Close(); err != nil {
+			return fmt.Errorf("stop the previous speaker: %w", err)
+		}
+		d.speaker = nil
+	}
+	if d.speaker == nil {
+		s, err := d.cfg.Backends.Speaker(ctx, bc)
+		if err != nil {
+			return fmt.Errorf("start BGP speaker: %w", err)
+		}
+		d.speaker, d.bgpConf = s, bc
+	}
+	if d.dp != nil && d.dpConf != nc {
+		if err := d.dp.Close(); err != nil {
+			return fmt.Errorf("close the previous dataplane: %w", err)
+		}
+		d.dp = nil
+	}
+	if d.dp == nil && pl.Runbook.Dataplane.Enabled {
+		dp, err := d.cfg.Backends.Dataplane(nc)
+		if err != nil {
+			return fmt.Errorf("open nft dataplane: %w", err)
+		}
+		d.dp, d.dpConf = dp, nc
+	}
+	if d.prober == nil {
+		p, err := d.cfg.Backends.Prober()
+		if err != nil {
+			return fmt.Errorf("prober: %w", err)
+		}
+		d.prober = p
+	}
+	return nil
+}
+
+// Run implements Control: it snapshots and plans the runbook, makes sure
+// the speaker and dataplane fit it, and starts the engine.
+func (d *Daemon) Run(ctx context.Context, req client.RunRequest) error {
+	if st := d.e.Status(0).State; st.Active() {
+		return fmt.Errorf("%w: %s (%s): one runbook at a time", engine.ErrRunActive, st.Runbook, st.Phase)
+	}
+	snap, err := plan.ReadSnapshot(req.Runbook)
+	if err != nil {
+		return err
+	}
+	pl, _, err := snap.Plan()
+	if err != nil {
+		return err
+	}
+	prev := d.e.Status(0).State
+	moved := len(prev.Applied) > 0
+	adopts := ""
+	if moved && prev.Digest != pl.Digest {
+		if err := d.canAdopt(prev, pl); err != nil {
+			return err
+		}
+		adopts = prev.Digest
+	}
+	if err := d.ensureBackends(ctx, pl, !moved); err != nil {
+		return err
+	}
+	if err := snap.Save(d.snapshotDir(pl.Digest)); err != nil {
+		return err
+	}
+	sp := d.spec(pl)
+	sp.Adopts = adopts
+	return d.e.Start(sp, req.Operator, req.Yes)
+}
+
+// canAdopt reports whether a new plan may take over what a finished run
+// left moved: its baseline must announce exactly the same prefixes via the
+// same next-hops (drain out, then back; failover, then failback). Anything
+// else would move traffic before the first gate.
+func (d *Daemon) canAdopt(prev engine.RunState, pl *plan.Plan) error {
+	snap, err := plan.LoadSnapshot(d.snapshotDir(prev.Digest))
+	if err != nil {
+		return fmt.Errorf("the previous run (%s) left %d batches moved, and its snapshot cannot be read: %w", prev.Runbook, len(prev.Applied), err)
+	}
+	old, _, err := snap.Plan()
+	if err != nil {
+		return fmt.Errorf("the previous run's snapshot: %w", err)
+	}
+	left := old.RoutesOf(prev.Applied)
+	have := map[netip.Prefix]netip.Addr{}
+	for _, r := range left {
+		have[r.Prefix] = r.NextHop
+	}
+	base := pl.Routes(0)
+	differ := 0
+	example := ""
+	for _, r := range base {
+		if nh, ok := have[r.Prefix]; !ok || nh != r.NextHop {
+			differ++
+			if example == "" {
+				example = fmt.Sprintf("%s via %s (now %s)", r.Prefix, r.NextHop, nh)
+			}
+		}
+		delete(have, r.Prefix)
+	}
+	differ += len(have)
+	if differ > 0 {
+		for _, r := range left {
+			if _, ok := have[r.Prefix]; ok && example == "" {
+				example = fmt.Sprintf("%s via %s would be withdrawn", r.Prefix, r.NextHop)
+			}
+		}
+		return fmt.Errorf("the previous run (%s) left %d batches moved, and this runbook's baseline differs from what is announced in %d routes (e.g. %s): it would move traffic before the first gate; roll the previous run back (cutover rollback --all) or use a runbook whose baseline (announce_source) takes over exactly",
+			prev.Runbook, len(prev.Applied), differ, example)
+	}
+	return nil
+}
+
+// Status implements Control; it adds the pending verdicts of the gates
+// that are running.
+func (d *Daemon) Status(since int) engine.Status {
+	st := d.e.Status(since)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for i := range st.State.Batches {
+		b := &st.State.Batches[i]
+		if v, ok := d.progress[i]; ok && b.Phase == engine.BatchGating {
+			b.Verdicts = append(b.Verdicts, engine.VerdictRecord{Gate: v.Gate + " (running)", Pass: v.Pass, Reasons: v.Reasons})
+		}
+	}
+	return st
+}
+
+// Pause implements Control.
+func (d *Daemon) Pause(op string) error { return d.e.Pause(op) }
+
+// Resume implements Control.
+func (d *Daemon) Resume(op string) error { return d.e.Resume(op) }
+
+// Step implements Control.
+func (d *Daemon) Step(op string) error { return d.e.Step(op) }
+
+// Confirm implements Control.
+func (d *Daemon) Confirm(point string, goAhead bool, op string) error {
+	return d.e.Confirm(point, goAhead, op)
+}
+
+// Rollback implements Control.
+func (d *Daemon) Rollback(ctx context.Context, t engine.RollbackTarget, op string) error {
+	return d.e.Rollback(ctx, t, op)
+}
+
+// Journal implements Control.
+func (d *Daemon) Journal(context.Context) ([]engine.JournalEntry, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]engine.JournalEntry(nil), d.entries...), nil
+}
+
+// Serve serves the API on l until ctx ends.
+func (d *Daemon) Serve(ctx context.Context, l net.Listener) error {
+	srv := &http.Server{Handler: NewAPI(d, d.cfg.Log.With().Str("component", "api").Logger()),
+		ConnContext: ConnContext, ReadHeaderTimeout: 5 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(l) }()
+	select {
+	case <-ctx.Done():
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+		return nil
+	case err := <-errc:
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return err
+	}
+}
+
+// Close stops the engine. With withdraw, every route is withdrawn and the
+// nft table emptied first; without, the speaker stops so that peers keep
+// the routes by graceful restart until the daemon is back.
+func (d *Daemon) Close(withdraw bool) error {
+	d.cancel()
+	<-d.loop
+	var errs []error
+	d.mu.Lock()
+	sp, dp := d.speaker, d.dp
+	d.mu.Unlock()
+	if withdraw {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if sp != nil {
+			if err := sp.Set(ctx, nil); err != nil {
+				errs = append(errs, fmt.Errorf("withdraw: %w", err))
+			}
+		}
+		if dp != nil {
+			if err := dp.Apply(ctx, nft.State{}); err != nil {
+				errs = append(errs, fmt.Errorf("empty nft table: %w", err))
+			}
+		}
+		if len(errs) == 0 {
+			errs = append(errs, d.e.Record(engine.RecOperator, engine.OperatorRecord{Command: "stop", Args: "--withdraw", Operator: "daemon"}),
+				d.e.Record(engine.RecApplied, engine.ChangeRecord{Moved: []int{}, Batch: -1, Op: "withdraw"}))
+		}
+	}
+	errs = append(errs, d.closeBackends(), d.j.Close())
+	return errors.Join(errs...)
+}
+
+func (d *Daemon) closeBackends() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var errs []error
+	if d.speaker != nil {
+		errs = append(errs, d.speaker.Close())
+		d.speaker = nil
+	}
+	if d.dp != nil {
+		errs = append(errs, d.dp.Close())
+		d.dp = nil
+	}
+	return errors.Join(errs...)
+}
+
+// lazySpeaker and lazyDataplane let the engine reach whatever backends the
+// daemon has started for the current runbook.
+type lazySpeaker struct{ d *Daemon }
+
+func (l lazySpeaker) get() (bgp.Speaker, error) {
+	l.d.mu.Lock()
+	defer l.d.mu.Unlock()
+	if l.d.speaker == nil {
+		return nil, fmt.Errorf("no BGP speaker running")
+	}
+	return l.d.speaker, nil
+}
+
+func (l lazySpeaker) Set(ctx context.Context, rs []bgp.Route) error {
+	s, err := l.get()
+	if err != nil {
+		return err
+	}
+	return s.Set(ctx, rs)
+}
+
+func (l lazySpeaker) Accepted(ctx context.Context, want []bgp.Route) (bgp.Convergence, error) {
+	s, err := l.get()
+	if err != nil {
+		return bgp.Convergence{}, err
+	}
+	return s.Accepted(ctx, want)
+}
+
+func (l lazySpeaker) Peers(ctx context.Context) ([]bgp.PeerStatus, error) {
+	s, err := l.get()
+	if err != nil {
+		return nil, err
+	}
+	return s.Peers(ctx)
+}
+
+func (l lazySpeaker) Close() error { return nil } // the daemon closes the real one
+
+type lazyDataplane struct{ d *Daemon }
+
+func (l lazyDataplane) Apply(ctx context.Context, s nft.State) error {
+	l.d.mu.Lock()
+	dp := l.d.dp
+	l.d.mu.Unlock()
+	if dp == nil {
+		return nil // the runbook turned the dataplane off
+	}
+	return dp.Apply(ctx, s)
+}

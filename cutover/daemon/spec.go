@@ -1,0 +1,130 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/cutover/cutover/cutover/engine"
+	"github.com/cutover/cutover/cutover/plan"
+	"github.com/cutover/cutover/cutover/runbook"
+
+	"github.com/cutover/cutover/bgp"
+	"github.com/cutover/cutover/cutover/health"
+)
+
+// SpecOptions are the live parts a Spec needs besides the plan.
+type SpecOptions struct {
+	Speaker bgp.Speaker
+	Prober  health.Prober
+	// PeerWait is how long the pre-check waits for every peer to be
+	// established (default 60 s).
+	PeerWait time.Duration
+	// Progress receives pending verdicts while gates run (status displays).
+	Progress func(batch int, v health.Verdict)
+}
+
+// NewSpec builds what the engine runs from a plan.
+func NewSpec(pl *plan.Plan, o SpecOptions) *engine.Spec {
+	rb := pl.Runbook
+	if o.PeerWait == 0 {
+		o.PeerWait = 60 * time.Second
+	}
+	sp := &engine.Spec{
+		Runbook:    rb.File,
+		Digest:     pl.Digest,
+		ConfirmEnd: slices.Clone(pl.ConfirmEnd),
+		Policy:     rb.FailurePolicy,
+		Hold:       rb.Hold,
+		Routes:     pl.RoutesOf,
+		Dataplane:  pl.DataplaneOf,
+	}
+	for _, b := range pl.Batches {
+		sp.Batches = append(sp.Batches, engine.SpecBatch{Name: b.Name, VMs: len(b.VMs), Prefixes: b.Prefixes, Confirm: slices.Clone(b.Confirm)})
+	}
+	if rb.Window != nil {
+		sp.Window = rb.Window.Open
+	}
+	sp.Precheck = func(ctx context.Context) error { return waitPeers(ctx, o.Speaker, o.PeerWait) }
+
+	var gates []health.Gate
+	bgpTimeout := time.Duration(0)
+	for _, g := range rb.Gates {
+		switch g.Kind {
+		case runbook.GateBGP:
+			bgpTimeout = g.Timeout
+			if bgpTimeout == 0 {
+				bgpTimeout = 30 * time.Second
+			}
+		case runbook.GateProbe:
+			gates = append(gates, health.ProbeGate{Prober: o.Prober, MinHealthy: float64(g.MinHealthy),
+				MaxFailures: g.MaxFailures, Rise: g.Rise, Fall: g.Fall, Interval: g.Interval,
+				Timeout: g.Timeout, Within: g.Within, Concurrency: g.Concurrency})
+		case runbook.GatePrometheus:
+			gates = append(gates, health.PromGate{URL: g.URL, Query: g.Query, Op: g.Op, Value: g.Value,
+				Within: g.Within, Interval: g.Interval, Timeout: g.Timeout})
+		}
+	}
+	if bgpTimeout > 0 {
+		sp.Converge = func(ctx context.Context, routes []bgp.Route) error {
+			ctx, cancel := context.WithTimeout(ctx, bgpTimeout)
+			defer cancel()
+			c, err := bgp.WaitConverged(ctx, o.Speaker, routes, 50*time.Millisecond)
+			if err != nil {
+				return fmt.Errorf("peers did not accept the batch within %s: %w (%s)", bgpTimeout, err, c)
+			}
+			return nil
+		}
+	}
+	all := plan.Targets(pl.Inventory.VMs)
+	sp.Baseline = func(ctx context.Context) ([]string, int, error) {
+		if o.Prober == nil || len(all) == 0 {
+			return nil, 0, nil
+		}
+		b, err := health.TakeBaseline(ctx, o.Prober, all, health.BaselineOptions{})
+		if err != nil {
+			return nil, 0, err
+		}
+		return b.Healthy, b.Probed, nil
+	}
+	sp.Gate = func(ctx context.Context, i int, baseline []string) (bool, []engine.VerdictRecord) {
+		in := health.Input{Batch: i, Targets: plan.Targets(pl.Batches[i].VMs), Baseline: health.BaselineOf(baseline)}
+		if o.Progress != nil {
+			in.Progress = func(v health.Verdict) { o.Progress(i, v) }
+		}
+		pass, vs := health.Evaluate(ctx, gates, in)
+		out := make([]engine.VerdictRecord, 0, len(vs))
+		for _, v := range vs {
+			out = append(out, engine.VerdictRecord{Gate: v.Gate, Pass: v.Pass, Reasons: v.Reasons})
+		}
+		return pass, out
+	}
+	return sp
+}
+
+// waitPeers waits until every configured peer is established.
+func waitPeers(ctx context.Context, s bgp.Speaker, wait time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	for {
+		ps, err := s.Peers(ctx)
+		if err != nil {
+			return fmt.Errorf("peers: %w", err)
+		}
+		var down []string
+		for _, p := range ps {
+			if !p.Established {
+				down = append(down, fmt.Sprintf("%s (AS %d) %s", p.Address, p.AS, p.State))
+			}
+		}
+		if len(down) == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("BGP peers not established after %s: %v", wait, down)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}

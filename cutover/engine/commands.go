@@ -1,0 +1,180 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"slices"
+)
+
+// Operator commands. Each is journaled (audit) and then changes state; the
+// Loop picks the change up. Rollback is handed to the Loop, which owns every
+// change of BGP and nft.
+
+func (e *Engine) auditLocked(cmd, args, operator string) error {
+	return e.recordLocked(RecOperator, OperatorRecord{Command: cmd, Args: args, Operator: operator})
+}
+
+// Pause stops the run before the next batch; a batch under way finishes.
+func (e *Engine) Pause(operator string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !e.st.Active() {
+		return fmt.Errorf("pause: %w active", ErrNoRun)
+	}
+	if e.st.Phase == PhasePaused {
+		return nil
+	}
+	if err := e.auditLocked("pause", "", operator); err != nil {
+		return err
+	}
+	if err := e.recordLocked(RecPhase, PhaseRecord{Phase: PhasePaused, Pause: "operator", Operator: operator}); err != nil {
+		return err
+	}
+	e.eventLocked(-1, "pause", "paused by %s", operator)
+	return nil
+}
+
+// Resume continues a paused run. A run paused at a go/no-go point needs
+// Confirm instead.
+func (e *Engine) Resume(operator string) error { return e.resume(operator, false) }
+
+// Step runs one batch, then pauses.
+func (e *Engine) Step(operator string) error { return e.resume(operator, true) }
+
+func (e *Engine) resume(operator string, step bool) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	cmd := "resume"
+	if step {
+		cmd = "step"
+	}
+	switch {
+	case e.spec == nil || !e.st.Active():
+		return fmt.Errorf("%s: %w active", cmd, ErrNoRun)
+	case e.st.Phase == PhasePrechecking:
+		return fmt.Errorf("%s: the pre-check is still running", cmd)
+	case e.st.Phase == PhaseRunning && !step:
+		return nil
+	case e.st.Confirm != "":
+		return fmt.Errorf("%s: the run waits for go/no-go at %q: answer with cutover confirm %s", cmd, e.st.Confirm, e.st.Confirm)
+	}
+	if err := e.auditLocked(cmd, "", operator); err != nil {
+		return err
+	}
+	if err := e.recordLocked(RecPhase, PhaseRecord{Phase: PhaseRunning, Step: step, Operator: operator}); err != nil {
+		return err
+	}
+	e.eventLocked(-1, cmd, "%s by %s", cmd, operator)
+	e.poke()
+	return nil
+}
+
+// Confirm answers the go/no-go point the run waits at. A no-go pauses the
+// run for good at that point (rollback or a later confirm decide).
+func (e *Engine) Confirm(point string, goAhead bool, operator string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !e.st.Active() {
+		return fmt.Errorf("confirm: %w active", ErrNoRun)
+	}
+	if e.st.Confirm == "" {
+		return fmt.Errorf("confirm: the run does not wait for a go/no-go now")
+	}
+	if point != "" && point != e.st.Confirm {
+		return fmt.Errorf("confirm: the run waits at %q, not %q", e.st.Confirm, point)
+	}
+	p := e.st.Confirm
+	if err := e.recordLocked(RecConfirm, ConfirmRecord{Point: p, Go: goAhead, Operator: operator}); err != nil {
+		return err
+	}
+	if !goAhead {
+		if err := e.recordLocked(RecPhase, PhaseRecord{Phase: PhasePaused, Pause: "no-go", Confirm: p, Operator: operator}); err != nil {
+			return err
+		}
+		e.eventLocked(-1, "confirm", "no-go at %q by %s", p, operator)
+		return nil
+	}
+	if err := e.recordLocked(RecPhase, PhaseRecord{Phase: PhaseRunning, Operator: operator}); err != nil {
+		return err
+	}
+	e.eventLocked(-1, "confirm", "go at %q by %s", p, operator)
+	e.poke()
+	return nil
+}
+
+// RollbackTarget selects what Rollback takes back.
+type RollbackTarget struct {
+	All   bool `json:"all,omitempty"`
+	Batch int  `json:"batch,omitempty"` // with Only: exactly this batch
+	Only  bool `json:"only,omitempty"`
+	To    int  `json:"to,omitempty"` // without All and Only: every batch with index >= To
+}
+
+func (t RollbackTarget) String() string {
+	switch {
+	case t.All:
+		return "--all"
+	case t.Only:
+		return fmt.Sprintf("--batch %d", t.Batch)
+	default:
+		return fmt.Sprintf("--to %d", t.To)
+	}
+}
+
+// Rollback moves the selected batches back to the source in one BGP change
+// and one nft transaction, interrupting a batch under way.
+func (e *Engine) Rollback(ctx context.Context, t RollbackTarget, operator string) error {
+	e.mu.Lock()
+	if e.spec == nil {
+		e.mu.Unlock()
+		return fmt.Errorf("rollback: %w", ErrNoRun)
+	}
+	n := len(e.st.Batches)
+	if (t.Only && (t.Batch < 0 || t.Batch >= n)) || (!t.All && !t.Only && (t.To < 0 || t.To >= n)) {
+		e.mu.Unlock()
+		return fmt.Errorf("rollback %s: batches are numbered 0 to %d", t, n-1)
+	}
+	var sel func(int) bool
+	switch {
+	case t.All:
+		sel = func(int) bool { return true }
+	case t.Only:
+		sel = func(i int) bool { return i == t.Batch }
+	default:
+		sel = func(i int) bool { return i >= t.To }
+	}
+	any := false
+	for i, b := range e.st.Batches {
+		if sel(i) && (b.Phase.moved() || slices.Contains(e.st.Applied, i)) {
+			any = true
+		}
+	}
+	if !any && !t.All {
+		e.mu.Unlock()
+		return fmt.Errorf("rollback %s: nothing of that is at the target", t)
+	}
+	if err := e.auditLocked("rollback", t.String(), operator); err != nil {
+		e.mu.Unlock()
+		return err
+	}
+	req := rollbackReq{sel: sel, why: "operator " + operator + " rollback " + t.String(), operator: operator, all: t.All, pause: !t.All, done: make(chan error, 1)}
+	e.pending = append(e.pending, req)
+	if e.batchCancel != nil {
+		e.batchCancel()
+	}
+	e.mu.Unlock()
+	e.poke()
+	select {
+	case err := <-req.done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// notify tells the configured notifier, if any.
+func (e *Engine) notify(kind, msg string) {
+	if e.notifyf != nil {
+		e.notifyf(kind, msg)
+	}
+}

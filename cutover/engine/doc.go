@@ -1,0 +1,10 @@
+// Package engine runs a cutover: the state machine that takes batches
+// through announce, convergence, gates and commit, rolls back on a failed
+// gate or an operator's command, and pauses at go/no-go points.
+//
+// Deciding is apart from acting: decide(state, spec, now) is pure, and
+// every effect is journaled as intent before it is applied. RunState is
+// the one fold of the journal (Fold); the daemon, the terminal view and
+// the evidence report all read a run through it. The engine knows BGP and
+// nftables only through the small interfaces of packages bgp and nft.
+package engine

@@ -1,0 +1,717 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/cutover/cutover/bgp"
+	"github.com/cutover/cutover/nft"
+)
+
+// Recorder appends records durably (the journal) and returns the time
+// each record carries, so that the engine's state stays the fold of what
+// was written.
+type Recorder interface {
+	Record(typ string, v any) (time.Time, error)
+}
+
+// Dataplane is what the engine needs of the gateway's dataplane (package
+// nft): make the kernel hold desired, in one transaction.
+type Dataplane interface {
+	Apply(ctx context.Context, desired nft.State) error
+}
+
+// DataplaneFunc adapts a function to Dataplane.
+type DataplaneFunc func(ctx context.Context, desired nft.State) error
+
+// Apply calls f.
+func (f DataplaneFunc) Apply(ctx context.Context, desired nft.State) error { return f(ctx, desired) }
+
+// Errors callers branch on.
+var (
+	ErrRunActive = errors.New("a run is already active")
+	ErrNoRun     = errors.New("no run")
+)
+
+// EngineConfig is what an Engine is built from.
+type Config struct {
+	Speaker   bgp.Speaker
+	Dataplane Dataplane
+	Journal   Recorder
+	Log       zerolog.Logger
+	Metrics   *Metrics // nil: no metrics
+	// Notify is told about go/no-go points, failed gates and the end of a
+	// run (kind "confirm", "gate-failed", "done"); nil: nobody.
+	Notify func(kind, msg string)
+	Now    func() time.Time
+	// State is the fold of the journal so far (from Replay); zero: fresh.
+	State RunState
+}
+
+// Engine runs one cutover at a time: batch after batch through gates, with
+// every step journaled before and after it is applied. All changes of BGP
+// and nft happen on the engine's own goroutine (Loop); commands from
+// operators change state and wake it, or, for rollback, hand it the work.
+type Engine struct {
+	bgp     bgp.Speaker
+	dp      Dataplane
+	j       Recorder
+	log     zerolog.Logger
+	metrics *Metrics
+	notifyf func(kind, msg string)
+	now     func() time.Time
+
+	wake chan struct{}
+
+	mu          sync.Mutex
+	st          RunState
+	spec        *Spec
+	batchCancel context.CancelFunc // cancels the running batch's gates
+	pending     []rollbackReq      // operator rollbacks for the Loop
+	// recovering is true from NewEngine with a journaled state until
+	// Recover has re-applied it: the Loop must not act before.
+	recovering bool
+	events     []Event
+	eventSeq   int
+}
+
+// Event is one line of the run's history for people (status --watch).
+type Event struct {
+	Seq   int       `json:"seq"`
+	Time  time.Time `json:"time"`
+	Batch int       `json:"batch"` // -1: the run
+	Op    string    `json:"op"`
+	Msg   string    `json:"msg"`
+}
+
+const maxEvents = 500
+
+type rollbackReq struct {
+	sel      func(b int) bool
+	why      string
+	operator string
+	all      bool // ends the run
+	pause    bool // pauses a running run afterwards (an operator's partial rollback)
+	done     chan error
+}
+
+// NewEngine returns an engine whose state is cfg.State.
+func New(cfg Config) *Engine {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	st := cfg.State
+	if st.Phase == "" {
+		st.Phase = PhaseIdle
+	}
+	return &Engine{
+		bgp: cfg.Speaker, dp: cfg.Dataplane, j: cfg.Journal,
+		log: cfg.Log, metrics: cfg.Metrics, notifyf: cfg.Notify, now: cfg.Now,
+		wake:       make(chan struct{}, 1),
+		st:         st,
+		recovering: st.Active() || len(st.Applied) > 0 || st.Intent != nil,
+	}
+}
+
+// record journals a record and folds it into the in-memory state. The
+// caller holds e.mu.
+func (e *Engine) recordLocked(typ string, v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("journal %s: %w", typ, err)
+	}
+	at, err := e.j.Record(typ, json.RawMessage(data))
+	if err != nil {
+		return fmt.Errorf("journal %s: %w", typ, err)
+	}
+	if err := e.st.apply(typ, at, data); err != nil {
+		return fmt.Errorf("fold %s: %w", typ, err)
+	}
+	e.metrics.observe(&e.st)
+	return nil
+}
+
+// Record appends a record to the journal under the engine's lock: for what
+// the daemon notes outside a run's steps (drift found, a withdrawing stop).
+func (e *Engine) Record(typ string, v any) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.recordLocked(typ, v)
+}
+
+func (e *Engine) eventLocked(batch int, op, format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	e.eventSeq++
+	e.events = append(e.events, Event{Seq: e.eventSeq, Time: e.now(), Batch: batch, Op: op, Msg: msg})
+	if len(e.events) > maxEvents {
+		e.events = slices.Delete(e.events, 0, len(e.events)-maxEvents)
+	}
+	ev := e.log.Info().Str("op", op)
+	if batch >= 0 {
+		ev = ev.Int("batch", batch)
+	}
+	ev.Msg(msg)
+}
+
+func (e *Engine) event(batch int, op, format string, args ...any) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.eventLocked(batch, op, format, args...)
+}
+
+func (e *Engine) poke() {
+	select {
+	case e.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Status is a snapshot of the state and the recent events.
+type Status struct {
+	State  RunState `json:"state"`
+	Events []Event  `json:"events"`
+	// Counts for people.
+	MovedVMs   int           `json:"moved_vms"`
+	TotalVMs   int           `json:"total_vms"`
+	ETA        time.Duration `json:"eta,omitempty"`
+	Now        time.Time     `json:"now"`
+	Converging bool          `json:"converging,omitempty"`
+}
+
+// Status returns a copy of the state, the events after seq, and an ETA.
+func (e *Engine) Status(sinceEvent int) Status {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	st := Status{State: e.st.clone(), Now: e.now()}
+	for _, ev := range e.events {
+		if ev.Seq > sinceEvent {
+			st.Events = append(st.Events, ev)
+		}
+	}
+	st.MovedVMs, _ = e.st.Moved()
+	var done, left int
+	var spent time.Duration
+	for _, b := range e.st.Batches {
+		st.TotalVMs += b.VMs
+		switch b.Phase {
+		case BatchCommitted, BatchRolledBack:
+			done++
+			if !b.Started.IsZero() && !b.Decided.IsZero() {
+				spent += b.Decided.Sub(b.Started)
+			}
+		default:
+			left++
+		}
+	}
+	if done > 0 && left > 0 && e.st.Active() {
+		hold := time.Duration(0)
+		if e.spec != nil {
+			hold = e.spec.Hold
+		}
+		st.ETA = time.Duration(left) * (spent/time.Duration(done) + hold)
+	}
+	return st
+}
+
+// Start begins a run of spec. It is refused while another run is active.
+// With autoConfirm every go/no-go point is answered "go" in the operator's
+// name (cutover run --yes).
+func (e *Engine) Start(spec *Spec, operator string, autoConfirm bool) error {
+	if err := spec.validate(); err != nil {
+		return err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.st.Active() {
+		return fmt.Errorf("%w: %s (%s); pause it and roll it back, or wait for it to end", ErrRunActive, e.st.Runbook, e.st.Phase)
+	}
+	adopt := len(e.st.Applied) > 0 && e.st.Digest != spec.Digest
+	if adopt && spec.Adopts != e.st.Digest {
+		return fmt.Errorf("the previous run (%s) still has %d batches moved: roll it back (cutover rollback --all) before starting another runbook", e.st.Runbook, len(e.st.Applied))
+	}
+	batches := make([]BatchState, len(spec.Batches))
+	for i, b := range spec.Batches {
+		batches[i] = BatchState{Index: i, Name: b.Name, VMs: b.VMs, Prefixes: len(b.Prefixes), Phase: BatchPending}
+	}
+	// A rerun of the same runbook keeps the batches already moved; an
+	// adopted run's moved batches are this run's baseline.
+	if !adopt {
+		for _, m := range e.st.Applied {
+			if m < len(batches) {
+				batches[m].Phase = BatchCommitted
+			}
+		}
+	}
+	e.spec = spec
+	id := e.now().UTC().Format("20060102T150405Z")
+	if err := e.recordLocked(RecRunStart, RunStartRecord{RunID: id, Runbook: spec.Runbook, Digest: spec.Digest,
+		Operator: operator, AutoConfirm: autoConfirm, Batches: batches, Adopted: adoptedFrom(adopt, e.st.Digest)}); err != nil {
+		return err
+	}
+	e.eventLocked(-1, "run", "run %s started by %s: %d batches", spec.Runbook, operator, len(batches))
+	e.poke()
+	return nil
+}
+
+func adoptedFrom(adopt bool, digest string) string {
+	if adopt {
+		return digest
+	}
+	return ""
+}
+
+// Attach gives a recovered engine its spec back (rebuilt from the journaled
+// runbook) without starting anything.
+func (e *Engine) Attach(spec *Spec) error {
+	if err := spec.validate(); err != nil {
+		return err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.st.Digest != "" && spec.Digest != e.st.Digest {
+		return fmt.Errorf("runbook digest %s differs from the journal's %s", short(spec.Digest), short(e.st.Digest))
+	}
+	if len(spec.Batches) != len(e.st.Batches) {
+		return fmt.Errorf("runbook has %d batches, the journal %d", len(spec.Batches), len(e.st.Batches))
+	}
+	e.spec = spec
+	return nil
+}
+
+// Recovering reports whether the engine holds a journaled state that it
+// has not re-applied yet (Recover has not run).
+func (e *Engine) Recovering() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.recovering
+}
+
+func short(d string) string {
+	if len(d) > 12 {
+		return d[:12]
+	}
+	return d
+}
+
+// Recover re-applies what the journal says the peers and the kernel hold
+// (the last intent if one was not completed, else the last applied set),
+// and pauses an interrupted run. Call it right after the speaker is up, so
+// the routes are back before the peers' graceful-restart timers run out.
+func (e *Engine) Recover(ctx context.Context) error {
+	e.mu.Lock()
+	moved := e.st.Applied
+	if e.st.Intent != nil {
+		moved = e.st.Intent
+	}
+	moved = slices.Clone(moved)
+	active := e.st.Active()
+	e.mu.Unlock()
+	if e.spec == nil {
+		if len(moved) == 0 {
+			e.mu.Lock()
+			e.recovering = false
+			e.mu.Unlock()
+			return nil
+		}
+		return fmt.Errorf("recover: %d batches moved but no runbook attached", len(moved))
+	}
+	if err := e.change(ctx, moved, -1, "recover", "daemon restart"); err != nil {
+		return fmt.Errorf("recover: %w", err)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.recovering = false
+	if active {
+		if err := e.recordLocked(RecPhase, PhaseRecord{Phase: PhasePaused, Pause: "interrupted"}); err != nil {
+			return err
+		}
+		e.eventLocked(-1, "recover", "run interrupted by a daemon restart: state re-applied (%d batches at target); resume to continue", len(moved))
+	} else {
+		e.eventLocked(-1, "recover", "state re-applied after restart (%d batches at target)", len(moved))
+	}
+	e.poke()
+	return nil
+}
+
+// change applies the moved set to BGP and nft as one change each, with an
+// intent record before and an applied record after. BGP goes first: it is
+// the network's view; nft follows at once. Make-before-break holds at the
+// peers because the speaker replaces a prefix's path in one UPDATE.
+func (e *Engine) change(ctx context.Context, moved []int, batch int, op, why string) error {
+	e.mu.Lock()
+	if err := e.recordLocked(RecIntent, ChangeRecord{Moved: moved, Batch: batch, Op: op}); err != nil {
+		e.mu.Unlock()
+		return err
+	}
+	spec := e.spec
+	e.mu.Unlock()
+
+	start := e.now()
+	routes := spec.Routes(moved)
+	var errs []error
+	if err := e.bgp.Set(ctx, routes); err != nil {
+		errs = append(errs, fmt.Errorf("bgp: %w", err))
+	}
+	if err := e.dp.Apply(ctx, spec.Dataplane(moved)); err != nil {
+		errs = append(errs, fmt.Errorf("nft: %w", err))
+	}
+	took := e.now().Sub(start)
+	if err := errors.Join(errs...); err != nil {
+		e.event(batch, op, "%s failed after %s: %v", op, took.Round(time.Millisecond), err)
+		return err
+	}
+	e.metrics.observeChange(op, took)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if err := e.recordLocked(RecApplied, ChangeRecord{Moved: moved, Batch: batch, Op: op, Took: took, Routes: len(routes)}); err != nil {
+		return err
+	}
+	e.log.Info().Int("batch", batch).Str("op", op).Str("reason", why).Int("prefixes", len(routes)).
+		Dur("took", took).Msg("applied")
+	return nil
+}
+
+// Loop runs the engine until ctx ends. There is exactly one Loop per Engine.
+func (e *Engine) Loop(ctx context.Context) {
+	for ctx.Err() == nil {
+		e.mu.Lock()
+		if len(e.pending) > 0 {
+			r := e.pending[0]
+			e.pending = e.pending[1:]
+			e.mu.Unlock()
+			r.done <- e.rollback(ctx, r)
+			continue
+		}
+		var a action
+		if e.spec != nil && !e.recovering {
+			a = decide(&e.st, e.spec, e.now())
+		}
+		e.mu.Unlock()
+
+		var timer <-chan time.Time
+		switch a.kind {
+		case actPrecheck:
+			e.precheck(ctx)
+			continue
+		case actConfirm:
+			e.pauseAt(a)
+			continue
+		case actWindow:
+			e.mu.Lock()
+			if err := e.recordLocked(RecPhase, PhaseRecord{Phase: PhasePaused, Pause: "window: " + a.why}); err == nil {
+				e.eventLocked(a.batch, "pause", "change window closed: %s", a.why)
+			}
+			e.mu.Unlock()
+			continue
+		case actMove:
+			e.runBatch(ctx, a.batch)
+			continue
+		case actRollback:
+			e.finishRollback(ctx, a.batch)
+			continue
+		case actFinish:
+			e.finish()
+			continue
+		case actWait:
+			timer = time.After(time.Until(a.until))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-e.wake:
+		case <-timer:
+		}
+	}
+}
+
+func (e *Engine) precheck(ctx context.Context) {
+	e.mu.Lock()
+	spec := e.spec
+	e.mu.Unlock()
+	fail := func(err error) {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		_ = e.recordLocked(RecPhase, PhaseRecord{Phase: PhaseAborted, Result: "pre-check failed: " + err.Error()})
+		e.eventLocked(-1, "precheck", "pre-check failed, nothing was changed: %v", err)
+	}
+	if spec.Window != nil {
+		if err := spec.Window(e.now()); err != nil {
+			fail(fmt.Errorf("change window: %w", err))
+			return
+		}
+	}
+	// Announce what should be announced now (the baseline, or the batches
+	// a previous run of this runbook left moved): the speaker opens its
+	// sessions with it, and the peers are then checked.
+	e.mu.Lock()
+	applied := slices.Clone(e.st.Applied)
+	e.mu.Unlock()
+	if err := e.change(ctx, applied, -1, "baseline", "run start"); err != nil {
+		fail(fmt.Errorf("announce the baseline: %w", err))
+		return
+	}
+	if spec.Precheck != nil {
+		if err := spec.Precheck(ctx); err != nil {
+			fail(err)
+			return
+		}
+	}
+	healthy, probed := []string(nil), 0
+	if spec.Baseline != nil {
+		var err error
+		healthy, probed, err = spec.Baseline(ctx)
+		if err != nil {
+			fail(fmt.Errorf("baseline: %w", err))
+			return
+		}
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if err := e.recordLocked(RecBaseline, BaselineRecord{Healthy: healthy, Probed: probed}); err != nil {
+		return
+	}
+	e.eventLocked(-1, "precheck", "pre-check passed: baseline %d of %d probed VMs healthy", len(healthy), probed)
+	_ = e.recordLocked(RecPhase, PhaseRecord{Phase: PhaseRunning})
+}
+
+func (e *Engine) pauseAt(a action) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.st.AutoConfirm {
+		if err := e.recordLocked(RecConfirm, ConfirmRecord{Point: a.point, Go: true, Operator: e.st.Operator + " (--yes)"}); err == nil {
+			e.eventLocked(a.batch, "confirm", "go at %q given in advance by %s (--yes)", a.point, e.st.Operator)
+		}
+		return
+	}
+	if err := e.recordLocked(RecPhase, PhaseRecord{Phase: PhasePaused, Pause: "confirm", Confirm: a.point}); err != nil {
+		return
+	}
+	e.eventLocked(a.batch, "confirm", "waiting for go/no-go at %q: cutover confirm %s", a.point, a.point)
+	e.notify("confirm", a.point)
+}
+
+func (e *Engine) finish() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	result := e.resultLocked()
+	if err := e.recordLocked(RecPhase, PhaseRecord{Phase: PhaseDone, Result: result}); err != nil {
+		return
+	}
+	vms, _ := e.st.Moved()
+	e.eventLocked(-1, "done", "run finished: %s; %d VMs at the target", result, vms)
+	e.notify("done", result)
+}
+
+// runBatch takes batch b from wherever it stands to committed or, by
+// policy, rolled back.
+func (e *Engine) runBatch(ctx context.Context, b int) {
+	e.mu.Lock()
+	spec := e.spec
+	phase := e.st.Batches[b].Phase
+	applied := slices.Clone(e.st.Applied)
+	bctx, cancel := context.WithCancel(ctx)
+	e.batchCancel = cancel
+	if len(e.pending) > 0 {
+		cancel()
+	}
+	e.mu.Unlock()
+	defer func() {
+		cancel()
+		e.mu.Lock()
+		e.batchCancel = nil
+		e.mu.Unlock()
+	}()
+
+	// Every (re)start of a batch is recorded: after a restart or a failed
+	// gate under the pause policy the batch is announced and gated again.
+	if err := e.Record(RecBatch, BatchRecord{Batch: b, Phase: BatchAnnouncing}); err != nil {
+		e.stall(b, err)
+		return
+	}
+	if phase == BatchPending {
+		e.event(b, "announce", "announcing %s (%d VMs, %d prefixes)", spec.Batches[b].Name, spec.Batches[b].VMs, len(spec.Batches[b].Prefixes))
+	} else {
+		e.event(b, "announce", "resuming %s from %s: announcing again (idempotent), then converge and gates", spec.Batches[b].Name, phase)
+	}
+	// Announce (again, after a restart: Set is idempotent).
+	moved := withBatch(applied, b)
+	if err := e.change(bctx, moved, b, "announce", "batch"); err != nil {
+		if bctx.Err() == nil {
+			e.stall(b, err)
+		}
+		return
+	}
+	if spec.Converge != nil {
+		start := e.now()
+		if err := spec.Converge(bctx, spec.Routes(moved)); err != nil {
+			if bctx.Err() != nil {
+				return // an operator's rollback took over
+			}
+			e.fail(ctx, b, []VerdictRecord{{Gate: "bgp", Reasons: []string{err.Error()}}}, e.now().Sub(start))
+			return
+		}
+		e.event(b, "converge", "peers hold the batch's routes after %s", e.now().Sub(start).Round(time.Millisecond))
+	}
+	if err := e.Record(RecBatch, BatchRecord{Batch: b, Phase: BatchGating}); err != nil {
+		e.stall(b, err)
+		return
+	}
+	e.mu.Lock()
+	baseline := slices.Clone(e.st.Baseline)
+	e.mu.Unlock()
+	start := e.now()
+	pass, verdicts := spec.Gate(bctx, b, baseline)
+	took := e.now().Sub(start)
+	if bctx.Err() != nil && ctx.Err() == nil {
+		return // an operator's rollback took over
+	}
+	if ctx.Err() != nil {
+		return
+	}
+	if !pass {
+		e.fail(ctx, b, verdicts, took)
+		return
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if err := e.recordLocked(RecGates, GatesRecord{Batch: b, Pass: true, Took: took, Verdicts: verdicts}); err != nil {
+		return
+	}
+	if err := e.recordLocked(RecBatch, BatchRecord{Batch: b, Phase: BatchCommitted}); err != nil {
+		return
+	}
+	e.eventLocked(b, "commit", "%s committed: gates passed in %s", spec.Batches[b].Name, took.Round(time.Millisecond))
+	if e.st.Step && e.st.Phase == PhaseRunning {
+		_ = e.recordLocked(RecPhase, PhaseRecord{Phase: PhasePaused, Pause: "step"})
+		e.eventLocked(b, "pause", "paused after one step")
+	}
+}
+
+// stall pauses the run after an error the engine cannot decide about
+// (journal or apply failure): a person must look.
+func (e *Engine) stall(b int, err error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.eventLocked(b, "error", "batch %d stalled: %v", b, err)
+	e.log.Error().Err(err).Int("batch", b).Str("op", "stall").Msg("paused for a person")
+	_ = e.recordLocked(RecPhase, PhaseRecord{Phase: PhasePaused, Pause: "error: " + err.Error()})
+}
+
+// fail applies the failure policy to batch b.
+func (e *Engine) fail(ctx context.Context, b int, verdicts []VerdictRecord, took time.Duration) {
+	e.mu.Lock()
+	spec := e.spec
+	reason := summarize(verdicts)
+	if err := e.recordLocked(RecGates, GatesRecord{Batch: b, Pass: false, Took: took, Verdicts: verdicts}); err != nil {
+		e.mu.Unlock()
+		return
+	}
+	e.eventLocked(b, "gate", "%s failed its gates: %s", spec.Batches[b].Name, reason)
+	e.notify("gate-failed", fmt.Sprintf("%s: %s", spec.Batches[b].Name, reason))
+	e.mu.Unlock()
+
+	switch spec.Policy {
+	case Pause:
+		e.mu.Lock()
+		_ = e.recordLocked(RecPhase, PhaseRecord{Phase: PhasePaused, Pause: "gate-failed"})
+		e.eventLocked(b, "pause", "policy pause: resume re-runs the gates, rollback --batch %d takes it back", b)
+		e.mu.Unlock()
+	case RollbackAll:
+		if err := e.rollback(ctx, rollbackReq{sel: func(int) bool { return true }, why: "gate failed: " + reason, all: true, operator: "policy"}); err != nil {
+			e.stall(b, err)
+		}
+	default:
+		if err := e.rollback(ctx, rollbackReq{sel: func(i int) bool { return i == b }, why: "gate failed: " + reason, operator: "policy"}); err != nil {
+			e.stall(b, err)
+		}
+	}
+}
+
+func summarize(vs []VerdictRecord) string {
+	if s := FailedGates(vs); s != "" {
+		return s
+	}
+	return "no verdict"
+}
+
+// rollback moves the selected batches back to the source as one change.
+// It runs on the Loop goroutine.
+func (e *Engine) rollback(ctx context.Context, r rollbackReq) error {
+	e.mu.Lock()
+	var sel []int
+	for i, b := range e.st.Batches {
+		if r.sel(i) && (b.Phase.moved() || b.Phase == BatchRollingBack || slices.Contains(e.st.Applied, i)) {
+			sel = append(sel, i)
+		}
+	}
+	for _, i := range sel {
+		if err := e.recordLocked(RecBatch, BatchRecord{Batch: i, Phase: BatchRollingBack, Reason: r.why}); err != nil {
+			e.mu.Unlock()
+			return err
+		}
+	}
+	moved := without(e.st.Applied, func(i int) bool { return slices.Contains(sel, i) })
+	e.mu.Unlock()
+
+	start := e.now()
+	one := -1
+	if len(sel) == 1 {
+		one = sel[0]
+	}
+	if err := e.change(ctx, moved, one, "rollback", r.why); err != nil {
+		return err
+	}
+	took := e.now().Sub(start)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, i := range sel {
+		if err := e.recordLocked(RecBatch, BatchRecord{Batch: i, Phase: BatchRolledBack}); err != nil {
+			return err
+		}
+	}
+	e.eventLocked(one, "rollback", "rolled back %d batches in %s (%s)", len(sel), took.Round(time.Millisecond), r.why)
+	e.metrics.rollbacks(len(sel))
+	if r.all {
+		res := "rolled back: " + r.why
+		if r.operator != "policy" {
+			res = "rolled back by " + r.operator
+		}
+		if e.st.Active() || e.st.Phase == PhaseDone {
+			_ = e.recordLocked(RecPhase, PhaseRecord{Phase: PhaseAborted, Result: res, Operator: r.operator})
+		}
+	} else if r.pause && e.st.Phase == PhaseRunning {
+		_ = e.recordLocked(RecPhase, PhaseRecord{Phase: PhasePaused, Pause: "rollback by " + r.operator})
+	} else if e.st.Phase == PhaseDone {
+		// A finished run's result must say what is true now.
+		_ = e.recordLocked(RecPhase, PhaseRecord{Phase: PhaseDone, Result: e.resultLocked() + " (after rollback by " + r.operator + ")", Operator: r.operator})
+	}
+	return nil
+}
+
+// resultLocked sums the batches up for a run's result line.
+func (e *Engine) resultLocked() string {
+	var committed, rolled int
+	for _, b := range e.st.Batches {
+		switch b.Phase {
+		case BatchCommitted:
+			committed++
+		case BatchRolledBack:
+			rolled++
+		}
+	}
+	return fmt.Sprintf("%d batches committed, %d rolled back", committed, rolled)
+}
+
+// finishRollback completes a rollback that a crash interrupted.
+func (e *Engine) finishRollback(ctx context.Context, b int) {
+	if err := e.rollback(ctx, rollbackReq{sel: func(i int) bool { return i == b }, why: "completing an interrupted rollback", operator: "recover"}); err != nil {
+		e.stall(b, err)
+	}
+}

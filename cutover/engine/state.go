@@ -1,0 +1,347 @@
+package engine
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"time"
+)
+
+// RunPhase is where a run stands as a whole.
+type RunPhase string
+
+// Run phases.
+const (
+	PhaseIdle        RunPhase = "idle"        // no run
+	PhasePrechecking RunPhase = "prechecking" // peers, window, baseline health
+	PhaseRunning     RunPhase = "running"     // moving batches
+	PhasePaused      RunPhase = "paused"      // waiting for a person (pause, step, confirmation, failure)
+	PhaseDone        RunPhase = "done"        // every batch decided
+	PhaseAborted     RunPhase = "aborted"     // stopped for good (rollback-all policy, or pre-check failed)
+)
+
+// BatchPhase is where one batch stands.
+type BatchPhase string
+
+// Batch phases: pending → announcing → gating → committed, or → rolling-back → rolled-back.
+const (
+	BatchPending     BatchPhase = "pending"
+	BatchAnnouncing  BatchPhase = "announcing"
+	BatchGating      BatchPhase = "gating"
+	BatchCommitted   BatchPhase = "committed"
+	BatchRollingBack BatchPhase = "rolling-back"
+	BatchRolledBack  BatchPhase = "rolled-back"
+)
+
+// moved reports whether a batch in phase p has its prefixes at the target.
+func (p BatchPhase) moved() bool {
+	return p == BatchAnnouncing || p == BatchGating || p == BatchCommitted
+}
+
+// BatchState is the engine's record of one batch.
+type BatchState struct {
+	Index    int        `json:"index"`
+	Name     string     `json:"name"`
+	VMs      int        `json:"vms"`
+	Prefixes int        `json:"prefixes"`
+	Phase    BatchPhase `json:"phase"`
+	Reason   string     `json:"reason,omitempty"` // why it was rolled back
+	// Verdicts of the last gate evaluation.
+	Verdicts []VerdictRecord `json:"verdicts,omitempty"`
+	// Timestamps of the phases (zero: not reached).
+	Started    time.Time     `json:"started,omitzero"`
+	Announced  time.Time     `json:"announced,omitzero"`
+	Converged  time.Time     `json:"converged,omitzero"`
+	Decided    time.Time     `json:"decided,omitzero"`
+	ApplyTook  time.Duration `json:"apply_took,omitempty"`
+	GateTook   time.Duration `json:"gate_took,omitempty"`
+	Attempts   int           `json:"attempts,omitempty"`
+	RolledBack time.Time     `json:"rolled_back,omitzero"`
+}
+
+// VerdictRecord is a gate verdict as journaled and shown.
+type VerdictRecord struct {
+	Gate    string   `json:"gate"`
+	Pass    bool     `json:"pass"`
+	Reasons []string `json:"reasons,omitempty"`
+}
+
+// RunState is the engine's whole state. It is a fold over the journal:
+// Apply(record) for each record in order gives the state after them.
+type RunState struct {
+	RunID    string `json:"run_id,omitempty"`
+	Runbook  string `json:"runbook,omitempty"`
+	Digest   string `json:"digest,omitempty"`
+	Operator string `json:"operator,omitempty"`
+	// AutoConfirm answers every go/no-go point with go (run --yes).
+	AutoConfirm bool         `json:"auto_confirm,omitempty"`
+	Phase       RunPhase     `json:"phase"`
+	Batches     []BatchState `json:"batches,omitempty"`
+	// Pause says why the run is paused ("operator", "step", "confirm:after-canary",
+	// "gate-failed", "interrupted"); empty when not paused.
+	Pause string `json:"pause,omitempty"`
+	// Confirm is the go/no-go point the run waits at, if any.
+	Confirm string `json:"confirm,omitempty"`
+	// Confirmed lists the points already answered with go.
+	Confirmed []string `json:"confirmed,omitempty"`
+	// Step is set when the operator asked for one batch, then pause.
+	Step bool `json:"step,omitempty"`
+	// Applied is the set of batches whose prefixes the last completed
+	// change put at the target: the desired state of BGP and nft.
+	Applied []int `json:"applied"`
+	// Intent is a change that was started but not recorded as completed
+	// (nil when none). After a crash the daemon re-applies it: it is what
+	// the peers and the kernel may already hold.
+	Intent []int `json:"intent,omitempty"`
+	// Baseline holds the names of the VMs that were healthy at pre-check.
+	Baseline []string  `json:"baseline,omitempty"`
+	Started  time.Time `json:"started,omitzero"`
+	Ended    time.Time `json:"ended,omitzero"`
+	Result   string    `json:"result,omitempty"`
+}
+
+// Record types of the journal; the payload of each is the *Record type of
+// the same name.
+const (
+	RecRunStart  = "run-start"
+	RecBaseline  = "baseline"
+	RecPhase     = "phase"    // run phase change (pause, resume, done, aborted)
+	RecIntent    = "intent"   // a change of the moved set is about to be applied
+	RecApplied   = "applied"  // it was applied to BGP and nft
+	RecBatch     = "batch"    // a batch changed phase
+	RecGates     = "verdict"  // gate verdicts of a batch
+	RecConfirm   = "confirm"  // a go/no-go point was answered
+	RecOperator  = "operator" // an operator command (audit)
+	RecRecovered = "recovered"
+)
+
+// RunStartRecord starts a run: its batches and who started it.
+type RunStartRecord struct {
+	RunID       string       `json:"run_id"`
+	Runbook     string       `json:"runbook"`
+	Digest      string       `json:"digest"`
+	Operator    string       `json:"operator"`
+	AutoConfirm bool         `json:"auto_confirm,omitempty"`
+	Batches     []BatchState `json:"batches"`
+	// Adopted is the digest of the finished run whose moved batches this
+	// run takes as its baseline.
+	Adopted string `json:"adopted,omitempty"`
+}
+
+// BaselineRecord is the health baseline taken at pre-check.
+type BaselineRecord struct {
+	Healthy []string `json:"healthy"`
+	Probed  int      `json:"probed"`
+}
+
+// PhaseRecord changes the run's phase (pause, resume, done, aborted).
+type PhaseRecord struct {
+	Phase    RunPhase `json:"phase"`
+	Pause    string   `json:"pause,omitempty"`
+	Confirm  string   `json:"confirm,omitempty"`
+	Step     bool     `json:"step,omitempty"`
+	Result   string   `json:"result,omitempty"`
+	Operator string   `json:"operator,omitempty"`
+}
+
+// ChangeRecord is a change of the moved set: intended (RecIntent) or
+// applied to BGP and nft (RecApplied).
+type ChangeRecord struct {
+	Moved  []int         `json:"moved"`
+	Batch  int           `json:"batch"` // the batch that caused it, -1 for several
+	Op     string        `json:"op"`    // announce, rollback, recover
+	Took   time.Duration `json:"took,omitempty"`
+	Routes int           `json:"routes,omitempty"`
+}
+
+// BatchRecord moves a batch to another phase.
+type BatchRecord struct {
+	Batch  int        `json:"batch"`
+	Phase  BatchPhase `json:"phase"`
+	Reason string     `json:"reason,omitempty"`
+}
+
+// GatesRecord holds the verdicts of one gate evaluation of a batch.
+type GatesRecord struct {
+	Batch    int             `json:"batch"`
+	Pass     bool            `json:"pass"`
+	Took     time.Duration   `json:"took"`
+	Verdicts []VerdictRecord `json:"verdicts"`
+}
+
+// ConfirmRecord answers a go/no-go point.
+type ConfirmRecord struct {
+	Point    string `json:"point"`
+	Go       bool   `json:"go"`
+	Operator string `json:"operator"`
+}
+
+// OperatorRecord is an operator's command, for the audit trail.
+type OperatorRecord struct {
+	Command  string `json:"command"`
+	Args     string `json:"args,omitempty"`
+	Operator string `json:"operator"`
+}
+
+// apply folds one journal record into s. Unknown record types are an
+// error: a journal written by a newer version must not be half-understood.
+func (s *RunState) apply(typ string, at time.Time, data []byte) error {
+	switch typ {
+	case RecRunStart:
+		var r RunStartRecord
+		if err := json.Unmarshal(data, &r); err != nil {
+			return fmt.Errorf("%s: %w", typ, err)
+		}
+		applied := s.Applied
+		if r.Adopted != "" {
+			applied = []int{} // the previous run's batches are this run's baseline
+		}
+		*s = RunState{RunID: r.RunID, Runbook: r.Runbook, Digest: r.Digest, Operator: r.Operator,
+			AutoConfirm: r.AutoConfirm, Phase: PhasePrechecking, Batches: r.Batches, Started: at, Applied: applied}
+	case RecBaseline:
+		var r BaselineRecord
+		if err := json.Unmarshal(data, &r); err != nil {
+			return fmt.Errorf("%s: %w", typ, err)
+		}
+		s.Baseline = r.Healthy
+	case RecPhase:
+		var r PhaseRecord
+		if err := json.Unmarshal(data, &r); err != nil {
+			return fmt.Errorf("%s: %w", typ, err)
+		}
+		s.Phase, s.Pause, s.Confirm, s.Step = r.Phase, r.Pause, r.Confirm, r.Step
+		if r.Phase == PhaseDone || r.Phase == PhaseAborted {
+			s.Ended, s.Result = at, r.Result
+		}
+	case RecIntent:
+		var r ChangeRecord
+		if err := json.Unmarshal(data, &r); err != nil {
+			return fmt.Errorf("%s: %w", typ, err)
+		}
+		s.Intent = slices.Clone(r.Moved)
+		if s.Intent == nil {
+			s.Intent = []int{}
+		}
+	case RecApplied:
+		var r ChangeRecord
+		if err := json.Unmarshal(data, &r); err != nil {
+			return fmt.Errorf("%s: %w", typ, err)
+		}
+		s.Applied, s.Intent = slices.Clone(r.Moved), nil
+		if b := s.batch(r.Batch); b != nil && r.Op == "announce" {
+			b.Announced, b.ApplyTook = at, r.Took
+		}
+	case RecBatch:
+		var r BatchRecord
+		if err := json.Unmarshal(data, &r); err != nil {
+			return fmt.Errorf("%s: %w", typ, err)
+		}
+		b := s.batch(r.Batch)
+		if b == nil {
+			return fmt.Errorf("%s: no batch %d", typ, r.Batch)
+		}
+		b.Phase = r.Phase
+		switch r.Phase {
+		case BatchAnnouncing:
+			b.Started, b.Attempts, b.Reason = at, b.Attempts+1, ""
+		case BatchGating:
+			b.Converged = at
+		case BatchCommitted:
+			b.Decided = at
+		case BatchRollingBack:
+			b.Reason = r.Reason
+			if b.Decided.IsZero() || b.Decided.Before(b.Started) {
+				b.Decided = at
+			}
+		case BatchRolledBack:
+			b.RolledBack = at
+			if r.Reason != "" {
+				b.Reason = r.Reason
+			}
+		}
+	case RecGates:
+		var r GatesRecord
+		if err := json.Unmarshal(data, &r); err != nil {
+			return fmt.Errorf("%s: %w", typ, err)
+		}
+		if b := s.batch(r.Batch); b != nil {
+			b.Verdicts, b.GateTook = r.Verdicts, r.Took
+		}
+	case RecConfirm:
+		var r ConfirmRecord
+		if err := json.Unmarshal(data, &r); err != nil {
+			return fmt.Errorf("%s: %w", typ, err)
+		}
+		if r.Go && !slices.Contains(s.Confirmed, r.Point) {
+			s.Confirmed = append(s.Confirmed, r.Point)
+		}
+		if s.Confirm == r.Point {
+			s.Confirm = ""
+		}
+	case RecOperator, RecRecovered:
+		// audit only
+	default:
+		return fmt.Errorf("unknown journal record type %q", typ)
+	}
+	return nil
+}
+
+func (s *RunState) batch(i int) *BatchState {
+	if i < 0 || i >= len(s.Batches) {
+		return nil
+	}
+	return &s.Batches[i]
+}
+
+// Moved counts the VMs and prefixes at the target.
+func (s *RunState) Moved() (vms, prefixes int) {
+	for _, i := range s.Applied {
+		if b := s.batch(i); b != nil {
+			vms += b.VMs
+			prefixes += b.Prefixes
+		}
+	}
+	return vms, prefixes
+}
+
+// Active reports whether a run is under way (not idle, done or aborted).
+func (s *RunState) Active() bool {
+	switch s.Phase {
+	case PhasePrechecking, PhaseRunning, PhasePaused:
+		return true
+	}
+	return false
+}
+
+// clone returns a deep copy for readers outside the engine's lock.
+func (s *RunState) clone() RunState {
+	c := *s
+	c.Batches = slices.Clone(s.Batches)
+	for i := range c.Batches {
+		c.Batches[i].Verdicts = slices.Clone(s.Batches[i].Verdicts)
+	}
+	c.Confirmed = slices.Clone(s.Confirmed)
+	c.Applied = slices.Clone(s.Applied)
+	c.Intent = slices.Clone(s.Intent)
+	c.Baseline = slices.Clone(s.Baseline)
+	return c
+}
+
+// Fold replays journal entries into the state they describe.
+func Fold(entries []JournalEntry) (RunState, error) {
+	s := RunState{Phase: PhaseIdle}
+	for _, e := range entries {
+		if err := s.apply(e.Type, e.Time, e.Data); err != nil {
+			return s, fmt.Errorf("journal record %d: %w", e.Seq, err)
+		}
+	}
+	return s, nil
+}
+
+// JournalEntry is one journal record as the API and the report see it.
+type JournalEntry struct {
+	Seq  uint64          `json:"seq"`
+	Time time.Time       `json:"time"`
+	Type string          `json:"type"`
+	Data json.RawMessage `json:"data"`
+}

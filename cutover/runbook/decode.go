@@ -1,0 +1,358 @@
+package runbook
+
+import (
+	"encoding"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// A strict YAML decoder over yaml.v3 nodes. yaml.v3's own KnownFields mode
+// stops being helpful at the first error and words errors in Go types; this
+// one reports every unknown or duplicate key and every wrong type at once,
+// as FieldErrors with the field's path ("bgp.peers[0].hold_time") and line,
+// and remembers the line of every field it saw so that later checks can
+// point at the right line too.
+
+// positions maps a field path to the line of its key (or list item).
+type positions map[string]int
+
+// line returns the line of path, or of its closest parent that has one.
+func (p positions) line(path string) int {
+	for path != "" {
+		if l, ok := p[path]; ok {
+			return l
+		}
+		i := strings.LastIndexAny(path, ".[")
+		if i < 0 {
+			break
+		}
+		path = path[:i]
+	}
+	return 0
+}
+
+// has reports whether path was written in the file.
+func (p positions) has(path string) bool {
+	_, ok := p[path]
+	return ok
+}
+
+type decoder struct {
+	file string
+	p    *problems
+	pos  positions
+}
+
+var (
+	durationType        = reflect.TypeFor[time.Duration]()
+	textUnmarshalerType = reflect.TypeFor[encoding.TextUnmarshaler]()
+)
+
+// parseYAML parses data as one YAML document and returns its root node.
+func parseYAML(file string, data []byte, p *problems) *yaml.Node {
+	dec := yaml.NewDecoder(strings.NewReader(string(data)))
+	var root yaml.Node
+	if err := dec.Decode(&root); err != nil {
+		if errors.Is(err, io.EOF) {
+			p.add(file, 0, "", "", "the file is empty")
+			return nil
+		}
+		line, msg := yamlErrLine(err)
+		p.add(file, line, "", "", "%s", msg)
+		return nil
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); err == nil {
+		p.add(file, extra.Line, "", "", "more than one YAML document (a second --- ?)")
+	}
+	n := &root
+	if n.Kind == yaml.DocumentNode {
+		if len(n.Content) == 0 {
+			p.add(file, 0, "", "", "the file is empty")
+			return nil
+		}
+		n = n.Content[0]
+	}
+	return n
+}
+
+var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+// yamlErrLine splits a yaml.v3 syntax error into its line and message.
+func yamlErrLine(err error) (int, string) {
+	s := err.Error()
+	if m := yamlLineRE.FindStringSubmatch(s); m != nil {
+		l, _ := strconv.Atoi(m[1])
+		return l, "YAML syntax: " + m[2]
+	}
+	return 0, "YAML syntax: " + strings.TrimPrefix(s, "yaml: ")
+}
+
+func kindName(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	default:
+		return "a single value"
+	}
+}
+
+func isNull(n *yaml.Node) bool {
+	return n.Kind == yaml.ScalarNode && n.Tag == "!!null"
+}
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+// decode decodes n into v (addressable), reporting problems under path.
+func (d *decoder) decode(n *yaml.Node, path string, v reflect.Value) {
+	for n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	if isNull(n) {
+		v.Set(reflect.Zero(v.Type()))
+		return
+	}
+	t := v.Type()
+	if t == durationType {
+		d.scalar(n, path, func(s string) (string, bool) {
+			dur, err := time.ParseDuration(s)
+			if err != nil {
+				if _, nerr := strconv.ParseFloat(s, 64); nerr == nil {
+					return "want a duration with a unit, such as 30s or 2m", false
+				}
+				return "want a duration such as 30s, 1m30s or 500ms", false
+			}
+			v.SetInt(int64(dur))
+			return "", true
+		})
+		return
+	}
+	if reflect.PointerTo(t).Implements(textUnmarshalerType) && t.Kind() != reflect.Pointer {
+		d.scalar(n, path, func(s string) (string, bool) {
+			if err := v.Addr().Interface().(encoding.TextUnmarshaler).UnmarshalText([]byte(s)); err != nil {
+				return cleanErr(err, s), false
+			}
+			return "", true
+		})
+		return
+	}
+	switch t.Kind() {
+	case reflect.Pointer:
+		e := reflect.New(t.Elem())
+		d.decode(n, path, e.Elem())
+		v.Set(e)
+	case reflect.Struct:
+		d.structure(n, path, v)
+	case reflect.Map:
+		d.mapping(n, path, v)
+	case reflect.Slice:
+		if n.Kind != yaml.SequenceNode {
+			d.p.add(d.file, n.Line, path, "", "want a list, not %s", kindName(n))
+			return
+		}
+		s := reflect.MakeSlice(t, len(n.Content), len(n.Content))
+		for i, c := range n.Content {
+			p := fmt.Sprintf("%s[%d]", path, i)
+			d.pos[p] = c.Line
+			d.decode(c, p, s.Index(i))
+		}
+		v.Set(s)
+	case reflect.String:
+		d.scalar(n, path, func(s string) (string, bool) { v.SetString(s); return "", true })
+	case reflect.Bool:
+		d.scalar(n, path, func(s string) (string, bool) {
+			switch strings.ToLower(s) {
+			case "true":
+				v.SetBool(true)
+			case "false":
+				v.SetBool(false)
+			default:
+				return "want true or false", false
+			}
+			return "", true
+		})
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		d.scalar(n, path, func(s string) (string, bool) {
+			i, err := strconv.ParseInt(s, 0, t.Bits())
+			if err != nil {
+				if errors.Is(err, strconv.ErrRange) {
+					return fmt.Sprintf("out of range (%d to %d)", int64(-1)<<(t.Bits()-1), int64(1)<<(t.Bits()-1)-1), false
+				}
+				return "want a whole number", false
+			}
+			v.SetInt(i)
+			return "", true
+		})
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		d.scalar(n, path, func(s string) (string, bool) {
+			u, err := strconv.ParseUint(s, 0, t.Bits())
+			if err != nil {
+				if errors.Is(err, strconv.ErrRange) {
+					return fmt.Sprintf("out of range (0 to %d)", uint64(math.MaxUint64)>>(64-t.Bits())), false
+				}
+				if _, ierr := strconv.ParseInt(s, 0, 64); ierr == nil {
+					return "must not be negative", false
+				}
+				return "want a whole number", false
+			}
+			v.SetUint(u)
+			return "", true
+		})
+	case reflect.Float32, reflect.Float64:
+		d.scalar(n, path, func(s string) (string, bool) {
+			f, err := strconv.ParseFloat(s, t.Bits())
+			if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+				return "want a number", false
+			}
+			v.SetFloat(f)
+			return "", true
+		})
+	default:
+		panic("cutover: cannot decode into " + t.String())
+	}
+}
+
+// scalar checks that n is a single value and hands it to set, which
+// returns an error message when the value does not fit.
+func (d *decoder) scalar(n *yaml.Node, path string, set func(string) (string, bool)) {
+	if n.Kind != yaml.ScalarNode {
+		d.p.add(d.file, n.Line, path, "", "want a single value, not %s", kindName(n))
+		return
+	}
+	if msg, ok := set(n.Value); !ok {
+		d.p.add(d.file, n.Line, path, n.Value, "%s", msg)
+	}
+}
+
+// fieldIndex maps a struct's yaml keys to field indices.
+func fieldIndex(t reflect.Type) (map[string]int, []string) {
+	idx := map[string]int{}
+	var keys []string
+	for i := range t.NumField() {
+		f := t.Field(i)
+		tag := f.Tag.Get("yaml")
+		if !f.IsExported() || tag == "" || tag == "-" {
+			continue
+		}
+		name, _, _ := strings.Cut(tag, ",")
+		idx[name] = i
+		keys = append(keys, name)
+	}
+	return idx, keys
+}
+
+// keys walks the pairs of a mapping node, rejecting duplicate and
+// non-scalar keys and merge keys, and calls f for each good pair.
+func (d *decoder) keys(n *yaml.Node, path string, f func(key string, k, val *yaml.Node)) bool {
+	for n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	if n.Kind != yaml.MappingNode {
+		d.p.add(d.file, n.Line, path, "", "want a mapping (key: value), not %s", kindName(n))
+		return false
+	}
+	seen := map[string]int{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, val := n.Content[i], n.Content[i+1]
+		if k.Kind != yaml.ScalarNode {
+			d.p.add(d.file, k.Line, path, "", "a key must be a single value, not %s", kindName(k))
+			continue
+		}
+		if k.Tag == "!!merge" {
+			d.p.add(d.file, k.Line, path, "", "merge keys (<<) are not supported: write the fields out")
+			continue
+		}
+		if first, dup := seen[k.Value]; dup {
+			d.p.add(d.file, k.Line, join(path, k.Value), "", "duplicate key (first on line %d)", first)
+			continue
+		}
+		seen[k.Value] = k.Line
+		f(k.Value, k, val)
+	}
+	return true
+}
+
+func (d *decoder) structure(n *yaml.Node, path string, v reflect.Value) {
+	idx, known := fieldIndex(v.Type())
+	d.keys(n, path, func(key string, k, val *yaml.Node) {
+		p := join(path, key)
+		i, ok := idx[key]
+		if !ok {
+			msg := "unknown field"
+			if s := suggest(key, known); s != "" {
+				msg += fmt.Sprintf(" (did you mean %q?)", s)
+			} else {
+				msg += fmt.Sprintf(" (known: %s)", strings.Join(known, ", "))
+			}
+			d.p.add(d.file, k.Line, p, "", "%s", msg)
+			return
+		}
+		d.pos[p] = k.Line
+		d.decode(val, p, v.Field(i))
+	})
+}
+
+func (d *decoder) mapping(n *yaml.Node, path string, v reflect.Value) {
+	t := v.Type()
+	if t.Key().Kind() != reflect.String {
+		panic("cutover: map keys must be strings")
+	}
+	m := reflect.MakeMap(t)
+	d.keys(n, path, func(key string, k, val *yaml.Node) {
+		p := join(path, key)
+		d.pos[p] = k.Line
+		e := reflect.New(t.Elem()).Elem()
+		d.decode(val, p, e)
+		m.SetMapIndex(reflect.ValueOf(key).Convert(t.Key()), e)
+	})
+	v.Set(m)
+}
+
+// suggest returns the known key closest to key when it is close enough
+// to be a typo.
+func suggest(key string, known []string) string {
+	best, bestD := "", 3
+	for _, k := range known {
+		if d := editDistance(key, k); d < bestD {
+			best, bestD = k, d
+		}
+	}
+	return best
+}
+
+func editDistance(a, b string) int {
+	ra, rb := []rune(a), []rune(b)
+	prev := make([]int, len(rb)+1)
+	cur := make([]int, len(rb)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(ra); i++ {
+		cur[0] = i
+		for j := 1; j <= len(rb); j++ {
+			c := 1
+			if ra[i-1] == rb[j-1] {
+				c = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+c)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(rb)]
+}

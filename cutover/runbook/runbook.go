@@ -1,0 +1,476 @@
+package runbook
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	_ "time/tzdata" // change windows name IANA zones; do not depend on the host's zoneinfo
+
+	"github.com/cutover/cutover/cutover/engine"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/cutover/cutover/bgp"
+)
+
+// RunbookVersion is the runbook format this package reads.
+const RunbookVersion = 1
+
+// Runbook is a validated runbook: where the VMs of an inventory move, how
+// the controller speaks BGP, how the move is cut into batches and what
+// must hold before a batch counts as done. runbooks/README.md documents
+// every field.
+type Runbook struct {
+	Version     int    `yaml:"version"`
+	Name        string `yaml:"name"`
+	Description string `yaml:"description"`
+	// Inventory is the inventory path as written, relative to the runbook.
+	Inventory string `yaml:"inventory"`
+	// Tenants, when given, is the complete list of tenants the inventory
+	// may name; any other tenant is an error.
+	Tenants         []string             `yaml:"tenants"`
+	Sites           map[string]*Site     `yaml:"sites"`
+	Move            Move                 `yaml:"move"`
+	BGP             BGPConfig            `yaml:"bgp"`
+	AllowedPrefixes []netip.Prefix       `yaml:"allowed_prefixes"`
+	MaxPrefixes     int                  `yaml:"max_prefixes"`
+	Batching        Batching             `yaml:"batching"`
+	Gates           []GateConfig         `yaml:"gates"`
+	FailurePolicy   engine.FailurePolicy `yaml:"failure_policy"`
+	// Hold is the minimum time between the end of one batch and the start
+	// of the next.
+	Hold      time.Duration   `yaml:"hold"`
+	Window    *ChangeWindow   `yaml:"window"` // nil: always open
+	Confirm   []string        `yaml:"confirm"`
+	Dataplane DataplaneConfig `yaml:"dataplane"`
+
+	File          string `yaml:"-"` // path the runbook was read from
+	InventoryPath string `yaml:"-"` // Inventory resolved against the runbook's directory
+	Digest        string `yaml:"-"` // SHA-256 of the runbook file, hex
+
+	pos positions
+}
+
+// Site is a place VMs live, as BGP and the dataplane see it.
+type Site struct {
+	Name        string   `yaml:"-"` // the key in sites:
+	Description string   `yaml:"description"`
+	NextHop     NextHops `yaml:"next_hop"`
+	// Attributes of the routes announced for VMs at this site.
+	Communities      []bgp.Community      `yaml:"communities"`
+	LargeCommunities []bgp.LargeCommunity `yaml:"large_communities"`
+	LocalPref        uint32               `yaml:"local_pref"` // 0: not sent
+	MED              *uint32              `yaml:"med"`        // nil: not sent
+	Prepend          uint8                `yaml:"prepend"`
+	// Steering is the mark and routing table of the site's nft set; when
+	// not written they are derived from the site's position in the sorted
+	// site names: mark 0x0c070000+i, table 7000+i.
+	Steering Steering `yaml:"steering"`
+}
+
+// NextHops are a site's BGP next-hops, one per address family.
+type NextHops struct {
+	IPv4 netip.Addr `yaml:"ipv4"`
+	IPv6 netip.Addr `yaml:"ipv6"`
+}
+
+// For returns the next-hop for prefixes of p's family (zero if none).
+func (n NextHops) For(p netip.Prefix) netip.Addr {
+	if p.Addr().Is4() {
+		return n.IPv4
+	}
+	return n.IPv6
+}
+
+// Steering is a site's firewall mark and routing table.
+type Steering struct {
+	Mark  uint32 `yaml:"mark"`
+	Table int    `yaml:"table"`
+}
+
+// Move names the source and the target site.
+type Move struct {
+	From string `yaml:"from" json:"from"`
+	To   string `yaml:"to" json:"to"`
+}
+
+// BGPConfig is how the controller speaks BGP.
+type BGPConfig struct {
+	LocalAS  uint32     `yaml:"local_as"`
+	RouterID netip.Addr `yaml:"router_id"`
+	// ListenPort is the TCP port to accept sessions on; -1 (the default)
+	// only dials out.
+	ListenPort int `yaml:"listen_port"`
+	// AnnounceSource makes the baseline announce every VM at the source
+	// site; a batch then changes the next-hop instead of adding a route.
+	AnnounceSource  bool            `yaml:"announce_source"`
+	GracefulRestart GracefulRestart `yaml:"graceful_restart"`
+	Peers           []Peer          `yaml:"peers"`
+}
+
+// GracefulRestart is the controller's graceful restart (RFC 4724) setting.
+type GracefulRestart struct {
+	Enabled     bool          `yaml:"enabled"`      // default true
+	RestartTime time.Duration `yaml:"restart_time"` // default 120s; whole seconds, at most 4095s
+}
+
+// Peer is one BGP neighbor.
+type Peer struct {
+	Address     netip.Addr `yaml:"address"`
+	AS          uint32     `yaml:"as"`
+	Port        uint16     `yaml:"port"` // default 179
+	Description string     `yaml:"description"`
+	// Password is the TCP MD5 password; PasswordEnv names an environment
+	// variable that holds it instead (keeps secrets out of the runbook).
+	Password    string        `yaml:"password"`
+	PasswordEnv string        `yaml:"password_env"`
+	HoldTime    time.Duration `yaml:"hold_time"` // default 90s; 0 disables keepalives
+	Keepalive   time.Duration `yaml:"keepalive"` // default hold_time/3
+	// Observe makes the peer's view count for the bgp gate (default true).
+	Observe bool `yaml:"observe"`
+}
+
+// Batching says how the VMs are cut into batches.
+type Batching struct {
+	// Canary is the number of VMs in the first batch, taken round-robin
+	// across tenants and never tier 1; 0: no canary batch. Default 10.
+	Canary int `yaml:"canary"`
+	// Size is the most VMs in one batch (default 200).
+	Size int `yaml:"size"`
+	// GroupByTenant keeps a tenant's VMs together in as few batches as
+	// possible; otherwise every batch is spread across tenants.
+	GroupByTenant bool `yaml:"group_by_tenant"`
+	// MaxPerTenant is the most VMs of one tenant in one batch; 0: no limit.
+	MaxPerTenant int `yaml:"max_per_tenant"`
+}
+
+// Gate kinds.
+const (
+	GateBGP        = "bgp"
+	GateProbe      = "probe"
+	GatePrometheus = "prometheus"
+)
+
+// GateConfig is one gate of the runbook. Which fields apply depends on
+// Kind; the others must be left out.
+type GateConfig struct {
+	Kind string `yaml:"kind"`
+	// bgp: how long the observed peers may take to hold the batch's routes.
+	// probe: the timeout of one probe. prometheus: of one query.
+	Timeout time.Duration `yaml:"timeout"`
+	// probe: share of the batch's VMs that were healthy at the baseline and
+	// must be healthy now (default 100%).
+	MinHealthy Ratio `yaml:"min_healthy"`
+	// probe: most regressed VMs allowed (default 0; -1: no limit).
+	MaxFailures int `yaml:"max_failures"`
+	// probe: consecutive rounds that must pass (Rise) or fail (Fall).
+	Rise int `yaml:"rise"`
+	Fall int `yaml:"fall"`
+	// probe, prometheus: time between rounds.
+	Interval time.Duration `yaml:"interval"`
+	// probe: probes in flight at once.
+	Concurrency int `yaml:"concurrency"`
+	// probe, prometheus: the gate fails when it has not passed within this.
+	Within time.Duration `yaml:"within"`
+	// prometheus: server, instant query, and the comparison the value must meet.
+	URL   string  `yaml:"url"`
+	Query string  `yaml:"query"`
+	Op    string  `yaml:"op"`
+	Value float64 `yaml:"value"`
+}
+
+// gateFields lists the fields each gate kind takes.
+var gateFields = map[string][]string{
+	GateBGP:        {"kind", "timeout"},
+	GateProbe:      {"kind", "min_healthy", "max_failures", "rise", "fall", "interval", "timeout", "concurrency", "within"},
+	GatePrometheus: {"kind", "url", "query", "op", "value", "interval", "timeout", "within"},
+}
+
+// Ratio is a share between 0 and 1, written "99%" or 0.99.
+type Ratio float64
+
+// UnmarshalText parses "99%", "99.5%" or 0.99.
+func (r *Ratio) UnmarshalText(b []byte) error {
+	s := strings.TrimSpace(string(b))
+	if pct, ok := strings.CutSuffix(s, "%"); ok {
+		f, err := strconv.ParseFloat(strings.TrimSpace(pct), 64)
+		if err != nil || f < 0 || f > 100 {
+			return fmt.Errorf("want a percentage from 0%% to 100%%")
+		}
+		*r = Ratio(f / 100)
+		return nil
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		return fmt.Errorf("want a percentage such as 99%% or a fraction such as 0.99")
+	}
+	if f > 1 && f <= 100 {
+		return fmt.Errorf("want a fraction from 0 to 1: write %s%% for a percentage", s)
+	}
+	if f < 0 || f > 1 {
+		return fmt.Errorf("want a fraction from 0 to 1 or a percentage")
+	}
+	*r = Ratio(f)
+	return nil
+}
+
+// MarshalText writes the ratio as a percentage.
+func (r Ratio) MarshalText() ([]byte, error) { return []byte(r.String()), nil }
+
+// String writes the ratio as a percentage, e.g. "99%".
+func (r Ratio) String() string { return strconv.FormatFloat(float64(r)*100, 'f', -1, 64) + "%" }
+
+// DataplaneConfig is where the nft steering is programmed.
+type DataplaneConfig struct {
+	Enabled bool   `yaml:"enabled"` // default true; false: BGP only
+	Table   string `yaml:"table"`   // inet table, default "cutover"
+	Netns   string `yaml:"netns"`   // network namespace by name; "": the current one
+}
+
+// ChangeWindow is the time of day batches may start. It may span midnight.
+type ChangeWindow struct {
+	Start    string   `yaml:"start"`    // "23:00"
+	End      string   `yaml:"end"`      // "01:00"; "24:00" is midnight
+	Timezone string   `yaml:"timezone"` // IANA name, e.g. Europe/Oslo
+	Days     []string `yaml:"days"`     // days the window opens (mon..sun); empty: every day
+
+	start, length time.Duration // from local midnight; length > 0
+	loc           *time.Location
+	days          [7]bool // by time.Weekday
+}
+
+var weekdays = []string{"sun", "mon", "tue", "wed", "thu", "fri", "sat"}
+
+// Open returns nil while the window is open at now, and otherwise an
+// error that says when it opens next.
+func (w *ChangeWindow) Open(now time.Time) error {
+	if w == nil {
+		return nil
+	}
+	local := now.In(w.loc)
+	y, m, d := local.Date()
+	midnight := time.Date(y, m, d, 0, 0, 0, 0, w.loc)
+	// The window that started yesterday may still be open; try it first.
+	for back := 1; back >= 0; back-- {
+		s := w.openAt(midnight.AddDate(0, 0, -back))
+		if !s.IsZero() && !now.Before(s) && now.Before(s.Add(w.length)) {
+			return nil
+		}
+	}
+	for ahead := 0; ahead <= 7; ahead++ {
+		s := w.openAt(midnight.AddDate(0, 0, ahead))
+		if !s.IsZero() && s.After(now) {
+			return fmt.Errorf("outside the change window %s: opens %s (in %s)",
+				w, s.Format("Mon 2006-01-02 15:04 MST"), s.Sub(now).Round(time.Minute))
+		}
+	}
+	return fmt.Errorf("outside the change window %s", w)
+}
+
+// openAt returns when the window opens on the day of midnight, or zero.
+func (w *ChangeWindow) openAt(midnight time.Time) time.Time {
+	if !w.days[midnight.Weekday()] {
+		return time.Time{}
+	}
+	h, m := int(w.start/time.Hour), int(w.start%time.Hour/time.Minute)
+	y, mo, d := midnight.Date()
+	return time.Date(y, mo, d, h, m, 0, 0, w.loc)
+}
+
+// String describes the window as written, e.g. "23:00-01:00 Europe/Oslo".
+func (w *ChangeWindow) String() string {
+	s := fmt.Sprintf("%s-%s %s", w.Start, w.End, w.Timezone)
+	if len(w.Days) > 0 {
+		s += " on " + strings.Join(w.Days, ",")
+	}
+	return s
+}
+
+// Confirmation points (go/no-go): before-batch:N and after-batch:N name
+// the batch "batch-NN" of the plan.
+const (
+	ConfirmBeforeStart = "before-start"
+	ConfirmAfterCanary = "after-canary"
+	ConfirmBeforeEnd   = "before-end"
+)
+
+// SiteNames returns the site names, sorted.
+func (rb *Runbook) SiteNames() []string {
+	names := make([]string, 0, len(rb.Sites))
+	for n := range rb.Sites {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// Source returns the site the VMs move from.
+func (rb *Runbook) Source() *Site { return rb.Sites[rb.Move.From] }
+
+// Target returns the site the VMs move to.
+func (rb *Runbook) Target() *Site { return rb.Sites[rb.Move.To] }
+
+// Line returns the line of a field path such as "bgp.peers[0].address"
+// (or of its closest written parent; 0 if none).
+func (rb *Runbook) Line(path string) int { return rb.pos.line(path) }
+
+// LoadRunbook reads and checks a runbook file on its own, without its
+// inventory. Errors are ValidationErrors.
+func LoadRunbook(path string) (*Runbook, []Warning, error) {
+	var p problems
+	rb := loadRunbook(path, &p)
+	if err := p.err(); err != nil {
+		return nil, p.warns, err
+	}
+	return rb, p.warns, nil
+}
+
+func loadRunbook(path string, p *problems) *Runbook {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		p.add(path, 0, "", "", "cannot read the runbook: %s", fileErr(err))
+		return nil
+	}
+	return parseRunbook(path, data, p)
+}
+
+// ParseRunbook parses and checks runbook text; name is used for messages
+// and to resolve the inventory path.
+func ParseRunbook(name string, data []byte) (*Runbook, []Warning, error) {
+	var p problems
+	rb := parseRunbook(name, data, &p)
+	if err := p.err(); err != nil {
+		return nil, p.warns, err
+	}
+	return rb, p.warns, nil
+}
+
+func parseRunbook(file string, data []byte, p *problems) *Runbook {
+	root := parseYAML(file, data, p)
+	if root == nil {
+		return nil
+	}
+	sum := sha256.Sum256(data)
+	rb := &Runbook{File: file, Digest: hex.EncodeToString(sum[:])}
+	d := &decoder{file: file, p: p, pos: positions{}}
+	if root.Kind != yaml.MappingNode {
+		p.add(file, root.Line, "", "", "want a mapping of runbook fields (version: 1, name: ..., ...), not %s", kindName(root))
+		return nil
+	}
+	d.decode(root, "", reflect.ValueOf(rb).Elem())
+	rb.pos = d.pos
+	rb.defaults()
+	rb.check(p)
+	return rb
+}
+
+// defaults fills in the fields that were not written.
+func (rb *Runbook) defaults() {
+	has := rb.pos.has
+	if !has("bgp.listen_port") {
+		rb.BGP.ListenPort = -1
+	}
+	if !has("bgp.graceful_restart.enabled") {
+		rb.BGP.GracefulRestart.Enabled = true
+	}
+	if !has("bgp.graceful_restart.restart_time") {
+		rb.BGP.GracefulRestart.RestartTime = 120 * time.Second
+	}
+	for i := range rb.BGP.Peers {
+		pr := &rb.BGP.Peers[i]
+		at := fmt.Sprintf("bgp.peers[%d].", i)
+		if !has(at + "port") {
+			pr.Port = 179
+		}
+		if !has(at + "hold_time") {
+			pr.HoldTime = 90 * time.Second
+		}
+		if !has(at + "keepalive") {
+			pr.Keepalive = (pr.HoldTime / 3).Truncate(time.Second)
+		}
+		if !has(at + "observe") {
+			pr.Observe = true
+		}
+	}
+	if !has("batching.canary") {
+		rb.Batching.Canary = 10
+	}
+	if !has("batching.size") {
+		rb.Batching.Size = 200
+	}
+	if !has("gates") {
+		rb.Gates = []GateConfig{{Kind: GateBGP}}
+	}
+	for i := range rb.Gates {
+		g := &rb.Gates[i]
+		at := fmt.Sprintf("gates[%d].", i)
+		set := func(field string, v any) {
+			if !has(at + field) {
+				reflect.ValueOf(g).Elem().FieldByIndex(gateFieldIndex[field]).Set(reflect.ValueOf(v))
+			}
+		}
+		switch g.Kind {
+		case GateBGP:
+			set("timeout", 30*time.Second)
+		case GateProbe:
+			set("min_healthy", Ratio(1))
+			set("rise", 2)
+			set("fall", 2)
+			set("interval", time.Second)
+			set("timeout", time.Second)
+			set("concurrency", 256)
+			set("within", 60*time.Second)
+		case GatePrometheus:
+			set("interval", 5*time.Second)
+			set("timeout", 5*time.Second)
+			set("within", 60*time.Second)
+		}
+	}
+	if rb.FailurePolicy == "" {
+		rb.FailurePolicy = engine.RollbackBatch
+	}
+	if !has("dataplane.enabled") {
+		rb.Dataplane.Enabled = true
+	}
+	if rb.Dataplane.Table == "" {
+		rb.Dataplane.Table = "cutover"
+	}
+	for i, name := range rb.SiteNames() {
+		s := rb.Sites[name]
+		if s == nil {
+			s = &Site{}
+			rb.Sites[name] = s
+		}
+		s.Name = name
+		if !has("sites." + name + ".steering.mark") {
+			s.Steering.Mark = 0x0c070000 + uint32(i)
+		}
+		if !has("sites." + name + ".steering.table") {
+			s.Steering.Table = 7000 + i
+		}
+	}
+	if rb.Inventory != "" {
+		rb.InventoryPath = rb.Inventory
+		if !filepath.IsAbs(rb.Inventory) {
+			rb.InventoryPath = filepath.Join(filepath.Dir(rb.File), rb.Inventory)
+		}
+	}
+}
+
+// gateFieldIndex maps a gate's yaml key to its struct field.
+var gateFieldIndex = func() map[string][]int {
+	m := map[string][]int{}
+	t := reflect.TypeFor[GateConfig]()
+	for i := range t.NumField() {
+		m[t.Field(i).Tag.Get("yaml")] = []int{i}
+	}
+	return m
+}()

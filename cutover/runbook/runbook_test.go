@@ -1,0 +1,356 @@
+package runbook_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cutover/cutover/cutover/engine"
+	"github.com/cutover/cutover/cutover/plan"
+
+	"github.com/cutover/cutover/cutover/runbook"
+	"github.com/cutover/cutover/cutover/runbook/runbooktest"
+)
+
+// errLines returns err's lines with dir taken out of the paths.
+func errLines(err error, dir string) []string {
+	return strings.Split(strings.ReplaceAll(err.Error(), dir+string(filepath.Separator), ""), "\n")
+}
+
+func TestBaseRunbook(t *testing.T) {
+	rb, _, warns, err := runbook.Load("testdata/base/runbook.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(warns) != 0 {
+		t.Errorf("warnings: %v", warns)
+	}
+	// Defaults.
+	pr := rb.BGP.Peers[0]
+	if pr.Port != 179 || !pr.Observe || pr.HoldTime != 9*time.Second || pr.Keepalive != 3*time.Second {
+		t.Errorf("peer defaults: %+v", pr)
+	}
+	if rb.BGP.ListenPort != -1 || !rb.BGP.GracefulRestart.Enabled || rb.BGP.GracefulRestart.RestartTime != 120*time.Second {
+		t.Errorf("bgp defaults: %+v", rb.BGP)
+	}
+	probe := rb.Gates[1]
+	want := runbook.GateConfig{Kind: runbook.GateProbe, MinHealthy: 0.99, Rise: 2, Fall: 2, Interval: time.Second, Timeout: time.Second, Concurrency: 256, Within: time.Minute}
+	if probe != want {
+		t.Errorf("probe gate defaults:\n%+v\nwant\n%+v", probe, want)
+	}
+	if s := rb.Sites["skm1"].Steering; s != (runbook.Steering{Mark: 0x0c070000, Table: 7000}) {
+		t.Errorf("skm1 steering %+v", s)
+	}
+	if s := rb.Sites["skm2"].Steering; s != (runbook.Steering{Mark: 0x0c070001, Table: 7001}) {
+		t.Errorf("skm2 steering %+v", s)
+	}
+	if !rb.Dataplane.Enabled || rb.Dataplane.Table != "cutover" || rb.FailurePolicy != engine.RollbackBatch {
+		t.Errorf("dataplane/policy defaults: %+v %s", rb.Dataplane, rb.FailurePolicy)
+	}
+	if rb.InventoryPath != filepath.Join("testdata", "base", "inventory.csv") {
+		t.Errorf("inventory path %q", rb.InventoryPath)
+	}
+	if got := rb.Line("bgp.peers[0].address"); got != 18 {
+		t.Errorf("line of bgp.peers[0].address = %d, want 18", got)
+	}
+}
+
+func TestRunbookErrors(t *testing.T) {
+	tests := []struct {
+		name      string
+		edits     []runbooktest.Edit
+		inventory string
+		want      []string
+	}{
+		{"version missing", []runbooktest.Edit{{"version: 1\n", ""}}, "",
+			[]string{"runbook.yaml: version: required: write version: 1"}},
+		{"version 2", []runbooktest.Edit{{"version: 1", "version: 2"}}, "",
+			[]string{`runbook.yaml:1: version: unsupported version: this cutover reads version 1 (value "2")`}},
+		{"unknown field with a typo", []runbooktest.Edit{{"hold: 1s", "hodl: 1s"}}, "",
+			[]string{`runbook.yaml:26: hodl: unknown field (did you mean "hold"?)`}},
+		{"unknown nested field", []runbooktest.Edit{{"keepalive: 3s}", "keepalive: 3s, pasword: x}"}}, "",
+			[]string{`runbook.yaml:18: bgp.peers[0].pasword: unknown field (did you mean "password"?)`}},
+		{"unknown field far from any", []runbooktest.Edit{{"hold: 1s", "colour: blue"}}, "",
+			[]string{`runbook.yaml:26: colour: unknown field (known: version, name, description, inventory, tenants, sites, move, bgp, allowed_prefixes, max_prefixes, batching, gates, failure_policy, hold, window, confirm, dataplane)`}},
+		{"duplicate key", []runbooktest.Edit{{"hold: 1s", "hold: 1s\nhold: 2s"}}, "",
+			[]string{`runbook.yaml:27: hold: duplicate key (first on line 26)`}},
+		{"wrong shape", []runbooktest.Edit{{"tenants: [alpha, beta, gamma]", "tenants: alpha"}}, "",
+			[]string{`runbook.yaml:4: tenants: want a list, not a single value`}},
+		{"name", []runbooktest.Edit{{"name: base", "name: Base Run"}}, "",
+			[]string{`runbook.yaml:2: name: use 1-63 lowercase letters, digits, '.', '_' or '-', starting with a letter or digit (value "Base Run")`}},
+		{"inventory file missing", []runbooktest.Edit{{"inventory: inventory.csv", "inventory: nope.csv"}}, "",
+			[]string{`runbook.yaml:3: inventory: cannot read the inventory nope.csv: no such file or directory (value "nope.csv")`}},
+		{"inventory not given", []runbooktest.Edit{{"inventory: inventory.csv\n", ""}}, "",
+			[]string{`runbook.yaml: inventory: required: the inventory file, relative to the runbook`}},
+		{"unknown site", []runbooktest.Edit{{"to: skm2}", "to: skm3}"}}, "",
+			[]string{`runbook.yaml:13: move.to: unknown site (sites: skm1, skm2) (value "skm3")`}},
+		{"source is target", []runbooktest.Edit{{"to: skm2}", "to: skm1}"}}, "",
+			[]string{`runbook.yaml:13: move.to: the same site as move.from: nothing would move (value "skm1")`}},
+		{"site name", []runbooktest.Edit{{"  skm2:", "  SKM-2:"}, {"to: skm2}", "to: SKM-2}"}}, "",
+			[]string{`runbook.yaml:9: sites.SKM-2: site names are 1-24 of a-z, 0-9 and '_' (they name nft sets) (value "SKM-2")`}},
+		{"next-hops of the wrong family", []runbooktest.Edit{{`{ipv4: 10.255.2.2, ipv6: "fd00:255:2::2"}`, `{ipv4: "fd00:255:2::2", ipv6: 10.255.2.2}`}}, "",
+			[]string{
+				`runbook.yaml:10: sites.skm2.next_hop.ipv4: not an IPv4 address (value "fd00:255:2::2")`,
+				`runbook.yaml:10: sites.skm2.next_hop.ipv6: not an IPv6 address (value "10.255.2.2")`,
+			}},
+		{"next-hop not an address", []runbooktest.Edit{{`ipv4: 10.255.2.2,`, `ipv4: 10.255.2,`}}, "",
+			[]string{`runbook.yaml:10: sites.skm2.next_hop.ipv4: IPv4 address too short (value "10.255.2")`}},
+		{"no next-hop for a family in use", []runbooktest.Edit{{`{ipv4: 10.255.2.2, ipv6: "fd00:255:2::2"}`, `{ipv4: 10.255.2.2}`}}, "",
+			[]string{`runbook.yaml:10: sites.skm2.next_hop: the inventory has IPv6 addresses: the target site needs an ipv6 next-hop`}},
+		{"no next-hop at all", []runbooktest.Edit{{`next_hop: {ipv4: 10.255.2.2, ipv6: "fd00:255:2::2"}`, `next_hop: {}`}}, "",
+			[]string{`runbook.yaml:10: sites.skm2.next_hop: required: ipv4 and/or ipv6 next-hop of the site`}},
+		{"source next-hop needed with announce_source", []runbooktest.Edit{{`{ipv4: 10.255.1.2, ipv6: "fd00:255:1::2"}`, `{ipv4: 10.255.1.2}`}, {"  router_id: 10.255.0.2", "  router_id: 10.255.0.2\n  announce_source: true"}}, "",
+			[]string{`runbook.yaml:7: sites.skm1.next_hop: the inventory has IPv6 addresses: the source site needs an ipv6 next-hop`}},
+		{"community", []runbooktest.Edit{{`["65100:2"]`, `["65100:2", "65100:70000"]`}}, "",
+			[]string{`runbook.yaml:11: sites.skm2.communities[1]: both halves must be 0-65535 (value "65100:70000")`}},
+		{"prepend", []runbooktest.Edit{{"med: 10", "prepend: 11"}}, "",
+			[]string{`runbook.yaml:12: sites.skm2.prepend: at most 10 (value "11")`}},
+		{"steering table taken", []runbooktest.Edit{{"med: 10", "steering: {table: 7000}"}}, "",
+			[]string{`runbook.yaml:12: sites.skm2.steering.table: same table as site skm1 (value "7000")`}},
+		{"steering table reserved", []runbooktest.Edit{{"med: 10", "steering: {table: 254, mark: 0}"}}, "",
+			[]string{
+				`runbook.yaml:12: sites.skm2.steering.mark: must not be 0 (unmarked packets) (value "0")`,
+				`runbook.yaml:12: sites.skm2.steering.table: reserved table (default, main, local) (value "254")`,
+			}},
+		{"AS 0", []runbooktest.Edit{{"local_as: 65100", "local_as: 0"}}, "",
+			[]string{`runbook.yaml:15: bgp.local_as: AS 0 is reserved (RFC 7607) (value "0")`}},
+		{"AS missing", []runbooktest.Edit{{"  local_as: 65100\n", ""}}, "",
+			[]string{`runbook.yaml:14: bgp.local_as: required: the controller's AS number`}},
+		{"AS negative", []runbooktest.Edit{{"local_as: 65100", "local_as: -1"}}, "",
+			[]string{`runbook.yaml:15: bgp.local_as: must not be negative (value "-1")`}},
+		{"AS too big", []runbooktest.Edit{{"local_as: 65100", "local_as: 4294967296"}}, "",
+			[]string{`runbook.yaml:15: bgp.local_as: out of range (0 to 4294967295) (value "4294967296")`}},
+		{"peer AS_TRANS", []runbooktest.Edit{{"as: 65000", "as: 23456"}}, "",
+			[]string{`runbook.yaml:18: bgp.peers[0].as: AS 23456 is AS_TRANS (RFC 6793) (value "23456")`}},
+		{"router id not IPv4", []runbooktest.Edit{{"router_id: 10.255.0.2", `router_id: "fd00:255::2"`}}, "",
+			[]string{`runbook.yaml:16: bgp.router_id: must be an IPv4 address (the BGP identifier is 32 bits) (value "fd00:255::2")`}},
+		{"duplicate peer", []runbooktest.Edit{{"keepalive: 3s}", "keepalive: 3s}\n    - {address: 10.255.0.1, as: 65001}"}}, "",
+			[]string{`runbook.yaml:19: bgp.peers[1].address: duplicate peer (also bgp.peers[0]) (value "10.255.0.1")`}},
+		{"peer is the router id", []runbooktest.Edit{{"address: 10.255.0.1", "address: 10.255.0.2"}}, "",
+			[]string{`runbook.yaml:18: bgp.peers[0].address: the controller's own router id: a peer is another router (value "10.255.0.2")`}},
+		{"IPv6 peer without IPv6 next-hop", []runbooktest.Edit{
+			{`{ipv4: 10.255.2.2, ipv6: "fd00:255:2::2"}`, `{ipv4: 10.255.2.2}`},
+			{"keepalive: 3s}", "keepalive: 3s}\n    - {address: \"fd00:255::1\", as: 65000}"}}, "",
+			[]string{
+				`runbook.yaml:10: sites.skm2.next_hop: the inventory has IPv6 addresses: the target site needs an ipv6 next-hop`,
+				`runbook.yaml:19: bgp.peers[1].address: IPv6 peer, but the target site skm2 has no ipv6 next-hop (value "fd00:255::1")`,
+			}},
+		{"hold time too short", []runbooktest.Edit{{"hold_time: 9s, keepalive: 3s", "hold_time: 2s, keepalive: 1s"}}, "",
+			[]string{`runbook.yaml:18: bgp.peers[0].hold_time: want 0 (no keepalives) or at least 3s (RFC 4271) (value "2s")`}},
+		{"keepalive not below hold time", []runbooktest.Edit{{"keepalive: 3s", "keepalive: 9s"}}, "",
+			[]string{`runbook.yaml:18: bgp.peers[0].keepalive: want at least 1s and less than hold_time 9s (usually a third) (value "9s")`}},
+		{"password twice", []runbooktest.Edit{{"keepalive: 3s}", "keepalive: 3s, password: s3cret, password_env: BGP_PW}"}}, "",
+			[]string{`runbook.yaml:18: bgp.peers[0].password_env: give password or password_env, not both (value "BGP_PW")`}},
+		{"graceful restart time", []runbooktest.Edit{{"  router_id: 10.255.0.2", "  router_id: 10.255.0.2\n  graceful_restart: {restart_time: 5000s}"}}, "",
+			[]string{`runbook.yaml:17: bgp.graceful_restart.restart_time: want 1s to 4095s (a 12-bit field) (value "1h23m20s")`}},
+		{"bool", []runbooktest.Edit{{"  router_id: 10.255.0.2", "  router_id: 10.255.0.2\n  announce_source: yes"}}, "",
+			[]string{`runbook.yaml:17: bgp.announce_source: want true or false (value "yes")`}},
+		{"allowed prefix with host bits", []runbooktest.Edit{{"[10.64.0.0/14,", "[10.64.0.1/14,"}}, "",
+			[]string{`runbook.yaml:19: allowed_prefixes[0]: host bits set: write 10.64.0.0/14 (value "10.64.0.1/14")`}},
+		{"allowed everything", []runbooktest.Edit{{"[10.64.0.0/14,", "[0.0.0.0/0,"}}, "",
+			[]string{`runbook.yaml:19: allowed_prefixes[0]: a /0 allows everything: list the VM ranges (value "0.0.0.0/0")`}},
+		{"prefixes outside the allowed ranges", []runbooktest.Edit{{"[10.64.0.0/14,", "[10.64.0.0/27,"}}, "",
+			[]string{
+				`inventory.csv:11: address: outside allowed_prefixes (10.64.0.0/27, fd00:64::/48) (value "10.64.0.32/31")`,
+				`inventory.csv:12: address: outside allowed_prefixes (10.64.0.0/27, fd00:64::/48) (value "10.64.0.34/32")`,
+			}},
+		{"more prefixes than max_prefixes", []runbooktest.Edit{{"max_prefixes: 100", "max_prefixes: 10"}}, "",
+			[]string{`runbook.yaml:20: max_prefixes: the inventory has 11 prefixes, more than max_prefixes (value "10")`}},
+		{"max_prefixes missing", []runbooktest.Edit{{"max_prefixes: 100\n", ""}}, "",
+			[]string{`runbook.yaml: max_prefixes: required: the most prefixes this runbook may announce (a safety cap)`}},
+		{"batch size 0", []runbooktest.Edit{{"size: 4", "size: 0"}}, "",
+			[]string{`runbook.yaml:21: batching.size: must be at least 1 (value "0")`}},
+		{"max_per_tenant 0", []runbooktest.Edit{{"max_per_tenant: 2", "max_per_tenant: 0"}}, "",
+			[]string{`runbook.yaml:21: batching.max_per_tenant: must be at least 1 (leave it out for no limit) (value "0")`}},
+		{"canary negative", []runbooktest.Edit{{"canary: 2", "canary: -1"}}, "",
+			[]string{`runbook.yaml:21: batching.canary: must be 0 (no canary) or more (value "-1")`}},
+		{"canary would need tier 1", []runbooktest.Edit{{"canary: 2", "canary: 8"}}, "",
+			[]string{`runbook.yaml:21: batching.canary: only 7 VMs are tier 2 or 3 and the canary never takes tier 1: lower canary (value "8")`}},
+		{"canary cannot be filled under the tenant cap", []runbooktest.Edit{{"canary: 2", "canary: 7"}}, "",
+			[]string{`runbook.yaml:21: batching.canary: max_per_tenant 2 leaves only 6 tier 2-3 VMs for the canary (value "7")`}},
+		{"unknown tenant", []runbooktest.Edit{{"[alpha, beta, gamma]", "[alpha, beta]"}}, "",
+			[]string{`inventory.csv:10: tenant: unknown tenant: not in the runbook's tenants (3 VMs) (value "gamma")`}},
+		{"unknown gate kind", []runbooktest.Edit{{"{kind: probe, min_healthy: 99%}", "{kind: ping}"}}, "",
+			[]string{`runbook.yaml:24: gates[1].kind: unknown gate kind: want bgp, probe or prometheus (value "ping")`}},
+		{"gate kind missing", []runbooktest.Edit{{"{kind: probe, min_healthy: 99%}", "{min_healthy: 99%}"}}, "",
+			[]string{`runbook.yaml:24: gates[1].kind: required: bgp, probe or prometheus`}},
+		{"field of another gate kind", []runbooktest.Edit{{"{kind: bgp, timeout: 30s}", `{kind: bgp, timeout: 30s, url: "http://x"}`}}, "",
+			[]string{`runbook.yaml:23: gates[0].url: not a field of a bgp gate (it takes timeout)`}},
+		{"duration without unit", []runbooktest.Edit{{"timeout: 30s", "timeout: 30"}}, "",
+			[]string{`runbook.yaml:23: gates[0].timeout: want a duration with a unit, such as 30s or 2m (value "30")`}},
+		{"percentage without %", []runbooktest.Edit{{"min_healthy: 99%", "min_healthy: 99"}}, "",
+			[]string{`runbook.yaml:24: gates[1].min_healthy: want a fraction from 0 to 1: write 99% for a percentage (value "99")`}},
+		{"percentage over 100", []runbooktest.Edit{{"min_healthy: 99%", "min_healthy: 120%"}}, "",
+			[]string{`runbook.yaml:24: gates[1].min_healthy: want a percentage from 0% to 100% (value "120%")`}},
+		{"probe gate that can never pass", []runbooktest.Edit{{"min_healthy: 99%}", "rise: 5, interval: 2s, within: 5s}"}}, "",
+			[]string{`runbook.yaml:24: gates[1].within: shorter than rise × interval (10s): the gate could never pass (value "5s")`}},
+		{"prometheus gate incomplete", []runbooktest.Edit{{"{kind: probe, min_healthy: 99%}", `{kind: prometheus, url: "ftp://prom"}`}}, "",
+			[]string{
+				`runbook.yaml:24: gates[1].url: want an http:// or https:// URL of the Prometheus server (value "ftp://prom")`,
+				`runbook.yaml:24: gates[1].query: required: a PromQL instant query`,
+				`runbook.yaml:24: gates[1].op: required: <, <=, >, >=, == or !=`,
+				`runbook.yaml:24: gates[1].value: required: the number the query's value is compared with`,
+			}},
+		{"bgp gate without an observed peer", []runbooktest.Edit{{"keepalive: 3s}", "keepalive: 3s, observe: false}"}}, "",
+			[]string{`runbook.yaml:23: gates[0].kind: a bgp gate needs at least one peer with observe: true (value "bgp")`}},
+		{"two bgp gates", []runbooktest.Edit{{"{kind: probe, min_healthy: 99%}", "{kind: bgp}"}}, "",
+			[]string{`runbook.yaml:24: gates[1].kind: a second bgp gate (also gates[0]): merge them (value "bgp")`}},
+		{"failure policy", []runbooktest.Edit{{"failure_policy: rollback-batch", "failure_policy: retry"}}, "",
+			[]string{`runbook.yaml:25: failure_policy: want rollback-batch, rollback-all or pause (value "retry")`}},
+		{"window", []runbooktest.Edit{{"hold: 1s", `hold: 1s
+window: {start: "25:00", end: "1:00", timezone: Mars/Olympus, days: [fri, funday]}`}}, "",
+			[]string{
+				`runbook.yaml:27: window.start: want a time of day HH:MM from 00:00 to 23:59 (value "25:00")`,
+				`runbook.yaml:27: window.end: want a time of day HH:MM from 00:00 to 23:59 (value "1:00")`,
+				`runbook.yaml:27: window.timezone: unknown time zone: want an IANA name such as Europe/Oslo or UTC (value "Mars/Olympus")`,
+				`runbook.yaml:27: window.days[1]: want mon, tue, wed, thu, fri, sat or sun (value "funday")`,
+			}},
+		{"empty window", []runbooktest.Edit{{"hold: 1s", `hold: 1s
+window: {start: "23:00", end: "23:00"}`}}, "",
+			[]string{
+				`runbook.yaml:27: window.end: the same time as start: the window would be empty (leave window out for always open) (value "23:00")`,
+				`runbook.yaml:27: window.timezone: required: an IANA time zone such as Europe/Oslo`,
+			}},
+		{"confirm points", []runbooktest.Edit{{"[before-start, after-canary, before-end]", "[before-start, after-lunch, before-batch:0, before-start]"}}, "",
+			[]string{
+				`runbook.yaml:27: confirm[1]: want before-start, after-canary, before-batch:N, after-batch:N or before-end (value "after-lunch")`,
+				`runbook.yaml:27: confirm[2]: batch numbers start at 1 (batch-01) (value "before-batch:0")`,
+				`runbook.yaml:27: confirm[3]: listed twice (also confirm[0]) (value "before-start")`,
+			}},
+		{"after-canary without a canary", []runbooktest.Edit{{"canary: 2", "canary: 0"}}, "",
+			[]string{`runbook.yaml:27: confirm[1]: batching.canary is 0: there is no canary batch (value "after-canary")`}},
+		{"confirm before a batch that does not exist", []runbooktest.Edit{{"[before-start, after-canary, before-end]", "[before-batch:2, after-batch:3]"}}, "",
+			[]string{`runbook.yaml:27: confirm[1]: the plan has batch-01 to batch-02 (value "after-batch:3")`}},
+		{"dataplane table", []runbooktest.Edit{{"hold: 1s", "hold: 1s\ndataplane: {table: \"my table\", netns: \"a/b\"}"}}, "",
+			[]string{
+				`runbook.yaml:27: dataplane.table: use 1-32 letters, digits, '_' or '-' (value "my table")`,
+				`runbook.yaml:27: dataplane.netns: a network namespace name: 1-64 letters, digits, '.', '_' or '-' (value "a/b")`,
+			}},
+		{"YAML syntax", []runbooktest.Edit{{"to: skm2}", "to: skm2"}}, "",
+			[]string{`runbook.yaml:12: YAML syntax: did not find expected ',' or '}'`}},
+		{"two documents", []runbooktest.Edit{{"hold: 1s", "hold: 1s\n---\nversion: 1"}}, "",
+			[]string{`runbook.yaml:27: more than one YAML document (a second --- ?)`}},
+		{"runbook and inventory errors together", []runbooktest.Edit{{"name: base", "name: Base"}},
+			"name,address,tenant,tier,probe\na1,10.64.0.10,alpha,3,\na2,10.64.0.10,alpha,3,\na3,10.64.0.11,beta,3,\n",
+			[]string{
+				`runbook.yaml:2: name: use 1-63 lowercase letters, digits, '.', '_' or '-', starting with a letter or digit (value "Base")`,
+				`inventory.csv:3: address: address already belongs to vm "a1" (line 2) (value "10.64.0.10")`,
+			}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := runbooktest.WriteCase(t, "testdata/base", tt.edits, tt.inventory)
+			pl, _, err := plan.Load(path)
+			if err == nil {
+				t.Fatalf("accepted: %d batches", len(pl.Batches))
+			}
+			var verrs runbook.ValidationErrors
+			if !errors.As(err, &verrs) {
+				t.Fatalf("error %T is not ValidationErrors: %v", err, err)
+			}
+			if got := errLines(err, filepath.Dir(path)); !slices.Equal(got, tt.want) {
+				t.Errorf("errors:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
+			}
+		})
+	}
+}
+
+func TestRunbookFileErrors(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		name, data string
+		want       []string
+	}{
+		{"empty.yaml", "", []string{"empty.yaml: the file is empty"}},
+		{"comment.yaml", "# nothing yet\n", []string{"comment.yaml: the file is empty"}},
+		{"list.yaml", "- version: 1\n", []string{"list.yaml:1: want a mapping of runbook fields (version: 1, name: ..., ...), not a list"}},
+		{"missing.yaml", "", []string{"missing.yaml: cannot read the runbook: no such file or directory"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(dir, tt.name)
+			if tt.name != "missing.yaml" {
+				if err := os.WriteFile(path, []byte(tt.data), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			_, _, _, err := runbook.Load(path)
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			if got := errLines(err, dir); !slices.Equal(got, tt.want) {
+				t.Errorf("errors:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
+			}
+		})
+	}
+}
+
+// TestEveryMistakeAtOnce: a runbook with mistakes in nearly every section
+// and an inventory with several bad rows report all of them, in file and
+// line order, in one go.
+func TestEveryMistakeAtOnce(t *testing.T) {
+	_, warns, err := plan.Load("testdata/bad/runbook.yaml")
+	if err == nil {
+		t.Fatal("accepted")
+	}
+	want, rerr := os.ReadFile("testdata/bad/errors.txt")
+	if rerr != nil {
+		t.Fatal(rerr)
+	}
+	if got := err.Error() + "\n"; got != string(want) {
+		t.Errorf("errors:\n%s\nwant (testdata/bad/errors.txt):\n%s", got, want)
+	}
+	var ws []string
+	for _, w := range warns {
+		ws = append(ws, w.String())
+	}
+	wantWarns := []string{
+		"testdata/bad/runbook.yaml:6: sites.skm2: not used by move: ignored",
+		"testdata/bad/inventory.csv:1: ignoring extra column(s): owner",
+	}
+	if !slices.Equal(ws, wantWarns) {
+		t.Errorf("warnings %q, want %q", ws, wantWarns)
+	}
+}
+
+func TestRunbookWarnings(t *testing.T) {
+	tests := []struct {
+		name  string
+		edits []runbooktest.Edit
+		want  []string
+	}{
+		{"none", nil, nil},
+		{"unused site", []runbooktest.Edit{{"move: {", "  dr: {next_hop: {ipv4: 10.255.5.2}}\nmove: {"}},
+			[]string{"runbook.yaml:13: sites.dr: not used by move: ignored"}},
+		{"no gates", []runbooktest.Edit{{"gates:\n  - {kind: bgp, timeout: 30s}\n  - {kind: probe, min_healthy: 99%}", "gates: []"}},
+			[]string{"runbook.yaml:22: gates: no gates: every batch commits without a check"}},
+		{"local_pref towards eBGP", []runbooktest.Edit{{"med: 10", "local_pref: 200"}},
+			[]string{"runbook.yaml:12: sites.skm2.local_pref: local_pref is only sent to iBGP peers and every peer is eBGP: use med or prepend"}},
+		{"probe gate without probes", nil, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			inventory := ""
+			if tt.name == "probe gate without probes" {
+				inventory = "name,address,tenant,tier\na1,10.64.0.10,alpha,3\nb1,10.64.0.11,beta,3\n"
+				tt.want = []string{"runbook.yaml:24: gates[1]: no VM in the inventory has a probe: the probe gate always passes"}
+			}
+			path := runbooktest.WriteCase(t, "testdata/base", tt.edits, inventory)
+			_, _, warns, err := runbook.Load(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, w := range warns {
+				got = append(got, strings.ReplaceAll(w.String(), filepath.Dir(path)+string(filepath.Separator), ""))
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("warnings %q, want %q", got, tt.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,56 @@
+package serve
+
+import (
+	"context"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/cutover/cutover/bgp"
+	"github.com/cutover/cutover/bgp/gobgp"
+	"github.com/cutover/cutover/cutover/daemon"
+	"github.com/cutover/cutover/cutover/health"
+	"github.com/cutover/cutover/nft"
+	"github.com/cutover/cutover/nft/kernel"
+)
+
+// LiveBackends are the real speaker (embedded GoBGP), the kernel nft
+// dataplane and network probes.
+type LiveBackends struct {
+	Log zerolog.Logger
+	// ProbeNetns runs the probes from inside this network namespace
+	// (for the lab: the hospital client's); "": the daemon's own.
+	ProbeNetns string
+	// DrainTimeout is how long flows opened before a move keep their old
+	// path (0: the dataplane's default).
+	DrainTimeout time.Duration
+	// CorrectDrift lets the dataplane fix hand edits of its table.
+	CorrectDrift bool
+	// DataplaneNetns, when set, overrides the runbook's dataplane netns
+	// (the lab: the daemon runs in ctl, the gateway is the edge).
+	DataplaneNetns string
+}
+
+// Speaker implements daemon.Backends.
+func (b LiveBackends) Speaker(ctx context.Context, c bgp.Config) (bgp.Speaker, error) {
+	return gobgp.New(ctx, c, b.Log.With().Str("component", "bgp").Logger())
+}
+
+// Dataplane implements daemon.Backends.
+func (b LiveBackends) Dataplane(c nft.Config) (daemon.DataplaneCloser, error) {
+	c.DrainTimeout = b.DrainTimeout
+	if b.DataplaneNetns != "" {
+		c.NetNS = b.DataplaneNetns
+	}
+	c.Correct = b.CorrectDrift
+	dp, err := kernel.New(c, b.Log)
+	if err != nil {
+		return nil, err
+	}
+	return daemon.FromNFT(dp), nil
+}
+
+// Prober implements daemon.Backends.
+func (b LiveBackends) Prober() (health.Prober, error) {
+	return health.NewProber(health.Options{Netns: b.ProbeNetns})
+}

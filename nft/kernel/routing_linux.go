@@ -1,0 +1,191 @@
+//go:build linux
+
+package kernel
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/cutover/cutover/nft/internal/layout"
+)
+
+// kernelRouting is what the kernel holds of the tool's ip rules (every rule
+// at nft.Config.RulePriority) and routes (every route in the routing table
+// of a site, or of a rule at that priority).
+type kernelRouting struct {
+	rules  []layout.IPRule
+	routes []kernelRoute
+}
+
+// kernelRoute is a route in a site's routing table.
+type kernelRoute struct {
+	v6    bool
+	table int
+	dst   netip.Prefix
+	via   netip.Addr
+	raw   netlink.Route
+}
+
+func (r kernelRoute) String() string {
+	s := fmt.Sprintf("%s route %s", layout.IPCommand(r.v6), r.dst)
+	if r.via.IsValid() {
+		s += " via " + r.via.String()
+	}
+	return fmt.Sprintf("%s table %d", s, r.table)
+}
+
+func (r kernelRoute) is(w layout.Route) bool {
+	return r.v6 == w.V6 && r.table == w.Table && r.dst.Bits() == 0 && r.via == w.Via
+}
+
+func families() []int { return []int{netlink.FAMILY_V4, netlink.FAMILY_V6} }
+
+// readRouting reads the ip rules at priority and the routes in tables and in
+// the tables those rules point to.
+func readRouting(h *netlink.Handle, priority int, tables []int) (kernelRouting, error) {
+	var k kernelRouting
+	for _, fam := range families() {
+		filter := netlink.NewRule()
+		filter.Priority = priority
+		rules, err := h.RuleListFiltered(fam, filter, netlink.RT_FILTER_PRIORITY)
+		if err != nil {
+			return k, fmt.Errorf("list ip rules: %w", err)
+		}
+		for _, r := range rules {
+			k.rules = append(k.rules, layout.IPRule{V6: fam == netlink.FAMILY_V6, Mark: r.Mark, Table: r.Table, Priority: r.Priority})
+			tables = append(tables, r.Table)
+		}
+	}
+	slices.Sort(tables)
+	for _, t := range slices.Compact(tables) {
+		for _, fam := range families() {
+			routes, err := h.RouteListFiltered(fam, &netlink.Route{Table: t}, netlink.RT_FILTER_TABLE)
+			if err != nil {
+				return k, fmt.Errorf("list routes of table %d: %w", t, err)
+			}
+			for _, r := range routes {
+				kr := kernelRoute{v6: fam == netlink.FAMILY_V6, table: r.Table, raw: r}
+				bits := 0
+				if kr.v6 {
+					kr.dst = netip.PrefixFrom(netip.IPv6Unspecified(), 0)
+				} else {
+					kr.dst = netip.PrefixFrom(netip.IPv4Unspecified(), 0)
+				}
+				if r.Dst != nil {
+					if a, ok := netip.AddrFromSlice(r.Dst.IP); ok {
+						bits, _ = r.Dst.Mask.Size()
+						kr.dst = netip.PrefixFrom(a.Unmap(), bits)
+					}
+				}
+				if a, ok := netip.AddrFromSlice(r.Gw); ok {
+					kr.via = a.Unmap()
+				}
+				k.routes = append(k.routes, kr)
+			}
+		}
+	}
+	return k, nil
+}
+
+// routingDrift lists the differences between k and the wanted rules and
+// routes.
+func routingDrift(k kernelRouting, rules []layout.IPRule, routes []layout.Route) (missing, unexpected []string) {
+	for _, w := range rules {
+		if !slices.Contains(k.rules, w) {
+			missing = append(missing, w.String()+": missing")
+		}
+	}
+	for _, r := range k.rules {
+		if !slices.Contains(rules, r) {
+			unexpected = append(unexpected, r.String()+": unexpected")
+		}
+	}
+	for _, w := range routes {
+		if !slices.ContainsFunc(k.routes, func(r kernelRoute) bool { return r.is(w) }) {
+			missing = append(missing, w.String()+": missing")
+		}
+	}
+	for _, r := range k.routes {
+		if !slices.ContainsFunc(routes, func(w layout.Route) bool { return r.is(w) }) {
+			unexpected = append(unexpected, r.String()+": unexpected")
+		}
+	}
+	return missing, unexpected
+}
+
+// addRouting adds the wanted rules and routes k lacks (before the steering
+// that needs them), and reports what it did.
+func addRouting(h *netlink.Handle, k kernelRouting, rules []layout.IPRule, routes []layout.Route) ([]string, error) {
+	var done []string
+	for _, w := range routes {
+		if slices.ContainsFunc(k.routes, func(r kernelRoute) bool { return r.is(w) }) {
+			continue
+		}
+		dst := &net.IPNet{IP: net.IPv4zero.To4(), Mask: net.CIDRMask(0, 32)}
+		fam := netlink.FAMILY_V4
+		if w.V6 {
+			dst, fam = &net.IPNet{IP: net.IPv6zero, Mask: net.CIDRMask(0, 128)}, netlink.FAMILY_V6
+		}
+		// Replace: a default route via another next-hop is switched atomically.
+		r := &netlink.Route{Family: fam, Table: w.Table, Dst: dst, Gw: w.Via.AsSlice()}
+		if err := h.RouteReplace(r); err != nil {
+			return done, fmt.Errorf("add %s: %w", w, err)
+		}
+		done = append(done, w.String())
+	}
+	for _, w := range rules {
+		if slices.Contains(k.rules, w) {
+			continue
+		}
+		r := netlink.NewRule()
+		r.Family = netlink.FAMILY_V4
+		if w.V6 {
+			r.Family = netlink.FAMILY_V6
+		}
+		r.Priority, r.Mark, r.Table = w.Priority, w.Mark, w.Table
+		if err := h.RuleAdd(r); err != nil && !errors.Is(err, unix.EEXIST) {
+			return done, fmt.Errorf("add %s: %w", w, err)
+		}
+		done = append(done, w.String())
+	}
+	return done, nil
+}
+
+// removeRouting deletes the rules and routes in k that are not wanted
+// (after the steering that used them is gone). All are tried; the errors are
+// joined.
+func removeRouting(h *netlink.Handle, k kernelRouting, rules []layout.IPRule, routes []layout.Route) error {
+	var errs []error
+	for _, r := range k.rules {
+		if slices.Contains(rules, r) {
+			continue
+		}
+		nr := netlink.NewRule()
+		nr.Family = netlink.FAMILY_V4
+		if r.V6 {
+			nr.Family = netlink.FAMILY_V6
+		}
+		nr.Priority, nr.Mark, nr.Table = r.Priority, r.Mark, r.Table
+		if err := h.RuleDel(nr); err != nil && !errors.Is(err, unix.ENOENT) {
+			errs = append(errs, fmt.Errorf("delete %s: %w", r, err))
+		}
+	}
+	for _, r := range k.routes {
+		if slices.ContainsFunc(routes, func(w layout.Route) bool { return r.is(w) }) {
+			continue
+		}
+		// A default route that addRouting replaced is gone already: ESRCH
+		// (the kernel matches the gateway too, so the new route stays).
+		raw := r.raw
+		if err := h.RouteDel(&raw); err != nil && !errors.Is(err, unix.ESRCH) && !errors.Is(err, unix.ENOENT) {
+			errs = append(errs, fmt.Errorf("delete %s: %w", r, err))
+		}
+	}
+	return errors.Join(errs...)
+}

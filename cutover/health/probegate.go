@@ -123,80 +123,49 @@ func (g ProbeGate) Check(ctx context.Context, in Input) Verdict {
 	}
 	g = g.withDefaults()
 	base := in.Baseline.healthySet()
-
-	wctx, cancel := context.WithTimeout(ctx, g.Within)
-	defer cancel()
-	var (
-		last        round
-		rounds      int
-		rise, fall  int
-		lastReasons []string
-	)
-	for {
-		started := time.Now()
-		res := RunRoundTimeout(wctx, g.Prober, in.Targets, g.Concurrency, g.Timeout)
-		if wctx.Err() != nil {
-			break // cut short: not judged
+	res := g.poll().Run(ctx, name, in.Progress, func(ctx context.Context, n int) Round {
+		r := g.judge(in.Targets, base, RunRoundTimeout(ctx, g.Prober, in.Targets, g.Concurrency, g.Timeout))
+		out := RoundFailed
+		if r.ok {
+			out = RoundHeld
 		}
-		rounds++
-		last = g.judge(in.Targets, base, res)
-		if last.ok {
-			rise, fall = rise+1, 0
-		} else {
-			rise, fall = 0, fall+1
-		}
-		lastReasons = last.reasons()
-		switch {
-		case rise >= g.Rise:
-			return last.verdict(name, true, fmt.Sprintf("round %d: %s; held %s", rounds, last.summary(g), inARow(rise)), lastReasons)
-		case fall >= g.Fall:
-			return last.verdict(name, false, fmt.Sprintf("round %d: %s; failed %s", rounds, last.summary(g), inARow(fall)), lastReasons)
-		}
-		if in.Progress != nil {
-			v := last.verdict(name, false, fmt.Sprintf("round %d: %s", rounds, last.summary(g)), lastReasons)
-			v.Pending = true
-			in.Progress(v)
-		}
-		wait := time.NewTimer(time.Until(started.Add(g.Interval)))
-		select {
-		case <-wait.C:
-			continue
-		case <-wctx.Done():
-			wait.Stop()
-		}
-		break
+		return Round{Outcome: out, Verdict: r.verdict(name, false, fmt.Sprintf("round %d: %s", n, r.summary(g)), r.reasons())}
+	})
+	if res.Decided {
+		return res.Verdict
 	}
-	if ctx.Err() != nil {
-		v := pending(ctx, name, rounds, lastReasons)
-		v.Healthy, v.Regressed, v.WasDown = last.healthy, last.regressed, last.wasDown
+	last := res.Last.Verdict
+	head, details := headAndDetails(last.Reasons)
+	if res.Verdict.Pending {
+		v := pending(ctx, name, res.Rounds, details)
+		v.Healthy, v.Regressed, v.WasDown = last.Healthy, last.Regressed, last.WasDown
 		return v
 	}
-	if rounds == 0 {
+	if res.Rounds == 0 {
 		return Verdict{Gate: name, Reasons: []string{fmt.Sprintf("no verdict within %v: no round of %d probes completed", g.Within, len(in.Targets))}}
 	}
-	state := fmt.Sprintf("held %d of %d rounds needed", rise, g.Rise)
-	if !last.ok {
-		state = fmt.Sprintf("failed %d of %d rounds to fail", fall, g.Fall)
+	state := fmt.Sprintf("held %d of %d rounds needed", res.Rise, g.Rise)
+	if res.Last.Outcome != RoundHeld {
+		state = fmt.Sprintf("failed %d of %d rounds to fail", res.Fall, g.Fall)
 	}
-	return last.verdict(name, false, fmt.Sprintf("no verdict within %v: round %d: %s; %s", g.Within, rounds, last.summary(g), state), lastReasons)
+	last.Reasons = append([]string{fmt.Sprintf("no verdict within %v: %s; %s", g.Within, head, state)}, details...)
+	return last
 }
 
-func inARow(n int) string {
-	if n == 1 {
-		return "1 round"
-	}
-	return strconv.Itoa(n) + " rounds in a row"
+// poll is the gate's schedule.
+func (g ProbeGate) poll() Poll {
+	return Poll{Interval: g.Interval, Within: g.Within, Rise: g.Rise, Fall: g.Fall}
 }
 
-// round is the judgement of one round of probes.
-type round struct {
+// probeRound is the judgement of one round of probes.
+type probeRound struct {
 	healthy, regressed, wasDown int
 	ok                          bool
 	failing                     []string // "vm-0042 10.64.0.52: tcp 80: connection refused"
 }
 
-func (g ProbeGate) judge(targets []Target, base map[string]bool, res map[string]Result) round {
-	var r round
+func (g ProbeGate) judge(targets []Target, base map[string]bool, res map[string]Result) probeRound {
+	var r probeRound
 	for _, t := range targets {
 		if base != nil && !base[t.Name] {
 			r.wasDown++
@@ -222,7 +191,7 @@ func (g ProbeGate) judge(targets []Target, base map[string]bool, res map[string]
 
 // summary reads like "198/200 healthy (99%), 2 regressed, 3 down at
 // baseline (need ≥ 99% healthy)".
-func (r round) summary(g ProbeGate) string {
+func (r probeRound) summary(g ProbeGate) string {
 	n := r.healthy + r.regressed
 	var b strings.Builder
 	if n == 0 {
@@ -246,15 +215,19 @@ func (r round) summary(g ProbeGate) string {
 }
 
 // reasons lists the failing targets, at most MaxReasonTargets of them.
-func (r round) reasons() []string {
-	if len(r.failing) <= MaxReasonTargets {
-		return r.failing
+func (r probeRound) reasons() []string { return capReasons(r.failing) }
+
+// capReasons returns at most MaxReasonTargets of list and counts the rest
+// ("and 12 more").
+func capReasons(list []string) []string {
+	if len(list) <= MaxReasonTargets {
+		return list
 	}
-	out := append([]string(nil), r.failing[:MaxReasonTargets]...)
-	return append(out, fmt.Sprintf("and %d more", len(r.failing)-MaxReasonTargets))
+	out := append([]string(nil), list[:MaxReasonTargets]...)
+	return append(out, fmt.Sprintf("and %d more", len(list)-MaxReasonTargets))
 }
 
-func (r round) verdict(name string, pass bool, head string, rest []string) Verdict {
+func (r probeRound) verdict(name string, pass bool, head string, rest []string) Verdict {
 	return Verdict{Gate: name, Pass: pass, Reasons: append([]string{head}, rest...),
 		Healthy: r.healthy, Regressed: r.regressed, WasDown: r.wasDown}
 }

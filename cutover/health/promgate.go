@@ -13,15 +13,20 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/prometheus/client_golang/api"
+	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
+	"github.com/prometheus/common/model"
 )
 
-// PromGate asks Prometheus an instant query (/api/v1/query) every Interval
-// and compares the value with Value by Op. For a vector every series must
-// satisfy the comparison. An empty result is not decided yet; an error is
-// the reason (a rejected query, HTTP 400, fails at once; other errors are
-// retried until Within). The gate passes once the comparison held Rise
-// polls in a row, fails once it failed Fall polls in a row, and fails when
-// Within elapsed without a pass.
+// PromGate asks Prometheus an instant query (/api/v1/query, through
+// client_golang's API client) every Interval and compares the value with
+// Value by Op. For a vector every series must satisfy the comparison. An
+// empty result is not decided yet; an error is the reason (a rejected
+// query, HTTP 400, fails at once; other errors are retried until Within).
+// Warnings of the answer follow the poll's reasons ("warning: …"). The gate
+// passes once the comparison held Rise polls in a row, fails once it failed
+// Fall polls in a row, and fails when Within elapsed without a pass.
 type PromGate struct {
 	GateName string  // "" means "prometheus"
 	URL      string  // Prometheus base URL, e.g. http://prometheus:9090
@@ -75,19 +80,9 @@ func (g PromGate) Validate() error {
 	return nil
 }
 
+// withDefaults fills in the request's defaults; Poll has those of the
+// schedule.
 func (g PromGate) withDefaults() PromGate {
-	if g.Rise == 0 {
-		g.Rise = 1
-	}
-	if g.Fall == 0 {
-		g.Fall = 1
-	}
-	if g.Interval == 0 {
-		g.Interval = DefaultInterval
-	}
-	if g.Within == 0 {
-		g.Within = DefaultWithin
-	}
 	if g.Timeout == 0 {
 		g.Timeout = 5 * time.Second
 	}
@@ -122,70 +117,65 @@ func (g PromGate) Check(ctx context.Context, in Input) Verdict {
 		return Verdict{Gate: name, Reasons: []string{err.Error()}}
 	}
 	g = g.withDefaults()
-	wctx, cancel := context.WithTimeout(ctx, g.Within)
-	defer cancel()
+	c, err := g.client()
+	if err != nil {
+		return Verdict{Gate: name, Reasons: []string{fmt.Sprintf("gate %s: %v", name, err)}}
+	}
 	want := fmt.Sprintf("%s %s %s", g.Query, g.Op, fmtFloat(g.Value))
-	var (
-		polls      int
-		rise, fall int
-		last       []string // the last poll's reasons
-	)
-	for {
-		started := time.Now()
-		samples, err := g.query(wctx)
-		if wctx.Err() != nil {
+	return g.poll().Run(ctx, name, in.Progress, func(ctx context.Context, n int) Round {
+		return g.round(ctx, c, n, want)
+	}).Verdict
+}
+
+// poll is the gate's schedule.
+func (g PromGate) poll() Poll {
+	return Poll{Interval: g.Interval, Within: g.Within, Rise: g.Rise, Fall: g.Fall}
+}
+
+// round asks the query once and judges the answer: an empty result or an
+// error worth retrying is undecided, a rejected query is fatal.
+func (g PromGate) round(ctx context.Context, c api.Client, n int, want string) Round {
+	samples, warnings, err := g.query(ctx, c)
+	var qe queryError
+	switch {
+	case errors.As(err, &qe) && qe.permanent:
+		return Round{Outcome: RoundFatal, Verdict: Verdict{Reasons: []string{fmt.Sprintf("query %s: %v", g.Query, err)}}}
+	case err != nil:
+		return Round{Verdict: Verdict{Reasons: []string{fmt.Sprintf("poll %d: query %s: %v", n, g.Query, err)}}}
+	case len(samples) == 0:
+		head := fmt.Sprintf("poll %d: %s: no data", n, g.Query)
+		return Round{Verdict: Verdict{Reasons: append([]string{head}, warningReasons(warnings)...)}}
+	}
+	var bad []string
+	for _, s := range samples {
+		if !g.compare(s.value) {
+			bad = append(bad, fmt.Sprintf("%s = %s", s.series, fmtFloat(s.value)))
+		}
+	}
+	if len(bad) == 0 {
+		head := fmt.Sprintf("poll %d: %s holds for %d series", n, want, len(samples))
+		return Round{Outcome: RoundHeld, Verdict: Verdict{Reasons: append([]string{head}, warningReasons(warnings)...)}}
+	}
+	head := fmt.Sprintf("poll %d: want %s, %d of %d series do not", n, want, len(bad), len(samples))
+	reasons := append([]string{head}, capReasons(bad)...)
+	return Round{Outcome: RoundFailed, Verdict: Verdict{Reasons: append(reasons, warningReasons(warnings)...)}}
+}
+
+// maxReasonWarnings is how many of an answer's warnings a verdict lists;
+// the rest are counted.
+const maxReasonWarnings = 5
+
+// warningReasons words the warnings of Prometheus's answer ("warning: ...").
+func warningReasons(ws []string) []string {
+	var out []string
+	for i, w := range ws {
+		if i == maxReasonWarnings {
+			out = append(out, fmt.Sprintf("and %d more warnings", len(ws)-i))
 			break
 		}
-		polls++
-		var qe queryError
-		switch {
-		case errors.As(err, &qe) && qe.permanent:
-			return Verdict{Gate: name, Reasons: []string{fmt.Sprintf("query %s: %v", g.Query, err)}}
-		case err != nil:
-			last = []string{fmt.Sprintf("poll %d: query %s: %v", polls, g.Query, err)}
-		case len(samples) == 0:
-			last = []string{fmt.Sprintf("poll %d: %s: no data", polls, g.Query)}
-		default:
-			var bad []string
-			for _, s := range samples {
-				if !g.compare(s.value) {
-					bad = append(bad, fmt.Sprintf("%s = %s", s.series, fmtFloat(s.value)))
-				}
-			}
-			if len(bad) == 0 {
-				rise, fall = rise+1, 0
-				head := fmt.Sprintf("poll %d: %s holds for %d series", polls, want, len(samples))
-				if rise >= g.Rise {
-					return Verdict{Gate: name, Pass: true, Reasons: []string{head + "; held " + inARow(rise)}}
-				}
-				last = []string{head}
-			} else {
-				rise, fall = 0, fall+1
-				head := fmt.Sprintf("poll %d: want %s, %d of %d series do not", polls, want, len(bad), len(samples))
-				last = append([]string{head}, round{failing: bad}.reasons()...)
-				if fall >= g.Fall {
-					last[0] += "; failed " + inARow(fall)
-					return Verdict{Gate: name, Reasons: last}
-				}
-			}
-		}
-		if in.Progress != nil {
-			in.Progress(Verdict{Gate: name, Pending: true, Reasons: last})
-		}
-		wait := time.NewTimer(time.Until(started.Add(g.Interval)))
-		select {
-		case <-wait.C:
-			continue
-		case <-wctx.Done():
-			wait.Stop()
-		}
-		break
+		out = append(out, "warning: "+w)
 	}
-	if ctx.Err() != nil {
-		return pending(ctx, name, polls, last)
-	}
-	head := fmt.Sprintf("no verdict within %v after %d polls", g.Within, polls)
-	return Verdict{Gate: name, Reasons: append([]string{head}, last...)}
+	return out
 }
 
 // sample is one series of an instant query's result.
@@ -201,110 +191,155 @@ type queryError struct {
 
 func (e queryError) Error() string { return e.msg }
 
+// client returns the API client for g.URL, which may name the query
+// endpoint itself (…/api/v1/query).
+func (g PromGate) client() (api.Client, error) {
+	u, err := url.Parse(g.URL)
+	if err != nil {
+		return nil, err
+	}
+	if strings.HasSuffix(u.Path, "/api/v1/query") {
+		u.Path = strings.TrimSuffix(u.Path, "/api/v1/query")
+		u.RawPath = strings.TrimSuffix(u.RawPath, "/api/v1/query")
+	}
+	c := *g.Client
+	c.Transport = limitBody{c.Transport}
+	return api.NewClient(api.Config{Address: u.String(), Client: &c})
+}
+
+// maxAnswer is the most of an answer PromGate reads; a longer one does not
+// decode and so is "not a Prometheus API answer".
+const maxAnswer = 16 << 20
+
+// limitBody cuts answers off after maxAnswer bytes.
+type limitBody struct{ base http.RoundTripper }
+
+func (l limitBody) RoundTrip(req *http.Request) (*http.Response, error) {
+	base := l.base
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	resp, err := base.RoundTrip(req)
+	if err == nil {
+		resp.Body = struct {
+			io.Reader
+			io.Closer
+		}{io.LimitReader(resp.Body, maxAnswer), resp.Body}
+	}
+	return resp, err
+}
+
+// query runs the instant query once and returns its samples and the
+// answer's warnings.
+func (g PromGate) query(ctx context.Context, c api.Client) ([]sample, v1.Warnings, error) {
+	ctx, cancel := context.WithTimeout(ctx, g.Timeout)
+	defer cancel()
+	a := &answer{Client: c}
+	start := time.Now()
+	val, warnings, _, err := v1.NewAPI(a).Query(ctx, g.Query, time.Time{})
+	if err != nil {
+		return nil, nil, a.error(err, time.Since(start))
+	}
+	s, err := samples(val)
+	if err != nil {
+		return nil, nil, err
+	}
+	return s, warnings, nil
+}
+
+// answer is an api.Client that keeps the last HTTP answer: the v1 API
+// tells neither its status nor, for some statuses, the error Prometheus
+// sent (it says "server error: 503" for {"errorType":"unavailable",…}).
+type answer struct {
+	api.Client
+	resp *http.Response
+	body []byte
+}
+
+// Do does the request and keeps the answer.
+func (a *answer) Do(ctx context.Context, req *http.Request) (*http.Response, []byte, error) {
+	resp, body, err := a.Client.Do(ctx, req)
+	a.resp, a.body = resp, body
+	return resp, body, err
+}
+
 // promResponse is the envelope of the Prometheus HTTP API.
 type promResponse struct {
 	Status    string `json:"status"`
 	ErrorType string `json:"errorType"`
 	Error     string `json:"error"`
 	Data      struct {
-		ResultType string          `json:"resultType"`
-		Result     json.RawMessage `json:"result"`
+		ResultType string `json:"resultType"`
 	} `json:"data"`
 }
 
-func (g PromGate) endpoint() string {
-	u, _ := url.Parse(g.URL) // validated
-	if !strings.HasSuffix(u.Path, "/api/v1/query") {
-		u = u.JoinPath("api", "v1", "query")
+// error words the error of the v1 API's Query: "connection refused",
+// "HTTP 400 Bad Request: bad_data: …". Errors retrying will not help are
+// permanent: a rejected query (400), a wrong URL (404), a result that is
+// not instant.
+func (a *answer) error(err error, took time.Duration) error {
+	var ae *v1.Error
+	switch {
+	case a.resp == nil: // no answer
+		return errors.New(errText(err, took))
+	case !errors.As(err, &ae): // answer cut short (timeout, ctx)
+		return fmt.Errorf("read answer: %s", errText(err, took))
 	}
-	return u.String()
+	status, code := a.resp.Status, a.resp.StatusCode
+	typ, msg := string(ae.Type), ae.Msg
+	switch ae.Type {
+	case v1.ErrClient, v1.ErrServer, v1.ErrBadResponse:
+		// Made up by the v1 API, which could not decode the answer or
+		// did not for its status: read it here.
+		notAPI := queryError{msg: fmt.Sprintf("HTTP %s: not a Prometheus API answer", status), permanent: code == http.StatusNotFound}
+		var pr promResponse
+		switch {
+		case json.Unmarshal(a.body, &pr) != nil:
+			return notAPI
+		case pr.Status == "error":
+			typ, msg = pr.ErrorType, pr.Error
+		case pr.Status == "success" && code/100 == 2 && !slices.Contains([]string{"vector", "scalar", "matrix"}, pr.Data.ResultType):
+			return instantOnly(pr.Data.ResultType)
+		default:
+			return notAPI
+		}
+	}
+	return queryError{msg: fmt.Sprintf("HTTP %s: %s: %s", status, typ, msg), permanent: code == http.StatusBadRequest}
 }
 
-// query runs the instant query once.
-func (g PromGate) query(ctx context.Context) ([]sample, error) {
-	ctx, cancel := context.WithTimeout(ctx, g.Timeout)
-	defer cancel()
-	form := url.Values{"query": {g.Query}}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, g.endpoint(), strings.NewReader(form.Encode()))
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Accept", "application/json")
-	start := time.Now()
-	resp, err := g.Client.Do(req)
-	if err != nil {
-		return nil, errors.New(errText(err, time.Since(start)))
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
-	if err != nil {
-		return nil, fmt.Errorf("read answer: %s", errText(err, time.Since(start)))
-	}
-	var pr promResponse
-	if err := json.Unmarshal(body, &pr); err != nil {
-		return nil, queryError{msg: fmt.Sprintf("HTTP %s: not a Prometheus API answer", resp.Status),
-			permanent: resp.StatusCode == http.StatusNotFound}
-	}
-	if pr.Status != "success" {
-		return nil, queryError{msg: fmt.Sprintf("HTTP %s: %s: %s", resp.Status, pr.ErrorType, pr.Error),
-			permanent: resp.StatusCode == http.StatusBadRequest}
-	}
-	return parseResult(pr.Data.ResultType, pr.Data.Result)
+func instantOnly(typ string) error {
+	return queryError{msg: fmt.Sprintf("result type %q: want an instant vector or a scalar", typ), permanent: true}
 }
 
-func parseResult(typ string, raw json.RawMessage) ([]sample, error) {
-	switch typ {
-	case "scalar":
-		v, err := parseValue(raw)
-		if err != nil {
-			return nil, err
-		}
-		return []sample{{series: "scalar", value: v}}, nil
-	case "vector":
-		var vec []struct {
-			Metric map[string]string `json:"metric"`
-			Value  json.RawMessage   `json:"value"`
-		}
-		if err := json.Unmarshal(raw, &vec); err != nil {
-			return nil, fmt.Errorf("bad vector: %w", err)
-		}
-		out := make([]sample, 0, len(vec))
-		for _, s := range vec {
-			v, err := parseValue(s.Value)
-			if err != nil {
-				return nil, err
+// samples returns the series of an instant vector, or the scalar.
+func samples(v model.Value) ([]sample, error) {
+	switch v := v.(type) {
+	case *model.Scalar:
+		return []sample{{series: "scalar", value: float64(v.Value)}}, nil
+	case model.Vector:
+		out := make([]sample, 0, len(v))
+		for _, s := range v {
+			if s == nil {
+				return nil, errors.New("bad sample: null")
 			}
-			out = append(out, sample{series: seriesName(s.Metric), value: v})
+			if s.Histogram != nil {
+				return nil, fmt.Errorf("bad sample: %s is a native histogram, want a float", seriesName(s.Metric))
+			}
+			out = append(out, sample{series: seriesName(s.Metric), value: float64(s.Value)})
 		}
 		return out, nil
+	case nil:
+		return nil, instantOnly("")
 	}
-	return nil, queryError{msg: fmt.Sprintf("result type %q: want an instant vector or a scalar", typ), permanent: true}
-}
-
-// parseValue decodes [<unix time>, "<value>"].
-func parseValue(raw json.RawMessage) (float64, error) {
-	var pair []json.RawMessage
-	if err := json.Unmarshal(raw, &pair); err != nil || len(pair) != 2 {
-		return 0, fmt.Errorf("bad sample %s", raw)
-	}
-	var s string
-	if err := json.Unmarshal(pair[1], &s); err != nil {
-		return 0, fmt.Errorf("bad sample %s", raw)
-	}
-	v, err := strconv.ParseFloat(s, 64)
-	if err != nil {
-		return 0, fmt.Errorf("bad sample value %q", s)
-	}
-	return v, nil
+	return nil, instantOnly(v.Type().String())
 }
 
 // seriesName renders labels the way Prometheus does: name{a="1", b="2"}.
-func seriesName(m map[string]string) string {
-	name := m["__name__"]
-	keys := make([]string, 0, len(m))
+func seriesName(m model.Metric) string {
+	name := m[model.MetricNameLabel]
+	keys := make([]model.LabelName, 0, len(m))
 	for k := range m {
-		if k != "__name__" {
+		if k != model.MetricNameLabel {
 			keys = append(keys, k)
 		}
 	}
@@ -312,11 +347,11 @@ func seriesName(m map[string]string) string {
 		if name == "" {
 			return "{}"
 		}
-		return name
+		return string(name)
 	}
 	slices.Sort(keys)
 	var b strings.Builder
-	b.WriteString(name)
+	b.WriteString(string(name))
 	b.WriteByte('{')
 	for i, k := range keys {
 		if i > 0 {

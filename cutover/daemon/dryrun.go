@@ -6,7 +6,6 @@ import (
 	"io"
 	"math"
 	"net/netip"
-	"strings"
 	"time"
 
 	"github.com/cutover/cutover/cutover/engine"
@@ -16,7 +15,6 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/cutover/cutover/bgp"
-	"github.com/cutover/cutover/cutover/health"
 )
 
 // DryRun runs the runbook at path through the real engine against
@@ -124,25 +122,10 @@ func allBatches(n int) []int {
 // gateTime estimates the least time the gates of one batch take.
 func gateTime(rb *runbook.Runbook) (d time.Duration, desc []string) {
 	for _, g := range rb.Gates {
-		switch g.Kind {
-		case runbook.GateBGP:
-			desc = append(desc, fmt.Sprintf("bgp ≤%s", orDefault(g.Timeout, 30*time.Second)))
-		case runbook.GateProbe, runbook.GatePrometheus:
-			rise := max(g.Rise, 1)
-			iv := orDefault(g.Interval, health.DefaultInterval)
-			t := time.Duration(rise-1) * iv
-			d = max(d, t)
-			desc = append(desc, fmt.Sprintf("%s rise %d @%s ≤%s", g.Kind, rise, iv, orDefault(g.Within, health.DefaultWithin)))
-		}
+		d = max(d, g.Least())
+		desc = append(desc, g.String())
 	}
 	return d, desc
-}
-
-func orDefault(d, def time.Duration) time.Duration {
-	if d == 0 {
-		return def
-	}
-	return d
 }
 
 func writeTimeline(w io.Writer, pl *plan.Plan, sp *engine.Spec, now time.Time) {
@@ -166,7 +149,11 @@ func writeTimeline(w io.Writer, pl *plan.Plan, sp *engine.Spec, now time.Time) {
 		fmt.Fprintf(w, "window %s: %s\n", rb.Window, state)
 	}
 	gt, gdesc := gateTime(rb)
-	fmt.Fprintf(w, "failure policy %s; hold %s between batches; gates: %s\n\n", rb.FailurePolicy, rb.Hold, strings.Join(gdesc, ", "))
+	fmt.Fprintf(w, "failure policy %s; hold %s between batches; gates:\n", rb.FailurePolicy, rb.Hold)
+	for _, d := range gdesc {
+		fmt.Fprintf(w, "  %s\n", d)
+	}
+	fmt.Fprintln(w)
 	fmt.Fprintf(w, "%-8s %-10s %5s %8s  %s\n", "T+", "batch", "VMs", "prefixes", "changes")
 	var at time.Duration
 	stamp := func(d time.Duration) string {

@@ -8,7 +8,6 @@ import (
 
 	"github.com/cutover/cutover/cutover/engine"
 	"github.com/cutover/cutover/cutover/plan"
-	"github.com/cutover/cutover/cutover/runbook"
 
 	"github.com/cutover/cutover/bgp"
 	"github.com/cutover/cutover/cutover/health"
@@ -49,23 +48,12 @@ func NewSpec(pl *plan.Plan, o SpecOptions) *engine.Spec {
 	sp.Precheck = func(ctx context.Context) error { return waitPeers(ctx, o.Speaker, o.PeerWait) }
 
 	var gates []health.Gate
-	bgpTimeout := time.Duration(0)
 	for _, g := range rb.Gates {
-		switch g.Kind {
-		case runbook.GateBGP:
-			bgpTimeout = g.Timeout
-			if bgpTimeout == 0 {
-				bgpTimeout = 30 * time.Second
-			}
-		case runbook.GateProbe:
-			gates = append(gates, health.ProbeGate{Prober: o.Prober, MinHealthy: float64(g.MinHealthy),
-				MaxFailures: g.MaxFailures, Rise: g.Rise, Fall: g.Fall, Interval: g.Interval,
-				Timeout: g.Timeout, Within: g.Within, Concurrency: g.Concurrency})
-		case runbook.GatePrometheus:
-			gates = append(gates, health.PromGate{URL: g.URL, Query: g.Query, Op: g.Op, Value: g.Value,
-				Within: g.Within, Interval: g.Interval, Timeout: g.Timeout})
+		if hg := g.Gate(o.Prober); hg != nil {
+			gates = append(gates, hg)
 		}
 	}
+	bgpTimeout := rb.ConvergeTimeout()
 	if bgpTimeout > 0 {
 		sp.Converge = func(ctx context.Context, routes []bgp.Route) error {
 			ctx, cancel := context.WithTimeout(ctx, bgpTimeout)

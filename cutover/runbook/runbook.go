@@ -152,48 +152,6 @@ type Batching struct {
 	MaxPerTenant int `yaml:"max_per_tenant"`
 }
 
-// Gate kinds.
-const (
-	GateBGP        = "bgp"
-	GateProbe      = "probe"
-	GatePrometheus = "prometheus"
-)
-
-// GateConfig is one gate of the runbook. Which fields apply depends on
-// Kind; the others must be left out.
-type GateConfig struct {
-	Kind string `yaml:"kind"`
-	// bgp: how long the observed peers may take to hold the batch's routes.
-	// probe: the timeout of one probe. prometheus: of one query.
-	Timeout time.Duration `yaml:"timeout"`
-	// probe: share of the batch's VMs that were healthy at the baseline and
-	// must be healthy now (default 100%).
-	MinHealthy Ratio `yaml:"min_healthy"`
-	// probe: most regressed VMs allowed (default 0; -1: no limit).
-	MaxFailures int `yaml:"max_failures"`
-	// probe: consecutive rounds that must pass (Rise) or fail (Fall).
-	Rise int `yaml:"rise"`
-	Fall int `yaml:"fall"`
-	// probe, prometheus: time between rounds.
-	Interval time.Duration `yaml:"interval"`
-	// probe: probes in flight at once.
-	Concurrency int `yaml:"concurrency"`
-	// probe, prometheus: the gate fails when it has not passed within this.
-	Within time.Duration `yaml:"within"`
-	// prometheus: server, instant query, and the comparison the value must meet.
-	URL   string  `yaml:"url"`
-	Query string  `yaml:"query"`
-	Op    string  `yaml:"op"`
-	Value float64 `yaml:"value"`
-}
-
-// gateFields lists the fields each gate kind takes.
-var gateFields = map[string][]string{
-	GateBGP:        {"kind", "timeout"},
-	GateProbe:      {"kind", "min_healthy", "max_failures", "rise", "fall", "interval", "timeout", "concurrency", "within"},
-	GatePrometheus: {"kind", "url", "query", "op", "value", "interval", "timeout", "within"},
-}
-
 // Ratio is a share between 0 and 1, written "99%" or 0.99.
 type Ratio float64
 
@@ -410,29 +368,7 @@ func (rb *Runbook) defaults() {
 		rb.Gates = []GateConfig{{Kind: GateBGP}}
 	}
 	for i := range rb.Gates {
-		g := &rb.Gates[i]
-		at := fmt.Sprintf("gates[%d].", i)
-		set := func(field string, v any) {
-			if !has(at + field) {
-				reflect.ValueOf(g).Elem().FieldByIndex(gateFieldIndex[field]).Set(reflect.ValueOf(v))
-			}
-		}
-		switch g.Kind {
-		case GateBGP:
-			set("timeout", 30*time.Second)
-		case GateProbe:
-			set("min_healthy", Ratio(1))
-			set("rise", 2)
-			set("fall", 2)
-			set("interval", time.Second)
-			set("timeout", time.Second)
-			set("concurrency", 256)
-			set("within", 60*time.Second)
-		case GatePrometheus:
-			set("interval", 5*time.Second)
-			set("timeout", 5*time.Second)
-			set("within", 60*time.Second)
-		}
+		rb.Gates[i].defaults(fmt.Sprintf("gates[%d].", i), has)
 	}
 	if rb.FailurePolicy == "" {
 		rb.FailurePolicy = engine.RollbackBatch
@@ -464,13 +400,3 @@ func (rb *Runbook) defaults() {
 		}
 	}
 }
-
-// gateFieldIndex maps a gate's yaml key to its struct field.
-var gateFieldIndex = func() map[string][]int {
-	m := map[string][]int{}
-	t := reflect.TypeFor[GateConfig]()
-	for i := range t.NumField() {
-		m[t.Field(i).Tag.Get("yaml")] = []int{i}
-	}
-	return m
-}()

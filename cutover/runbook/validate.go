@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"maps"
 	"net/netip"
-	"net/url"
 	"os"
 	"regexp"
 	"slices"
@@ -388,94 +387,6 @@ func (rb *Runbook) checkBGP(bad badFunc, p *problems) {
 			if rb.Sites[name].LocalPref != 0 {
 				path := "sites." + name + ".local_pref"
 				p.warn(rb.File, rb.pos.line(path), path, "local_pref is only sent to iBGP peers and every peer is eBGP: use med or prepend")
-			}
-		}
-	}
-}
-
-func (rb *Runbook) checkGates(bad badFunc) {
-	kinds := map[string]int{}
-	observed := false
-	for _, pr := range rb.BGP.Peers {
-		observed = observed || pr.Observe
-	}
-	for i, g := range rb.Gates {
-		at := fmt.Sprintf("gates[%d]", i)
-		fields, ok := gateFields[g.Kind]
-		switch {
-		case g.Kind == "":
-			bad(at+".kind", "", "required: bgp, probe or prometheus")
-			continue
-		case !ok:
-			bad(at+".kind", g.Kind, "unknown gate kind: want bgp, probe or prometheus")
-			continue
-		}
-		for key := range gateFieldIndex {
-			if rb.pos.has(at+"."+key) && !slices.Contains(fields, key) {
-				bad(at+"."+key, "", "not a field of a %s gate (it takes %s)", g.Kind, strings.Join(fields[1:], ", "))
-			}
-		}
-		if j, dup := kinds[g.Kind]; dup && g.Kind != GatePrometheus {
-			bad(at+".kind", g.Kind, "a second %s gate (also gates[%d]): merge them", g.Kind, j)
-		}
-		kinds[g.Kind] = i
-		positive := func(field string, d time.Duration) {
-			if d <= 0 {
-				bad(at+"."+field, d.String(), "must be more than 0")
-			}
-		}
-		switch g.Kind {
-		case GateBGP:
-			positive("timeout", g.Timeout)
-			if !observed && len(rb.BGP.Peers) > 0 {
-				bad(at+".kind", g.Kind, "a bgp gate needs at least one peer with observe: true")
-			}
-		case GateProbe:
-			positive("interval", g.Interval)
-			positive("timeout", g.Timeout)
-			positive("within", g.Within)
-			if g.Rise < 1 {
-				bad(at+".rise", strconv.Itoa(g.Rise), "must be at least 1")
-			}
-			if g.Fall < 1 {
-				bad(at+".fall", strconv.Itoa(g.Fall), "must be at least 1")
-			}
-			if g.Concurrency < 1 || g.Concurrency > 65535 {
-				bad(at+".concurrency", strconv.Itoa(g.Concurrency), "want 1 to 65535")
-			}
-			if g.MaxFailures < -1 {
-				bad(at+".max_failures", strconv.Itoa(g.MaxFailures), "want -1 (no limit) or more")
-			}
-			if g.Timeout > g.Interval && g.Interval > 0 {
-				bad(at+".timeout", g.Timeout.String(), "longer than interval %s: rounds would overlap", g.Interval)
-			}
-			if g.Rise >= 1 && g.Interval > 0 && g.Within > 0 && g.Within < time.Duration(g.Rise)*g.Interval {
-				bad(at+".within", g.Within.String(), "shorter than rise × interval (%s): the gate could never pass", time.Duration(g.Rise)*g.Interval)
-			}
-		case GatePrometheus:
-			positive("interval", g.Interval)
-			positive("timeout", g.Timeout)
-			positive("within", g.Within)
-			if u, err := url.Parse(g.URL); g.URL == "" {
-				bad(at+".url", "", "required: the Prometheus server, such as http://127.0.0.1:9090")
-			} else if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-				bad(at+".url", g.URL, "want an http:// or https:// URL of the Prometheus server")
-			}
-			if strings.TrimSpace(g.Query) == "" {
-				bad(at+".query", "", "required: a PromQL instant query")
-			}
-			switch g.Op {
-			case "<", "<=", ">", ">=", "==", "!=":
-			case "":
-				bad(at+".op", "", "required: <, <=, >, >=, == or !=")
-			default:
-				bad(at+".op", g.Op, "want <, <=, >, >=, == or !=")
-			}
-			if !rb.pos.has(at + ".value") {
-				bad(at+".value", "", "required: the number the query's value is compared with")
-			}
-			if g.Within > 0 && g.Interval > 0 && g.Within < g.Interval {
-				bad(at+".within", g.Within.String(), "shorter than interval %s", g.Interval)
 			}
 		}
 	}

@@ -181,12 +181,12 @@ func TestPromGateWithin(t *testing.T) {
 	ps := &promServer{t: t, answer: []promAnswer{{200, empty}}}
 	srv := httptest.NewServer(ps)
 	defer srv.Close()
-	g := PromGate{URL: srv.URL, Query: "up", Op: "==", Value: 1, Interval: 5 * time.Millisecond, Within: 60 * time.Millisecond}
+	g := PromGate{URL: srv.URL, Query: "up", Op: "==", Value: 1, Interval: 50 * time.Millisecond, Within: 2 * time.Second}
 	v := g.Check(context.Background(), Input{})
 	if v.Pass || v.Pending || len(v.Reasons) != 2 {
 		t.Fatalf("verdict %+v", v)
 	}
-	m := regexp.MustCompile(`^no verdict within 60ms after (\d+) polls$`).FindStringSubmatch(v.Reasons[0])
+	m := regexp.MustCompile(`^no verdict within 2s after (\d+) polls$`).FindStringSubmatch(v.Reasons[0])
 	if m == nil || v.Reasons[1] != "poll "+m[1]+": up: no data" {
 		t.Errorf("reasons %q", v.Reasons)
 	}

@@ -14,11 +14,11 @@ import (
 	"github.com/cutover/cutover/internal/golden"
 )
 
-// clabSchema compiles containerlab's schema from ../shared next to the
-// repository root. The file declares draft-07 but its brief-link
-// "endpoints" rule uses the 2020-12 keyword prefixItems, which a draft-07
-// validator ignores; so the declaration is removed and the schema compiled
-// as draft 2020-12.
+// clabSchema compiles containerlab's schema (testdata/containerlab, see
+// its README). The file declares draft-07 but its brief-link "endpoints"
+// rule uses the 2020-12 keyword prefixItems, which a draft-07 validator
+// ignores; so the declaration is removed and the schema compiled as
+// draft 2020-12.
 func clabSchema(t *testing.T) *jsonschema.Schema {
 	t.Helper()
 	return compileClabSchema(t, jsonschema.Draft2020)
@@ -27,24 +27,8 @@ func clabSchema(t *testing.T) *jsonschema.Schema {
 // compileClabSchema compiles the schema as draft.
 func compileClabSchema(t *testing.T, draft *jsonschema.Draft) *jsonschema.Schema {
 	t.Helper()
-	root, err := filepath.Abs("..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(root, "go.mod")); err == nil {
-			break
-		}
-		if filepath.Dir(root) == root {
-			t.Fatal("repository root (go.mod) not found")
-		}
-		root = filepath.Dir(root)
-	}
-	path := filepath.Join(root, "..", "shared", "ref", "containerlab", "clab.schema.json")
+	path := filepath.Join("testdata", "containerlab", "clab.schema.json")
 	f, err := os.Open(path)
-	if os.IsNotExist(err) {
-		t.Skipf("containerlab schema not found at %s (../shared/ref/containerlab next to the repository): skipping the schema check", path)
-	}
 	if err != nil {
 		t.Fatal(err)
 	}

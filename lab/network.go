@@ -61,7 +61,8 @@ func sysctls(node string) [][2]string {
 		s = append(s,
 			[2]string{"net.ipv4.ip_forward", "1"},
 			[2]string{"net.ipv6.conf.all.forwarding", "1"},
-			// rp_filter=1 drops the replies of fwmark-steered flows (LAB-NOTES).
+			// rp_filter=1 drops the replies of fwmark-steered flows: they come
+			// back from the new site while the main table still points at the old.
 			[2]string{"net.ipv4.conf.all.rp_filter", "0"},
 			[2]string{"net.ipv4.conf.default.rp_filter", "0"},
 		)

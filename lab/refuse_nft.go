@@ -14,7 +14,8 @@ import (
 const refuseTable = "cutover_lab"
 
 // setChunk keeps each SetAddElements call far below the 4,095 elements
-// above which google/nftables truncates silently (LAB-NOTES).
+// above which google/nftables truncates silently (the element list is a
+// netlink attribute with a 16-bit length).
 const setChunk = 2048
 
 // nftRefuser refuses traffic to down VMs with nftables in the current
@@ -100,7 +101,7 @@ func refuseRule(s *nftables.Set, tcp bool) []expr.Any {
 }
 
 // flushChunk bounds the elements of one transaction: 50,000 in one Flush
-// exceed the default netlink socket buffer (LAB-NOTES).
+// exceed the default netlink socket buffer ("message too long").
 const flushChunk = 8192
 
 // Refuse adds add to and removes remove from the sets, in transactions of

@@ -77,7 +77,7 @@ func TestExampleRunbooks(t *testing.T) {
 
 // TestHelseNordMatchesTheLab: the flagship example rehearses unchanged in
 // the lab, so it must use exactly the lab topology's addresses
-// (lab-topology.md) and probe only port 80 (the lab's responders).
+// (lab/topology.go) and probe only port 80 (the lab's responders).
 func TestHelseNordMatchesTheLab(t *testing.T) {
 	pl, _, err := Load("../../runbooks/helse-nord/runbook.yaml")
 	if err != nil {

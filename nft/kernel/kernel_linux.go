@@ -25,7 +25,8 @@ import (
 )
 
 // Socket buffers of the nftables connection: 50,000 interval elements are a
-// batch of about 2.6 MB (LAB-NOTES: "message too long" on default buffers),
+// batch of about 2.6 MB, which fails with "message too long" on the default
+// buffers,
 // and the kernel's answer to a failing batch must fit too, or the real error
 // turns into ENOBUFS.
 const (

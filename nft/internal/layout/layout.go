@@ -37,7 +37,8 @@ import (
 //
 // What the gateway needs besides: IP forwarding, and rp_filter 0 or 2 on its
 // interfaces (replies of steered flows come back from the new site while the
-// main table still routes the address to the old one, LAB-NOTES). Apply the
+// main table still routes the address to the old one, and rp_filter 1
+// drops them). Apply the
 // sites before the first batch: conntrack then tracks the flows that are
 // open when a batch moves their address, and they drain instead of being
 // steered mid-flow.

@@ -208,7 +208,7 @@ func (l *Lab) writeFiles(cfg Config) error {
 	if err := os.Chown(edge, uid, gid); err != nil {
 		return fmt.Errorf("chown %s to frr: %w", edge, err)
 	}
-	vms := vmList(t)
+	vms := t.VMList()
 	for _, site := range Sites {
 		d := l.siteDir(site)
 		if err := os.Mkdir(d, 0o755); err != nil {

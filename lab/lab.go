@@ -27,7 +27,7 @@
 //
 // Up builds the lab, Down removes everything (also after a crash), Open
 // attaches to a running lab through its state file, Exec and Lab.Command run
-// a process inside a node (the controller in ctl), and ExportClab writes the
+// a process inside a node (the controller in ctl), and clab.New (lab/clab) writes the
 // same topology for containerlab.
 package lab
 

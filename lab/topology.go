@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"regexp"
 	"slices"
+	"strings"
 )
 
 // Node names of the lab topology.
@@ -291,4 +292,29 @@ func checkName(name string) error {
 		return fmt.Errorf("lab name %q: want 1-31 characters of a-z, 0-9, '-' and '_', starting with a letter or digit", name)
 	}
 	return nil
+}
+
+// NewTopology checks cfg and returns the lab it describes: what `lab up`
+// builds and `lab export` writes.
+func NewTopology(cfg Config) (Topology, error) {
+	if err := cfg.validate(); err != nil {
+		return Topology{}, err
+	}
+	return newTopology(cfg), nil
+}
+
+// FRRConf is the edge router's configuration as one integrated frr.conf.
+func (t Topology) FRRConf() string { return renderFRRConf(t) }
+
+// Sysctls returns the sysctls the lab sets on a node.
+func Sysctls(node string) [][2]string { return sysctls(node) }
+
+// VMList is the lab's VM addresses, one a line: the responders' list.
+func (t Topology) VMList() string {
+	var b strings.Builder
+	for _, vm := range t.VMs {
+		b.WriteString(vm.String())
+		b.WriteByte('\n')
+	}
+	return b.String()
 }

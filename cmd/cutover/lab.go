@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cutover/cutover/lab"
+	"github.com/cutover/cutover/lab/clab"
 )
 
 func newLabCmd(a *app) *cobra.Command {
@@ -237,7 +238,7 @@ written next to it in <name>-files/; without -o only the YAML goes to stdout.`,
 			if err != nil {
 				return err
 			}
-			ex, err := lab.ExportClab(cfg)
+			ex, err := clab.New(cfg)
 			if err != nil {
 				return &exitError{2, err}
 			}

@@ -1,4 +1,7 @@
-package lab
+// Package clab exports the lab as a containerlab topology, for teams that
+// have containerlab: the same nodes, links, addresses and FRR
+// configuration as the native lab in network namespaces.
+package clab
 
 import (
 	"bytes"
@@ -8,14 +11,16 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/cutover/cutover/lab"
 )
 
-// ClabImage is the FRR image of the containerlab export, the FRR version
+// Image is the FRR image of the containerlab export, the FRR version
 // the native lab is tested with (Debian 12's 8.4.4).
-const ClabImage = "quay.io/frrouting/frr:8.4.4"
+const Image = "quay.io/frrouting/frr:8.4.4"
 
-// ClabExport is the lab as a containerlab topology.
-type ClabExport struct {
+// Export is the lab as a containerlab topology.
+type Export struct {
 	// YAML is the .clab.yml.
 	YAML []byte
 	// Files are the files the YAML binds into the nodes, by path relative
@@ -60,35 +65,35 @@ func (l clabLink) MarshalYAML() (any, error) {
 	}}, nil
 }
 
-// ExportClab renders the lab cfg describes as a containerlab topology: kind
-// linux nodes of ClabImage without a management network (network-mode none,
+// New renders the lab cfg describes as a containerlab topology: kind
+// linux nodes of Image without a management network (network-mode none,
 // so the lab's default routes are the only ones), named cutover-<lab>-<node>
 // like the native namespaces; the edge runs FRR from the same generated
 // configuration as the native lab (as one integrated frr.conf), and the
 // sites run `cutover lab responder` from a static cutover binary the user
 // puts into FilesDir. Addresses and routes are exec lines.
-func ExportClab(cfg Config) (ClabExport, error) {
-	if err := cfg.validate(); err != nil {
-		return ClabExport{}, err
+func New(cfg lab.Config) (Export, error) {
+	t, err := lab.NewTopology(cfg)
+	if err != nil {
+		return Export{}, err
 	}
-	t := newTopology(cfg)
-	files := cfg.Name + "-files"
-	ex := ClabExport{FilesDir: files, Files: map[string][]byte{
-		files + "/edge/frr.conf":   []byte(renderFRRConf(t)),
+	files := t.Name + "-files"
+	ex := Export{FilesDir: files, Files: map[string][]byte{
+		files + "/edge/frr.conf":   []byte(t.FRRConf()),
 		files + "/edge/daemons":    []byte(clabDaemons),
 		files + "/edge/vtysh.conf": []byte("service integrated-vtysh-config\n"),
-		files + "/vms.txt":         []byte(vmList(t)),
+		files + "/vms.txt":         []byte(t.VMList()),
 		files + "/site.sh":         []byte(clabSiteScript),
 	}}
 
 	var top clabTopology
-	top.Name = cfg.Name
-	top.Prefix = strings.TrimSuffix(NamespacePrefix, "-")
+	top.Name = t.Name
+	top.Prefix = strings.TrimSuffix(lab.NamespacePrefix, "-")
 	top.Topology.Nodes = map[string]clabNode{}
 	dad := map[string]string{"net.ipv6.conf.all.accept_dad": "0", "net.ipv6.conf.default.accept_dad": "0"}
-	for _, node := range Nodes {
+	for _, node := range lab.Nodes {
 		n := clabNode{
-			Kind: "linux", Image: ClabImage, NetworkMode: "none",
+			Kind: "linux", Image: Image, NetworkMode: "none",
 			Labels:  map[string]string{"cutover.role": roleOf(node)},
 			Sysctls: map[string]string{},
 		}
@@ -97,12 +102,12 @@ func ExportClab(cfg Config) (ClabExport, error) {
 		}
 		top.Topology.Nodes[node] = n
 	}
-	for _, s := range sysctls(NodeEdge) {
-		top.Topology.Nodes[NodeEdge].Sysctls[s[0]] = s[1]
+	for _, s := range lab.Sysctls(lab.NodeEdge) {
+		top.Topology.Nodes[lab.NodeEdge].Sysctls[s[0]] = s[1]
 	}
 	for _, lk := range t.Links {
 		top.Topology.Links = append(top.Topology.Links, clabLink{Endpoints: []string{lk.A.String(), lk.B.String()}})
-		for _, ep := range []Endpoint{lk.A, lk.B} {
+		for _, ep := range []lab.Endpoint{lk.A, lk.B} {
 			n := top.Topology.Nodes[ep.Node]
 			for _, a := range ep.Addrs {
 				fam := ""
@@ -115,7 +120,7 @@ func ExportClab(cfg Config) (ClabExport, error) {
 			top.Topology.Nodes[ep.Node] = n
 		}
 	}
-	for _, node := range Nodes {
+	for _, node := range lab.Nodes {
 		n := top.Topology.Nodes[node]
 		for _, r := range t.Routes[node] {
 			fam := ""
@@ -129,13 +134,13 @@ func ExportClab(cfg Config) (ClabExport, error) {
 			n.Exec = append(n.Exec, fmt.Sprintf("ip %sroute add %s via %s", fam, dst, r.Via))
 		}
 		switch node {
-		case NodeEdge:
+		case lab.NodeEdge:
 			n.Binds = []string{
 				files + "/edge/daemons:/etc/frr/daemons:ro",
 				files + "/edge/frr.conf:/etc/frr/frr.conf",
 				files + "/edge/vtysh.conf:/etc/frr/vtysh.conf:ro",
 			}
-		case NodeSKM1, NodeSKM2:
+		case lab.NodeSKM1, lab.NodeSKM2:
 			n.Binds = []string{files + ":/cutover:ro"}
 			n.Exec = append(n.Exec, "sh /cutover/site.sh "+node)
 		}
@@ -151,21 +156,21 @@ func ExportClab(cfg Config) (ClabExport, error) {
 #   CGO_ENABLED=0 go build -o %s/cutover ./cmd/cutover
 #   containerlab deploy -t <this file>
 # Run the controller in ctl: docker exec -it cutover-%s-ctl /cutover/cutover ... (bind it first).
-`, cfg.Name, t.EdgeAS, len(t.VMs), joinPrefixes(t.Covering), t.BaselineSite, files, files, cfg.Name)
+`, t.Name, t.EdgeAS, len(t.VMs), joinPrefixes(t.Covering), t.BaselineSite, files, files, t.Name)
 	enc := yaml.NewEncoder(&b)
 	enc.SetIndent(2)
 	if err := enc.Encode(top); err != nil {
-		return ClabExport{}, fmt.Errorf("encode clab topology: %w", err)
+		return Export{}, fmt.Errorf("encode clab topology: %w", err)
 	}
 	if err := enc.Close(); err != nil {
-		return ClabExport{}, fmt.Errorf("encode clab topology: %w", err)
+		return Export{}, fmt.Errorf("encode clab topology: %w", err)
 	}
 	ex.YAML = b.Bytes()
 	return ex, nil
 }
 
 // FileNames returns the names of ex.Files, sorted.
-func (ex ClabExport) FileNames() []string {
+func (ex Export) FileNames() []string {
 	names := make([]string, 0, len(ex.Files))
 	for n := range ex.Files {
 		names = append(names, n)
@@ -176,11 +181,11 @@ func (ex ClabExport) FileNames() []string {
 
 func roleOf(node string) string {
 	switch node {
-	case NodeEdge:
+	case lab.NodeEdge:
 		return "edge-router"
-	case NodeSKM1, NodeSKM2:
+	case lab.NodeSKM1, lab.NodeSKM2:
 		return "site"
-	case NodeHosp:
+	case lab.NodeHosp:
 		return "client"
 	default:
 		return "controller"
@@ -193,15 +198,6 @@ func joinPrefixes(ps []netip.Prefix) string {
 		s[i] = p.String()
 	}
 	return strings.Join(s, " and ")
-}
-
-func vmList(t Topology) string {
-	var b strings.Builder
-	for _, vm := range t.VMs {
-		b.WriteString(vm.String())
-		b.WriteByte('\n')
-	}
-	return b.String()
 }
 
 // clabDaemons is /etc/frr/daemons of the edge container.

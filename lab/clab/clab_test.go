@@ -1,4 +1,4 @@
-package lab
+package clab
 
 import (
 	"bytes"
@@ -12,6 +12,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/cutover/cutover/internal/golden"
+	"github.com/cutover/cutover/lab"
 )
 
 // clabSchema compiles containerlab's schema (testdata/containerlab, see
@@ -73,7 +74,7 @@ func yamlToJSON(t *testing.T, y []byte) any {
 }
 
 func TestExportClab(t *testing.T) {
-	ex, err := ExportClab(Config{VMs: append(DefaultVMs(3), DefaultVMs6(1)...)})
+	ex, err := New(lab.Config{VMs: append(lab.DefaultVMs(3), lab.DefaultVMs6(1)...)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +84,11 @@ func TestExportClab(t *testing.T) {
 		t.Errorf("files %v, want %v", got, wantFiles)
 	}
 	// The edge runs exactly the native lab's configuration.
-	if got, want := string(ex.Files["lab-files/edge/frr.conf"]), renderFRRConf(defaultTopology(t, Config{VMs: DefaultVMs(3)})); got != want {
+	top, err := lab.NewTopology(lab.Config{VMs: lab.DefaultVMs(3)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := string(ex.Files["lab-files/edge/frr.conf"]), top.FRRConf(); got != want {
 		t.Errorf("exported frr.conf differs from the rendered one")
 	}
 	if got := string(ex.Files["lab-files/vms.txt"]); got != "10.64.0.10/32\n10.64.0.11/32\n10.64.0.12/32\nfd00:64::10/128\n" {

@@ -27,10 +27,11 @@ func (e *Engine) Pause(operator string) error {
 	if err := e.auditLocked("pause", "", operator); err != nil {
 		return err
 	}
-	if err := e.recordLocked(RecPhase, PhaseRecord{Phase: PhasePaused, Pause: "operator", Operator: operator}); err != nil {
+	pause := PhaseRecord{Phase: PhasePaused, Pause: "operator", Operator: operator}
+	if err := e.recordLocked(RecPhase, pause); err != nil {
 		return err
 	}
-	e.eventLocked(-1, "pause", "paused by %s", operator)
+	e.eventOfLocked(-1, "pause", RecPhase, pause)
 	return nil
 }
 
@@ -84,20 +85,22 @@ func (e *Engine) Confirm(point string, goAhead bool, operator string) error {
 		return fmt.Errorf("confirm: the run waits at %q, not %q", e.st.Confirm, point)
 	}
 	p := e.st.Confirm
-	if err := e.recordLocked(RecConfirm, ConfirmRecord{Point: p, Go: goAhead, Operator: operator}); err != nil {
+	answer := ConfirmRecord{Point: p, Go: goAhead, Operator: operator}
+	if err := e.recordLocked(RecConfirm, answer); err != nil {
 		return err
 	}
 	if !goAhead {
-		if err := e.recordLocked(RecPhase, PhaseRecord{Phase: PhasePaused, Pause: "no-go", Confirm: p, Operator: operator}); err != nil {
+		pause := PhaseRecord{Phase: PhasePaused, Pause: "no-go", Confirm: p, Operator: operator}
+		if err := e.recordLocked(RecPhase, pause); err != nil {
 			return err
 		}
-		e.eventLocked(-1, "confirm", "no-go at %q by %s", p, operator)
+		e.eventOfLocked(-1, "confirm", RecPhase, pause)
 		return nil
 	}
 	if err := e.recordLocked(RecPhase, PhaseRecord{Phase: PhaseRunning, Operator: operator}); err != nil {
 		return err
 	}
-	e.eventLocked(-1, "confirm", "go at %q by %s", p, operator)
+	e.eventOfLocked(-1, "confirm", RecConfirm, answer)
 	e.poke()
 	return nil
 }

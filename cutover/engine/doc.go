@@ -4,7 +4,9 @@
 //
 // Deciding is apart from acting: decide(state, spec, now) is pure, and
 // every effect is journaled as intent before it is applied. RunState is
-// the one fold of the journal (Fold); the daemon, the terminal view and
-// the evidence report all read a run through it. The engine knows BGP and
+// the one fold of the journal: Folder decodes each record once and folds
+// it (Fold, Walk), and EventText writes each record's line for people; the
+// daemon, the terminal view and the evidence report all read a run
+// through them. The engine knows BGP and
 // nftables only through the small interfaces of packages bgp and nft.
 package engine

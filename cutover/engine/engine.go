@@ -251,11 +251,12 @@ func (e *Engine) Start(spec *Spec, operator string, autoConfirm bool) error {
 	}
 	e.spec = spec
 	id := e.now().UTC().Format("20060102T150405Z")
-	if err := e.recordLocked(RecRunStart, RunStartRecord{RunID: id, Runbook: spec.Runbook, Digest: spec.Digest,
-		Operator: operator, AutoConfirm: autoConfirm, Batches: batches, Adopted: adoptedFrom(adopt, e.st.Digest)}); err != nil {
+	start := RunStartRecord{RunID: id, Runbook: spec.Runbook, Digest: spec.Digest,
+		Operator: operator, AutoConfirm: autoConfirm, Batches: batches, Adopted: adoptedFrom(adopt, e.st.Digest)}
+	if err := e.recordLocked(RecRunStart, start); err != nil {
 		return err
 	}
-	e.eventLocked(-1, "run", "run %s started by %s: %d batches", spec.Runbook, operator, len(batches))
+	e.eventOfLocked(-1, "run", RecRunStart, start)
 	e.poke()
 	return nil
 }
@@ -328,13 +329,13 @@ func (e *Engine) Recover(ctx context.Context) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.recovering = false
+	// change told about the re-applied state; an active run also pauses.
 	if active {
-		if err := e.recordLocked(RecPhase, PhaseRecord{Phase: PhasePaused, Pause: "interrupted"}); err != nil {
+		pause := PhaseRecord{Phase: PhasePaused, Pause: "interrupted"}
+		if err := e.recordLocked(RecPhase, pause); err != nil {
 			return err
 		}
-		e.eventLocked(-1, "recover", "run interrupted by a daemon restart: state re-applied (%d batches at target); resume to continue", len(moved))
-	} else {
-		e.eventLocked(-1, "recover", "state re-applied after restart (%d batches at target)", len(moved))
+		e.eventOfLocked(-1, "pause", RecPhase, pause)
 	}
 	e.poke()
 	return nil
@@ -370,9 +371,11 @@ func (e *Engine) change(ctx context.Context, moved []int, batch int, op, why str
 	e.metrics.observeChange(op, took)
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if err := e.recordLocked(RecApplied, ChangeRecord{Moved: moved, Batch: batch, Op: op, Took: took, Routes: len(routes)}); err != nil {
+	applied := ChangeRecord{Moved: moved, Batch: batch, Op: op, Took: took, Routes: len(routes)}
+	if err := e.recordLocked(RecApplied, applied); err != nil {
 		return err
 	}
+	e.eventOfLocked(batch, op, RecApplied, applied) // the baseline and a recovery
 	e.log.Info().Int("batch", batch).Str("op", op).Str("reason", why).Int("prefixes", len(routes)).
 		Dur("took", took).Msg("applied")
 	return nil
@@ -405,8 +408,9 @@ func (e *Engine) Loop(ctx context.Context) {
 			continue
 		case actWindow:
 			e.mu.Lock()
-			if err := e.recordLocked(RecPhase, PhaseRecord{Phase: PhasePaused, Pause: "window: " + a.why}); err == nil {
-				e.eventLocked(a.batch, "pause", "change window closed: %s", a.why)
+			pause := PhaseRecord{Phase: PhasePaused, Pause: "window: " + a.why}
+			if err := e.recordLocked(RecPhase, pause); err == nil {
+				e.eventOfLocked(a.batch, "pause", RecPhase, pause)
 			}
 			e.mu.Unlock()
 			continue
@@ -438,8 +442,9 @@ func (e *Engine) precheck(ctx context.Context) {
 	fail := func(err error) {
 		e.mu.Lock()
 		defer e.mu.Unlock()
-		_ = e.recordLocked(RecPhase, PhaseRecord{Phase: PhaseAborted, Result: "pre-check failed: " + err.Error()})
-		e.eventLocked(-1, "precheck", "pre-check failed, nothing was changed: %v", err)
+		abort := PhaseRecord{Phase: PhaseAborted, Result: "pre-check failed: " + err.Error()}
+		_ = e.recordLocked(RecPhase, abort)
+		e.eventOfLocked(-1, "precheck", RecPhase, abort)
 	}
 	if spec.Window != nil {
 		if err := spec.Window(e.now()); err != nil {
@@ -474,10 +479,11 @@ func (e *Engine) precheck(ctx context.Context) {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if err := e.recordLocked(RecBaseline, BaselineRecord{Healthy: healthy, Probed: probed}); err != nil {
+	baseline := BaselineRecord{Healthy: healthy, Probed: probed}
+	if err := e.recordLocked(RecBaseline, baseline); err != nil {
 		return
 	}
-	e.eventLocked(-1, "precheck", "pre-check passed: baseline %d of %d probed VMs healthy", len(healthy), probed)
+	e.eventOfLocked(-1, "precheck", RecBaseline, baseline)
 	_ = e.recordLocked(RecPhase, PhaseRecord{Phase: PhaseRunning})
 }
 
@@ -485,15 +491,17 @@ func (e *Engine) pauseAt(a action) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.st.AutoConfirm {
-		if err := e.recordLocked(RecConfirm, ConfirmRecord{Point: a.point, Go: true, Operator: e.st.Operator + " (--yes)"}); err == nil {
-			e.eventLocked(a.batch, "confirm", "go at %q given in advance by %s (--yes)", a.point, e.st.Operator)
+		answer := ConfirmRecord{Point: a.point, Go: true, Operator: e.st.Operator + " (--yes)"}
+		if err := e.recordLocked(RecConfirm, answer); err == nil {
+			e.eventOfLocked(a.batch, "confirm", RecConfirm, answer)
 		}
 		return
 	}
-	if err := e.recordLocked(RecPhase, PhaseRecord{Phase: PhasePaused, Pause: "confirm", Confirm: a.point}); err != nil {
+	pause := PhaseRecord{Phase: PhasePaused, Pause: "confirm", Confirm: a.point}
+	if err := e.recordLocked(RecPhase, pause); err != nil {
 		return
 	}
-	e.eventLocked(a.batch, "confirm", "waiting for go/no-go at %q: cutover confirm %s", a.point, a.point)
+	e.eventOfLocked(a.batch, "confirm", RecPhase, pause)
 	e.notify("confirm", a.point)
 }
 
@@ -501,11 +509,11 @@ func (e *Engine) finish() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	result := e.resultLocked()
-	if err := e.recordLocked(RecPhase, PhaseRecord{Phase: PhaseDone, Result: result}); err != nil {
+	done := PhaseRecord{Phase: PhaseDone, Result: result}
+	if err := e.recordLocked(RecPhase, done); err != nil {
 		return
 	}
-	vms, _ := e.st.Moved()
-	e.eventLocked(-1, "done", "run finished: %s; %d VMs at the target", result, vms)
+	e.eventOfLocked(-1, "done", RecPhase, done)
 	e.notify("done", result)
 }
 
@@ -589,8 +597,9 @@ func (e *Engine) runBatch(ctx context.Context, b int) {
 	}
 	e.eventLocked(b, "commit", "%s committed: gates passed in %s", spec.Batches[b].Name, took.Round(time.Millisecond))
 	if e.st.Step && e.st.Phase == PhaseRunning {
-		_ = e.recordLocked(RecPhase, PhaseRecord{Phase: PhasePaused, Pause: "step"})
-		e.eventLocked(b, "pause", "paused after one step")
+		pause := PhaseRecord{Phase: PhasePaused, Pause: "step"}
+		_ = e.recordLocked(RecPhase, pause)
+		e.eventOfLocked(b, "pause", RecPhase, pause)
 	}
 }
 
@@ -620,8 +629,9 @@ func (e *Engine) fail(ctx context.Context, b int, verdicts []VerdictRecord, took
 	switch spec.Policy {
 	case Pause:
 		e.mu.Lock()
-		_ = e.recordLocked(RecPhase, PhaseRecord{Phase: PhasePaused, Pause: "gate-failed"})
-		e.eventLocked(b, "pause", "policy pause: resume re-runs the gates, rollback --batch %d takes it back", b)
+		pause := PhaseRecord{Phase: PhasePaused, Pause: "gate-failed"}
+		_ = e.recordLocked(RecPhase, pause)
+		e.eventOfLocked(b, "pause", RecPhase, pause)
 		e.mu.Unlock()
 	case RollbackAll:
 		if err := e.rollback(ctx, rollbackReq{sel: func(int) bool { return true }, why: "gate failed: " + reason, all: true, operator: "policy"}); err != nil {

@@ -59,6 +59,23 @@ type BatchState struct {
 	RolledBack time.Time     `json:"rolled_back,omitzero"`
 }
 
+// PhaseTime is when the batch entered its phase, as far as the fold keeps
+// it: zero for a pending batch; for a batch rolling back after it was
+// committed, the time of the commit.
+func (b *BatchState) PhaseTime() time.Time {
+	switch b.Phase {
+	case BatchAnnouncing:
+		return b.Started
+	case BatchGating:
+		return b.Converged
+	case BatchCommitted, BatchRollingBack:
+		return b.Decided
+	case BatchRolledBack:
+		return b.RolledBack
+	}
+	return time.Time{}
+}
+
 // VerdictRecord is a gate verdict as journaled and shown.
 type VerdictRecord struct {
 	Gate    string   `json:"gate"`
@@ -183,59 +200,125 @@ type OperatorRecord struct {
 	Operator string `json:"operator"`
 }
 
-// apply folds one journal record into s. Unknown record types are an
-// error: a journal written by a newer version must not be half-understood.
-func (s *RunState) apply(typ string, at time.Time, data []byte) error {
+// RecoveredRecord is the payload of a "recovered" record, an audit note
+// that no version writes any more; its content is not read.
+type RecoveredRecord struct{}
+
+// Record is a journal record's payload as decoded: a RunStartRecord,
+// BaselineRecord, PhaseRecord, ChangeRecord (of an intent and of an
+// applied record alike), BatchRecord, GatesRecord, ConfirmRecord,
+// OperatorRecord or RecoveredRecord, always as a value. Folder.Apply and
+// Walk hand it to readers of the journal, EventText turns it into the line
+// people read.
+type Record interface{ journalRecord() }
+
+func (RunStartRecord) journalRecord()  {}
+func (BaselineRecord) journalRecord()  {}
+func (PhaseRecord) journalRecord()     {}
+func (ChangeRecord) journalRecord()    {}
+func (BatchRecord) journalRecord()     {}
+func (GatesRecord) journalRecord()     {}
+func (ConfirmRecord) journalRecord()   {}
+func (OperatorRecord) journalRecord()  {}
+func (RecoveredRecord) journalRecord() {}
+
+// decode reads the payload of a journal record of type typ into its
+// record type: the one place where the journal's JSON is read. Unknown
+// record types are an error: a journal written by a newer version must
+// not be half-understood. A payload of an audit record that does not
+// decode is an auditError: the state does not depend on it.
+func decode(typ string, data []byte) (Record, error) {
+	var (
+		rec Record
+		err error
+	)
 	switch typ {
 	case RecRunStart:
-		var r RunStartRecord
-		if err := json.Unmarshal(data, &r); err != nil {
-			return fmt.Errorf("%s: %w", typ, err)
+		rec, err = decodeAs[RunStartRecord](data)
+	case RecBaseline:
+		rec, err = decodeAs[BaselineRecord](data)
+	case RecPhase:
+		rec, err = decodeAs[PhaseRecord](data)
+	case RecIntent, RecApplied:
+		rec, err = decodeAs[ChangeRecord](data)
+	case RecBatch:
+		rec, err = decodeAs[BatchRecord](data)
+	case RecGates:
+		rec, err = decodeAs[GatesRecord](data)
+	case RecConfirm:
+		rec, err = decodeAs[ConfirmRecord](data)
+	case RecOperator:
+		if rec, err = decodeAs[OperatorRecord](data); err != nil {
+			return nil, auditError{fmt.Errorf("%s: %w", typ, err)}
 		}
+	case RecRecovered:
+		rec = RecoveredRecord{}
+	default:
+		return nil, fmt.Errorf("unknown journal record type %q", typ)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", typ, err)
+	}
+	return rec, nil
+}
+
+func decodeAs[T Record](data []byte) (Record, error) {
+	var v T
+	if err := json.Unmarshal(data, &v); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+// auditError is an audit record (operator) whose payload does not decode.
+// No state depends on such a record: Fold goes on past it, so that a
+// daemon still recovers from a journal whose audit trail is damaged;
+// readers of the audit trail (Walk, the report) stop at it.
+type auditError struct{ err error }
+
+func (e auditError) Error() string { return e.err.Error() }
+func (e auditError) Unwrap() error { return e.err }
+
+// apply decodes one journal record and folds it into s.
+func (s *RunState) apply(typ string, at time.Time, data []byte) error {
+	rec, err := decode(typ, data)
+	if err != nil {
+		return err
+	}
+	return s.fold(typ, at, rec)
+}
+
+// fold folds one decoded journal record of type typ, written at at, into
+// s. On an error s is left as it was.
+func (s *RunState) fold(typ string, at time.Time, rec Record) error {
+	switch r := rec.(type) {
+	case RunStartRecord:
 		applied := s.Applied
 		if r.Adopted != "" {
 			applied = []int{} // the previous run's batches are this run's baseline
 		}
 		*s = RunState{RunID: r.RunID, Runbook: r.Runbook, Digest: r.Digest, Operator: r.Operator,
-			AutoConfirm: r.AutoConfirm, Phase: PhasePrechecking, Batches: r.Batches, Started: at, Applied: applied}
-	case RecBaseline:
-		var r BaselineRecord
-		if err := json.Unmarshal(data, &r); err != nil {
-			return fmt.Errorf("%s: %w", typ, err)
-		}
+			AutoConfirm: r.AutoConfirm, Phase: PhasePrechecking, Batches: slices.Clone(r.Batches), Started: at, Applied: applied}
+	case BaselineRecord:
 		s.Baseline = r.Healthy
-	case RecPhase:
-		var r PhaseRecord
-		if err := json.Unmarshal(data, &r); err != nil {
-			return fmt.Errorf("%s: %w", typ, err)
-		}
+	case PhaseRecord:
 		s.Phase, s.Pause, s.Confirm, s.Step = r.Phase, r.Pause, r.Confirm, r.Step
 		if r.Phase == PhaseDone || r.Phase == PhaseAborted {
 			s.Ended, s.Result = at, r.Result
 		}
-	case RecIntent:
-		var r ChangeRecord
-		if err := json.Unmarshal(data, &r); err != nil {
-			return fmt.Errorf("%s: %w", typ, err)
-		}
-		s.Intent = slices.Clone(r.Moved)
-		if s.Intent == nil {
-			s.Intent = []int{}
-		}
-	case RecApplied:
-		var r ChangeRecord
-		if err := json.Unmarshal(data, &r); err != nil {
-			return fmt.Errorf("%s: %w", typ, err)
+	case ChangeRecord:
+		if typ == RecIntent {
+			s.Intent = slices.Clone(r.Moved)
+			if s.Intent == nil {
+				s.Intent = []int{}
+			}
+			break
 		}
 		s.Applied, s.Intent = slices.Clone(r.Moved), nil
 		if b := s.batch(r.Batch); b != nil && r.Op == "announce" {
 			b.Announced, b.ApplyTook = at, r.Took
 		}
-	case RecBatch:
-		var r BatchRecord
-		if err := json.Unmarshal(data, &r); err != nil {
-			return fmt.Errorf("%s: %w", typ, err)
-		}
+	case BatchRecord:
 		b := s.batch(r.Batch)
 		if b == nil {
 			return fmt.Errorf("%s: no batch %d", typ, r.Batch)
@@ -259,29 +342,21 @@ func (s *RunState) apply(typ string, at time.Time, data []byte) error {
 				b.Reason = r.Reason
 			}
 		}
-	case RecGates:
-		var r GatesRecord
-		if err := json.Unmarshal(data, &r); err != nil {
-			return fmt.Errorf("%s: %w", typ, err)
-		}
+	case GatesRecord:
 		if b := s.batch(r.Batch); b != nil {
 			b.Verdicts, b.GateTook = r.Verdicts, r.Took
 		}
-	case RecConfirm:
-		var r ConfirmRecord
-		if err := json.Unmarshal(data, &r); err != nil {
-			return fmt.Errorf("%s: %w", typ, err)
-		}
+	case ConfirmRecord:
 		if r.Go && !slices.Contains(s.Confirmed, r.Point) {
 			s.Confirmed = append(s.Confirmed, r.Point)
 		}
 		if s.Confirm == r.Point {
 			s.Confirm = ""
 		}
-	case RecOperator, RecRecovered:
+	case OperatorRecord, RecoveredRecord:
 		// audit only
 	default:
-		return fmt.Errorf("unknown journal record type %q", typ)
+		return fmt.Errorf("%s: cannot fold a %T", typ, rec)
 	}
 	return nil
 }
@@ -325,17 +400,6 @@ func (s *RunState) clone() RunState {
 	c.Intent = slices.Clone(s.Intent)
 	c.Baseline = slices.Clone(s.Baseline)
 	return c
-}
-
-// Fold replays journal entries into the state they describe.
-func Fold(entries []JournalEntry) (RunState, error) {
-	s := RunState{Phase: PhaseIdle}
-	for _, e := range entries {
-		if err := s.apply(e.Type, e.Time, e.Data); err != nil {
-			return s, fmt.Errorf("journal record %d: %w", e.Seq, err)
-		}
-	}
-	return s, nil
 }
 
 // JournalEntry is one journal record as the API and the report see it.

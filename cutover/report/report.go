@@ -195,83 +195,59 @@ var (
 // Build reads the run out of the journal.
 func Build(in Input) (*Report, error) {
 	es := in.Entries
-	start, end := -1, len(es)
-	var rs engine.RunStartRecord
+	var (
+		f   engine.Folder // the one fold of the journal, up to the run's end
+		w   *walker       // the run asked for, from its run-start on
+		end = len(es)
+	)
 	for i, e := range es {
-		if e.Type != engine.RecRunStart {
+		var before []int // the batches at the target before a run starts
+		if e.Type == engine.RecRunStart {
+			if w != nil && in.Run != "" {
+				end = i // the run asked for ends where the next begins
+				break
+			}
+			before = slices.Clone(f.State().Applied)
+		}
+		rec, err := f.Apply(e)
+		if err != nil {
+			return nil, fmt.Errorf("build report: %w", err)
+		}
+		if rs, ok := rec.(engine.RunStartRecord); ok {
+			if in.Run == "" || rs.RunID == in.Run {
+				w = newWalker(in, e, rs, f.State(), before)
+			}
 			continue
 		}
-		if start >= 0 && in.Run != "" {
-			end = i // the run asked for ends where the next begins
-			break
-		}
-		var r engine.RunStartRecord
-		if err := json.Unmarshal(e.Data, &r); err != nil {
-			return nil, fmt.Errorf("build report: journal record %d: run-start: %w", e.Seq, err)
-		}
-		if in.Run == "" || r.RunID == in.Run {
-			start, rs = i, r
+		if w != nil {
+			w.entry(e, rec, f.State())
 		}
 	}
 	switch {
-	case start < 0 && in.Run != "":
+	case w == nil && in.Run != "":
 		return nil, fmt.Errorf("build report: %w with id %q", ErrNoRun, in.Run)
-	case start < 0:
+	case w == nil:
 		return nil, fmt.Errorf("build report: %w", ErrNoRun)
 	}
-	st, err := engine.Fold(es[:end])
-	if err != nil {
-		return nil, fmt.Errorf("build report: %w", err)
-	}
-	before, err := engine.Fold(es[:start])
-	if err != nil {
-		return nil, fmt.Errorf("build report: %w", err)
-	}
-
-	r := &Report{
-		RunID: rs.RunID, Runbook: rs.Runbook, RunDigest: rs.Digest, Operator: rs.Operator,
-		RunbookDigest: in.RunbookDigest, InventoryDigest: in.InventoryDigest,
-		Started: es[start].Time, Ended: st.Ended, Phase: st.Phase, Result: st.Result,
-		Snapshots: in.Snapshots, Rehearsal: in.Rehearsal,
-		Commands: []Command{}, Events: []Event{}, Rollbacks: []Rollback{},
-	}
-	if in.RunbookPath != "" {
-		r.Runbook = in.RunbookPath
-	}
+	st := f.State()
+	r := w.r
+	r.Ended, r.Phase, r.Result = st.Ended, st.Phase, st.Result
 	r.Until = r.Ended
 	if r.Until.IsZero() {
 		r.Until = es[end-1].Time
 	}
-	w := walker{r: r, vms: map[int]int{}}
-	for _, b := range st.Batches {
-		r.Batches = append(r.Batches, Batch{Index: b.Index, Name: b.Name, VMs: b.VMs, Prefixes: b.Prefixes,
-			Phase: b.Phase, Attempts: b.Attempts, Reason: b.Reason,
-			Started: b.Started, Announced: b.Announced, Converged: b.Converged, Decided: b.Decided,
-			RolledBack: b.RolledBack, ApplyTook: b.ApplyTook, GateTook: b.GateTook})
-		w.vms[b.Index] = b.VMs
+	for i, b := range st.Batches {
+		x := &r.Batches[i]
+		x.Phase, x.Attempts, x.Reason = b.Phase, b.Attempts, b.Reason
+		x.Started, x.Announced, x.Converged, x.Decided, x.RolledBack = b.Started, b.Announced, b.Converged, b.Decided, b.RolledBack
+		x.ApplyTook, x.GateTook = b.ApplyTook, b.GateTook
 	}
-	for _, b := range rs.Batches {
-		if x := w.batch(b.Index); x != nil && b.Phase == engine.BatchCommitted {
-			x.Earlier = true
-		}
-	}
-	cmd := "run"
-	if rs.AutoConfirm {
-		cmd = "run --yes"
-	}
-	r.Commands = append(r.Commands, Command{Time: r.Started, Operator: rs.Operator, Command: cmd, Args: rs.Runbook})
-	r.Moved = append(r.Moved, Point{Time: r.Started, VMs: w.count(before.Applied)})
-	for _, e := range es[start+1 : end] {
-		if err := w.entry(e); err != nil {
-			return nil, fmt.Errorf("build report: journal record %d: %s: %w", e.Seq, e.Type, err)
-		}
-	}
-	r.finish(&st)
+	r.finish(st)
 	r.Diffs = diffs(in.Snapshots)
 	return r, nil
 }
 
-// walker reads one run's records in order.
+// walker reads one run's records in order, as the fold decodes them.
 type walker struct {
 	r   *Report
 	vms map[int]int // VMs per batch index
@@ -283,6 +259,35 @@ type walker struct {
 	// openIntent is the change journaled but not yet applied, since openAt.
 	openIntent *engine.ChangeRecord
 	openAt     time.Time
+}
+
+// newWalker starts the report of the run that e, whose record is rs,
+// starts; st is the state after it, before the batches at the target
+// before it.
+func newWalker(in Input, e engine.JournalEntry, rs engine.RunStartRecord, st *engine.RunState, before []int) *walker {
+	r := &Report{
+		RunID: rs.RunID, Runbook: rs.Runbook, RunDigest: rs.Digest, Operator: rs.Operator,
+		RunbookDigest: in.RunbookDigest, InventoryDigest: in.InventoryDigest,
+		Started:   e.Time,
+		Snapshots: in.Snapshots, Rehearsal: in.Rehearsal,
+		Commands: []Command{}, Events: []Event{}, Rollbacks: []Rollback{},
+	}
+	if in.RunbookPath != "" {
+		r.Runbook = in.RunbookPath
+	}
+	w := &walker{r: r, vms: map[int]int{}}
+	for _, b := range st.Batches {
+		r.Batches = append(r.Batches, Batch{Index: b.Index, Name: b.Name, VMs: b.VMs, Prefixes: b.Prefixes,
+			Phase: b.Phase, Earlier: b.Phase == engine.BatchCommitted})
+		w.vms[b.Index] = b.VMs
+	}
+	cmd := "run"
+	if rs.AutoConfirm {
+		cmd = "run --yes"
+	}
+	r.Commands = append(r.Commands, Command{Time: r.Started, Operator: rs.Operator, Command: cmd, Args: rs.Runbook})
+	r.Moved = append(r.Moved, Point{Time: r.Started, VMs: w.count(before)})
+	return w
 }
 
 func (w *walker) count(moved []int) int {
@@ -300,73 +305,39 @@ func (w *walker) batch(i int) *Batch {
 	return &w.r.Batches[i]
 }
 
-func (w *walker) entry(e engine.JournalEntry) error {
+// event adds the record's line, in the words the engine used live.
+func (w *walker) event(e engine.JournalEntry, rec engine.Record, st *engine.RunState) {
+	if text := engine.EventText(e.Type, rec, st); text != "" {
+		w.r.Events = append(w.r.Events, Event{e.Time, text})
+	}
+}
+
+// entry reads one record of the run; st is the state after it.
+func (w *walker) entry(e engine.JournalEntry, rec engine.Record, st *engine.RunState) {
 	r := w.r
-	switch e.Type {
-	case engine.RecBaseline:
-		var v engine.BaselineRecord
-		if err := json.Unmarshal(e.Data, &v); err != nil {
-			return err
-		}
-		r.Events = append(r.Events, Event{e.Time, fmt.Sprintf("pre-check passed: baseline %d of %d probed VMs healthy", len(v.Healthy), v.Probed)})
-	case engine.RecPhase:
-		var v engine.PhaseRecord
-		if err := json.Unmarshal(e.Data, &v); err != nil {
-			return err
-		}
-		switch v.Phase {
-		case engine.PhasePaused:
-			text := "paused: " + v.Pause
-			switch {
-			case v.Pause == "operator":
-				text = "paused by " + v.Operator
-			case v.Pause == "interrupted":
-				text = "paused: interrupted by a daemon restart"
-			case v.Pause == "confirm":
-				text = fmt.Sprintf("waiting for go/no-go at %q", v.Confirm)
-			case v.Pause == "no-go":
-				text = fmt.Sprintf("no-go at %q by %s", v.Confirm, v.Operator)
-			case v.Operator != "":
-				text += " by " + v.Operator
-			}
-			r.Events = append(r.Events, Event{e.Time, text})
-		case engine.PhaseDone:
-			r.Events = append(r.Events, Event{e.Time, "run done: " + v.Result})
-		case engine.PhaseAborted:
-			r.Events = append(r.Events, Event{e.Time, "run aborted: " + v.Result})
-		}
-	case engine.RecIntent:
-		var v engine.ChangeRecord
-		if err := json.Unmarshal(e.Data, &v); err != nil {
-			return err
-		}
-		if v.Op == "recover" {
-			if o := w.openIntent; o != nil {
+	switch v := rec.(type) {
+	case engine.BaselineRecord, engine.PhaseRecord:
+		w.event(e, rec, st)
+	case engine.ChangeRecord:
+		if e.Type == engine.RecIntent {
+			if o := w.openIntent; o != nil && v.Op == "recover" {
 				what := o.Op
 				if b := w.batch(o.Batch); b != nil {
 					what += " of batch " + fmt.Sprint(b.Index) + " " + b.Name
 				}
 				r.Events = append(r.Events, Event{w.openAt, "the daemon stopped during the " + what + " (journaled, not completed); the restart re-applied it"})
 			}
-		}
-		w.openIntent, w.openAt = &v, e.Time
-	case engine.RecApplied:
-		var v engine.ChangeRecord
-		if err := json.Unmarshal(e.Data, &v); err != nil {
-			return err
+			w.openIntent, w.openAt = &v, e.Time
+			break
 		}
 		w.openIntent = nil
-		n := w.count(v.Moved)
-		if r.Moved[len(r.Moved)-1].VMs != n {
+		if n := w.count(v.Moved); r.Moved[len(r.Moved)-1].VMs != n {
 			r.Moved = append(r.Moved, Point{Time: e.Time, VMs: n})
 		}
+		w.event(e, rec, st)
 		switch v.Op {
-		case engine.RecBaseline:
-			r.Events = append(r.Events, Event{e.Time, fmt.Sprintf("baseline routes and nft state applied before the first batch in %s (%d routes)", engine.Human(v.Took), v.Routes)})
 		case "recover":
 			r.Totals.Restarts++
-			r.Events = append(r.Events, Event{e.Time, fmt.Sprintf("daemon restart: state re-applied from the journal in %s (%d batches, %d VMs at the target)",
-				engine.Human(v.Took), len(v.Moved), n)})
 		case "rollback":
 			if rb := w.openRollback; rb != nil {
 				rb.Took = e.Time.Sub(rb.Time)
@@ -378,17 +349,10 @@ func (w *walker) entry(e engine.JournalEntry) error {
 				}
 			}
 		}
-	case engine.RecBatch:
-		var v engine.BatchRecord
-		if err := json.Unmarshal(e.Data, &v); err != nil {
-			return err
-		}
+	case engine.BatchRecord:
 		b := w.batch(v.Batch)
-		if b == nil {
-			return fmt.Errorf("no batch %d", v.Batch)
-		}
-		if v.Phase != engine.BatchRollingBack {
-			break
+		if b == nil || v.Phase != engine.BatchRollingBack {
+			break // the fold has rejected a batch out of range
 		}
 		b.RollbackStart = e.Time
 		rb := w.openRollback
@@ -406,37 +370,23 @@ func (w *walker) entry(e engine.JournalEntry) error {
 		}
 		rb.Batches = append(rb.Batches, v.Batch)
 		rb.Names = append(rb.Names, b.Name)
-	case engine.RecGates:
-		var v engine.GatesRecord
-		if err := json.Unmarshal(e.Data, &v); err != nil {
-			return err
-		}
+	case engine.GatesRecord:
 		if b := w.batch(v.Batch); b != nil {
 			b.Gates = append(b.Gates, GateRun{Time: e.Time, Pass: v.Pass, Took: v.Took, Verdicts: v.Verdicts})
 		}
-	case engine.RecConfirm:
-		var v engine.ConfirmRecord
-		if err := json.Unmarshal(e.Data, &v); err != nil {
-			return err
-		}
+	case engine.ConfirmRecord:
 		answer := "go"
 		if !v.Go {
 			answer = "no-go"
 		}
 		r.Commands = append(r.Commands, Command{Time: e.Time, Operator: v.Operator, Command: "confirm", Args: v.Point + " " + answer})
-	case engine.RecOperator:
-		var v engine.OperatorRecord
-		if err := json.Unmarshal(e.Data, &v); err != nil {
-			return err
-		}
+	case engine.OperatorRecord:
 		r.Commands = append(r.Commands, Command{Time: e.Time, Operator: v.Operator, Command: v.Command, Args: v.Args})
 		if v.Command == "rollback" {
 			w.rollbackBy = v.Operator
 		}
 	}
-	// Other record types (run-start of this run, recovered) carry nothing
-	// for the report; Fold has already rejected unknown ones.
-	return nil
+	// Other records (recovered) carry nothing for the report.
 }
 
 // finish fills what needs the whole run: durations between phases,

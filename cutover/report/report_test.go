@@ -141,6 +141,36 @@ func TestBuild(t *testing.T) {
 	}
 }
 
+// TestEventsAsTold: the report's run events are the lines the engine told
+// live for the same records, in the same words.
+func TestEventsAsTold(t *testing.T) {
+	r := newRun(t, 2)
+	r.runToEnd()
+	rep, err := report.Build(report.Input{Entries: r.j.Entries()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var live, texts []string
+	for _, ev := range r.e.Status(0).Events {
+		live = append(live, ev.Msg)
+	}
+	for _, ev := range rep.Events {
+		texts = append(texts, ev.Text)
+		if !slices.Contains(live, ev.Text) {
+			t.Errorf("report event %q was not told live; live events:\n%s", ev.Text, strings.Join(live, "\n"))
+		}
+	}
+	want := []string{
+		"baseline routes and nft state applied before the first batch in 200ms (0 routes)",
+		"pre-check passed: baseline 3 of 4 probed VMs healthy",
+		`waiting for go/no-go at "after-canary"`,
+		"run finished: 3 batches committed, 1 rolled back; 350 VMs at the target",
+	}
+	if !slices.Equal(texts, want) {
+		t.Errorf("events %q, want %q", texts, want)
+	}
+}
+
 func TestMarkdown(t *testing.T) {
 	rep, _ := buildFailing(t)
 	md := rep.Markdown()
@@ -331,6 +361,10 @@ func TestBuildErrors(t *testing.T) {
 			`build report: journal record 2: unknown journal record type "teleport"`},
 		{"batch out of range", report.Input{Entries: []engine.JournalEntry{start, e(2, "batch", `{"batch":7,"phase":"announcing"}`)}},
 			"build report: journal record 2: batch: no batch 7"},
+		// The daemon's fold goes on past a damaged audit record; the
+		// report, whose table of commands it is, does not.
+		{"torn operator record", report.Input{Entries: []engine.JournalEntry{start, e(2, "operator", `{"command":7}`)}},
+			"build report: journal record 2: operator: json: cannot unmarshal number into Go struct field OperatorRecord.command of type string"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -51,13 +51,20 @@ func newRun() *run {
 	}{{"b00-canary", 10}, {"b01-unn", 200}, {"b02-hsyk", 150}, {"b03-nlsh", 140}} {
 		r.st.State.Batches = append(r.st.State.Batches, engine.BatchState{Index: i, Name: b.name, VMs: b.vms, Prefixes: 1, Phase: engine.BatchPending})
 	}
-	r.event(0, -1, "run", "run runbooks/helse-nord/runbook.yaml started by alice: 4 batches")
+	r.recordEvent(0, -1, "run", engine.RecRunStart, engine.RunStartRecord{RunID: r.st.State.RunID, Runbook: r.st.State.Runbook,
+		Operator: "alice", Batches: r.st.State.Batches})
 	return r
 }
 
 func (r *run) event(d time.Duration, batch int, op, msg string) {
 	r.seq++
 	r.events = append(r.events, engine.Event{Seq: r.seq, Time: at(d), Batch: batch, Op: op, Msg: msg})
+}
+
+// recordEvent is the event the engine tells when it writes rec, in the
+// engine's words (EventText of the state so far).
+func (r *run) recordEvent(d time.Duration, batch int, op, typ string, rec engine.Record) {
+	r.event(d, batch, op, engine.EventText(typ, rec, &r.st.State))
 }
 
 // restart is a daemon restart: event numbers start again.
@@ -99,7 +106,7 @@ func steps() []*engine.Status {
 	add(0)
 
 	r.st.State.Phase = engine.PhaseRunning
-	r.event(1*s, -1, "precheck", "pre-check passed: baseline 498 of 500 probed VMs healthy")
+	r.recordEvent(1*s, -1, "precheck", engine.RecBaseline, engine.BaselineRecord{Healthy: make([]string, 498), Probed: 500})
 	b := r.b(0)
 	b.Phase, b.Started, b.Attempts = engine.BatchAnnouncing, at(1*s), 1
 	r.st.State.Applied = []int{0}
@@ -110,13 +117,13 @@ func steps() []*engine.Status {
 	r.event(2*s, 0, "converge", "peers hold the batch's routes after 800ms")
 	r.event(5*s, 0, "commit", "b00-canary committed: gates passed in 3s")
 	r.st.State.Phase, r.st.State.Pause, r.st.State.Confirm = engine.PhasePaused, "confirm", "after-canary"
-	r.event(5*s, 1, "confirm", `waiting for go/no-go at "after-canary": cutover confirm after-canary`)
+	r.recordEvent(5*s, 1, "confirm", engine.RecPhase, engine.PhaseRecord{Phase: engine.PhasePaused, Pause: "confirm", Confirm: "after-canary"})
 	add(6 * s)
 	add(7 * s) // nothing new: no line
 	out = append(out, nil)
 
 	r.st.State.Phase, r.st.State.Pause, r.st.State.Confirm, r.st.State.Confirmed = engine.PhaseRunning, "", "", []string{"after-canary"}
-	r.event(20*s, -1, "confirm", `go at "after-canary" by bob`)
+	r.recordEvent(20*s, -1, "confirm", engine.RecConfirm, engine.ConfirmRecord{Point: "after-canary", Go: true, Operator: "bob"})
 	b = r.b(1)
 	b.Phase, b.Started, b.Announced, b.Converged, b.Attempts = engine.BatchGating, at(20*s), at(20200*time.Millisecond), at(21*s), 1
 	r.st.State.Applied = []int{0, 1}
@@ -130,7 +137,8 @@ func steps() []*engine.Status {
 	r.restart()
 	r.st.State.Phase, r.st.State.Pause = engine.PhasePaused, "interrupted"
 	r.st.ETA = 0
-	r.event(23*s, -1, "recover", "run interrupted by a daemon restart: state re-applied (2 batches at target); resume to continue")
+	r.recordEvent(23*s, -1, "recover", engine.RecApplied, engine.ChangeRecord{Moved: []int{0, 1}, Batch: -1, Op: "recover", Took: 300 * time.Millisecond, Routes: 2})
+	r.recordEvent(23*s, -1, "pause", engine.RecPhase, engine.PhaseRecord{Phase: engine.PhasePaused, Pause: "interrupted"})
 	add(23 * s)
 
 	r.st.State.Phase, r.st.State.Pause = engine.PhaseRunning, ""
@@ -156,7 +164,7 @@ func steps() []*engine.Status {
 	r.event(37*s, 3, "commit", "b03-nlsh committed: gates passed in 3s")
 	r.st.State.Phase, r.st.State.Ended, r.st.State.Result = engine.PhaseDone, at(37*s), "3 batches committed, 1 rolled back"
 	r.st.ETA = 0
-	r.event(37*s, -1, "done", "run finished: 3 batches committed, 1 rolled back; 350 VMs at the target")
+	r.recordEvent(37*s, -1, "done", engine.RecPhase, engine.PhaseRecord{Phase: engine.PhaseDone, Result: r.st.State.Result})
 	add(38 * s)
 	return out
 }
@@ -227,7 +235,7 @@ func TestWatchPlain(t *testing.T) {
 	}
 	golden.Check(t, filepath.Join("testdata", "TestWatchPlain.golden"), out.Bytes())
 	// Each event exactly once, even across the daemon's restart.
-	for _, ev := range []string{"announcing b00-canary", "go at \"after-canary\" by bob", "run interrupted by a daemon restart", "resume by alice", "run finished"} {
+	for _, ev := range []string{"announcing b00-canary", "go at \"after-canary\" by bob", "daemon restart: state re-applied", "paused: interrupted by a daemon restart", "resume by alice", "run finished"} {
 		if n := strings.Count(out.String(), ev); n != 1 {
 			t.Errorf("event %q printed %d times", ev, n)
 		}

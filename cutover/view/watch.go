@@ -168,7 +168,7 @@ func changes(prev, st engine.Status, evs []engine.Event, loc *time.Location) []l
 				msg += " · " + x.Reason
 			}
 		}
-		out = append(out, stamp(phaseTime(x), fmt.Sprintf("b%d", x.Index), "state", msg))
+		out = append(out, stamp(x.PhaseTime(), fmt.Sprintf("b%d", x.Index), "state", msg))
 	}
 	if newRun || rs.Phase != ps.Phase || rs.Pause != ps.Pause || rs.Confirm != ps.Confirm {
 		msg := string(rs.Phase)
@@ -198,19 +198,4 @@ func changes(prev, st engine.Status, evs []engine.Event, loc *time.Location) []l
 	// batches' before the run's.
 	slices.SortStableFunc(out, func(a, b line) int { return a.at.Compare(b.at) })
 	return out
-}
-
-// phaseTime is when a batch entered its phase, as far as the state says.
-func phaseTime(x engine.BatchState) time.Time {
-	switch x.Phase {
-	case engine.BatchAnnouncing:
-		return x.Started
-	case engine.BatchGating:
-		return x.Converged
-	case engine.BatchCommitted, engine.BatchRollingBack:
-		return x.Decided
-	case engine.BatchRolledBack:
-		return x.RolledBack
-	}
-	return time.Time{}
 }

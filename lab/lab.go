@@ -96,10 +96,6 @@ func Exec(ns string, argv ...string) *exec.Cmd {
 	return exec.Command("ip", append([]string{"netns", "exec", ns}, argv...)...)
 }
 
-func execIn(ctx context.Context, ns string, argv ...string) *exec.Cmd {
-	return exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", ns}, argv...)...)
-}
-
 // Daemon is a process the lab started.
 type Daemon struct {
 	Node string `json:"node"`

@@ -22,7 +22,7 @@ func TestBGPErrors(t *testing.T) {
 		{[]string{"bench", "bgp", "--runs", "0"}, "--runs 0: want at least 1", 2},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
-			_, _, err, code := run(t, tc.args...)
+			_, _, code, err := run(t, tc.args...)
 			if err == nil || err.Error() != tc.want || code != tc.code {
 				t.Errorf("error %v (exit %d), want %q (exit %d)", err, code, tc.want, tc.code)
 			}

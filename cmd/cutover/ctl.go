@@ -3,9 +3,9 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -70,10 +70,16 @@ it touches no daemon, namespace, route or table.`,
 	return c
 }
 
-// inputErr marks validation errors of a runbook with exit code 2.
+// inputErr gives mistakes in a runbook or its inventory exit code 2,
+// telling them by type: runbook.ValidationErrors (or a single
+// runbook.FieldError) anywhere in err's chain, as loaded here or as the
+// daemon's client hands them on.
 func inputErr(err error) error {
-	var ve runbook.ValidationErrors
-	if errorsAs(err, &ve) || strings.Contains(err.Error(), ".yaml:") {
+	var (
+		ve runbook.ValidationErrors
+		fe runbook.FieldError
+	)
+	if errors.As(err, &ve) || errors.As(err, &fe) {
 		return &exitError{code: 2, err: err}
 	}
 	return err

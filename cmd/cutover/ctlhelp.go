@@ -4,20 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/cutover/cutover/cutover/daemon"
 	"github.com/cutover/cutover/cutover/daemon/client"
 	"github.com/cutover/cutover/cutover/engine"
 	"github.com/cutover/cutover/cutover/notify"
-	"github.com/cutover/cutover/cutover/report"
 	"github.com/cutover/cutover/cutover/view"
-	"github.com/cutover/cutover/lab/rehearse"
 )
-
-func errorsAs(err error, target any) bool { return errors.As(err, target) }
 
 func (a *app) dryRun(ctx context.Context, path string) error {
 	if err := daemon.DryRun(ctx, path, time.Now(), a.out); err != nil {
@@ -57,40 +51,4 @@ func (a *app) follow(ctx context.Context, cl *client.Client) error {
 		return &exitError{code: 1, err: fmt.Errorf("run aborted: %s", st.State.Result)}
 	}
 	return nil
-}
-
-// writeReport writes a rehearsal's report into dir.
-func writeReport(dir string, in rehearse.ReportInput) ([]string, error) {
-	rh := &report.Rehearsal{Expected: in.Result.Expected.String(), Actual: in.Result.Actual.String(),
-		Passed: len(in.Result.Problems) == 0, Took: in.Result.Took}
-	for _, f := range in.Result.Injected {
-		res := fmt.Sprintf("injected while the batch was %s", f.At)
-		if len(f.VMs) > 0 {
-			res += fmt.Sprintf("; %d VMs: %v", len(f.VMs), f.VMs)
-		}
-		for _, e := range f.Evidence {
-			res += "; " + e
-		}
-		rh.Faults = append(rh.Faults, report.Fault{Fault: f.Fault, When: fmt.Sprintf("batch %d", f.Batch), Result: res})
-	}
-	var snaps []report.Snapshot
-	for _, s := range in.Snapshots {
-		snaps = append(snaps, report.Snapshot{Name: s.Name, Text: s.Text})
-	}
-	r, err := report.Build(report.Input{Entries: in.Entries, RunbookPath: in.RunbookPath, RunbookDigest: in.RunbookDigest,
-		InventoryDigest: in.InventoryDigest, Snapshots: snaps, Rehearsal: rh})
-	if err != nil {
-		return nil, err
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
-	}
-	if err := r.WriteDir(dir); err != nil {
-		return nil, err
-	}
-	var files []string
-	for _, f := range []string{"report.md", "report.html", "timeline.svg", "report.json"} {
-		files = append(files, filepath.Join(dir, f))
-	}
-	return files, nil
 }

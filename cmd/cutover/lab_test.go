@@ -8,7 +8,7 @@ import (
 )
 
 func TestLabExport(t *testing.T) {
-	out, errOut, err, _ := run(t, "lab", "export", "--format", "clab", "--vms", "3")
+	out, errOut, _, err := run(t, "lab", "export", "--format", "clab", "--vms", "3")
 	if err != nil {
 		t.Fatalf("%v\n%s", err, errOut)
 	}
@@ -19,7 +19,7 @@ func TestLabExport(t *testing.T) {
 
 	dir := t.TempDir()
 	file := filepath.Join(dir, "cutover.clab.yml")
-	if _, errOut, err, _ := run(t, "lab", "export", "-o", file, "--name", "demo", "--vms", "2", "--vms6", "1"); err != nil {
+	if _, errOut, _, err := run(t, "lab", "export", "-o", file, "--name", "demo", "--vms", "2", "--vms6", "1"); err != nil {
 		t.Fatalf("%v\n%s", err, errOut)
 	}
 	y, err := os.ReadFile(file)
@@ -56,9 +56,16 @@ func TestLabErrors(t *testing.T) {
 			"open lab \"never-up-x1\": lab is not up (no /run/cutover/lab/never-up-x1/state.json): run `cutover lab up --name never-up-x1`", 1},
 		{[]string{"lab", "http", "not-an-ip"}, `address: ParseAddr("not-an-ip"): unable to parse IP`, 2},
 		{[]string{"lab", "vtysh"}, "accepts 1 arg(s), received 0", 1},
+		{[]string{"lab", "fault", "meteor"},
+			`fault "meteor": unknown kind "meteor" (want one of vm-down, slow-vm, bgp-reset, link-down, daemon-kill)`, 2},
+		{[]string{"lab", "fault", "vm-down", "--name", "never-up-x1"}, "vm-down needs --addrs", 2},
+		{[]string{"lab", "fault", "slow-vm", "--addrs", "10.64.0.10,nope"}, `--addrs: ParseAddr("nope"): unable to parse IP`, 2},
+		{[]string{"lab", "fault", "bgp-reset", "-o", "yaml"}, `-o "yaml": want text or json`, 2},
+		{[]string{"lab", "fault", "link-down", "--name", "never-up-x1"},
+			"open lab \"never-up-x1\": lab is not up (no /run/cutover/lab/never-up-x1/state.json): run `cutover lab up --name never-up-x1`", 1},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
-			_, _, err, code := run(t, tc.args...)
+			_, _, code, err := run(t, tc.args...)
 			if err == nil || err.Error() != tc.want || code != tc.code {
 				t.Errorf("error %v (exit %d), want %q (exit %d)", err, code, tc.want, tc.code)
 			}

@@ -7,7 +7,7 @@ import (
 )
 
 func TestPlanJSON(t *testing.T) {
-	out, errOut, err, _ := run(t, "plan", "-o", "json", "../../runbooks/helse-nord/runbook.yaml")
+	out, errOut, _, err := run(t, "plan", "-o", "json", "../../runbooks/helse-nord/runbook.yaml")
 	if err != nil || errOut != "" {
 		t.Fatalf("%v\n%s", err, errOut)
 	}
@@ -71,7 +71,7 @@ func TestPlanJSON(t *testing.T) {
 }
 
 func TestPlanText(t *testing.T) {
-	out, _, err, _ := run(t, "plan", "--summary", "../../runbooks/helse-nord/runbook.yaml")
+	out, _, _, err := run(t, "plan", "--summary", "../../runbooks/helse-nord/runbook.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +87,7 @@ func TestPlanText(t *testing.T) {
 	if strings.Contains(out, "announce to") {
 		t.Error("--summary printed the details")
 	}
-	full, _, err, _ := run(t, "plan", "../../runbooks/helse-nord/runbook.yaml")
+	full, _, _, err := run(t, "plan", "../../runbooks/helse-nord/runbook.yaml")
 	if err != nil || !strings.Contains(full, "\n  10.64.0.58/32 via 10.255.2.2 community 65100:2 large-community 65100:2:1\n") ||
 		!strings.Contains(full, "\n  moved_skm2_v6 fd00:64::") {
 		t.Errorf("details lack routes or nft elements (%v)", err)
@@ -95,7 +95,7 @@ func TestPlanText(t *testing.T) {
 }
 
 func TestPlanInvalidRunbook(t *testing.T) {
-	out, errOut, err, code := run(t, "plan", "-o", "json", "../../cutover/runbook/testdata/bad/runbook.yaml")
+	out, errOut, code, err := run(t, "plan", "-o", "json", "../../cutover/runbook/testdata/bad/runbook.yaml")
 	if code != 2 || out != "" || !strings.Contains(errOut, "bgp.local_as: AS 0 is reserved") {
 		t.Errorf("code %d (%v), stdout %q, stderr:\n%s", code, err, out, errOut)
 	}

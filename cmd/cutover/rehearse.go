@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/netip"
 	"os/signal"
 	"strings"
@@ -27,11 +28,7 @@ the lab down (unless --keep).
 
 Faults (--inject, repeatable) are KIND[:ARG][@WHEN]; WHEN is a batch index, a batch
 name or "middle" (the default):
-  vm-down[:10%|:N]   stop the responders of a share (or N) of the batch's VMs at the target
-  slow-vm[:2s]       delay the responders of 10% of the batch's VMs at the target
-  bgp-reset          clear the edge's BGP sessions while the batch runs
-  link-down          take the target site's link down while the batch runs
-  daemon-kill        kill -9 the daemon in the batch, sample the edge FIB, restart, resume
+` + rehearse.InjectHelp() + `
 
 Exit status 0 only when the outcome is what the policy promises.`,
 		Example: `  cutover lab rehearse runbooks/helse-nord/runbook.yaml
@@ -52,12 +49,14 @@ Exit status 0 only when the outcome is what the policy promises.`,
 				Runbook: args[0], Lab: a.v.GetString("name"), VMs: a.v.GetInt("vms"), Faults: faults,
 				Keep: a.v.GetBool("keep"), ReportDir: a.v.GetString("report-dir"),
 				MeasureRollback: a.v.GetBool("measure-rollback"), ReachAll: a.v.GetBool("reach-all"),
-				Out: a.out, Log: a.log, Report: writeReport,
+				Out: a.out, Log: a.log, Report: rehearse.WriteReport,
 			})
 			if err != nil {
 				return inputErr(err)
 			}
-			printResult(a, res)
+			if err := res.WriteText(a.out); err != nil {
+				return err
+			}
 			if !res.OK {
 				return &exitError{code: 1, err: fmt.Errorf("rehearsal: the outcome is not what the runbook's policy promises")}
 			}
@@ -75,93 +74,56 @@ Exit status 0 only when the outcome is what the policy promises.`,
 	return c
 }
 
-func printResult(a *app, res *rehearse.Result) {
-	w := a.out
-	fmt.Fprintf(w, "\nrehearsal of %s in lab %s (%d VM addresses)\n", res.Runbook, res.Lab, res.VMs)
-	fmt.Fprintf(w, "  expected  %s\n  actual    %s\n", res.Expected, res.Actual)
-	for _, in := range res.Injected {
-		fmt.Fprintf(w, "  fault     %s in batch %d (%s) %s %s\n", in.Fault, in.Batch, in.At, strings.Join(in.VMs, " "), strings.Join(in.Evidence, "; "))
-	}
-	for _, c := range res.Checked {
-		fmt.Fprintf(w, "  checked   %s\n", c)
-	}
-	for _, p := range res.Problems {
-		fmt.Fprintf(w, "  PROBLEM   %s\n", p)
-	}
-	if res.Rollback > 0 {
-		fmt.Fprintf(w, "  rollback --all: edge FIB back at the source %s after the command\n", res.Rollback.Round(time.Millisecond))
-	}
-	for _, r := range res.Reports {
-		fmt.Fprintf(w, "  report    %s\n", r)
-	}
-	verdict := "OK: the outcome is what the policy promises"
-	if !res.OK {
-		verdict = "FAILED"
-	}
-	fmt.Fprintf(w, "  took      lab up %s, run %s, %s in all\n%s\n", res.LabUp.Round(time.Millisecond),
-		res.RunTook.Round(time.Millisecond), res.Took.Round(time.Second), verdict)
-}
-
 func newFaultCmd(a *app) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "fault KIND",
-		Short: "Inject a fault into a running lab (vm-down, slow-vm, bgp-reset, link-down, daemon-kill)",
+		Short: "Inject a fault into a running lab (" + strings.Join(rehearse.KindNames(), ", ") + ")",
 		Long: `fault injects one fault into a running lab by hand:
-  vm-down   --addrs A,B [--site skm2] [--up]     stop (or, with --up, restart) VM responders
-  slow-vm   --addrs A,B [--site skm2] --delay 2s delay VM responders (0 undoes it)
-  bgp-reset                                      clear the edge's BGP sessions
-  link-down [--site skm2] [--up]                 take a site's link at the edge down (or up)
-  daemon-kill [--gap 3s]                         kill -9 the daemon a rehearsal left up (--keep), sample
-                                                 the edge FIB while it is dead, start it again the same way;
-                                                 the run then waits for 'cutover resume'`,
+` + rehearse.ByHandHelp(),
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			l, err := lab.Open(a.v.GetString("name"))
+			k, err := rehearse.LookupKind(args[0])
 			if err != nil {
-				return err
+				return &exitError{code: 2, err: fmt.Errorf("fault %q: %w", args[0], err)}
 			}
-			site := a.v.GetString("site")
-			var addrs []netip.Addr
+			output := a.v.GetString("output")
+			if output != "text" && output != "json" {
+				return &exitError{code: 2, err: fmt.Errorf("-o %q: want text or json", output)}
+			}
+			in := rehearse.Injection{Site: a.v.GetString("site"), Undo: a.v.GetBool("up"),
+				Delay: a.v.GetDuration("delay"), Gap: a.v.GetDuration("gap")}
 			for _, s := range a.v.GetStringSlice("addrs") {
 				ad, err := netip.ParseAddr(strings.TrimSpace(s))
 				if err != nil {
 					return &exitError{code: 2, err: fmt.Errorf("--addrs: %w", err)}
 				}
-				addrs = append(addrs, ad)
+				in.VMs = append(in.VMs, ad)
 			}
-			up := a.v.GetBool("up")
-			switch args[0] {
-			case rehearse.VMDown, rehearse.SlowVM:
-				if len(addrs) == 0 {
-					return &exitError{code: 2, err: fmt.Errorf("%s needs --addrs", args[0])}
-				}
-				if args[0] == rehearse.VMDown {
-					err = l.SetVMDown(site, addrs, !up)
-				} else {
-					err = l.SetVMDelay(site, addrs, a.v.GetDuration("delay"))
-				}
-			case rehearse.BGPReset:
-				var out string
-				out, err = l.Vtysh(cmd.Context(), lab.NodeEdge, "clear bgp *")
+			if k.NeedsVMs && len(in.VMs) == 0 {
+				return &exitError{code: 2, err: fmt.Errorf("%s needs --addrs", k.Name)}
+			}
+			if in.Lab, err = lab.Open(a.v.GetString("name")); err != nil {
+				return err
+			}
+			ev, err := k.Inject(cmd.Context(), in)
+			if output == "json" {
 				if err != nil {
-					err = fmt.Errorf("%w: %s", err, out)
+					printLines(a.err, ev)
+					return err
 				}
-			case rehearse.LinkDown:
-				err = rehearse.SetSiteLink(cmd.Context(), l, site, up)
-			case rehearse.DaemonKill:
-				var ev []string
-				ev, err = rehearse.KillDaemon(cmd.Context(), l, a.v.GetDuration("gap"))
-				for _, e := range ev {
-					fmt.Fprintln(a.out, e)
+				res := map[string]any{"fault": k.Name, "site": in.Site, "addrs": len(in.VMs), "up": in.Undo}
+				if len(ev) > 0 {
+					res["evidence"] = ev
 				}
-			default:
-				return &exitError{code: 2, err: fmt.Errorf("fault %q: want vm-down, slow-vm, bgp-reset, link-down or daemon-kill", args[0])}
+				out, _ := json.Marshal(res)
+				fmt.Fprintln(a.out, string(out))
+				return nil
 			}
+			printLines(a.out, ev)
 			if err != nil {
 				return err
 			}
-			out, _ := json.Marshal(map[string]any{"fault": args[0], "site": site, "addrs": len(addrs), "up": up})
-			fmt.Fprintln(a.out, string(out))
+			fmt.Fprintf(a.out, "fault %s: %s\n", k.Name, k.Describe(in))
 			return nil
 		},
 	}
@@ -172,5 +134,12 @@ func newFaultCmd(a *app) *cobra.Command {
 	f.Bool("up", false, "undo: start responders again / bring the link up")
 	f.Duration("delay", 2*time.Second, "slow-vm: response delay")
 	f.Duration("gap", 3*time.Second, "daemon-kill: how long the daemon stays dead while the edge FIB is sampled")
+	f.StringP("output", "o", "text", "output format: text (a line for people) or json (for scripts)")
 	return c
+}
+
+func printLines(w io.Writer, lines []string) {
+	for _, l := range lines {
+		fmt.Fprintln(w, l)
+	}
 }

@@ -8,8 +8,8 @@ import (
 )
 
 // run executes the root command with args and returns stdout, stderr,
-// the error and its exit code.
-func run(t *testing.T, args ...string) (stdout, stderr string, err error, code int) {
+// the exit code and the error.
+func run(t *testing.T, args ...string) (stdout, stderr string, code int, err error) {
 	t.Helper()
 	var out, errb bytes.Buffer
 	root := newRootCmd()
@@ -21,7 +21,7 @@ func run(t *testing.T, args ...string) (stdout, stderr string, err error, code i
 	if err != nil {
 		code = exitCode(err)
 	}
-	return out.String(), errb.String(), err, code
+	return out.String(), errb.String(), code, err
 }
 
 func TestValidateExamples(t *testing.T) {
@@ -33,7 +33,7 @@ func TestValidateExamples(t *testing.T) {
 		{"../../runbooks/dr-drill/failback.yaml", "ok: 800 VMs, 848 prefixes, 9 batches\n"},
 	}
 	for _, tt := range tests {
-		out, errOut, err, _ := run(t, "validate", tt.runbook)
+		out, errOut, _, err := run(t, "validate", tt.runbook)
 		if err != nil || out != tt.want || errOut != "" {
 			t.Errorf("validate %s: %v\nstdout %q\nstderr %q\nwant %q", tt.runbook, err, out, errOut, tt.want)
 		}
@@ -42,7 +42,7 @@ func TestValidateExamples(t *testing.T) {
 
 func TestValidateErrors(t *testing.T) {
 	const bad = "../../cutover/runbook/testdata/bad/runbook.yaml"
-	out, errOut, err, code := run(t, "validate", bad)
+	out, errOut, code, err := run(t, "validate", bad)
 	if code != 2 {
 		t.Fatalf("exit code %d (%v), want 2", code, err)
 	}
@@ -69,14 +69,14 @@ func TestValidateErrors(t *testing.T) {
 }
 
 func TestValidateMissingFile(t *testing.T) {
-	_, errOut, err, code := run(t, "validate", "no/such/runbook.yaml")
+	_, errOut, code, err := run(t, "validate", "no/such/runbook.yaml")
 	if code != 2 || errOut != "no/such/runbook.yaml: cannot read the runbook: no such file or directory\n" {
 		t.Errorf("code %d, err %v, stderr %q", code, err, errOut)
 	}
 }
 
 func TestValidateJSON(t *testing.T) {
-	out, _, _, code := run(t, "validate", "-o", "json", "../../cutover/runbook/testdata/bad/runbook.yaml")
+	out, _, code, _ := run(t, "validate", "-o", "json", "../../cutover/runbook/testdata/bad/runbook.yaml")
 	if code != 2 {
 		t.Fatalf("exit code %d, want 2", code)
 	}
@@ -101,7 +101,7 @@ func TestValidateJSON(t *testing.T) {
 	if e.Line != 1 || e.Field != "version" || e.Value != "2" || !strings.HasPrefix(e.Msg, "unsupported version") {
 		t.Errorf("first error %+v", e)
 	}
-	out, _, err, _ := run(t, "validate", "-o", "json", "../../runbooks/helse-nord/runbook.yaml")
+	out, _, _, err := run(t, "validate", "-o", "json", "../../runbooks/helse-nord/runbook.yaml")
 	if err != nil || !strings.Contains(out, `"ok": true`) || !strings.Contains(out, `"batches": 16`) {
 		t.Errorf("valid runbook as JSON: %v\n%s", err, out)
 	}
@@ -116,7 +116,7 @@ func TestValidateUsage(t *testing.T) {
 		{[]string{"validate", "-o", "yaml", "x.yaml"}, `--output "yaml": want text or json`},
 	}
 	for _, tt := range tests {
-		_, _, err, code := run(t, tt.args...)
+		_, _, code, err := run(t, tt.args...)
 		if err == nil || err.Error() != tt.want || code != 1 {
 			t.Errorf("%v: %v (code %d), want %q", tt.args, err, code, tt.want)
 		}

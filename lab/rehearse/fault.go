@@ -5,13 +5,23 @@
 // batches, checks that the outcome is what the runbook's failure policy
 // promises, and writes the report. "A bad dress rehearsal makes a good
 // premiere."
+//
+// The fault kinds are declared once, in Kinds: their name, argument,
+// help texts, how a rehearsal schedules them, what they do to a batch's
+// gates, and their injection, which `cutover lab fault KIND` calls by hand
+// on a running lab.
 package rehearse
 
 import (
+	"context"
 	"fmt"
+	"net/netip"
+	"os/exec"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/cutover/cutover/lab"
 )
 
 // Fault kinds.
@@ -23,8 +33,207 @@ const (
 	DaemonKill = "daemon-kill" // kill -9 the daemon in a batch and start it again
 )
 
-// Kinds lists the fault kinds.
-var Kinds = []string{VMDown, SlowVM, BGPReset, LinkDown, DaemonKill}
+// Kind is one kind of fault: everything about it in one place.
+type Kind struct {
+	Name string
+	// Arg is the synopsis of the argument a rehearsal's --inject takes
+	// (KIND[:ARG]), such as "[:10%|:N]"; empty: the kind takes none.
+	Arg string
+	// Help says in one line what the fault does to a batch in a rehearsal.
+	Help string
+	// Usage is the synopsis of `cutover lab fault KIND`'s flags, and
+	// ByHand what it does there (lines separated by "\n").
+	Usage  string
+	ByHand string
+	// NeedsVMs: the fault acts on VM addresses (Injection.VMs), at
+	// Injection.Site.
+	NeedsVMs bool
+	// Early faults are put in place before their batch starts (the VMs are
+	// down or slow when the gates look at them); the others are injected
+	// while the batch is announcing or gated.
+	Early bool
+	// UndoWhenDecided faults are undone by a rehearsal once their batch is
+	// committed or rolled back (a link comes back up).
+	UndoWhenDecided bool
+
+	parse     func(f *Fault, arg string) error               // nil: takes no argument
+	format    func(f Fault) string                           // ":ARG" of String, or ""
+	failsGate func(f Fault, probeTimeout time.Duration) bool // nil: never
+	inject    func(ctx context.Context, in Injection) ([]string, error)
+	describe  func(in Injection) string
+}
+
+// Kinds is every fault kind, in the order help texts list them.
+var Kinds = []Kind{
+	{
+		Name: VMDown, Arg: "[:10%|:N]",
+		Help:     "stop the responders of a share (or N) of the batch's VMs at the target",
+		Usage:    "--addrs A,B [--site skm2] [--up]",
+		ByHand:   "stop (or, with --up, restart) VM responders",
+		NeedsVMs: true, Early: true,
+		parse:     parseShare,
+		format:    formatShare,
+		failsGate: func(Fault, time.Duration) bool { return true },
+		inject: func(_ context.Context, in Injection) ([]string, error) {
+			return nil, in.Lab.SetVMDown(in.Site, in.VMs, !in.Undo)
+		},
+		describe: func(in Injection) string {
+			if in.Undo {
+				return fmt.Sprintf("responders of %d VM addresses at %s started again", len(in.VMs), in.Site)
+			}
+			return fmt.Sprintf("responders of %d VM addresses at %s stopped", len(in.VMs), in.Site)
+		},
+	},
+	{
+		Name: SlowVM, Arg: "[:2s]",
+		Help:     "delay the responders of 10% of the batch's VMs at the target",
+		Usage:    "--addrs A,B [--site skm2] --delay 2s",
+		ByHand:   "delay VM responders (0 undoes it)",
+		NeedsVMs: true, Early: true,
+		parse:     parseDelay,
+		format:    func(f Fault) string { return ":" + f.Delay.String() },
+		failsGate: func(f Fault, probeTimeout time.Duration) bool { return f.Delay >= probeTimeout },
+		inject: func(_ context.Context, in Injection) ([]string, error) {
+			return nil, in.Lab.SetVMDelay(in.Site, in.VMs, in.Delay)
+		},
+		describe: func(in Injection) string {
+			if in.Delay == 0 {
+				return fmt.Sprintf("responders of %d VM addresses at %s no longer delayed", len(in.VMs), in.Site)
+			}
+			return fmt.Sprintf("responders of %d VM addresses at %s delayed by %s", len(in.VMs), in.Site, in.Delay)
+		},
+	},
+	{
+		Name:   BGPReset,
+		Help:   "clear the edge's BGP sessions while the batch runs",
+		ByHand: "clear the edge's BGP sessions",
+		inject: func(ctx context.Context, in Injection) ([]string, error) {
+			_, err := in.Lab.Vtysh(ctx, lab.NodeEdge, "clear bgp *")
+			return nil, err
+		},
+		describe: func(Injection) string { return "the edge cleared its BGP sessions" },
+	},
+	{
+		Name:            LinkDown,
+		Help:            "take the target site's link down while the batch runs",
+		Usage:           "[--site skm2] [--up]",
+		ByHand:          "take a site's link at the edge down (or up)",
+		UndoWhenDecided: true,
+		failsGate:       func(Fault, time.Duration) bool { return true },
+		inject: func(ctx context.Context, in Injection) ([]string, error) {
+			return nil, setSiteLink(ctx, in.Lab, in.Site, in.Undo)
+		},
+		describe: func(in Injection) string {
+			if in.Undo {
+				return fmt.Sprintf("the edge's link to %s up", in.Site)
+			}
+			return fmt.Sprintf("the edge's link to %s down", in.Site)
+		},
+	},
+	{
+		Name:  DaemonKill,
+		Help:  "kill -9 the daemon in the batch, sample the edge FIB, restart, resume",
+		Usage: "[--gap 3s]",
+		ByHand: "kill -9 the daemon a rehearsal left up (--keep), sample\n" +
+			"the edge FIB while it is dead, start it again the same way;\n" +
+			"the run then waits for 'cutover resume'",
+		inject:   killDaemon,
+		describe: func(Injection) string { return "the daemon was killed with kill -9 and started again" },
+	},
+}
+
+// Injection is where and how a fault is put on a lab: by a rehearsal at a
+// batch, or by hand (cutover lab fault).
+type Injection struct {
+	Lab *lab.Lab
+	// Site is the site of the VMs (vm-down, slow-vm) or whose link at the
+	// edge goes down (link-down).
+	Site string
+	VMs  []netip.Addr // vm-down, slow-vm
+	// Undo starts the responders again (vm-down) or brings the link up
+	// (link-down).
+	Undo  bool
+	Delay time.Duration // slow-vm: response delay; 0 undoes it
+	Gap   time.Duration // daemon-kill: how long the daemon stays dead (default 3s)
+
+	daemon *labDaemon // daemon-kill in a rehearsal: its daemon; nil: the one recorded in the lab
+}
+
+// KindNames returns the names of the fault kinds.
+func KindNames() []string {
+	names := make([]string, len(Kinds))
+	for i, k := range Kinds {
+		names[i] = k.Name
+	}
+	return names
+}
+
+// UnknownKindError is a fault kind that is not in Kinds.
+type UnknownKindError struct{ Kind string }
+
+func (e *UnknownKindError) Error() string {
+	return fmt.Sprintf("unknown kind %q (want one of %s)", e.Kind, strings.Join(KindNames(), ", "))
+}
+
+// LookupKind returns the fault kind named name; the error is an
+// *UnknownKindError.
+func LookupKind(name string) (*Kind, error) {
+	for i := range Kinds {
+		if Kinds[i].Name == name {
+			return &Kinds[i], nil
+		}
+	}
+	return nil, &UnknownKindError{Kind: name}
+}
+
+// Inject puts the fault on in.Lab and returns what it saw (daemon-kill:
+// the edge's FIB while the daemon was dead). A daemon-kill whose edge
+// dropped routes returns the evidence and a *RoutesDroppedError.
+func (k *Kind) Inject(ctx context.Context, in Injection) ([]string, error) {
+	if in.Lab == nil {
+		return nil, fmt.Errorf("%s: no lab", k.Name)
+	}
+	if k.NeedsVMs && len(in.VMs) == 0 {
+		return nil, fmt.Errorf("%s: no VM addresses", k.Name)
+	}
+	return k.inject(ctx, in)
+}
+
+// Describe says in one line what Inject did.
+func (k *Kind) Describe(in Injection) string { return k.describe(in) }
+
+// InjectHelp lists the kinds as a rehearsal's --inject takes them, one
+// line each, indented for a command's help.
+func InjectHelp() string {
+	var b strings.Builder
+	for i, k := range Kinds {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		fmt.Fprintf(&b, "  %-18s %s", k.Name+k.Arg, k.Help)
+	}
+	return b.String()
+}
+
+// ByHandHelp lists the kinds as `cutover lab fault KIND` injects them,
+// with their flags, indented for a command's help.
+func ByHandHelp() string {
+	var b strings.Builder
+	for i, k := range Kinds {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		use := fmt.Sprintf("%-9s %s", k.Name, k.Usage)
+		for j, line := range strings.Split(k.ByHand, "\n") {
+			if j > 0 {
+				use = ""
+				b.WriteByte('\n')
+			}
+			fmt.Fprintf(&b, "  %-46s %s", use, line)
+		}
+	}
+	return b.String()
+}
 
 // Fault is one fault to inject: KIND[:ARG][@WHEN].
 //
@@ -42,16 +251,20 @@ type Fault struct {
 	When  string        // as written; resolved against the plan by Batch
 }
 
+// kind returns f's entry in Kinds (ParseFault and Run made sure there is
+// one).
+func (f Fault) kind() *Kind {
+	k, err := LookupKind(f.Kind)
+	if err != nil {
+		panic(err)
+	}
+	return k
+}
+
 func (f Fault) String() string {
 	s := f.Kind
-	switch {
-	case f.Kind == SlowVM:
-		s += ":" + f.Delay.String()
-	case f.Kind != VMDown:
-	case f.Count > 0:
-		s += ":" + strconv.Itoa(f.Count)
-	default:
-		s += ":" + strconv.FormatFloat(f.Share*100, 'f', -1, 64) + "%"
+	if k, err := LookupKind(f.Kind); err == nil && k.format != nil {
+		s += k.format(f)
 	}
 	return s + "@" + f.When
 }
@@ -64,39 +277,55 @@ func ParseFault(s string) (Fault, error) {
 	if f.When == "" {
 		f.When = "middle"
 	}
-	switch kind {
-	case VMDown:
-		if hasArg {
-			if pct, ok := strings.CutSuffix(arg, "%"); ok {
-				v, err := strconv.ParseFloat(pct, 64)
-				if err != nil || v <= 0 || v > 100 {
-					return Fault{}, fmt.Errorf("fault %q: share %q: want 1%% to 100%%", s, arg)
-				}
-				f.Share = v / 100
-			} else {
-				n, err := strconv.Atoi(arg)
-				if err != nil || n < 1 {
-					return Fault{}, fmt.Errorf("fault %q: %q: want a share such as 10%% or a count of VMs", s, arg)
-				}
-				f.Count = n
-			}
-		}
-	case SlowVM:
-		if hasArg {
-			d, err := time.ParseDuration(arg)
-			if err != nil || d <= 0 {
-				return Fault{}, fmt.Errorf("fault %q: delay %q: want a duration such as 2s", s, arg)
-			}
-			f.Delay = d
-		}
-	case BGPReset, LinkDown, DaemonKill:
-		if hasArg {
-			return Fault{}, fmt.Errorf("fault %q: %s takes no argument", s, kind)
-		}
+	k, err := LookupKind(kind)
+	if err != nil {
+		return Fault{}, fmt.Errorf("fault %q: %w", s, err)
+	}
+	switch {
+	case !hasArg:
+	case k.parse == nil:
+		return Fault{}, fmt.Errorf("fault %q: %s takes no argument", s, kind)
 	default:
-		return Fault{}, fmt.Errorf("fault %q: unknown kind %q (want one of %s)", s, kind, strings.Join(Kinds, ", "))
+		if err := k.parse(&f, arg); err != nil {
+			return Fault{}, fmt.Errorf("fault %q: %w", s, err)
+		}
 	}
 	return f, nil
+}
+
+// parseShare parses vm-down's SHARE% or COUNT.
+func parseShare(f *Fault, arg string) error {
+	if pct, ok := strings.CutSuffix(arg, "%"); ok {
+		v, err := strconv.ParseFloat(pct, 64)
+		if err != nil || v <= 0 || v > 100 {
+			return fmt.Errorf("share %q: want 1%% to 100%%", arg)
+		}
+		f.Share = v / 100
+		return nil
+	}
+	n, err := strconv.Atoi(arg)
+	if err != nil || n < 1 {
+		return fmt.Errorf("%q: want a share such as 10%% or a count of VMs", arg)
+	}
+	f.Count = n
+	return nil
+}
+
+func formatShare(f Fault) string {
+	if f.Count > 0 {
+		return ":" + strconv.Itoa(f.Count)
+	}
+	return ":" + strconv.FormatFloat(f.Share*100, 'f', -1, 64) + "%"
+}
+
+// parseDelay parses slow-vm's DELAY.
+func parseDelay(f *Fault, arg string) error {
+	d, err := time.ParseDuration(arg)
+	if err != nil || d <= 0 {
+		return fmt.Errorf("delay %q: want a duration such as 2s", arg)
+	}
+	f.Delay = d
+	return nil
 }
 
 // batchIndex resolves WHEN against the batch names of a plan.
@@ -121,11 +350,32 @@ func (f Fault) batchIndex(names []string) (int, error) {
 // failsGate reports whether the fault must make its batch fail its gates
 // given the probe gate's per-probe timeout.
 func (f Fault) failsGate(probeTimeout time.Duration) bool {
-	switch f.Kind {
-	case VMDown, LinkDown:
-		return true
-	case SlowVM:
-		return f.Delay >= probeTimeout
+	k := f.kind()
+	return k.failsGate != nil && k.failsGate(f, probeTimeout)
+}
+
+// setSiteLink takes the edge's link to site down or up.
+func setSiteLink(ctx context.Context, l *lab.Lab, site string, up bool) error {
+	state := "down"
+	if up {
+		state = "up"
 	}
-	return false
+	ln, ok := l.Topology().Link(site)
+	if !ok {
+		return fmt.Errorf("link %s: the lab has no link to %q", state, site)
+	}
+	if out, err := exec.CommandContext(ctx, "ip", "-n", l.Namespace(lab.NodeEdge), "link", "set", ln.A.Iface, state).CombinedOutput(); err != nil {
+		return fmt.Errorf("link %s %s: %w %s", ln.A.Iface, state, err, out)
+	}
+	return nil
+}
+
+// RoutesDroppedError is a daemon-kill during which the edge dropped
+// routes: graceful restart did not hold them.
+type RoutesDroppedError struct {
+	Evidence string // what the edge's FIB held while the daemon was dead
+}
+
+func (e *RoutesDroppedError) Error() string {
+	return "daemon-kill: the edge dropped routes while the daemon was dead: graceful restart did not hold them (" + e.Evidence + ")"
 }

@@ -1,6 +1,8 @@
 package rehearse
 
 import (
+	"context"
+	"errors"
 	"testing"
 	"time"
 )
@@ -83,5 +85,59 @@ func TestFailsGate(t *testing.T) {
 	kill, _ := ParseFault("daemon-kill")
 	if kill.failsGate(time.Second) {
 		t.Error("daemon-kill must not fail a gate")
+	}
+}
+
+// TestKinds checks the fault table: every kind complete, names unique,
+// and the help texts the commands show.
+func TestKinds(t *testing.T) {
+	seen := map[string]bool{}
+	for _, k := range Kinds {
+		if k.Name == "" || k.Help == "" || k.ByHand == "" || k.inject == nil || k.describe == nil {
+			t.Errorf("kind %+v is incomplete", k)
+		}
+		if seen[k.Name] {
+			t.Errorf("kind %s twice", k.Name)
+		}
+		seen[k.Name] = true
+		if (k.Arg != "") != (k.parse != nil) || (k.parse != nil) != (k.format != nil) {
+			t.Errorf("%s: argument synopsis %q without a parser and formatter, or the other way round", k.Name, k.Arg)
+		}
+	}
+	const inject = `  vm-down[:10%|:N]   stop the responders of a share (or N) of the batch's VMs at the target
+  slow-vm[:2s]       delay the responders of 10% of the batch's VMs at the target
+  bgp-reset          clear the edge's BGP sessions while the batch runs
+  link-down          take the target site's link down while the batch runs
+  daemon-kill        kill -9 the daemon in the batch, sample the edge FIB, restart, resume`
+	if got := InjectHelp(); got != inject {
+		t.Errorf("InjectHelp:\n%s\nwant\n%s", got, inject)
+	}
+	const byHand = `  vm-down   --addrs A,B [--site skm2] [--up]     stop (or, with --up, restart) VM responders
+  slow-vm   --addrs A,B [--site skm2] --delay 2s delay VM responders (0 undoes it)
+  bgp-reset                                      clear the edge's BGP sessions
+  link-down [--site skm2] [--up]                 take a site's link at the edge down (or up)
+  daemon-kill [--gap 3s]                         kill -9 the daemon a rehearsal left up (--keep), sample
+                                                 the edge FIB while it is dead, start it again the same way;
+                                                 the run then waits for 'cutover resume'`
+	if got := ByHandHelp(); got != byHand {
+		t.Errorf("ByHandHelp:\n%s\nwant\n%s", got, byHand)
+	}
+}
+
+func TestLookupKind(t *testing.T) {
+	k, err := LookupKind(SlowVM)
+	if err != nil || k.Name != SlowVM || !k.NeedsVMs || !k.Early {
+		t.Fatalf("LookupKind(slow-vm) = %+v, %v", k, err)
+	}
+	_, err = LookupKind("meteor")
+	var uk *UnknownKindError
+	if !errors.As(err, &uk) || uk.Kind != "meteor" {
+		t.Fatalf("LookupKind(meteor) error %v, want an *UnknownKindError", err)
+	}
+	if _, err := ParseFault("meteor@2"); !errors.As(err, &uk) {
+		t.Errorf("ParseFault(meteor@2) error %v, want an *UnknownKindError in its chain", err)
+	}
+	if _, err := k.Inject(context.Background(), Injection{}); err == nil {
+		t.Error("Inject without a lab succeeded")
 	}
 }

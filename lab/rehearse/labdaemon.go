@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -29,11 +28,12 @@ type labDaemon struct {
 func labDaemonPath(l *lab.Lab) string { return filepath.Join(l.Dir(), "daemon.json") }
 
 // startLabDaemon starts d.Argv in the lab's ctl namespace, records it in
-// daemon.json and waits until the daemon answers on its socket.
-func startLabDaemon(ctx context.Context, l *lab.Lab, d *labDaemon) (*exec.Cmd, error) {
+// daemon.json (and its pid in d) and waits until the daemon answers on its
+// socket.
+func startLabDaemon(ctx context.Context, l *lab.Lab, d *labDaemon) error {
 	logf, err := os.OpenFile(filepath.Join(l.Dir(), "daemon.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer logf.Close()
 	cmd := lab.Exec(l.Namespace(lab.NodeCtl), d.Argv...)
@@ -41,26 +41,26 @@ func startLabDaemon(ctx context.Context, l *lab.Lab, d *labDaemon) (*exec.Cmd, e
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start the daemon in %s: %w", l.Namespace(lab.NodeCtl), err)
+		return fmt.Errorf("start the daemon in %s: %w", l.Namespace(lab.NodeCtl), err)
 	}
 	go func() { _ = cmd.Wait() }()
 	d.PID = cmd.Process.Pid
 	b, _ := json.MarshalIndent(d, "", "  ")
 	if err := os.WriteFile(labDaemonPath(l), b, 0o600); err != nil {
-		return cmd, fmt.Errorf("record the daemon: %w", err)
+		return fmt.Errorf("record the daemon: %w", err)
 	}
 	cl := client.New(d.Socket)
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		if _, err := cl.Status(ctx, 0); err == nil {
-			return cmd, nil
+			return nil
 		}
 		if time.Now().After(deadline) {
-			return cmd, fmt.Errorf("the daemon did not answer on %s within 20s; see %s", d.Socket, filepath.Join(l.Dir(), "daemon.log"))
+			return fmt.Errorf("the daemon did not answer on %s within 20s; see %s", d.Socket, filepath.Join(l.Dir(), "daemon.log"))
 		}
 		select {
 		case <-ctx.Done():
-			return cmd, ctx.Err()
+			return ctx.Err()
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
@@ -118,12 +118,13 @@ func hostRoutesVia(ctx context.Context, l *lab.Lab, nhs ...lab.NextHop) (int, er
 }
 
 // killAndRestart kills the daemon with SIGKILL, samples the edge's FIB for
-// gap while it is dead, starts it again the same way and returns what it
-// saw: the evidence lines, and whether the edge ever held fewer routes.
-func killAndRestart(ctx context.Context, l *lab.Lab, d *labDaemon, gap time.Duration) (*exec.Cmd, []string, bool, error) {
+// gap while it is dead, starts it again the same way (d then holds its new
+// pid) and returns what it saw: the evidence lines, and whether the edge
+// ever held fewer routes.
+func killAndRestart(ctx context.Context, l *lab.Lab, d *labDaemon, gap time.Duration) ([]string, bool, error) {
 	before, err := heldRoutes(ctx, l)
 	if err != nil {
-		return nil, nil, false, err
+		return nil, false, err
 	}
 	old := d.PID
 	killPID(d.PID, d.Socket)
@@ -132,7 +133,7 @@ func killAndRestart(ctx context.Context, l *lab.Lab, d *labDaemon, gap time.Dura
 	for time.Since(killed) < gap {
 		n, err := heldRoutes(ctx, l)
 		if err != nil {
-			return nil, nil, false, err
+			return nil, false, err
 		}
 		samples++
 		minSeen = min(minSeen, n)
@@ -141,21 +142,44 @@ func killAndRestart(ctx context.Context, l *lab.Lab, d *labDaemon, gap time.Dura
 	ev := []string{fmt.Sprintf("kill -9 of the daemon (pid %d); edge FIB sampled %d times over %s with the daemon dead: between %d and %d controller routes (before the kill: %d)",
 		old, samples, time.Since(killed).Round(time.Millisecond), minSeen, before, before)}
 	restart := time.Now()
-	cmd, err := startLabDaemon(ctx, l, d)
-	if err != nil {
-		return cmd, ev, minSeen < before, err
+	if err := startLabDaemon(ctx, l, d); err != nil {
+		return ev, minSeen < before, err
 	}
 	after, _ := heldRoutes(ctx, l)
 	ev = append(ev, fmt.Sprintf("daemon restarted (pid %d) in %s; %d controller routes after the restart",
 		d.PID, time.Since(restart).Round(time.Millisecond), after))
-	return cmd, ev, minSeen < before, nil
+	return ev, minSeen < before, nil
 }
 
-// KillDaemon is the daemon-kill fault on a running lab whose daemon a
-// rehearsal started (cutover lab rehearse --keep): kill -9, sample the
-// edge's FIB through the outage, restart it the same way. The run stays
-// paused ("interrupted") until someone resumes it.
-func KillDaemon(ctx context.Context, l *lab.Lab, gap time.Duration) ([]string, error) {
+// killDaemon is the daemon-kill fault: kill -9 of the daemon a rehearsal
+// started (in.daemon, or the one recorded in the lab, such as a rehearsal
+// left up with --keep), the edge's FIB sampled through the outage, the
+// daemon started again the same way. The run stays paused ("interrupted")
+// until someone resumes it.
+func killDaemon(ctx context.Context, in Injection) ([]string, error) {
+	d := in.daemon
+	if d == nil {
+		var err error
+		if d, err = readLabDaemon(in.Lab); err != nil {
+			return nil, err
+		}
+	}
+	if !alive(d.PID, d.Socket) {
+		return nil, fmt.Errorf("daemon-kill: the lab's daemon (pid %d) is not running", d.PID)
+	}
+	gap := in.Gap
+	if gap <= 0 {
+		gap = 3 * time.Second
+	}
+	ev, dropped, err := killAndRestart(ctx, in.Lab, d, gap)
+	if err == nil && dropped {
+		err = &RoutesDroppedError{Evidence: ev[0]}
+	}
+	return ev, err
+}
+
+// readLabDaemon reads the daemon recorded in the lab (daemon.json).
+func readLabDaemon(l *lab.Lab) (*labDaemon, error) {
 	b, err := os.ReadFile(labDaemonPath(l))
 	if err != nil {
 		return nil, fmt.Errorf("daemon-kill: no daemon recorded in lab %s (%w): start one with cutover lab rehearse --keep", l.Name(), err)
@@ -164,12 +188,21 @@ func KillDaemon(ctx context.Context, l *lab.Lab, gap time.Duration) ([]string, e
 	if err := json.Unmarshal(b, &d); err != nil {
 		return nil, fmt.Errorf("daemon-kill: %s: %w", labDaemonPath(l), err)
 	}
-	if !alive(d.PID, d.Socket) {
-		return nil, fmt.Errorf("daemon-kill: the lab's daemon (pid %d) is not running", d.PID)
+	return &d, nil
+}
+
+// stopLabDaemon stops the daemon with SIGTERM, and with SIGKILL when it is
+// still there after a second.
+func stopLabDaemon(d *labDaemon) {
+	if d == nil || d.PID == 0 || !alive(d.PID, d.Socket) {
+		return
 	}
-	_, ev, dropped, err := killAndRestart(ctx, l, &d, gap)
-	if err == nil && dropped {
-		err = fmt.Errorf("daemon-kill: the edge dropped routes while the daemon was dead: %s", ev[0])
+	_ = syscall.Kill(d.PID, syscall.SIGTERM)
+	for range 50 {
+		if !alive(d.PID, d.Socket) {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
-	return ev, err
+	killPID(d.PID, d.Socket)
 }

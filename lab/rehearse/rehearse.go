@@ -12,7 +12,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -114,16 +113,15 @@ type Result struct {
 }
 
 type rehearsal struct {
-	o      Options
-	pl     *plan.Plan
-	l      *lab.Lab
-	dir    string // daemon state dir and socket inside the lab dir
-	sock   string
-	daemon *exec.Cmd
-	ld     *labDaemon // how the daemon was started (for restarts)
-	cl     *client.Client
-	res    *Result
-	out    io.Writer
+	o    Options
+	pl   *plan.Plan
+	l    *lab.Lab
+	dir  string // daemon state dir and socket inside the lab dir
+	sock string
+	ld   *labDaemon // how the daemon was started (for restarts and teardown)
+	cl   *client.Client
+	res  *Result
+	out  io.Writer
 	// faults by batch, resolved
 	at     map[int][]Fault
 	target string // lab site of the runbook's target
@@ -165,6 +163,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		names = append(names, b.Name)
 	}
 	for _, f := range o.Faults {
+		if _, err := LookupKind(f.Kind); err != nil {
+			return nil, fmt.Errorf("fault %s: %w", f, err)
+		}
 		i, err := f.batchIndex(names)
 		if err != nil {
 			return nil, err
@@ -189,7 +190,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 // their next-hops, and checks that the runbook speaks to the lab's edge.
 func (r *rehearsal) mapSites() error {
 	rb := r.pl.Runbook
-	// The lab's fixed addressing (lab-topology): the lab is not up yet.
+	// The lab's fixed addressing (lab/topology.go): the lab is not up yet.
 	hops := map[netip.Addr]string{
 		netip.MustParseAddr("10.255.1.2"): lab.NodeSKM1, netip.MustParseAddr("fd00:255:1::2"): lab.NodeSKM1,
 		netip.MustParseAddr("10.255.2.2"): lab.NodeSKM2, netip.MustParseAddr("fd00:255:2::2"): lab.NodeSKM2,
@@ -268,9 +269,7 @@ func (r *rehearsal) startDaemon(ctx context.Context) error {
 			"--drain-timeout", r.o.DrainTimeout.String(),
 			"--log-format", "json", "--log-level", "info"}}
 	}
-	cmd, err := startLabDaemon(ctx, r.l, r.ld)
-	r.daemon = cmd
-	if err != nil {
+	if err := startLabDaemon(ctx, r.l, r.ld); err != nil {
 		return err
 	}
 	r.cl = client.New(r.sock)
@@ -278,30 +277,8 @@ func (r *rehearsal) startDaemon(ctx context.Context) error {
 	return nil
 }
 
-func (r *rehearsal) killDaemon() {
-	if r.daemon != nil && r.daemon.Process != nil {
-		_ = r.daemon.Process.Signal(syscall.SIGKILL)
-		// Wait until the pid is gone (the reaper goroutine waits on it).
-		for range 100 {
-			if err := r.daemon.Process.Signal(syscall.Signal(0)); err != nil {
-				break
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	}
-}
-
 func (r *rehearsal) teardown() {
-	if r.daemon != nil && r.daemon.Process != nil {
-		_ = r.daemon.Process.Signal(syscall.SIGTERM)
-		for range 50 {
-			if err := r.daemon.Process.Signal(syscall.Signal(0)); err != nil {
-				break
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-		r.killDaemon()
-	}
+	stopLabDaemon(r.ld)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := lab.Down(ctx, r.o.Lab, r.o.Log); err != nil {
@@ -379,7 +356,7 @@ func (r *rehearsal) run(ctx context.Context) error {
 	// Faults that must be in place before their batch is gated.
 	for i, fs := range r.at {
 		for _, f := range fs {
-			if f.Kind == VMDown || f.Kind == SlowVM {
+			if f.kind().Early {
 				if err := r.inject(ctx, i, f, "pending"); err != nil {
 					return err
 				}
@@ -422,8 +399,8 @@ func (r *rehearsal) run(ctx context.Context) error {
 // person at pauses, until the run ends.
 func (r *rehearsal) watch(ctx context.Context) (engine.RunState, error) {
 	since := 0
-	done := map[int]bool{} // batches whose faults were injected
-	restoreLink := -1
+	done := map[int]bool{}    // batches whose faults were injected
+	undo := map[int][]Fault{} // faults to undo once their batch is decided
 	deadline := time.Now().Add(30 * time.Minute)
 	for {
 		st, err := r.cl.Status(ctx, since)
@@ -445,22 +422,23 @@ func (r *rehearsal) watch(ctx context.Context) (engine.RunState, error) {
 			}
 			done[i] = true
 			for _, f := range r.at[i] {
-				if f.Kind == VMDown || f.Kind == SlowVM {
+				if f.kind().Early {
 					continue
 				}
 				if err := r.inject(ctx, i, f, string(b.Phase)); err != nil {
 					return s, err
 				}
-				if f.Kind == LinkDown {
-					restoreLink = i
+				if f.kind().UndoWhenDecided {
+					undo[i] = append(undo[i], f)
 				}
 			}
 		}
-		if restoreLink >= 0 {
-			if p := s.Batches[restoreLink].Phase; p == engine.BatchCommitted || p == engine.BatchRolledBack {
-				r.setLink(ctx, true)
-				r.printf("fault link-down: %s link restored after batch %d was decided", r.target, restoreLink)
-				restoreLink = -1
+		for i, fs := range undo {
+			if p := s.Batches[i].Phase; p == engine.BatchCommitted || p == engine.BatchRolledBack {
+				for _, f := range fs {
+					r.undo(ctx, i, f)
+				}
+				delete(undo, i)
 			}
 		}
 		if !s.Active() {
@@ -506,41 +484,52 @@ func (r *rehearsal) person(ctx context.Context, s engine.RunState) error {
 	return nil
 }
 
-// inject puts fault f on batch i.
+// injection is where the rehearsal puts fault f: the target site, and
+// the daemon it started.
+func (r *rehearsal) injection(f Fault) Injection {
+	return Injection{Lab: r.l, Site: r.target, Delay: f.Delay, daemon: r.ld}
+}
+
+// inject puts fault f on batch i. An edge that drops routes while the
+// daemon is dead is a problem of the outcome, not of the rehearsal.
 func (r *rehearsal) inject(ctx context.Context, i int, f Fault, phase string) error {
-	in := Injected{Fault: f.String(), Batch: i, At: phase}
-	defer func() { r.res.Injected = append(r.res.Injected, in) }()
-	switch f.Kind {
-	case VMDown, SlowVM:
-		addrs, names := r.pick(i, f)
-		in.VMs = names
-		var err error
-		if f.Kind == VMDown {
-			err = r.l.SetVMDown(r.target, addrs, true)
-		} else {
-			err = r.l.SetVMDelay(r.target, addrs, f.Delay)
-		}
-		if err != nil {
-			return fmt.Errorf("inject %s: %w", f, err)
-		}
-		r.printf("fault %s: %d VMs of batch %d at %s: %s", f, len(addrs), i, r.target, strings.Join(names, " "))
-	case BGPReset:
-		out, err := r.l.Vtysh(ctx, lab.NodeEdge, "clear bgp *")
-		if err != nil {
-			return fmt.Errorf("inject %s: %w %s", f, err, out)
-		}
-		r.printf("fault %s: edge cleared its BGP sessions while batch %d was %s", f, i, phase)
-	case LinkDown:
-		r.setLink(ctx, false)
-		r.printf("fault %s: %s link down at the edge while batch %d was %s", f, r.target, i, phase)
-	case DaemonKill:
-		ev, err := r.daemonKill(ctx, i)
-		in.Evidence = ev
-		if err != nil {
-			return err
-		}
+	k := f.kind()
+	rec := Injected{Fault: f.String(), Batch: i, At: phase}
+	defer func() { r.res.Injected = append(r.res.Injected, rec) }()
+	in := r.injection(f)
+	if k.NeedsVMs {
+		in.VMs, rec.VMs = r.pick(i, f)
 	}
+	ev, err := k.Inject(ctx, in)
+	rec.Evidence = ev
+	var dropped *RoutesDroppedError
+	switch {
+	case errors.As(err, &dropped):
+		r.res.Problems = append(r.res.Problems, dropped.Error())
+	case err != nil:
+		return fmt.Errorf("inject %s: %w", f, err)
+	}
+	msg := fmt.Sprintf("fault %s: %s while batch %d was %s", f, k.Describe(in), i, phase)
+	if len(rec.VMs) > 0 {
+		msg += ": " + strings.Join(rec.VMs, " ")
+	}
+	if len(ev) > 0 {
+		msg += "; " + strings.Join(ev, "; ")
+	}
+	r.printf("%s", msg)
 	return nil
+}
+
+// undo takes fault f of batch i away again once the batch is decided.
+func (r *rehearsal) undo(ctx context.Context, i int, f Fault) {
+	k := f.kind()
+	in := r.injection(f)
+	in.Undo = true
+	if _, err := k.Inject(ctx, in); err != nil {
+		r.res.Problems = append(r.res.Problems, fmt.Sprintf("undo %s: %v", f, err))
+		return
+	}
+	r.printf("fault %s: %s after batch %d was decided", f, k.Describe(in), i)
 }
 
 // pick chooses the VMs a vm-down or slow-vm fault hits: a share (or count)
@@ -569,55 +558,9 @@ func (r *rehearsal) pick(i int, f Fault) ([]netip.Addr, []string) {
 	return addrs, names
 }
 
-func (r *rehearsal) setLink(ctx context.Context, up bool) {
-	if err := SetSiteLink(ctx, r.l, r.target, up); err != nil {
-		r.res.Problems = append(r.res.Problems, err.Error())
-	}
-}
-
-// SetSiteLink takes the edge's link to site down or up.
-func SetSiteLink(ctx context.Context, l *lab.Lab, site string, up bool) error {
-	state := "down"
-	if up {
-		state = "up"
-	}
-	iface := ""
-	for _, ln := range l.Topology().Links {
-		if ln.B.Node == site {
-			iface = ln.A.Iface
-		}
-	}
-	if iface == "" {
-		return fmt.Errorf("link %s: the lab has no link to %q", state, site)
-	}
-	if out, err := exec.CommandContext(ctx, "ip", "-n", l.Namespace(lab.NodeEdge), "link", "set", iface, state).CombinedOutput(); err != nil {
-		return fmt.Errorf("link %s %s: %w %s", iface, state, err, out)
-	}
-	return nil
-}
-
 // movedRoutes counts the edge's FIB routes for VM prefixes via the target.
 func (r *rehearsal) movedRoutes(ctx context.Context, nh lab.NextHop) (int, error) {
 	return hostRoutesVia(ctx, r.l, nh)
-}
-
-// daemonKill kills the daemon with SIGKILL while batch i is under way,
-// samples the edge's FIB through the outage, starts the daemon again and
-// checks that it re-applied the journal.
-func (r *rehearsal) daemonKill(ctx context.Context, i int) ([]string, error) {
-	r.printf("fault daemon-kill: kill -9 of the daemon (pid %d) in batch %d", r.ld.PID, i)
-	cmd, ev, dropped, err := killAndRestart(ctx, r.l, r.ld, 3*time.Second)
-	if cmd != nil {
-		r.daemon = cmd
-	}
-	if dropped {
-		r.res.Problems = append(r.res.Problems, "daemon-kill: the edge dropped routes while the daemon was dead: graceful restart did not hold them ("+ev[0]+")")
-	}
-	if err != nil {
-		return ev, err
-	}
-	r.printf("fault daemon-kill: %s", strings.Join(ev, "; "))
-	return ev, nil
 }
 
 // verify checks the edge's FIB and what hosp reaches against the outcome.

@@ -1,6 +1,7 @@
 package runbook
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/sha256"
 	"encoding/csv"
@@ -136,6 +137,12 @@ type Inventory struct {
 	VMs    []*VM  // sorted by tenant, then name
 
 	rows []addrRow // every address with its line, in file order
+
+	// When a runbook's max_prefixes stops the checks early (see Load),
+	// truncated is set, total counts every address row of the file and
+	// checkedTo is the line of the last row checked.
+	truncated        bool
+	total, checkedTo int
 }
 
 // addrRow is one address of a VM and where it was written.
@@ -172,15 +179,25 @@ func (inv *Inventory) Tenants() []string {
 }
 
 // LoadInventory reads an inventory file; the format follows the file's
-// extension: .csv, .yaml/.yml or .json. Errors are ValidationErrors.
+// extension: .csv, .yaml/.yml or .json. The file must be a regular file of
+// at most MaxInventorySize bytes (MaxInventoryYAMLSize for YAML and JSON).
+// Errors are ValidationErrors.
 func LoadInventory(path string) (*Inventory, []Warning, error) {
-	data, err := os.ReadFile(path)
+	var p problems
+	f, err := openRegular(path, inventoryLimit(path))
 	if err != nil {
-		var p problems
 		p.add(path, 0, "", "", "cannot read the inventory: %s", fileErr(err))
 		return nil, nil, p.err()
 	}
-	return ParseInventory(path, data)
+	defer f.Close()
+	inv, err := readInventory(path, f, 0, &p)
+	if err != nil {
+		p.add(path, 0, "", "", "cannot read the inventory: %s", fileErr(err))
+	}
+	if err := p.err(); err != nil {
+		return nil, p.warns, err
+	}
+	return inv, p.warns, nil
 }
 
 // fileErr shortens an *os.PathError to its cause; the path is shown anyway.
@@ -193,45 +210,71 @@ func fileErr(err error) string {
 }
 
 // ParseInventory parses an inventory; name is used for messages and its
-// extension selects the format. Errors are ValidationErrors.
+// extension selects the format. The size caps of LoadInventory apply.
+// Errors are ValidationErrors.
 func ParseInventory(name string, data []byte) (*Inventory, []Warning, error) {
 	var p problems
-	inv := parseInventory(name, data, &p)
+	inv := parseInventory(name, data, 0, &p)
 	if err := p.err(); err != nil {
 		return nil, p.warns, err
 	}
 	return inv, p.warns, nil
 }
 
-// parseInventory parses what it can; the VMs whose rows have errors are
-// left out and the errors are in p.
-func parseInventory(name string, data []byte, p *problems) *Inventory {
-	var rows []rawRow
+// parseInventory is readInventory on contents in memory.
+func parseInventory(name string, data []byte, limit int, p *problems) *Inventory {
+	inv, err := readInventory(name, bytes.NewReader(data), limit, p)
+	if err != nil {
+		p.add(name, 0, "", "", "%s", err) // only the size cap can fail
+		return nil
+	}
+	return inv
+}
+
+// readInventory reads and checks an inventory from r, which it reads only
+// up to the size cap. It checks the first limit address rows (all when
+// limit is 0) and only counts the rest, setting inv.truncated. The VMs
+// whose rows have errors are left out and the errors are in p; a failure
+// to read r is returned.
+func readInventory(name string, r io.Reader, limit int, p *problems) (*Inventory, error) {
 	format := ""
 	switch ext := strings.ToLower(filepath.Ext(name)); ext {
 	case ".csv":
 		format = "csv"
-		rows = parseCSV(name, data, p)
 	case ".yaml", ".yml":
 		format = "yaml"
-		rows = parseInventoryYAML(name, data, p)
 	case ".json":
 		format = "json"
-		if t := bytes.TrimLeft(data, " \t\r\n\ufeff"); len(t) > 0 && t[0] != '[' {
-			p.add(name, 1, "", "", "want a JSON array of VMs: [{\"name\": ..., \"address\": ...}, ...]")
-			break
-		}
-		rows = parseInventoryYAML(name, data, p)
 	default:
 		p.add(name, 0, "", ext, "unknown inventory format: want a .csv, .yaml, .yml or .json file")
-		return nil
+		return nil, nil
 	}
-	sum := sha256.Sum256(data)
-	inv := &Inventory{File: name, Format: format, Digest: hex.EncodeToString(sum[:])}
+	inv := &Inventory{File: name, Format: format}
+	sum := sha256.New()
+	digest := &switchWriter{w: sum}
+	src := io.TeeReader(&capReader{r: r, lim: inventoryLimit(name)}, digest)
+	var rows []rawRow
+	if format == "csv" {
+		var err error
+		if rows, err = parseCSV(inv, src, limit, digest, p); err != nil {
+			return nil, err
+		}
+	} else {
+		data, err := io.ReadAll(src)
+		if err != nil {
+			return nil, err
+		}
+		if t := bytes.TrimLeft(data, " \t\r\n\ufeff"); format == "json" && len(t) > 0 && t[0] != '[' {
+			p.add(name, 1, "", "", "want a JSON array of VMs: [{\"name\": ..., \"address\": ...}, ...]")
+		} else {
+			rows = parseInventoryYAML(inv, data, limit, p)
+		}
+	}
+	inv.Digest = hex.EncodeToString(sum.Sum(nil))
 	if len(p.errs) == 0 || len(rows) > 0 {
 		buildInventory(inv, rows, p)
 	}
-	return inv
+	return inv, nil
 }
 
 // rawRow is one row as written, before checks.
@@ -246,28 +289,73 @@ var csvColumns = []string{"name", "address", "tenant", "tier", "probe"}
 // CRLF, comma, semicolon (Excel with a European locale) or tab separated,
 // columns in any order and matched case-insensitively, extra columns
 // ignored with a warning, blank rows and #-comment lines skipped.
-func parseCSV(file string, data []byte, p *problems) []rawRow {
-	if bytes.HasPrefix(data, []byte{0xff, 0xfe}) || bytes.HasPrefix(data, []byte{0xfe, 0xff}) {
-		p.add(file, 0, "", "", "the file is UTF-16: save it as CSV UTF-8")
-		return nil
+//
+// It reads in as a stream and keeps only the rows it checks: the first
+// limit (all when limit is 0); after those it counts the rows and stops
+// feeding the digest. It returns an error only when in cannot be read.
+func parseCSV(inv *Inventory, in io.Reader, limit int, digest *switchWriter, p *problems) ([]rawRow, error) {
+	file := inv.File
+	br := bufio.NewReaderSize(in, 64<<10)
+	head, err := br.Peek(len(utf8BOM))
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, err
 	}
-	data = bytes.TrimPrefix(data, []byte("\ufeff"))
-	r := csv.NewReader(bytes.NewReader(data))
-	r.Comma = sniffComma(data)
+	if hasUTF16BOM(head) {
+		p.add(file, 0, "", "", "the file is UTF-16: save it as CSV UTF-8")
+		return nil, nil
+	}
+	if bytes.HasPrefix(head, utf8BOM) {
+		if _, err := br.Discard(len(utf8BOM)); err != nil {
+			return nil, err
+		}
+	}
+	comma, sniffed, err := sniffComma(br)
+	if err != nil {
+		return nil, err
+	}
+	// csv.NewReader reads this bufio.Reader as it is, so that after the
+	// last row checked the rest can be counted from it.
+	rest := bufio.NewReaderSize(io.MultiReader(bytes.NewReader(sniffed), br), 64<<10)
+	r := csv.NewReader(rest)
+	r.Comma = comma
 	r.Comment = '#'
 	r.FieldsPerRecord = -1
 	r.TrimLeadingSpace = true
 	r.ReuseRecord = true
 
+	// read returns the next record; ok is false at the end, after a
+	// syntax error (reported) and when in fails (rerr).
+	var (
+		rerr error
+		pe   *csv.ParseError
+	)
+	read := func() (rec []string, ok bool) {
+		rec, err := r.Read()
+		switch {
+		case err == nil:
+			return rec, true
+		case errors.Is(err, io.EOF):
+		case errors.As(err, &pe):
+			csvError(file, err, p)
+		default:
+			rerr = err
+		}
+		return nil, false
+	}
+
 	header, err := r.Read()
 	if errors.Is(err, io.EOF) {
 		p.add(file, 0, "", "", "the inventory has no VMs (the file is empty)")
-		return nil
+		return nil, nil
+	}
+	if err != nil && !errors.As(err, &pe) {
+		return nil, err
 	}
 	if err != nil {
 		csvError(file, err, p)
-		return nil
+		return nil, nil
 	}
+	header = slices.Clone(header) // r reuses its record
 	hline, _ := r.FieldPos(0)
 	col := map[string]int{}
 	var extra []string
@@ -295,12 +383,12 @@ func parseCSV(file string, data []byte, p *problems) []rawRow {
 	if len(missing) == 4 {
 		p.add(file, hline, "", strings.Join(header, string(r.Comma)),
 			"no header: the first row must be name,address,tenant,tier,probe")
-		return nil
+		return nil, nil
 	}
 	if len(missing) > 0 {
 		p.add(file, hline, "", strings.Join(header, string(r.Comma)),
 			"header lacks column(s) %s: want name,address,tenant,tier,probe", strings.Join(missing, ", "))
-		return nil
+		return nil, nil
 	}
 	if len(extra) > 0 {
 		p.warn(file, hline, "", "ignoring extra column(s): %s", strings.Join(extra, ", "))
@@ -314,25 +402,27 @@ func parseCSV(file string, data []byte, p *problems) []rawRow {
 	}
 	var rows []rawRow
 	for {
-		rec, err := r.Read()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			csvError(file, err, p)
+		rec, ok := read()
+		if !ok {
 			break
 		}
 		line, _ := r.FieldPos(0)
-		blank := true
-		for _, f := range rec {
-			if strings.TrimSpace(f) != "" {
-				blank = false
-				break
-			}
-		}
-		if blank {
+		if blankRecord(rec) {
 			continue
 		}
+		inv.total++
+		if limit > 0 && inv.total > limit {
+			// Enough checked: count the rest.
+			inv.truncated = true
+			digest.w = nil
+			n, err := countCSVRows(rest, comma)
+			if err != nil {
+				return nil, err
+			}
+			inv.total += n
+			break
+		}
+		inv.checkedTo = line
 		if len(rec) > len(header) && strings.TrimSpace(strings.Join(rec[len(header):], "")) != "" {
 			p.add(file, line, "", "", "row has %d fields, the header %d (an unquoted %q in a value?)", len(rec), len(header), r.Comma)
 			continue
@@ -340,28 +430,145 @@ func parseCSV(file string, data []byte, p *problems) []rawRow {
 		rows = append(rows, rawRow{line: line, name: get(rec, "name"), address: get(rec, "address"),
 			tenant: get(rec, "tenant"), tier: get(rec, "tier"), probe: get(rec, "probe")})
 	}
-	return rows
+	if rerr != nil {
+		return nil, rerr
+	}
+	return rows, nil
+}
+
+// countCSVRows counts the records left in br the way parseCSV reads them,
+// without keeping them: quoted fields may span lines, lines starting with
+// # between records and records of blank fields are skipped. Records
+// with broken quoting count as one.
+func countCSVRows(br *bufio.Reader, comma rune) (int, error) {
+	var (
+		n          int
+		inRecord   bool // a record has begun
+		content    bool // ... and has a field that is not blank
+		lineStart  = true
+		comment    bool   // in a comment line
+		fieldStart = true // leading spaces of a field are skipped
+		quoted     bool   // in a quoted field
+		quote      bool   // just saw a " in a quoted field: "" or the end
+	)
+	blank := func(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f' }
+	for {
+		chunk, err := br.ReadSlice('\n')
+		for _, c := range chunk {
+			if comment {
+				if c == '\n' {
+					comment, lineStart = false, true
+				}
+				continue
+			}
+			if lineStart && !quoted {
+				lineStart = false
+				if !inRecord {
+					if c == '#' {
+						comment = true
+						continue
+					}
+					if c == '\n' {
+						lineStart = true
+						continue
+					}
+					inRecord, content, fieldStart = true, false, true
+				}
+			}
+			if quoted {
+				if quote {
+					quote = false
+					if c == '"' {
+						content = true // "" is a quote
+						continue
+					}
+					quoted = false // the end of the field; c is after it
+				} else {
+					switch {
+					case c == '"':
+						quote = true
+					case c == '\n':
+						lineStart = true
+					case !blank(c):
+						content = true
+					}
+					continue
+				}
+			}
+			switch {
+			case c == '\n':
+				if content {
+					n++
+				}
+				inRecord, lineStart, fieldStart = false, true, true
+			case rune(c) == comma:
+				fieldStart = true
+			case fieldStart && blank(c):
+			case fieldStart && c == '"':
+				quoted, fieldStart = true, false
+			default:
+				fieldStart = false
+				if !blank(c) {
+					content = true
+				}
+			}
+		}
+		switch {
+		case err == nil, errors.Is(err, bufio.ErrBufferFull):
+		case errors.Is(err, io.EOF):
+			if inRecord && content {
+				n++
+			}
+			return n, nil
+		default:
+			return n, err
+		}
+	}
+}
+
+// blankRecord reports whether every field of rec is blank.
+func blankRecord(rec []string) bool {
+	for _, f := range rec {
+		if strings.TrimSpace(f) != "" {
+			return false
+		}
+	}
+	return true
 }
 
 // sniffComma picks the separator from the header line: comma unless the
-// header has none and has semicolons or tabs.
-func sniffComma(data []byte) rune {
-	for line := range strings.SplitSeq(string(data), "\n") {
-		t := strings.TrimSpace(line)
-		if t == "" || strings.HasPrefix(t, "#") {
-			continue
+// header has none and has semicolons or tabs. It reads br up to and
+// including the header line and returns what it read, to be read again.
+func sniffComma(br *bufio.Reader) (comma rune, read []byte, err error) {
+	for {
+		start := len(read)
+		var chunk []byte
+		for {
+			chunk, err = br.ReadSlice('\n')
+			read = append(read, chunk...)
+			if !errors.Is(err, bufio.ErrBufferFull) {
+				break
+			}
 		}
-		switch {
-		case strings.Contains(t, ","):
-			return ','
-		case strings.Contains(t, ";"):
-			return ';'
-		case strings.Contains(t, "\t"):
-			return '\t'
+		if err != nil && !errors.Is(err, io.EOF) {
+			return 0, nil, err
 		}
-		return ','
+		t := bytes.TrimSpace(read[start:])
+		if len(t) > 0 && t[0] != '#' {
+			switch {
+			case bytes.ContainsRune(t, ','):
+				return ',', read, nil
+			case bytes.ContainsRune(t, ';'):
+				return ';', read, nil
+			case bytes.ContainsRune(t, '\t'):
+				return '\t', read, nil
+			}
+			return ',', read, nil
+		}
+		if err != nil {
+			return ',', read, nil // io.EOF
+		}
 	}
-	return ','
 }
 
 func csvError(file string, err error, p *problems) {
@@ -377,9 +584,11 @@ var inventoryKeys = []string{"name", "address", "addresses", "tenant", "tier", "
 
 // parseInventoryYAML reads a YAML or JSON list of VMs with the CSV's
 // fields; "addresses" (a list) may replace "address". Unknown fields are
-// ignored with one warning per field name.
-func parseInventoryYAML(file string, data []byte, p *problems) []rawRow {
-	root := parseYAML(file, bytes.TrimPrefix(data, []byte("\ufeff")), p)
+// ignored with one warning per field name. Like parseCSV it keeps the
+// first limit rows (all when limit is 0) and counts the rest.
+func parseInventoryYAML(inv *Inventory, data []byte, limit int, p *problems) []rawRow {
+	file := inv.File
+	root := parseYAML(file, bytes.TrimPrefix(data, utf8BOM), p)
 	if root == nil {
 		return nil
 	}
@@ -390,7 +599,19 @@ func parseInventoryYAML(file string, data []byte, p *problems) []rawRow {
 	d := &decoder{file: file, p: p, pos: positions{}}
 	unknown := map[string]bool{}
 	var rows []rawRow
+	emit := func(r rawRow) {
+		inv.total++
+		if limit > 0 && inv.total > limit {
+			return
+		}
+		inv.checkedTo = r.line
+		rows = append(rows, r)
+	}
 	for i, item := range root.Content {
+		if limit > 0 && inv.total >= limit {
+			inv.total += countYAMLRows(item) // enough checked
+			continue
+		}
 		path := fmt.Sprintf("[%d]", i)
 		r := rawRow{line: item.Line}
 		var addrs []*yaml.Node
@@ -453,15 +674,37 @@ func parseInventoryYAML(file string, data []byte, p *problems) []rawRow {
 					continue
 				}
 				ra.address = strings.TrimSpace(a.Value)
-				rows = append(rows, ra)
+				emit(ra)
 			}
 			continue
 		}
 		if item.Kind == yaml.MappingNode {
-			rows = append(rows, r)
+			emit(r)
 		}
 	}
+	inv.truncated = limit > 0 && inv.total > limit
 	return rows
+}
+
+// countYAMLRows returns the number of address rows of an inventory item
+// without checking it: the length of its addresses list, or one.
+func countYAMLRows(item *yaml.Node) int {
+	n := item
+	for n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	if n.Kind != yaml.MappingNode {
+		return 0
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if k, v := n.Content[i], n.Content[i+1]; k.Value == "addresses" && v.Kind == yaml.SequenceNode {
+			return len(v.Content)
+		}
+	}
+	if item.Kind != yaml.MappingNode {
+		return 0 // an alias: see parseInventoryYAML
+	}
+	return 1
 }
 
 // buildInventory checks every row and groups the rows into VMs.

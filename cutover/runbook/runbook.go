@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -42,6 +41,7 @@ type Runbook struct {
 	BGP             BGPConfig            `yaml:"bgp"`
 	AllowedPrefixes []netip.Prefix       `yaml:"allowed_prefixes"`
 	MaxPrefixes     int                  `yaml:"max_prefixes"`
+	MinPrefixLength MinPrefixLength      `yaml:"min_prefix_length"`
 	Batching        Batching             `yaml:"batching"`
 	Gates           []GateConfig         `yaml:"gates"`
 	FailurePolicy   engine.FailurePolicy `yaml:"failure_policy"`
@@ -136,6 +136,45 @@ type Peer struct {
 	Keepalive   time.Duration `yaml:"keepalive"` // default hold_time/3
 	// Observe makes the peer's view count for the bgp gate (default true).
 	Observe bool `yaml:"observe"`
+}
+
+// MinPrefixLength is the shortest prefix a runbook accepts, per address
+// family: in the inventory (a route the run announces) and as a range of
+// allowed_prefixes. The defaults stop aggregates (0.0.0.0/1 and
+// 128.0.0.0/1 are a default route in two halves) and are never hit by the
+// host routes and small subnets of VMs; a runbook may lower them
+// explicitly, or raise them.
+type MinPrefixLength struct {
+	IPv4        int `yaml:"ipv4"`         // inventory prefixes; default 24
+	IPv6        int `yaml:"ipv6"`         // inventory prefixes; default 48
+	AllowedIPv4 int `yaml:"allowed_ipv4"` // allowed_prefixes ranges; default 12
+	AllowedIPv6 int `yaml:"allowed_ipv6"` // allowed_prefixes ranges; default 32
+}
+
+// Default minimum prefix lengths; see MinPrefixLength.
+const (
+	DefaultMinPrefixLengthIPv4  = 24
+	DefaultMinPrefixLengthIPv6  = 48
+	DefaultMinAllowedLengthIPv4 = 12
+	DefaultMinAllowedLengthIPv6 = 32
+)
+
+// Prefix returns the minimum length of an inventory prefix of p's family
+// and the field that sets it.
+func (m MinPrefixLength) Prefix(p netip.Prefix) (int, string) {
+	if p.Addr().Is4() {
+		return m.IPv4, "min_prefix_length.ipv4"
+	}
+	return m.IPv6, "min_prefix_length.ipv6"
+}
+
+// Allowed returns the minimum length of an allowed_prefixes range of p's
+// family and the field that sets it.
+func (m MinPrefixLength) Allowed(p netip.Prefix) (int, string) {
+	if p.Addr().Is4() {
+		return m.AllowedIPv4, "min_prefix_length.allowed_ipv4"
+	}
+	return m.AllowedIPv6, "min_prefix_length.allowed_ipv6"
 }
 
 // Batching says how the VMs are cut into batches.
@@ -292,7 +331,7 @@ func LoadRunbook(path string) (*Runbook, []Warning, error) {
 }
 
 func loadRunbook(path string, p *problems) *Runbook {
-	data, err := os.ReadFile(path)
+	data, err := readRegular(path, runbookLimit)
 	if err != nil {
 		p.add(path, 0, "", "", "cannot read the runbook: %s", fileErr(err))
 		return nil
@@ -312,6 +351,10 @@ func ParseRunbook(name string, data []byte) (*Runbook, []Warning, error) {
 }
 
 func parseRunbook(file string, data []byte, p *problems) *Runbook {
+	if err := checkSize(data, runbookLimit); err != nil {
+		p.add(file, 0, "", "", "%s", err)
+		return nil
+	}
 	root := parseYAML(file, data, p)
 	if root == nil {
 		return nil
@@ -356,6 +399,21 @@ func (rb *Runbook) defaults() {
 		}
 		if !has(at + "observe") {
 			pr.Observe = true
+		}
+	}
+	mpl := &rb.MinPrefixLength
+	for _, f := range []struct {
+		key string
+		v   *int
+		def int
+	}{
+		{"ipv4", &mpl.IPv4, DefaultMinPrefixLengthIPv4},
+		{"ipv6", &mpl.IPv6, DefaultMinPrefixLengthIPv6},
+		{"allowed_ipv4", &mpl.AllowedIPv4, DefaultMinAllowedLengthIPv4},
+		{"allowed_ipv6", &mpl.AllowedIPv6, DefaultMinAllowedLengthIPv6},
+	} {
+		if !has("min_prefix_length." + f.key) {
+			*f.v = f.def
 		}
 	}
 	if !has("batching.canary") {

@@ -2,6 +2,7 @@ package runbook_test
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -75,7 +76,7 @@ func TestRunbookErrors(t *testing.T) {
 		{"unknown nested field", []runbooktest.Edit{{"keepalive: 3s}", "keepalive: 3s, pasword: x}"}}, "",
 			[]string{`runbook.yaml:18: bgp.peers[0].pasword: unknown field (did you mean "password"?)`}},
 		{"unknown field far from any", []runbooktest.Edit{{"hold: 1s", "colour: blue"}}, "",
-			[]string{`runbook.yaml:26: colour: unknown field (known: version, name, description, inventory, tenants, sites, move, bgp, allowed_prefixes, max_prefixes, batching, gates, failure_policy, hold, window, confirm, dataplane)`}},
+			[]string{`runbook.yaml:26: colour: unknown field (known: version, name, description, inventory, tenants, sites, move, bgp, allowed_prefixes, max_prefixes, min_prefix_length, batching, gates, failure_policy, hold, window, confirm, dataplane)`}},
 		{"duplicate key", []runbooktest.Edit{{"hold: 1s", "hold: 1s\nhold: 2s"}}, "",
 			[]string{`runbook.yaml:27: hold: duplicate key (first on line 26)`}},
 		{"wrong shape", []runbooktest.Edit{{"tenants: [alpha, beta, gamma]", "tenants: alpha"}}, "",
@@ -160,6 +161,41 @@ func TestRunbookErrors(t *testing.T) {
 			}},
 		{"more prefixes than max_prefixes", []runbooktest.Edit{{"max_prefixes: 100", "max_prefixes: 10"}}, "",
 			[]string{`runbook.yaml:20: max_prefixes: the inventory has 11 prefixes, more than max_prefixes (value "10")`}},
+		{"far more rows than max_prefixes: checked only so far", nil, manyRows(12000, map[int]string{3: "bad", 11000: "worse"}),
+			[]string{
+				`runbook.yaml:20: max_prefixes: the inventory has 12000 prefixes, more than max_prefixes; it was checked only up to line 10001 (value "100")`,
+				`inventory.csv:4: address: not an IP address: unable to parse IP (value "bad")`,
+			}},
+		{"far more rows and no max_prefixes", []runbooktest.Edit{{"max_prefixes: 100\n", ""}}, manyRows(12000, map[int]string{3: "bad", 11000: "worse"}),
+			[]string{
+				`runbook.yaml: max_prefixes: required: the most prefixes this runbook may announce (a safety cap)`,
+				`inventory.csv:4: address: not an IP address: unable to parse IP (value "bad")`,
+			}},
+		{"allowed ranges and prefixes in two halves (a default route)", []runbooktest.Edit{{"[10.64.0.0/14,", "[0.0.0.0/1, 128.0.0.0/1,"}},
+			"name,address,tenant,tier,probe\nhalf1,0.0.0.0/1,alpha,3,\nhalf2,128.0.0.0/1,beta,3,\n",
+			[]string{
+				`runbook.yaml:19: allowed_prefixes[0]: shorter than /12, the runbook's min_prefix_length.allowed_ipv4: list the VM ranges (value "0.0.0.0/1")`,
+				`runbook.yaml:19: allowed_prefixes[1]: shorter than /12, the runbook's min_prefix_length.allowed_ipv4: list the VM ranges (value "128.0.0.0/1")`,
+				`inventory.csv:2: address: shorter than /24, the runbook's min_prefix_length.ipv4 (value "0.0.0.0/1")`,
+				`inventory.csv:3: address: shorter than /24, the runbook's min_prefix_length.ipv4 (value "128.0.0.0/1")`,
+			}},
+		{"IPv6 aggregates", []runbooktest.Edit{{`"fd00:64::/48"]`, `"fd00::/8"]`}},
+			"name,address,tenant,tier,probe\na1,10.64.0.10,alpha,3,\nb1,fd00:6400::/40,beta,3,\n",
+			[]string{
+				`runbook.yaml:19: allowed_prefixes[1]: shorter than /32, the runbook's min_prefix_length.allowed_ipv6: list the VM ranges (value "fd00::/8")`,
+				`inventory.csv:3: address: shorter than /48, the runbook's min_prefix_length.ipv6 (value "fd00:6400::/40")`,
+			}},
+		{"a small subnet under a raised minimum", []runbooktest.Edit{{"max_prefixes: 100", "max_prefixes: 100\nmin_prefix_length: {ipv4: 32, ipv6: 128}"}}, "",
+			[]string{`inventory.csv:11: address: shorter than /32, the runbook's min_prefix_length.ipv4 (value "10.64.0.32/31")`}},
+		{"min_prefix_length out of range", []runbooktest.Edit{{"max_prefixes: 100", "max_prefixes: 100\nmin_prefix_length: {ipv4: 0, ipv6: 129, allowed_ipv4: 33, allowed_ipv6: -1}"}}, "",
+			[]string{
+				`runbook.yaml:21: min_prefix_length.ipv4: want a prefix length from 1 to 32 (value "0")`,
+				`runbook.yaml:21: min_prefix_length.ipv6: want a prefix length from 1 to 128 (value "129")`,
+				`runbook.yaml:21: min_prefix_length.allowed_ipv4: want a prefix length from 1 to 32 (value "33")`,
+				`runbook.yaml:21: min_prefix_length.allowed_ipv6: want a prefix length from 1 to 128 (value "-1")`,
+			}},
+		{"min_prefix_length typo", []runbooktest.Edit{{"max_prefixes: 100", "max_prefixes: 100\nmin_prefix_length: {ipv5: 16}"}}, "",
+			[]string{`runbook.yaml:21: min_prefix_length.ipv5: unknown field (did you mean "ipv4"?)`}},
 		{"max_prefixes missing", []runbooktest.Edit{{"max_prefixes: 100\n", ""}}, "",
 			[]string{`runbook.yaml: max_prefixes: required: the most prefixes this runbook may announce (a safety cap)`}},
 		{"batch size 0", []runbooktest.Edit{{"size: 4", "size: 0"}}, "",
@@ -256,6 +292,48 @@ window: {start: "23:00", end: "23:00"}`}}, "",
 				t.Errorf("errors:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
 			}
 		})
+	}
+}
+
+// manyRows returns a CSV inventory of n VMs in 10.65.0.0/16 with the
+// addresses of some data rows (counted from 1) replaced.
+func manyRows(n int, bad map[int]string) string {
+	var b strings.Builder
+	b.WriteString("name,address,tenant,tier,probe\n")
+	tenants := []string{"alpha", "beta", "gamma"}
+	for i := 1; i <= n; i++ {
+		addr := fmt.Sprintf("10.65.%d.%d", i>>8, i&255)
+		if a, ok := bad[i]; ok {
+			addr = a
+		}
+		fmt.Fprintf(&b, "vm%d,%s,%s,3,\n", i, addr, tenants[i%3])
+	}
+	return b.String()
+}
+
+// TestMinPrefixLength: the defaults, and a runbook that lowers them to
+// move a subnet on purpose.
+func TestMinPrefixLength(t *testing.T) {
+	rb, _, _, err := runbook.Load("testdata/base/runbook.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := runbook.MinPrefixLength{IPv4: 24, IPv6: 48, AllowedIPv4: 12, AllowedIPv6: 32}
+	if rb.MinPrefixLength != want {
+		t.Errorf("defaults %+v, want %+v", rb.MinPrefixLength, want)
+	}
+	inventory := "name,address,tenant,tier,probe\na1,10.64.0.10,alpha,3,\nb1,10.65.0.0/16,beta,3,\nb2,fd00:6400::/40,beta,3,\n"
+	lowered := []runbooktest.Edit{
+		{"[10.64.0.0/14, \"fd00:64::/48\"]", "[10.0.0.0/8, \"fd00::/16\"]"},
+		{"max_prefixes: 100", "max_prefixes: 100\nmin_prefix_length: {ipv4: 16, ipv6: 40, allowed_ipv4: 8, allowed_ipv6: 16}"},
+	}
+	rb, inv, _, err := runbook.Load(runbooktest.WriteCase(t, "testdata/base", lowered, inventory))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = runbook.MinPrefixLength{IPv4: 16, IPv6: 40, AllowedIPv4: 8, AllowedIPv6: 16}
+	if rb.MinPrefixLength != want || inv.Prefixes() != 3 {
+		t.Errorf("lowered: %+v, %d prefixes", rb.MinPrefixLength, inv.Prefixes())
 	}
 }
 

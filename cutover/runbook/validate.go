@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"maps"
 	"net/netip"
-	"os"
 	"regexp"
 	"slices"
 	"strconv"
@@ -17,17 +16,18 @@ import (
 // Load reads a runbook, its inventory and checks both against each other.
 // On error it returns ValidationErrors listing every mistake found in
 // both files, and no runbook or inventory. Warnings are returned either way.
+//
+// Both files must be regular files (not a device or a named pipe) of at
+// most MaxRunbookSize and MaxInventorySize (MaxInventoryYAMLSize for YAML
+// and JSON) bytes. An inventory with more rows than the runbook's
+// max_prefixes (and than 10,000) is checked only that far and the rest
+// only counted, so that a wrong or runaway file fails fast.
 func Load(path string) (*Runbook, *Inventory, []Warning, error) {
 	p := problems{}
 	rb := loadRunbook(path, &p)
 	var inv *Inventory
 	if rb != nil && rb.InventoryPath != "" {
-		data, err := os.ReadFile(rb.InventoryPath)
-		if err != nil {
-			p.add(rb.File, rb.Line("inventory"), "inventory", rb.Inventory, "cannot read the inventory %s: %s", rb.InventoryPath, fileErr(err))
-		} else {
-			inv = parseInventory(rb.InventoryPath, data, &p)
-		}
+		inv = rb.loadInventory(&p)
 	}
 	if rb != nil && inv != nil {
 		rb.checkInventory(inv, &p)
@@ -38,17 +38,52 @@ func Load(path string) (*Runbook, *Inventory, []Warning, error) {
 	return rb, inv, p.warns, nil
 }
 
+// loadInventory reads the runbook's inventory; a file that cannot be read
+// is reported on the runbook's inventory field.
+func (rb *Runbook) loadInventory(p *problems) *Inventory {
+	cannot := func(err error) {
+		p.add(rb.File, rb.Line("inventory"), "inventory", rb.Inventory, "cannot read the inventory %s: %s", rb.InventoryPath, fileErr(err))
+	}
+	f, err := openRegular(rb.InventoryPath, inventoryLimit(rb.InventoryPath))
+	if err != nil {
+		cannot(err)
+		return nil
+	}
+	defer f.Close()
+	inv, err := readInventory(rb.InventoryPath, f, rb.checkLimit(), p)
+	if err != nil {
+		cannot(err)
+		return nil
+	}
+	return inv
+}
+
+// checkAtLeast is the number of inventory rows always checked in full,
+// whatever max_prefixes says: every mistake of a small inventory is
+// reported at once, and the prefix count is exact.
+const checkAtLeast = 10_000
+
+// checkLimit returns the number of inventory rows to check in full (the
+// rest is only counted): max_prefixes+1 but at least checkAtLeast, or
+// checkAtLeast when max_prefixes is wrong (which is reported).
+func (rb *Runbook) checkLimit() int {
+	if !rb.pos.has("max_prefixes") || rb.MaxPrefixes < 1 {
+		return checkAtLeast
+	}
+	return max(rb.MaxPrefixes+1, checkAtLeast)
+}
+
 // Parse is Load on contents already read, such as a snapshot of both
 // files taken when a run started: runbookName and inventoryName are used
 // in messages (and inventoryName's extension picks the format); the
-// runbook's inventory field is not read.
+// runbook's inventory field is not read. The size caps of Load apply.
 func Parse(runbookName string, runbook []byte, inventoryName string, inventory []byte) (*Runbook, *Inventory, []Warning, error) {
 	var p problems
 	rb := parseRunbook(runbookName, runbook, &p)
 	var inv *Inventory
 	if rb != nil {
 		rb.InventoryPath = inventoryName
-		inv = parseInventory(inventoryName, inventory, &p)
+		inv = parseInventory(inventoryName, inventory, rb.checkLimit(), &p)
 	}
 	if rb != nil && inv != nil {
 		rb.checkInventory(inv, &p)
@@ -112,11 +147,30 @@ func (rb *Runbook) check(p *problems) {
 	}
 	rb.checkBGP(bad, p)
 
+	// A bad minimum is reported and replaced by its default, so that the
+	// checks of the prefixes still hold and do not pile up on it.
+	mpl := &rb.MinPrefixLength
+	for _, f := range []struct {
+		key       string
+		v         *int
+		bits, def int
+	}{
+		{"ipv4", &mpl.IPv4, 32, DefaultMinPrefixLengthIPv4},
+		{"ipv6", &mpl.IPv6, 128, DefaultMinPrefixLengthIPv6},
+		{"allowed_ipv4", &mpl.AllowedIPv4, 32, DefaultMinAllowedLengthIPv4},
+		{"allowed_ipv6", &mpl.AllowedIPv6, 128, DefaultMinAllowedLengthIPv6},
+	} {
+		if *f.v < 1 || *f.v > f.bits {
+			bad("min_prefix_length."+f.key, strconv.Itoa(*f.v), "want a prefix length from 1 to %d", f.bits)
+			*f.v = f.def
+		}
+	}
 	if !has("allowed_prefixes") || len(rb.AllowedPrefixes) == 0 {
 		bad("allowed_prefixes", "", "required: the ranges every VM prefix must be inside, such as [10.64.0.0/14]")
 	}
 	for i, a := range rb.AllowedPrefixes {
 		path := fmt.Sprintf("allowed_prefixes[%d]", i)
+		minBits, minField := mpl.Allowed(a)
 		switch {
 		case !a.IsValid():
 			bad(path, "", "required: a prefix")
@@ -126,6 +180,8 @@ func (rb *Runbook) check(p *problems) {
 			bad(path, a.String(), "a /0 allows everything: list the VM ranges")
 		case a.Addr().Is4In6():
 			bad(path, a.String(), "IPv4-mapped IPv6 prefix: write the IPv4 prefix")
+		case a.Bits() < minBits:
+			bad(path, a.String(), "shorter than /%d, the runbook's %s: list the VM ranges", minBits, minField)
 		}
 		for j := range i {
 			if rb.AllowedPrefixes[j] == a {
@@ -451,10 +507,18 @@ func (rb *Runbook) checkInventory(inv *Inventory, p *problems) {
 	bad := func(path, value, format string, args ...any) {
 		p.add(rb.File, rb.pos.line(path), path, value, format, args...)
 	}
+	if inv.truncated {
+		// Only the first rows were checked: report the cap, check those
+		// rows on their own and leave the checks that need the whole
+		// inventory. A truncated inventory must never pass: when
+		// max_prefixes itself is wrong, that error is there already and
+		// this one is dropped as a second error on the same field.
+		bad("max_prefixes", strconv.Itoa(rb.MaxPrefixes), "the inventory has %d prefixes, more than max_prefixes; it was checked only up to line %d", inv.total, inv.checkedTo)
+	}
 	if len(inv.VMs) == 0 {
 		return // reported with the inventory; nothing to check against
 	}
-	if len(rb.Tenants) > 0 {
+	if len(rb.Tenants) > 0 && !inv.truncated {
 		counted := map[string]int{}
 		first := map[string]int{}
 		for _, vm := range inv.VMs {
@@ -470,6 +534,11 @@ func (rb *Runbook) checkInventory(inv *Inventory, p *problems) {
 			p.add(inv.File, first[t], "tenant", t, "unknown tenant: not in the runbook's tenants (%d VMs)", n)
 		}
 	}
+	for _, r := range inv.rows {
+		if minBits, field := rb.MinPrefixLength.Prefix(r.prefix); r.prefix.Bits() < minBits {
+			p.add(inv.File, r.line, "address", r.prefix.String(), "shorter than /%d, the runbook's %s", minBits, field)
+		}
+	}
 	if len(rb.AllowedPrefixes) > 0 {
 		allowed := make([]string, len(rb.AllowedPrefixes))
 		for i, a := range rb.AllowedPrefixes {
@@ -481,6 +550,9 @@ func (rb *Runbook) checkInventory(inv *Inventory, p *problems) {
 				p.add(inv.File, r.line, "address", r.prefix.String(), "outside allowed_prefixes (%s)", list)
 			}
 		}
+	}
+	if inv.truncated {
+		return
 	}
 	if rb.MaxPrefixes > 0 && inv.Prefixes() > rb.MaxPrefixes {
 		bad("max_prefixes", strconv.Itoa(rb.MaxPrefixes), "the inventory has %d prefixes, more than max_prefixes", inv.Prefixes())

@@ -38,7 +38,7 @@ func init() {
 			default:
 				bad(at+".op", g.Op, "want <, <=, >, >=, == or !=")
 			}
-			if !rb.pos.has(at + ".value") {
+			if !rb.pos.Has(at + ".value") {
 				bad(at+".value", "", "required: the number the query's value is compared with")
 			}
 			if g.Within > 0 && g.Interval > 0 && g.Within < g.Interval {

@@ -144,7 +144,7 @@ func (rb *Runbook) checkGates(bad badFunc) {
 			continue
 		}
 		for key := range gateFieldIndex {
-			if key != "kind" && rb.pos.has(at+"."+key) && !slices.Contains(k.fields, key) {
+			if key != "kind" && rb.pos.Has(at+"."+key) && !slices.Contains(k.fields, key) {
 				bad(at+"."+key, "", "not a field of a %s gate (it takes %s)", g.Kind, strings.Join(k.fields, ", "))
 			}
 		}

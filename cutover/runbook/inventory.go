@@ -19,6 +19,8 @@ import (
 	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/cutover/cutover/cutover/runbook/strict"
 )
 
 // ProbeKind says how a VM's health is checked.
@@ -186,18 +188,18 @@ func LoadInventory(path string) (*Inventory, []Warning, error) {
 	var p problems
 	f, err := openRegular(path, inventoryLimit(path))
 	if err != nil {
-		p.add(path, 0, "", "", "cannot read the inventory: %s", fileErr(err))
-		return nil, nil, p.err()
+		p.Add(path, 0, "", "", "cannot read the inventory: %s", fileErr(err))
+		return nil, nil, p.Err()
 	}
 	defer f.Close()
 	inv, err := readInventory(path, f, 0, &p)
 	if err != nil {
-		p.add(path, 0, "", "", "cannot read the inventory: %s", fileErr(err))
+		p.Add(path, 0, "", "", "cannot read the inventory: %s", fileErr(err))
 	}
-	if err := p.err(); err != nil {
-		return nil, p.warns, err
+	if err := p.Err(); err != nil {
+		return nil, p.Warnings(), err
 	}
-	return inv, p.warns, nil
+	return inv, p.Warnings(), nil
 }
 
 // fileErr shortens an *os.PathError to its cause; the path is shown anyway.
@@ -215,17 +217,17 @@ func fileErr(err error) string {
 func ParseInventory(name string, data []byte) (*Inventory, []Warning, error) {
 	var p problems
 	inv := parseInventory(name, data, 0, &p)
-	if err := p.err(); err != nil {
-		return nil, p.warns, err
+	if err := p.Err(); err != nil {
+		return nil, p.Warnings(), err
 	}
-	return inv, p.warns, nil
+	return inv, p.Warnings(), nil
 }
 
 // parseInventory is readInventory on contents in memory.
 func parseInventory(name string, data []byte, limit int, p *problems) *Inventory {
 	inv, err := readInventory(name, bytes.NewReader(data), limit, p)
 	if err != nil {
-		p.add(name, 0, "", "", "%s", err) // only the size cap can fail
+		p.Add(name, 0, "", "", "%s", err) // only the size cap can fail
 		return nil
 	}
 	return inv
@@ -246,7 +248,7 @@ func readInventory(name string, r io.Reader, limit int, p *problems) (*Inventory
 	case ".json":
 		format = "json"
 	default:
-		p.add(name, 0, "", ext, "unknown inventory format: want a .csv, .yaml, .yml or .json file")
+		p.Add(name, 0, "", ext, "unknown inventory format: want a .csv, .yaml, .yml or .json file")
 		return nil, nil
 	}
 	inv := &Inventory{File: name, Format: format}
@@ -265,13 +267,13 @@ func readInventory(name string, r io.Reader, limit int, p *problems) (*Inventory
 			return nil, err
 		}
 		if t := bytes.TrimLeft(data, " \t\r\n\ufeff"); format == "json" && len(t) > 0 && t[0] != '[' {
-			p.add(name, 1, "", "", "want a JSON array of VMs: [{\"name\": ..., \"address\": ...}, ...]")
+			p.Add(name, 1, "", "", "want a JSON array of VMs: [{\"name\": ..., \"address\": ...}, ...]")
 		} else {
 			rows = parseInventoryYAML(inv, data, limit, p)
 		}
 	}
 	inv.Digest = hex.EncodeToString(sum.Sum(nil))
-	if len(p.errs) == 0 || len(rows) > 0 {
+	if p.Len() == 0 || len(rows) > 0 {
 		buildInventory(inv, rows, p)
 	}
 	return inv, nil
@@ -301,7 +303,7 @@ func parseCSV(inv *Inventory, in io.Reader, limit int, digest *switchWriter, p *
 		return nil, err
 	}
 	if hasUTF16BOM(head) {
-		p.add(file, 0, "", "", "the file is UTF-16: save it as CSV UTF-8")
+		p.Add(file, 0, "", "", "the file is UTF-16: save it as CSV UTF-8")
 		return nil, nil
 	}
 	if bytes.HasPrefix(head, utf8BOM) {
@@ -345,7 +347,7 @@ func parseCSV(inv *Inventory, in io.Reader, limit int, digest *switchWriter, p *
 
 	header, err := r.Read()
 	if errors.Is(err, io.EOF) {
-		p.add(file, 0, "", "", "the inventory has no VMs (the file is empty)")
+		p.Add(file, 0, "", "", "the inventory has no VMs (the file is empty)")
 		return nil, nil
 	}
 	if err != nil && !errors.As(err, &pe) {
@@ -369,7 +371,7 @@ func parseCSV(inv *Inventory, in io.Reader, limit int, digest *switchWriter, p *
 			continue
 		}
 		if _, dup := col[h]; dup {
-			p.add(file, hline, h, "", "column appears twice in the header")
+			p.Add(file, hline, h, "", "column appears twice in the header")
 			continue
 		}
 		col[h] = i
@@ -381,17 +383,17 @@ func parseCSV(inv *Inventory, in io.Reader, limit int, digest *switchWriter, p *
 		}
 	}
 	if len(missing) == 4 {
-		p.add(file, hline, "", strings.Join(header, string(r.Comma)),
+		p.Add(file, hline, "", strings.Join(header, string(r.Comma)),
 			"no header: the first row must be name,address,tenant,tier,probe")
 		return nil, nil
 	}
 	if len(missing) > 0 {
-		p.add(file, hline, "", strings.Join(header, string(r.Comma)),
+		p.Add(file, hline, "", strings.Join(header, string(r.Comma)),
 			"header lacks column(s) %s: want name,address,tenant,tier,probe", strings.Join(missing, ", "))
 		return nil, nil
 	}
 	if len(extra) > 0 {
-		p.warn(file, hline, "", "ignoring extra column(s): %s", strings.Join(extra, ", "))
+		p.Warn(file, hline, "", "ignoring extra column(s): %s", strings.Join(extra, ", "))
 	}
 	get := func(rec []string, c string) string {
 		i, ok := col[c]
@@ -424,7 +426,7 @@ func parseCSV(inv *Inventory, in io.Reader, limit int, digest *switchWriter, p *
 		}
 		inv.checkedTo = line
 		if len(rec) > len(header) && strings.TrimSpace(strings.Join(rec[len(header):], "")) != "" {
-			p.add(file, line, "", "", "row has %d fields, the header %d (an unquoted %q in a value?)", len(rec), len(header), r.Comma)
+			p.Add(file, line, "", "", "row has %d fields, the header %d (an unquoted %q in a value?)", len(rec), len(header), r.Comma)
 			continue
 		}
 		rows = append(rows, rawRow{line: line, name: get(rec, "name"), address: get(rec, "address"),
@@ -574,10 +576,10 @@ func sniffComma(br *bufio.Reader) (comma rune, read []byte, err error) {
 func csvError(file string, err error, p *problems) {
 	var pe *csv.ParseError
 	if errors.As(err, &pe) {
-		p.add(file, pe.Line, "", "", "CSV syntax: %v", pe.Err)
+		p.Add(file, pe.Line, "", "", "CSV syntax: %v", pe.Err)
 		return
 	}
-	p.add(file, 0, "", "", "CSV: %v", err)
+	p.Add(file, 0, "", "", "CSV: %v", err)
 }
 
 var inventoryKeys = []string{"name", "address", "addresses", "tenant", "tier", "probe"}
@@ -588,15 +590,15 @@ var inventoryKeys = []string{"name", "address", "addresses", "tenant", "tier", "
 // first limit rows (all when limit is 0) and counts the rest.
 func parseInventoryYAML(inv *Inventory, data []byte, limit int, p *problems) []rawRow {
 	file := inv.File
-	root := parseYAML(file, bytes.TrimPrefix(data, utf8BOM), p)
+	root := strict.ParseYAML(file, bytes.TrimPrefix(data, utf8BOM), p)
 	if root == nil {
 		return nil
 	}
 	if root.Kind != yaml.SequenceNode {
-		p.add(file, root.Line, "", "", "want a list of VMs (- name: ... address: ...), not %s", kindName(root))
+		p.Add(file, root.Line, "", "", "want a list of VMs (- name: ... address: ...), not %s", strict.KindName(root))
 		return nil
 	}
-	d := &decoder{file: file, p: p, pos: positions{}}
+	d := &strict.Decoder{File: file, P: p, Pos: strict.Positions{}}
 	unknown := map[string]bool{}
 	var rows []rawRow
 	emit := func(r rawRow) {
@@ -616,18 +618,18 @@ func parseInventoryYAML(inv *Inventory, data []byte, limit int, p *problems) []r
 		r := rawRow{line: item.Line}
 		var addrs []*yaml.Node
 		var haveAddr, haveAddrs, broken bool
-		d.keys(item, path, func(key string, k, v *yaml.Node) {
+		d.Keys(item, path, func(key string, k, v *yaml.Node) {
 			if !slices.Contains(inventoryKeys, key) {
 				if !unknown[key] {
 					unknown[key] = true
-					p.warn(file, k.Line, key, "ignoring unknown field")
+					p.Warn(file, k.Line, key, "ignoring unknown field")
 				}
 				return
 			}
 			if key == "addresses" {
 				haveAddrs = true
 				if v.Kind != yaml.SequenceNode {
-					p.add(file, v.Line, key, "", "want a list of addresses, not %s", kindName(v))
+					p.Add(file, v.Line, key, "", "want a list of addresses, not %s", strict.KindName(v))
 					broken = true
 					return
 				}
@@ -635,9 +637,9 @@ func parseInventoryYAML(inv *Inventory, data []byte, limit int, p *problems) []r
 				return
 			}
 			var s string
-			if !isNull(v) {
+			if !strict.IsNull(v) {
 				if v.Kind != yaml.ScalarNode {
-					p.add(file, v.Line, key, "", "want a single value, not %s", kindName(v))
+					p.Add(file, v.Line, key, "", "want a single value, not %s", strict.KindName(v))
 					broken = true
 					return
 				}
@@ -661,16 +663,16 @@ func parseInventoryYAML(inv *Inventory, data []byte, limit int, p *problems) []r
 		case broken:
 			continue // reported; checking the rest would only add noise
 		case haveAddr && haveAddrs:
-			p.add(file, item.Line, "addresses", "", "give address or addresses, not both")
+			p.Add(file, item.Line, "addresses", "", "give address or addresses, not both")
 		case haveAddrs:
 			if len(addrs) == 0 {
-				p.add(file, item.Line, "addresses", "", "empty list: a VM needs at least one address")
+				p.Add(file, item.Line, "addresses", "", "empty list: a VM needs at least one address")
 			}
 			for _, a := range addrs {
 				ra := r
 				ra.line = a.Line
 				if a.Kind != yaml.ScalarNode {
-					p.add(file, a.Line, "addresses", "", "want an address, not %s", kindName(a))
+					p.Add(file, a.Line, "addresses", "", "want an address, not %s", strict.KindName(a))
 					continue
 				}
 				ra.address = strings.TrimSpace(a.Value)
@@ -716,29 +718,29 @@ func buildInventory(inv *Inventory, rows []rawRow, p *problems) {
 	for _, r := range rows {
 		ok := true
 		if msg := checkName(r.name); msg != "" {
-			p.add(file, r.line, "name", r.name, "%s", msg)
+			p.Add(file, r.line, "name", r.name, "%s", msg)
 			ok = false
 		}
 		pfx, msg := parseAddress(r.address)
 		if msg != "" {
-			p.add(file, r.line, "address", r.address, "%s", msg)
+			p.Add(file, r.line, "address", r.address, "%s", msg)
 			ok = false
 		}
 		if msg := checkTenant(r.tenant); msg != "" {
-			p.add(file, r.line, "tenant", r.tenant, "%s", msg)
+			p.Add(file, r.line, "tenant", r.tenant, "%s", msg)
 			ok = false
 		}
 		tier, err := strconv.Atoi(r.tier)
 		if r.tier == "" {
-			p.add(file, r.line, "tier", "", "required: 1, 2 or 3 (1 = most critical)")
+			p.Add(file, r.line, "tier", "", "required: 1, 2 or 3 (1 = most critical)")
 			ok = false
 		} else if err != nil || tier < 1 || tier > 3 {
-			p.add(file, r.line, "tier", r.tier, "want 1, 2 or 3 (1 = most critical)")
+			p.Add(file, r.line, "tier", r.tier, "want 1, 2 or 3 (1 = most critical)")
 			ok = false
 		}
 		probe, err := ParseProbe(r.probe)
 		if err != nil {
-			p.add(file, r.line, "probe", r.probe, "%s", cleanErr(err, r.probe))
+			p.Add(file, r.line, "probe", r.probe, "%s", strict.CleanErr(err, r.probe))
 			ok = false
 		}
 		if !ok {
@@ -751,15 +753,15 @@ func buildInventory(inv *Inventory, rows []rawRow, p *problems) {
 		} else {
 			same := true
 			if vm.Tenant != r.tenant {
-				p.add(file, r.line, "tenant", r.tenant, "vm %q has tenant %q on line %d", r.name, vm.Tenant, vm.Line)
+				p.Add(file, r.line, "tenant", r.tenant, "vm %q has tenant %q on line %d", r.name, vm.Tenant, vm.Line)
 				same = false
 			}
 			if vm.Tier != tier {
-				p.add(file, r.line, "tier", r.tier, "vm %q has tier %d on line %d", r.name, vm.Tier, vm.Line)
+				p.Add(file, r.line, "tier", r.tier, "vm %q has tier %d on line %d", r.name, vm.Tier, vm.Line)
 				same = false
 			}
 			if vm.Probe != probe {
-				p.add(file, r.line, "probe", r.probe, "vm %q has probe %q on line %d", r.name, vm.Probe, vm.Line)
+				p.Add(file, r.line, "probe", r.probe, "vm %q has probe %q on line %d", r.name, vm.Probe, vm.Line)
 				same = false
 			}
 			if !same {
@@ -769,9 +771,9 @@ func buildInventory(inv *Inventory, rows []rawRow, p *problems) {
 		if i, dup := firstAt[pfx]; dup {
 			other := inv.rows[i]
 			if other.vm == vm {
-				p.add(file, r.line, "address", r.address, "duplicate address of vm %q (also on line %d)", vm.Name, other.line)
+				p.Add(file, r.line, "address", r.address, "duplicate address of vm %q (also on line %d)", vm.Name, other.line)
 			} else {
-				p.add(file, r.line, "address", r.address, "address already belongs to vm %q (line %d)", other.vm.Name, other.line)
+				p.Add(file, r.line, "address", r.address, "address already belongs to vm %q (line %d)", other.vm.Name, other.line)
 			}
 			continue
 		}
@@ -789,8 +791,8 @@ func buildInventory(inv *Inventory, rows []rawRow, p *problems) {
 		inv.VMs = append(inv.VMs, vm)
 	}
 	slices.SortFunc(inv.VMs, CompareVMs)
-	if len(rows) == 0 && len(p.errs) == 0 {
-		p.add(file, 0, "", "", "the inventory has no VMs")
+	if len(rows) == 0 && p.Len() == 0 {
+		p.Add(file, 0, "", "", "the inventory has no VMs")
 	}
 }
 
@@ -829,7 +831,7 @@ func checkOverlaps(inv *Inventory, p *problems) {
 			if a.line > b.line {
 				a, b = b, a
 			}
-			p.add(inv.File, b.line, "address", b.prefix.String(), "overlaps %s of vm %q (line %d)", a.prefix, a.vm.Name, a.line)
+			p.Add(inv.File, b.line, "address", b.prefix.String(), "overlaps %s of vm %q (line %d)", a.prefix, a.vm.Name, a.line)
 		}
 		stack = append(stack, i)
 	}
@@ -845,7 +847,7 @@ func parseAddress(s string) (netip.Prefix, string) {
 	if strings.Contains(s, "/") {
 		pp, err := netip.ParsePrefix(s)
 		if err != nil {
-			return netip.Prefix{}, "not a prefix: " + cleanErr(err, s)
+			return netip.Prefix{}, "not a prefix: " + strict.CleanErr(err, s)
 		}
 		if pp.Addr().Is4In6() {
 			return netip.Prefix{}, "IPv4-mapped IPv6 prefix: write the IPv4 prefix"
@@ -857,7 +859,7 @@ func parseAddress(s string) (netip.Prefix, string) {
 	} else {
 		a, err := netip.ParseAddr(s)
 		if err != nil {
-			msg := strings.TrimSuffix(cleanErr(err, s), " (at "+strconv.Quote(s)+")")
+			msg := strings.TrimSuffix(strict.CleanErr(err, s), " (at "+strconv.Quote(s)+")")
 			return netip.Prefix{}, "not an IP address: " + msg
 		}
 		if a.Zone() != "" {

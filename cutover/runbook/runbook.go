@@ -14,6 +14,7 @@ import (
 	_ "time/tzdata" // change windows name IANA zones; do not depend on the host's zoneinfo
 
 	"github.com/cutover/cutover/cutover/engine"
+	"github.com/cutover/cutover/cutover/runbook/strict"
 
 	"gopkg.in/yaml.v3"
 
@@ -317,23 +318,23 @@ func (rb *Runbook) Target() *Site { return rb.Sites[rb.Move.To] }
 
 // Line returns the line of a field path such as "bgp.peers[0].address"
 // (or of its closest written parent; 0 if none).
-func (rb *Runbook) Line(path string) int { return rb.pos.line(path) }
+func (rb *Runbook) Line(path string) int { return rb.pos.Line(path) }
 
 // LoadRunbook reads and checks a runbook file on its own, without its
 // inventory. Errors are ValidationErrors.
 func LoadRunbook(path string) (*Runbook, []Warning, error) {
 	var p problems
 	rb := loadRunbook(path, &p)
-	if err := p.err(); err != nil {
-		return nil, p.warns, err
+	if err := p.Err(); err != nil {
+		return nil, p.Warnings(), err
 	}
-	return rb, p.warns, nil
+	return rb, p.Warnings(), nil
 }
 
 func loadRunbook(path string, p *problems) *Runbook {
 	data, err := readRegular(path, runbookLimit)
 	if err != nil {
-		p.add(path, 0, "", "", "cannot read the runbook: %s", fileErr(err))
+		p.Add(path, 0, "", "", "cannot read the runbook: %s", fileErr(err))
 		return nil
 	}
 	return parseRunbook(path, data, p)
@@ -344,30 +345,30 @@ func loadRunbook(path string, p *problems) *Runbook {
 func ParseRunbook(name string, data []byte) (*Runbook, []Warning, error) {
 	var p problems
 	rb := parseRunbook(name, data, &p)
-	if err := p.err(); err != nil {
-		return nil, p.warns, err
+	if err := p.Err(); err != nil {
+		return nil, p.Warnings(), err
 	}
-	return rb, p.warns, nil
+	return rb, p.Warnings(), nil
 }
 
 func parseRunbook(file string, data []byte, p *problems) *Runbook {
 	if err := checkSize(data, runbookLimit); err != nil {
-		p.add(file, 0, "", "", "%s", err)
+		p.Add(file, 0, "", "", "%s", err)
 		return nil
 	}
-	root := parseYAML(file, data, p)
+	root := strict.ParseYAML(file, data, p)
 	if root == nil {
 		return nil
 	}
 	sum := sha256.Sum256(data)
 	rb := &Runbook{File: file, Digest: hex.EncodeToString(sum[:])}
-	d := &decoder{file: file, p: p, pos: positions{}}
+	d := &strict.Decoder{File: file, P: p, Pos: strict.Positions{}}
 	if root.Kind != yaml.MappingNode {
-		p.add(file, root.Line, "", "", "want a mapping of runbook fields (version: 1, name: ..., ...), not %s", kindName(root))
+		p.Add(file, root.Line, "", "", "want a mapping of runbook fields (version: 1, name: ..., ...), not %s", strict.KindName(root))
 		return nil
 	}
-	d.decode(root, "", reflect.ValueOf(rb).Elem())
-	rb.pos = d.pos
+	d.Decode(root, "", reflect.ValueOf(rb).Elem())
+	rb.pos = d.Pos
 	rb.defaults()
 	rb.check(p)
 	return rb
@@ -375,7 +376,7 @@ func parseRunbook(file string, data []byte, p *problems) *Runbook {
 
 // defaults fills in the fields that were not written.
 func (rb *Runbook) defaults() {
-	has := rb.pos.has
+	has := rb.pos.Has
 	if !has("bgp.listen_port") {
 		rb.BGP.ListenPort = -1
 	}

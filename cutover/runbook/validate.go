@@ -32,17 +32,17 @@ func Load(path string) (*Runbook, *Inventory, []Warning, error) {
 	if rb != nil && inv != nil {
 		rb.checkInventory(inv, &p)
 	}
-	if err := p.err(path); err != nil {
-		return nil, nil, p.warns, err
+	if err := p.Err(path); err != nil {
+		return nil, nil, p.Warnings(), err
 	}
-	return rb, inv, p.warns, nil
+	return rb, inv, p.Warnings(), nil
 }
 
 // loadInventory reads the runbook's inventory; a file that cannot be read
 // is reported on the runbook's inventory field.
 func (rb *Runbook) loadInventory(p *problems) *Inventory {
 	cannot := func(err error) {
-		p.add(rb.File, rb.Line("inventory"), "inventory", rb.Inventory, "cannot read the inventory %s: %s", rb.InventoryPath, fileErr(err))
+		p.Add(rb.File, rb.Line("inventory"), "inventory", rb.Inventory, "cannot read the inventory %s: %s", rb.InventoryPath, fileErr(err))
 	}
 	f, err := openRegular(rb.InventoryPath, inventoryLimit(rb.InventoryPath))
 	if err != nil {
@@ -67,7 +67,7 @@ const checkAtLeast = 10_000
 // rest is only counted): max_prefixes+1 but at least checkAtLeast, or
 // checkAtLeast when max_prefixes is wrong (which is reported).
 func (rb *Runbook) checkLimit() int {
-	if !rb.pos.has("max_prefixes") || rb.MaxPrefixes < 1 {
+	if !rb.pos.Has("max_prefixes") || rb.MaxPrefixes < 1 {
 		return checkAtLeast
 	}
 	return max(rb.MaxPrefixes+1, checkAtLeast)
@@ -88,10 +88,10 @@ func Parse(runbookName string, runbook []byte, inventoryName string, inventory [
 	if rb != nil && inv != nil {
 		rb.checkInventory(inv, &p)
 	}
-	if err := p.err(runbookName); err != nil {
-		return nil, nil, p.warns, err
+	if err := p.Err(runbookName); err != nil {
+		return nil, nil, p.Warnings(), err
 	}
-	return rb, inv, p.warns, nil
+	return rb, inv, p.Warnings(), nil
 }
 
 var (
@@ -107,9 +107,9 @@ var (
 // check runs every check that needs the runbook alone.
 func (rb *Runbook) check(p *problems) {
 	bad := func(path, value, format string, args ...any) {
-		p.add(rb.File, rb.pos.line(path), path, value, format, args...)
+		p.Add(rb.File, rb.pos.Line(path), path, value, format, args...)
 	}
-	has := rb.pos.has
+	has := rb.pos.Has
 
 	switch {
 	case !has("version"):
@@ -141,7 +141,7 @@ func (rb *Runbook) check(p *problems) {
 	if rb.Move.From != "" && rb.Move.To != "" {
 		for _, name := range rb.SiteNames() {
 			if name != rb.Move.From && name != rb.Move.To {
-				p.warn(rb.File, rb.pos.line("sites."+name), "sites."+name, "not used by move: ignored")
+				p.Warn(rb.File, rb.pos.Line("sites."+name), "sites."+name, "not used by move: ignored")
 			}
 		}
 	}
@@ -209,7 +209,7 @@ func (rb *Runbook) check(p *problems) {
 
 	rb.checkGates(bad)
 	if has("gates") && len(rb.Gates) == 0 {
-		p.warn(rb.File, rb.pos.line("gates"), "gates", "no gates: every batch commits without a check")
+		p.Warn(rb.File, rb.pos.Line("gates"), "gates", "no gates: every batch commits without a check")
 	}
 
 	switch rb.FailurePolicy {
@@ -345,7 +345,7 @@ func reservedAS(as uint32) string {
 }
 
 func (rb *Runbook) checkBGP(bad badFunc, p *problems) {
-	has := rb.pos.has
+	has := rb.pos.Has
 	g := rb.BGP
 	if !has("bgp.local_as") {
 		bad("bgp.local_as", "", "required: the controller's AS number")
@@ -442,7 +442,7 @@ func (rb *Runbook) checkBGP(bad badFunc, p *problems) {
 		for _, name := range rb.SiteNames() {
 			if rb.Sites[name].LocalPref != 0 {
 				path := "sites." + name + ".local_pref"
-				p.warn(rb.File, rb.pos.line(path), path, "local_pref is only sent to iBGP peers and every peer is eBGP: use med or prepend")
+				p.Warn(rb.File, rb.pos.Line(path), path, "local_pref is only sent to iBGP peers and every peer is eBGP: use med or prepend")
 			}
 		}
 	}
@@ -505,7 +505,7 @@ func (w *ChangeWindow) check(bad badFunc) {
 // for the families in use, and whether the canary can be filled.
 func (rb *Runbook) checkInventory(inv *Inventory, p *problems) {
 	bad := func(path, value, format string, args ...any) {
-		p.add(rb.File, rb.pos.line(path), path, value, format, args...)
+		p.Add(rb.File, rb.pos.Line(path), path, value, format, args...)
 	}
 	if inv.truncated {
 		// Only the first rows were checked: report the cap, check those
@@ -531,12 +531,12 @@ func (rb *Runbook) checkInventory(inv *Inventory, p *problems) {
 		}
 		for _, t := range slices.Sorted(maps.Keys(counted)) {
 			n := counted[t]
-			p.add(inv.File, first[t], "tenant", t, "unknown tenant: not in the runbook's tenants (%d VMs)", n)
+			p.Add(inv.File, first[t], "tenant", t, "unknown tenant: not in the runbook's tenants (%d VMs)", n)
 		}
 	}
 	for _, r := range inv.rows {
 		if minBits, field := rb.MinPrefixLength.Prefix(r.prefix); r.prefix.Bits() < minBits {
-			p.add(inv.File, r.line, "address", r.prefix.String(), "shorter than /%d, the runbook's %s", minBits, field)
+			p.Add(inv.File, r.line, "address", r.prefix.String(), "shorter than /%d, the runbook's %s", minBits, field)
 		}
 	}
 	if len(rb.AllowedPrefixes) > 0 {
@@ -547,7 +547,7 @@ func (rb *Runbook) checkInventory(inv *Inventory, p *problems) {
 		list := strings.Join(allowed, ", ")
 		for _, r := range inv.rows {
 			if !insideAny(r.prefix, rb.AllowedPrefixes) {
-				p.add(inv.File, r.line, "address", r.prefix.String(), "outside allowed_prefixes (%s)", list)
+				p.Add(inv.File, r.line, "address", r.prefix.String(), "outside allowed_prefixes (%s)", list)
 			}
 		}
 	}
@@ -561,7 +561,7 @@ func (rb *Runbook) checkInventory(inv *Inventory, p *problems) {
 	// Next-hops already reported as wrong are not judged again.
 	nhBad := map[string]bool{}
 	for name := range rb.Sites {
-		nhBad[name] = p.hasErr(rb.File, "sites."+name+".next_hop")
+		nhBad[name] = p.HasErr(rb.File, "sites."+name+".next_hop")
 	}
 	need := func(role, name string) {
 		s := rb.Sites[name]
@@ -623,7 +623,7 @@ func (rb *Runbook) checkInventory(inv *Inventory, p *problems) {
 			}
 		}
 		if probed == 0 {
-			p.warn(rb.File, rb.pos.line(fmt.Sprintf("gates[%d]", i)), fmt.Sprintf("gates[%d]", i), "no VM in the inventory has a probe: the probe gate always passes")
+			p.Warn(rb.File, rb.pos.Line(fmt.Sprintf("gates[%d]", i)), fmt.Sprintf("gates[%d]", i), "no VM in the inventory has a probe: the probe gate always passes")
 		}
 	}
 }

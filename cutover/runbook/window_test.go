@@ -52,8 +52,8 @@ func TestChangeWindow(t *testing.T) {
 	mk := func(start, end string, days ...string) *ChangeWindow {
 		w := &ChangeWindow{Start: start, End: end, Timezone: "Europe/Oslo", Days: days}
 		var p problems
-		w.check(func(path, value, format string, args ...any) { p.add("x", 0, path, value, format, args...) })
-		if err := p.err(); err != nil {
+		w.check(func(path, value, format string, args ...any) { p.Add("x", 0, path, value, format, args...) })
+		if err := p.Err(); err != nil {
 			t.Fatal(err)
 		}
 		return w

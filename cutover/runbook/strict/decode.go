@@ -1,4 +1,4 @@
-package runbook
+package strict
 
 import (
 	"encoding"
@@ -22,11 +22,11 @@ import (
 // and remembers the line of every field it saw so that later checks can
 // point at the right line too.
 
-// positions maps a field path to the line of its key (or list item).
-type positions map[string]int
+// Positions maps a field path to the line of its key (or list item).
+type Positions map[string]int
 
-// line returns the line of path, or of its closest parent that has one.
-func (p positions) line(path string) int {
+// Line returns the line of path, or of its closest parent that has one.
+func (p Positions) Line(path string) int {
 	for path != "" {
 		if l, ok := p[path]; ok {
 			return l
@@ -40,16 +40,16 @@ func (p positions) line(path string) int {
 	return 0
 }
 
-// has reports whether path was written in the file.
-func (p positions) has(path string) bool {
+// Has reports whether path was written in the file.
+func (p Positions) Has(path string) bool {
 	_, ok := p[path]
 	return ok
 }
 
-type decoder struct {
-	file string
-	p    *problems
-	pos  positions
+type Decoder struct {
+	File string    // the file, for messages
+	P    *Problems // where mistakes go
+	Pos  Positions // filled with the line of every field seen
 }
 
 var (
@@ -57,27 +57,27 @@ var (
 	textUnmarshalerType = reflect.TypeFor[encoding.TextUnmarshaler]()
 )
 
-// parseYAML parses data as one YAML document and returns its root node.
-func parseYAML(file string, data []byte, p *problems) *yaml.Node {
+// ParseYAML parses data as one YAML document and returns its root node.
+func ParseYAML(file string, data []byte, p *Problems) *yaml.Node {
 	dec := yaml.NewDecoder(strings.NewReader(string(data)))
 	var root yaml.Node
 	if err := dec.Decode(&root); err != nil {
 		if errors.Is(err, io.EOF) {
-			p.add(file, 0, "", "", "the file is empty")
+			p.Add(file, 0, "", "", "the file is empty")
 			return nil
 		}
 		line, msg := yamlErrLine(err)
-		p.add(file, line, "", "", "%s", msg)
+		p.Add(file, line, "", "", "%s", msg)
 		return nil
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); err == nil {
-		p.add(file, extra.Line, "", "", "more than one YAML document (a second --- ?)")
+		p.Add(file, extra.Line, "", "", "more than one YAML document (a second --- ?)")
 	}
 	n := &root
 	if n.Kind == yaml.DocumentNode {
 		if len(n.Content) == 0 {
-			p.add(file, 0, "", "", "the file is empty")
+			p.Add(file, 0, "", "", "the file is empty")
 			return nil
 		}
 		n = n.Content[0]
@@ -97,7 +97,7 @@ func yamlErrLine(err error) (int, string) {
 	return 0, "YAML syntax: " + strings.TrimPrefix(s, "yaml: ")
 }
 
-func kindName(n *yaml.Node) string {
+func KindName(n *yaml.Node) string {
 	switch n.Kind {
 	case yaml.MappingNode:
 		return "a mapping"
@@ -108,7 +108,7 @@ func kindName(n *yaml.Node) string {
 	}
 }
 
-func isNull(n *yaml.Node) bool {
+func IsNull(n *yaml.Node) bool {
 	return n.Kind == yaml.ScalarNode && n.Tag == "!!null"
 }
 
@@ -119,12 +119,12 @@ func join(path, key string) string {
 	return path + "." + key
 }
 
-// decode decodes n into v (addressable), reporting problems under path.
-func (d *decoder) decode(n *yaml.Node, path string, v reflect.Value) {
+// Decode decodes n into v (addressable), reporting problems under path.
+func (d *Decoder) Decode(n *yaml.Node, path string, v reflect.Value) {
 	for n.Kind == yaml.AliasNode {
 		n = n.Alias
 	}
-	if isNull(n) {
+	if IsNull(n) {
 		v.Set(reflect.Zero(v.Type()))
 		return
 	}
@@ -146,7 +146,7 @@ func (d *decoder) decode(n *yaml.Node, path string, v reflect.Value) {
 	if reflect.PointerTo(t).Implements(textUnmarshalerType) && t.Kind() != reflect.Pointer {
 		d.scalar(n, path, func(s string) (string, bool) {
 			if err := v.Addr().Interface().(encoding.TextUnmarshaler).UnmarshalText([]byte(s)); err != nil {
-				return cleanErr(err, s), false
+				return CleanErr(err, s), false
 			}
 			return "", true
 		})
@@ -155,7 +155,7 @@ func (d *decoder) decode(n *yaml.Node, path string, v reflect.Value) {
 	switch t.Kind() {
 	case reflect.Pointer:
 		e := reflect.New(t.Elem())
-		d.decode(n, path, e.Elem())
+		d.Decode(n, path, e.Elem())
 		v.Set(e)
 	case reflect.Struct:
 		d.structure(n, path, v)
@@ -163,14 +163,14 @@ func (d *decoder) decode(n *yaml.Node, path string, v reflect.Value) {
 		d.mapping(n, path, v)
 	case reflect.Slice:
 		if n.Kind != yaml.SequenceNode {
-			d.p.add(d.file, n.Line, path, "", "want a list, not %s", kindName(n))
+			d.P.Add(d.File, n.Line, path, "", "want a list, not %s", KindName(n))
 			return
 		}
 		s := reflect.MakeSlice(t, len(n.Content), len(n.Content))
 		for i, c := range n.Content {
 			p := fmt.Sprintf("%s[%d]", path, i)
-			d.pos[p] = c.Line
-			d.decode(c, p, s.Index(i))
+			d.Pos[p] = c.Line
+			d.Decode(c, p, s.Index(i))
 		}
 		v.Set(s)
 	case reflect.String:
@@ -230,13 +230,13 @@ func (d *decoder) decode(n *yaml.Node, path string, v reflect.Value) {
 
 // scalar checks that n is a single value and hands it to set, which
 // returns an error message when the value does not fit.
-func (d *decoder) scalar(n *yaml.Node, path string, set func(string) (string, bool)) {
+func (d *Decoder) scalar(n *yaml.Node, path string, set func(string) (string, bool)) {
 	if n.Kind != yaml.ScalarNode {
-		d.p.add(d.file, n.Line, path, "", "want a single value, not %s", kindName(n))
+		d.P.Add(d.File, n.Line, path, "", "want a single value, not %s", KindName(n))
 		return
 	}
 	if msg, ok := set(n.Value); !ok {
-		d.p.add(d.file, n.Line, path, n.Value, "%s", msg)
+		d.P.Add(d.File, n.Line, path, n.Value, "%s", msg)
 	}
 }
 
@@ -257,29 +257,29 @@ func fieldIndex(t reflect.Type) (map[string]int, []string) {
 	return idx, keys
 }
 
-// keys walks the pairs of a mapping node, rejecting duplicate and
+// Keys walks the pairs of a mapping node, rejecting duplicate and
 // non-scalar keys and merge keys, and calls f for each good pair.
-func (d *decoder) keys(n *yaml.Node, path string, f func(key string, k, val *yaml.Node)) bool {
+func (d *Decoder) Keys(n *yaml.Node, path string, f func(key string, k, val *yaml.Node)) bool {
 	for n.Kind == yaml.AliasNode {
 		n = n.Alias
 	}
 	if n.Kind != yaml.MappingNode {
-		d.p.add(d.file, n.Line, path, "", "want a mapping (key: value), not %s", kindName(n))
+		d.P.Add(d.File, n.Line, path, "", "want a mapping (key: value), not %s", KindName(n))
 		return false
 	}
 	seen := map[string]int{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, val := n.Content[i], n.Content[i+1]
 		if k.Kind != yaml.ScalarNode {
-			d.p.add(d.file, k.Line, path, "", "a key must be a single value, not %s", kindName(k))
+			d.P.Add(d.File, k.Line, path, "", "a key must be a single value, not %s", KindName(k))
 			continue
 		}
 		if k.Tag == "!!merge" {
-			d.p.add(d.file, k.Line, path, "", "merge keys (<<) are not supported: write the fields out")
+			d.P.Add(d.File, k.Line, path, "", "merge keys (<<) are not supported: write the fields out")
 			continue
 		}
 		if first, dup := seen[k.Value]; dup {
-			d.p.add(d.file, k.Line, join(path, k.Value), "", "duplicate key (first on line %d)", first)
+			d.P.Add(d.File, k.Line, join(path, k.Value), "", "duplicate key (first on line %d)", first)
 			continue
 		}
 		seen[k.Value] = k.Line
@@ -288,9 +288,9 @@ func (d *decoder) keys(n *yaml.Node, path string, f func(key string, k, val *yam
 	return true
 }
 
-func (d *decoder) structure(n *yaml.Node, path string, v reflect.Value) {
+func (d *Decoder) structure(n *yaml.Node, path string, v reflect.Value) {
 	idx, known := fieldIndex(v.Type())
-	d.keys(n, path, func(key string, k, val *yaml.Node) {
+	d.Keys(n, path, func(key string, k, val *yaml.Node) {
 		p := join(path, key)
 		i, ok := idx[key]
 		if !ok {
@@ -300,25 +300,25 @@ func (d *decoder) structure(n *yaml.Node, path string, v reflect.Value) {
 			} else {
 				msg += fmt.Sprintf(" (known: %s)", strings.Join(known, ", "))
 			}
-			d.p.add(d.file, k.Line, p, "", "%s", msg)
+			d.P.Add(d.File, k.Line, p, "", "%s", msg)
 			return
 		}
-		d.pos[p] = k.Line
-		d.decode(val, p, v.Field(i))
+		d.Pos[p] = k.Line
+		d.Decode(val, p, v.Field(i))
 	})
 }
 
-func (d *decoder) mapping(n *yaml.Node, path string, v reflect.Value) {
+func (d *Decoder) mapping(n *yaml.Node, path string, v reflect.Value) {
 	t := v.Type()
 	if t.Key().Kind() != reflect.String {
 		panic("cutover: map keys must be strings")
 	}
 	m := reflect.MakeMap(t)
-	d.keys(n, path, func(key string, k, val *yaml.Node) {
+	d.Keys(n, path, func(key string, k, val *yaml.Node) {
 		p := join(path, key)
-		d.pos[p] = k.Line
+		d.Pos[p] = k.Line
 		e := reflect.New(t.Elem()).Elem()
-		d.decode(val, p, e)
+		d.Decode(val, p, e)
 		m.SetMapIndex(reflect.ValueOf(key).Convert(t.Key()), e)
 	})
 	v.Set(m)

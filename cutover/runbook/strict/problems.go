@@ -1,4 +1,4 @@
-package runbook
+package strict
 
 import (
 	"fmt"
@@ -79,8 +79,8 @@ func (w Warning) String() string {
 	return FieldError{File: w.File, Line: w.Line, Field: w.Field, Msg: w.Msg}.Error()
 }
 
-// problems collects errors and warnings while loading.
-type problems struct {
+// Problems collects errors and warnings while loading.
+type Problems struct {
 	errs  ValidationErrors
 	warns []Warning
 	seen  map[errKey]bool
@@ -93,7 +93,7 @@ type errKey struct {
 
 // add records an error. Only the first error per file, line and field is
 // kept: a value that failed to parse is not also reported as, say, zero.
-func (p *problems) add(file string, line int, field, value, format string, args ...any) {
+func (p *Problems) Add(file string, line int, field, value, format string, args ...any) {
 	k := errKey{file, field, line}
 	if field != "" && p.seen[k] {
 		return
@@ -112,7 +112,7 @@ func (p *problems) add(file string, line int, field, value, format string, args 
 // hasErr reports whether an error was recorded for file on field or on
 // a field under it; later checks use it not to pile consequences on a
 // mistake already reported.
-func (p *problems) hasErr(file, field string) bool {
+func (p *Problems) HasErr(file, field string) bool {
 	for _, e := range p.errs {
 		if e.File == file && (e.Field == field || strings.HasPrefix(e.Field, field+".")) {
 			return true
@@ -121,7 +121,7 @@ func (p *problems) hasErr(file, field string) bool {
 	return false
 }
 
-func (p *problems) warn(file string, line int, field, format string, args ...any) {
+func (p *Problems) Warn(file string, line int, field, format string, args ...any) {
 	msg := format
 	if len(args) > 0 {
 		msg = fmt.Sprintf(format, args...)
@@ -131,7 +131,7 @@ func (p *problems) warn(file string, line int, field, format string, args ...any
 
 // err returns the collected errors sorted by file (the files named
 // first, then in order of first appearance) and line, or nil.
-func (p *problems) err(first ...string) error {
+func (p *Problems) Err(first ...string) error {
 	if len(p.errs) == 0 {
 		return nil
 	}
@@ -158,10 +158,10 @@ func sortErrors(errs ValidationErrors, first []string) {
 	})
 }
 
-// cleanErr turns a parse error that repeats its input, such as
+// CleanErr turns a parse error that repeats its input, such as
 // `ParseAddr("10.0.0.300"): IPv4 field has value >255`, into the part
 // after the input, since FieldError shows the value anyway.
-func cleanErr(err error, value string) string {
+func CleanErr(err error, value string) string {
 	s := err.Error()
 	q := strconv.Quote(value)
 	for _, sep := range []string{"): ", ": "} {
@@ -171,3 +171,9 @@ func cleanErr(err error, value string) string {
 	}
 	return s
 }
+
+// Warnings returns the warnings collected so far.
+func (p *Problems) Warnings() []Warning { return p.warns }
+
+// Len is the number of errors collected so far.
+func (p *Problems) Len() int { return len(p.errs) }

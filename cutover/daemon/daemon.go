@@ -60,7 +60,9 @@ type Daemon struct {
 	cancel context.CancelFunc
 	loop   chan struct{}
 
-	mu       sync.Mutex // guards what follows and serializes Run
+	runMu sync.Mutex // serializes Run
+
+	mu       sync.Mutex // guards what follows
 	entries  []engine.JournalEntry
 	speaker  bgp.Speaker
 	bgpConf  bgp.Config
@@ -242,16 +244,19 @@ func (d *Daemon) ensureBackends(ctx context.Context, pl *plan.Plan, fresh bool) 
 	return nil
 }
 
-// Run implements Control: it snapshots and plans the runbook, makes sure
-// the speaker and dataplane fit it, and starts the engine.
+// Run implements Control: it plans the runbook and inventory the client
+// sent (their contents: the daemon opens no file by the names, which are
+// for messages), makes sure the speaker and dataplane fit the plan, keeps
+// exactly those contents as the run's snapshot, and starts the engine.
+// Runs are started one at a time.
 func (d *Daemon) Run(ctx context.Context, req client.RunRequest) error {
+	d.runMu.Lock()
+	defer d.runMu.Unlock()
 	if st := d.e.Status(0).State; st.Active() {
 		return fmt.Errorf("%w: %s (%s): one runbook at a time", engine.ErrRunActive, st.Runbook, st.Phase)
 	}
-	snap, err := plan.ReadSnapshot(req.Runbook)
-	if err != nil {
-		return err
-	}
+	snap := plan.Snapshot{RunbookName: req.Runbook.Name, Runbook: req.Runbook.Content,
+		InventoryName: req.Inventory.Name, Inventory: req.Inventory.Content}
 	pl, _, err := snap.Plan()
 	if err != nil {
 		return err
@@ -360,12 +365,19 @@ func (d *Daemon) Journal(context.Context) ([]engine.JournalEntry, error) {
 	return append([]engine.JournalEntry(nil), d.entries...), nil
 }
 
-// Serve serves the API on l until ctx ends.
+// Serve serves the API on l until ctx ends, at most 32 connections at a
+// time (idle ones make room for new ones), each with timeouts for its
+// requests and while it idles (see defaultLimits).
 func (d *Daemon) Serve(ctx context.Context, l net.Listener) error {
-	srv := &http.Server{Handler: NewAPI(d, d.cfg.Log.With().Str("component", "api").Logger()),
-		ConnContext: ConnContext, ReadHeaderTimeout: 5 * time.Second}
+	return serve(ctx, l, NewAPI(d, d.cfg.Log.With().Str("component", "api").Logger()), defaultLimits)
+}
+
+func serve(ctx context.Context, l net.Listener, h http.Handler, lim apiLimits) error {
+	ll := newLimitListener(l, lim.MaxConns)
+	srv := newServer(h, lim)
+	srv.ConnState = ll.connState
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(l) }()
+	go func() { errc <- srv.Serve(ll) }()
 	select {
 	case <-ctx.Done():
 		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)

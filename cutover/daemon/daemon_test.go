@@ -1,17 +1,24 @@
 package daemon
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/cutover/cutover/cutover/daemon/client"
 	"github.com/cutover/cutover/cutover/engine"
 	"github.com/cutover/cutover/cutover/plan"
+	"github.com/cutover/cutover/cutover/runbook"
 
 	"github.com/rs/zerolog"
 
@@ -208,12 +215,148 @@ func TestDaemonInterruptedBatchResumes(t *testing.T) {
 	h.stop()
 }
 
+// TestDaemonRefusesBadRunbook: a runbook the client cannot read fails in
+// the client, with the file system's error, and the daemon hears nothing.
 func TestDaemonRefusesBadRunbook(t *testing.T) {
 	h := openDaemon(t, t.TempDir(), nil)
 	defer h.stop()
 	err := h.cl.Run(context.Background(), "/nonexistent/runbook.yaml", true)
-	if err == nil || !strings.Contains(err.Error(), "cannot read the runbook") {
+	if err == nil || err.Error() != "/nonexistent/runbook.yaml: cannot read the runbook: no such file or directory" || !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("run of a missing runbook: %v", err)
+	}
+	if es, err := h.cl.Journal(context.Background()); err != nil || len(es) != 0 {
+		t.Fatalf("journal after a refused run: %d records, %v", len(es), err)
+	}
+}
+
+// TestClientReadsFiles: the client reads the runbook and its inventory
+// with its own user's rights and sends their contents; what it cannot
+// read fails before anything is sent, with the file system's error (and
+// as runbook.ValidationErrors, for exit code 2). The tests run as root,
+// who may read any file: a file that does not exist stands for one the
+// operator may not read (the error comes from the same open in the
+// client); the permission case runs only for other users.
+func TestClientReadsFiles(t *testing.T) {
+	fc := &fakeControl{}
+	cl := client.New(serveFake(t, fc, defaultLimits))
+	ctx := context.Background()
+	dir := t.TempDir()
+	rbText, err := os.ReadFile(daemonRunbook)
+	if err != nil {
+		t.Fatal(err)
+	}
+	missingInv := filepath.Join(dir, "missing-inventory.yaml")
+	if err := os.WriteFile(missingInv, bytes.Replace(rbText, []byte("inventory: inventory.csv"), []byte("inventory: missing.csv"), 1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fifo := filepath.Join(dir, "fifo.yaml")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, path, err string
+		is              error
+	}{
+		{"missing runbook", filepath.Join(dir, "none.yaml"), filepath.Join(dir, "none.yaml") + ": cannot read the runbook: no such file or directory", fs.ErrNotExist},
+		{"missing inventory", missingInv, missingInv + `:4: inventory: cannot read the inventory ` + filepath.Join(dir, "missing.csv") + `: no such file or directory (value "missing.csv")`, fs.ErrNotExist},
+		{"named pipe", fifo, fifo + ": cannot read the runbook: not a regular file (a named pipe)", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := cl.Run(ctx, tc.path, true)
+			var ve runbook.ValidationErrors
+			if err == nil || err.Error() != tc.err || !errors.As(err, &ve) || (tc.is != nil && !errors.Is(err, tc.is)) {
+				t.Fatalf("run: %v\nwant %s", err, tc.err)
+			}
+		})
+	}
+	t.Run("unreadable runbook", func(t *testing.T) {
+		// Root may read any file: as root, the client runs as nobody for
+		// this, on a thread of its own whose file system user is nobody.
+		open, err := os.MkdirTemp("", "cutover-client-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer os.RemoveAll(open)
+		if err := os.Chmod(open, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range []struct {
+			name string
+			data []byte
+			mode os.FileMode
+		}{{"readable.yaml", rbText, 0o644}, {"inventory.csv", []byte("name,address,tenant,tier,probe\n"), 0o644}, {"secret.yaml", rbText, 0o000}} {
+			if err := os.WriteFile(filepath.Join(open, f.name), f.data, f.mode); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(filepath.Join(open, f.name), f.mode); err != nil {
+				t.Fatal(err)
+			}
+		}
+		secret := filepath.Join(open, "secret.yaml")
+		var readErr, secretErr error
+		asNobody := asNobody
+		if os.Geteuid() != 0 {
+			asNobody = func(_ *testing.T, f func()) { f() }
+		}
+		asNobody(t, func() {
+			_, readErr = client.ReadRun(filepath.Join(open, "readable.yaml"))
+			secretErr = cl.Run(ctx, secret, true)
+		})
+		if readErr != nil {
+			t.Fatalf("nobody cannot read a file open to all: %v", readErr)
+		}
+		var ve runbook.ValidationErrors
+		if !errors.Is(secretErr, fs.ErrPermission) || !errors.As(secretErr, &ve) || secretErr.Error() != secret+": cannot read the runbook: permission denied" {
+			t.Fatalf("run of a runbook nobody may not read: %v", secretErr)
+		}
+	})
+	if calls := fc.Calls(); len(calls) > 0 {
+		t.Fatalf("the daemon was asked %q", calls)
+	}
+
+	// A readable runbook, named relative to the working directory: its
+	// contents go out under absolute names.
+	if err := cl.Run(ctx, daemonRunbook, false); err != nil {
+		t.Fatal(err)
+	}
+	abs, _ := filepath.Abs(daemonRunbook)
+	inv, _ := os.ReadFile(filepath.Join(filepath.Dir(abs), "inventory.csv"))
+	want := fmt.Sprintf("run %s (%d bytes) %s (%d bytes) yes=false by ", abs, len(rbText), filepath.Join(filepath.Dir(abs), "inventory.csv"), len(inv))
+	if calls := fc.Calls(); len(calls) != 1 || !strings.HasPrefix(calls[0], want) {
+		t.Fatalf("the daemon was asked %q, want %q", calls, want)
+	}
+}
+
+// TestDaemonRunValidationErrors: mistakes the daemon finds in the contents
+// come back to the client as runbook.ValidationErrors, as cutover validate
+// reports them.
+func TestDaemonRunValidationErrors(t *testing.T) {
+	dir := t.TempDir()
+	rbText, err := os.ReadFile(daemonRunbook)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rb := filepath.Join(dir, "runbook.yaml")
+	inv := filepath.Join(dir, "inventory.csv")
+	if err := os.WriteFile(rb, rbText, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(inv, []byte("name,address,tenant,tier,probe\nvm-00,10.64.0.300,beta,3,tcp:80\nvm-01,192.0.2.1,alpha,2,tcp:80\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, _, _, want := runbook.Load(rb)
+	if want == nil {
+		t.Fatal("the broken inventory passes runbook.Load")
+	}
+	h := openDaemon(t, t.TempDir(), nil)
+	defer h.stop()
+	err = h.cl.Run(context.Background(), rb, true)
+	var ve runbook.ValidationErrors
+	if err == nil || !errors.As(err, &ve) || err.Error() != want.Error() || ve.Error() != want.Error() {
+		t.Fatalf("run of a broken inventory:\n%v\nwant\n%v", err, want)
+	}
+	if st := h.waitFor("state", func(engine.RunState) bool { return true }); st.Runbook != "" || h.fb.BGP != nil {
+		t.Fatalf("a refused run left state %+v", st)
 	}
 }
 
@@ -291,5 +434,28 @@ func TestDaemonHandover(t *testing.T) {
 		if len(call) != 12 {
 			t.Fatalf("Set call %d of the way back announced %d routes, want 12", i, len(call))
 		}
+	}
+}
+
+// asNobody runs f on an OS thread whose file system user and group are
+// nobody's (65534): f opens files with nobody's rights. It needs root
+// (CAP_SETUID); the thread is never given back, it ends with f.
+func asNobody(t *testing.T, f func()) {
+	t.Helper()
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread exits with this goroutine
+		syscall.Syscall(syscall.SYS_SETFSGID, 65534, 0, 0)
+		syscall.Syscall(syscall.SYS_SETFSUID, 65534, 0, 0)
+		// An invalid id changes nothing and returns the current one.
+		if uid, _, _ := syscall.Syscall(syscall.SYS_SETFSUID, ^uintptr(0), 0, 0); uid != 65534 {
+			errc <- fmt.Errorf("file system uid is %d, not 65534", uid)
+			return
+		}
+		f()
+		errc <- nil
+	}()
+	if err := <-errc; err != nil {
+		t.Fatal(err)
 	}
 }

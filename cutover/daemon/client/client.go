@@ -9,11 +9,15 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"os/user"
+	"path/filepath"
 	"strconv"
 	"syscall"
 
 	"github.com/cutover/cutover/cutover/engine"
+	"github.com/cutover/cutover/cutover/plan"
+	"github.com/cutover/cutover/cutover/runbook"
 )
 
 // Client talks to the daemon's unix socket.
@@ -22,7 +26,7 @@ type Client struct {
 	hc     *http.Client
 }
 
-// NewClient returns a client for the daemon at socket.
+// New returns a client for the daemon at socket.
 func New(socket string) *Client {
 	return &Client{Socket: socket, hc: &http.Client{Transport: &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
@@ -34,6 +38,10 @@ func New(socket string) *Client {
 
 // ErrNoDaemon says that no daemon listens on the socket.
 var ErrNoDaemon = errors.New("no cutover daemon is running")
+
+// maxErrorBody is the most of a refusal the client reads: the daemon's
+// answers to a bad runbook list every mistake, but not megabytes of them.
+const maxErrorBody = 4 << 20
 
 func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
 	var body io.Reader
@@ -48,6 +56,9 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 	if err != nil {
 		return err
 	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) {
@@ -58,8 +69,8 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		var e ErrorBody
-		if json.NewDecoder(resp.Body).Decode(&e) == nil && e.Error != "" {
-			return errors.New(e.Error)
+		if json.NewDecoder(io.LimitReader(resp.Body, maxErrorBody)).Decode(&e) == nil && e.Error != "" {
+			return &apiError{msg: e.Error, problems: e.Problems}
 		}
 		return fmt.Errorf("daemon answered %s", resp.Status)
 	}
@@ -69,20 +80,73 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 	return json.NewDecoder(resp.Body).Decode(out)
 }
 
+// apiError is a refusal of the daemon. When the daemon found mistakes in
+// a runbook or its inventory, it unwraps to them as a
+// runbook.ValidationErrors (the CLI tells them by type).
+type apiError struct {
+	msg      string
+	problems []runbook.FieldError
+}
+
+func (e *apiError) Error() string { return e.msg }
+
+func (e *apiError) Unwrap() error {
+	if len(e.problems) == 0 {
+		return nil
+	}
+	return runbook.ValidationErrors(e.problems)
+}
+
+// whoami names the operator for the daemon's audit trail (which records
+// the socket peer's unix user in any case).
 func whoami() string {
 	if u, err := user.Current(); err == nil {
 		return u.Username
 	}
-	return ""
+	return strconv.Itoa(os.Getuid())
 }
 
-type opBody struct {
-	Operator string `json:"operator"`
-}
-
-// Run asks the daemon to start the runbook at path (absolute).
+// Run reads the runbook at path and the inventory it names, with the
+// rights of the calling user, and asks the daemon to start it: the daemon
+// gets the files' contents (and their names, for messages) and opens no
+// file by a name it was sent. A file that cannot be read fails here, with
+// the error of the file system underneath (and as a
+// runbook.ValidationErrors, as `cutover validate` reports it); mistakes
+// the daemon finds in the runbook are a runbook.ValidationErrors too.
+// A relative path is made absolute: it names the run in the daemon's
+// status and journal.
 func (c *Client) Run(ctx context.Context, path string, yes bool) error {
-	return c.do(ctx, http.MethodPost, "/v1/run", RunRequest{Runbook: path, Yes: yes, Operator: whoami()}, nil)
+	req, err := ReadRun(path)
+	if err != nil {
+		return err
+	}
+	req.Yes, req.Operator = yes, whoami()
+	return c.do(ctx, http.MethodPost, "/v1/run", req, nil)
+}
+
+// ReadRun reads the runbook at path and its inventory into a run request
+// (see Run), without Yes and Operator.
+func ReadRun(path string) (RunRequest, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return RunRequest{}, err
+	}
+	snap, err := plan.ReadSnapshot(abs)
+	if err != nil {
+		return RunRequest{}, err
+	}
+	return RunRequest{
+		Runbook:   File{Name: snap.RunbookName, Content: nonNil(snap.Runbook)},
+		Inventory: File{Name: snap.InventoryName, Content: nonNil(snap.Inventory)},
+	}, nil
+}
+
+// nonNil makes an empty file go out as "": null is a missing field.
+func nonNil(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
 }
 
 // Status returns the daemon's status with the events after since.
@@ -92,37 +156,51 @@ func (c *Client) Status(ctx context.Context, since int) (engine.Status, error) {
 	return s, err
 }
 
-// Pause, Resume and Step send those commands.
+// Pause stops the run before the next batch.
 func (c *Client) Pause(ctx context.Context) error {
-	return c.do(ctx, http.MethodPost, "/v1/pause", opBody{whoami()}, nil)
+	return c.do(ctx, http.MethodPost, "/v1/pause", OperatorRequest{whoami()}, nil)
 }
 
 // Resume continues a paused run.
 func (c *Client) Resume(ctx context.Context) error {
-	return c.do(ctx, http.MethodPost, "/v1/resume", opBody{whoami()}, nil)
+	return c.do(ctx, http.MethodPost, "/v1/resume", OperatorRequest{whoami()}, nil)
 }
 
 // Step runs one batch, then pauses.
 func (c *Client) Step(ctx context.Context) error {
-	return c.do(ctx, http.MethodPost, "/v1/step", opBody{whoami()}, nil)
+	return c.do(ctx, http.MethodPost, "/v1/step", OperatorRequest{whoami()}, nil)
 }
 
 // Confirm answers a go/no-go point.
 func (c *Client) Confirm(ctx context.Context, point string, goAhead bool) error {
-	return c.do(ctx, http.MethodPost, "/v1/confirm", map[string]any{"point": point, "go": goAhead, "operator": whoami()}, nil)
+	return c.do(ctx, http.MethodPost, "/v1/confirm", ConfirmRequest{Point: point, Go: goAhead, Operator: whoami()}, nil)
 }
 
-// Rollback sends a rollback and returns how long the daemon took.
+// Rollback sends a rollback and returns how long the daemon took. t.All
+// is sent as {"all": true}, t.Only as {"batch": t.Batch}, anything else as
+// {"to": t.To}: the zero RollbackTarget is `--to 0`, every batch, so
+// callers must fill it in on purpose (as `cutover rollback` does, which
+// asks for exactly one of --all, --batch and --to).
 func (c *Client) Rollback(ctx context.Context, t engine.RollbackTarget) (string, error) {
 	var out struct {
 		Took string `json:"took"`
 	}
-	body := struct {
-		engine.RollbackTarget
-		Operator string `json:"operator"`
-	}{t, whoami()}
-	err := c.do(ctx, http.MethodPost, "/v1/rollback", body, &out)
+	err := c.do(ctx, http.MethodPost, "/v1/rollback", NewRollbackRequest(t, whoami()), &out)
 	return out.Took, err
+}
+
+// NewRollbackRequest is the wire form of t (see Rollback).
+func NewRollbackRequest(t engine.RollbackTarget, operator string) RollbackRequest {
+	r := RollbackRequest{Operator: operator}
+	switch {
+	case t.All:
+		r.All = true
+	case t.Only:
+		r.Batch = &t.Batch
+	default:
+		r.To = &t.To
+	}
+	return r
 }
 
 // Journal returns every journal record.
@@ -132,14 +210,53 @@ func (c *Client) Journal(ctx context.Context) ([]engine.JournalEntry, error) {
 	return es, err
 }
 
-// RunRequest asks the daemon to start a runbook.
+// The request bodies of the API. The daemon decodes them strictly: exactly
+// one JSON object per request, no unknown fields, every field present
+// (except the alternatives of RollbackRequest), within a size limit.
+
+// File is a file the client read with the operator's rights, sent whole.
+type File struct {
+	// Name is where the client read the file from, for messages and the
+	// run's record; the daemon never opens it.
+	Name string `json:"name"`
+	// Content is the file's bytes (base64 in JSON).
+	Content []byte `json:"content"`
+}
+
+// RunRequest is the body of POST /v1/run: start a runbook.
 type RunRequest struct {
-	Runbook  string `json:"runbook"` // absolute path, read by the daemon
-	Yes      bool   `json:"yes"`     // answer every go/no-go point with go
+	Runbook   File   `json:"runbook"`
+	Inventory File   `json:"inventory"` // the inventory the runbook names
+	Yes       bool   `json:"yes"`       // answer every go/no-go point with go
+	Operator  string `json:"operator"`
+}
+
+// OperatorRequest is the body of POST /v1/pause, /v1/resume and /v1/step.
+type OperatorRequest struct {
+	Operator string `json:"operator"`
+}
+
+// ConfirmRequest is the body of POST /v1/confirm.
+type ConfirmRequest struct {
+	Point    string `json:"point"` // empty: the point the run waits at
+	Go       bool   `json:"go"`
+	Operator string `json:"operator"`
+}
+
+// RollbackRequest is the body of POST /v1/rollback. Exactly one of All
+// (true), Batch and To is given: a body without one is refused, never
+// taken for "every batch".
+type RollbackRequest struct {
+	All      bool   `json:"all,omitempty"`   // every batch; the run ends
+	Batch    *int   `json:"batch,omitempty"` // only this batch; the run pauses
+	To       *int   `json:"to,omitempty"`    // this batch and every later one; the run pauses
 	Operator string `json:"operator"`
 }
 
 // ErrorBody is the API's answer to a request it refused.
 type ErrorBody struct {
 	Error string `json:"error"`
+	// Problems are the mistakes found in a runbook or its inventory, when
+	// that is why a run was refused.
+	Problems []runbook.FieldError `json:"problems,omitempty"`
 }

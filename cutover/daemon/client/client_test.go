@@ -1,0 +1,46 @@
+package client_test
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/cutover/cutover/cutover/daemon/client"
+	"github.com/cutover/cutover/cutover/engine"
+)
+
+// TestRollbackWireForm: every target is sent explicitly; no field is left
+// for the daemon to default.
+func TestRollbackWireForm(t *testing.T) {
+	for _, tc := range []struct {
+		t    engine.RollbackTarget
+		want string
+	}{
+		{engine.RollbackTarget{All: true}, `{"all":true,"operator":"alice"}`},
+		{engine.RollbackTarget{Only: true, Batch: 0}, `{"batch":0,"operator":"alice"}`},
+		{engine.RollbackTarget{Only: true, Batch: 3}, `{"batch":3,"operator":"alice"}`},
+		{engine.RollbackTarget{To: 0}, `{"to":0,"operator":"alice"}`},
+		{engine.RollbackTarget{To: 2}, `{"to":2,"operator":"alice"}`},
+	} {
+		b, err := json.Marshal(client.NewRollbackRequest(tc.t, "alice"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(b) != tc.want {
+			t.Errorf("%s: sent %s, want %s", tc.t, b, tc.want)
+		}
+	}
+}
+
+// TestRunWireForm: a run sends the files' names and contents (base64),
+// never a path alone.
+func TestRunWireForm(t *testing.T) {
+	b, err := json.Marshal(client.RunRequest{Runbook: client.File{Name: "/ops/rb.yaml", Content: []byte("version: 1\n")},
+		Inventory: client.File{Name: "/ops/inv.csv", Content: []byte{}}, Yes: true, Operator: "alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"runbook":{"name":"/ops/rb.yaml","content":"dmVyc2lvbjogMQo="},"inventory":{"name":"/ops/inv.csv","content":""},"yes":true,"operator":"alice"}`
+	if string(b) != want {
+		t.Errorf("sent %s\nwant %s", b, want)
+	}
+}

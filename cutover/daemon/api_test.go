@@ -558,14 +558,23 @@ func TestAPIConnectionCap(t *testing.T) {
 func TestRunConcurrentBodies(t *testing.T) {
 	fc := &fakeControl{}
 	sock := serveFake(t, fc, defaultLimits)
-	slow, err := net.Dial("unix", sock)
-	if err != nil {
-		t.Fatal(err)
+	// The slow request holds the slot once its handler runs. A probe may
+	// win the slot first, and then the slow request is the one refused:
+	// start it again until a probe is refused because of it.
+	startSlow := func() net.Conn {
+		c, err := net.Dial("unix", sock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(c, "POST /v1/run HTTP/1.1\r\nHost: cutover\r\nContent-Length: 1000\r\n\r\n{")
+		return c
 	}
-	defer slow.Close()
-	fmt.Fprintf(slow, "POST /v1/run HTTP/1.1\r\nHost: cutover\r\nContent-Length: 1000\r\n\r\n{")
-	// The first request holds the slot once its handler runs; ask until
-	// the second is refused for it.
+	// A refused slow request gets no answer the test could see (the server
+	// first waits for the body it announced), so it is started again after
+	// a while of probes that found the slot free.
+	slow := startSlow()
+	defer func() { slow.Close() }()
+	restarted := time.Now()
 	hc := rawClient(sock)
 	deadline := time.Now().Add(20 * time.Second)
 	for {
@@ -579,9 +588,14 @@ func TestRunConcurrentBodies(t *testing.T) {
 		if code != 400 || time.Now().After(deadline) {
 			t.Fatalf("second run request: %d %q", code, msg)
 		}
+		if time.Since(restarted) > 2*time.Second {
+			slow.Close()
+			slow, restarted = startSlow(), time.Now()
+		}
 		time.Sleep(10 * time.Millisecond)
 	}
 	slow.Close()
+	deadline = time.Now().Add(20 * time.Second)
 	for {
 		code, msg := post(t, hc, "/v1/run", `{}`)
 		if code == 400 && msg == "bad request: missing runbook, inventory, yes, operator" {

@@ -17,6 +17,8 @@ import (
 	"github.com/prometheus/client_golang/api"
 	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	"github.com/prometheus/common/model"
+
+	"github.com/cutover/cutover/internal/redact"
 )
 
 // PromGate asks Prometheus an instant query (/api/v1/query, through
@@ -27,6 +29,9 @@ import (
 // Warnings of the answer follow the poll's reasons ("warning: …"). The gate
 // passes once the comparison held Rise polls in a row, fails once it failed
 // Fall polls in a row, and fails when Within elapsed without a pass.
+//
+// URL may carry a secret (user:password@, a token in its query): the
+// verdict's reasons and the errors name it redacted (internal/redact).
 type PromGate struct {
 	GateName string  // "" means "prometheus"
 	URL      string  // Prometheus base URL, e.g. http://prometheus:9090
@@ -55,9 +60,9 @@ var promOps = []string{"<", "<=", ">", ">=", "==", "!="}
 func (g PromGate) Validate() error {
 	var errs []error
 	if u, err := url.Parse(g.URL); err != nil {
-		errs = append(errs, fmt.Errorf("url: %w", err))
+		errs = append(errs, fmt.Errorf("url: %w", redact.Wrap(err, g.URL)))
 	} else if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		errs = append(errs, fmt.Errorf("url %q: want http:// or https:// and a host", g.URL))
+		errs = append(errs, fmt.Errorf("url %q: want http:// or https:// and a host", redact.URL(g.URL)))
 	}
 	if strings.TrimSpace(g.Query) == "" {
 		errs = append(errs, errors.New("no query"))
@@ -119,7 +124,7 @@ func (g PromGate) Check(ctx context.Context, in Input) Verdict {
 	g = g.withDefaults()
 	c, err := g.client()
 	if err != nil {
-		return Verdict{Gate: name, Reasons: []string{fmt.Sprintf("gate %s: %v", name, err)}}
+		return Verdict{Gate: name, Reasons: []string{fmt.Sprintf("gate %s: %s", name, redact.Error(err, g.URL))}}
 	}
 	want := fmt.Sprintf("%s %s %s", g.Query, g.Op, fmtFloat(g.Value))
 	return g.poll().Run(ctx, name, in.Progress, func(ctx context.Context, n int) Round {
@@ -238,7 +243,8 @@ func (g PromGate) query(ctx context.Context, c api.Client) ([]sample, v1.Warning
 	start := time.Now()
 	val, warnings, _, err := v1.NewAPI(a).Query(ctx, g.Query, time.Time{})
 	if err != nil {
-		return nil, nil, a.error(err, time.Since(start))
+		// net/http's errors name the URL asked (g.URL's endpoint).
+		return nil, nil, a.error(redact.Wrap(err, g.URL), time.Since(start))
 	}
 	s, err := samples(val)
 	if err != nil {

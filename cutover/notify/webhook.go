@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/cutover/cutover/internal/redact"
 )
 
 // Defaults of a Webhook.
@@ -46,6 +48,10 @@ type Payload struct {
 
 // Webhook posts notifications to URL. Set the fields before the first
 // Notify; the zero values of the others are sane. Close it to flush.
+//
+// URL often carries a secret (a chat webhook's token in its path, an API
+// key in its query): the log lines and errors name it redacted
+// (internal/redact), never as written.
 type Webhook struct {
 	URL string
 	// Timeout bounds one attempt; 0: DefaultTimeout.
@@ -173,13 +179,14 @@ func (w *Webhook) post(body []byte) error {
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.URL, bytes.NewReader(body))
 	if err != nil {
-		return permanent{fmt.Errorf("post notification: %w", err)}
+		return permanent{fmt.Errorf("post notification: %w", redact.Wrap(err, w.URL))}
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "cutover-notify")
 	resp, err := w.Client.Do(req)
 	if err != nil {
-		return fmt.Errorf("post notification: %w", err)
+		// net/http's error names the URL (and a redirect's).
+		return fmt.Errorf("post notification: %w", redact.Wrap(err, w.URL))
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
@@ -187,9 +194,9 @@ func (w *Webhook) post(body []byte) error {
 	case resp.StatusCode >= 200 && resp.StatusCode < 300:
 		return nil
 	case resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests:
-		return fmt.Errorf("post notification to %s: %s", w.URL, resp.Status)
+		return fmt.Errorf("post notification to %s: %s", redact.URL(w.URL), resp.Status)
 	}
-	return permanent{fmt.Errorf("post notification to %s: %s", w.URL, resp.Status)}
+	return permanent{fmt.Errorf("post notification to %s: %s", redact.URL(w.URL), resp.Status)}
 }
 
 // Close stops taking notifications and waits until the queued ones are

@@ -16,6 +16,7 @@ import (
 	"github.com/cutover/cutover/cutover/runbook"
 
 	"github.com/cutover/cutover/bgp"
+	"github.com/cutover/cutover/internal/redact"
 	"github.com/cutover/cutover/nft"
 )
 
@@ -141,6 +142,7 @@ func (pl *Plan) WriteJSON(w io.Writer) error {
 		out.Dataplane.Sites = append(out.Dataplane.Sites, sj)
 	}
 	for _, g := range rb.Gates {
+		g = shownGate(g)
 		out.Gates = append(out.Gates, gateJSON{Kind: g.Kind, Settings: g.Settings(), Text: g.String()})
 	}
 	for _, r := range pl.Baseline() {
@@ -272,7 +274,7 @@ func (pl *Plan) writeHeader(w io.Writer) {
 		if i == 0 {
 			k = "gates"
 		}
-		row(k, "%s", g)
+		row(k, "%s", shownGate(g))
 	}
 	window := "always open"
 	if rb.Window != nil {
@@ -297,6 +299,13 @@ func (pl *Plan) writeHeader(w io.Writer) {
 	} else {
 		row("dataplane", "disabled (BGP only)")
 	}
+}
+
+// shownGate is g as a plan shows it: with its URL redacted (a Prometheus
+// URL may carry user:password@ or a token; see internal/redact).
+func shownGate(g runbook.GateConfig) runbook.GateConfig {
+	g.URL = redact.URL(g.URL)
+	return g
 }
 
 func describeSite(s *runbook.Site) string {

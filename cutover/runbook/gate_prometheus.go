@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/cutover/cutover/cutover/health"
+	"github.com/cutover/cutover/internal/redact"
 )
 
 // GatePrometheus runs a PromQL instant query in rounds and compares its
@@ -26,7 +27,7 @@ func init() {
 			if u, err := url.Parse(g.URL); g.URL == "" {
 				bad(at+".url", "", "required: the Prometheus server, such as http://127.0.0.1:9090")
 			} else if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-				bad(at+".url", g.URL, "want an http:// or https:// URL of the Prometheus server")
+				bad(at+".url", redact.URL(g.URL), "want an http:// or https:// URL of the Prometheus server")
 			}
 			if strings.TrimSpace(g.Query) == "" {
 				bad(at+".query", "", "required: a PromQL instant query")
@@ -47,7 +48,7 @@ func init() {
 		},
 		describe: func(g GateConfig) string {
 			return fmt.Sprintf("prometheus: %s %s %s at %s, every %s, within %s",
-				g.Query, g.Op, strconv.FormatFloat(g.Value, 'g', -1, 64), g.URL, g.Interval, g.Within)
+				g.Query, g.Op, strconv.FormatFloat(g.Value, 'g', -1, 64), redact.URL(g.URL), g.Interval, g.Within)
 		},
 		live: func(g GateConfig, _ health.Prober) health.Gate {
 			return health.PromGate{URL: g.URL, Query: g.Query, Op: g.Op, Value: g.Value,

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/cutover/cutover/cutover/runbook/runbooktest"
 )
 
 // run executes the root command with args and returns stdout, stderr,
@@ -119,6 +121,28 @@ func TestValidateUsage(t *testing.T) {
 		_, _, code, err := run(t, tt.args...)
 		if err == nil || err.Error() != tt.want || code != 1 {
 			t.Errorf("%v: %v (code %d), want %q", tt.args, err, code, tt.want)
+		}
+	}
+}
+
+// TestValidateDefaultRouteInHalves: a default route written as two /1s, in
+// the allowed ranges and in the inventory, is refused with exit 2.
+func TestValidateDefaultRouteInHalves(t *testing.T) {
+	path := runbooktest.WriteCase(t, "../../cutover/runbook/testdata/base",
+		[]runbooktest.Edit{{"allowed_prefixes: [10.64.0.0/14, \"fd00:64::/48\"]", "allowed_prefixes: [0.0.0.0/1, 128.0.0.0/1, \"fd00:64::/48\"]"}},
+		"name,address,tenant,tier,probe\nlow,0.0.0.0/1,t1,3,\nhigh,128.0.0.0/1,t1,3,\n")
+	_, errOut, code, _ := run(t, "validate", path)
+	if code != 2 {
+		t.Fatalf("exit code %d, want 2; stderr:\n%s", code, errOut)
+	}
+	for _, want := range []string{
+		`allowed_prefixes[0]: shorter than /12, the runbook's min_prefix_length.allowed_ipv4: list the VM ranges (value "0.0.0.0/1")`,
+		`allowed_prefixes[1]: shorter than /12, the runbook's min_prefix_length.allowed_ipv4: list the VM ranges (value "128.0.0.0/1")`,
+		`inventory.csv:2: address: shorter than /24, the runbook's min_prefix_length.ipv4 (value "0.0.0.0/1")`,
+		`inventory.csv:3: address: shorter than /24, the runbook's min_prefix_length.ipv4 (value "128.0.0.0/1")`,
+	} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, errOut)
 		}
 	}
 }

@@ -53,6 +53,15 @@ type GracefulRestart struct {
 	// RestartTime is how long peers keep the routes of a speaker that went
 	// away: 1 s to 4095 s (a 12-bit field in seconds). Zero means 120 s.
 	RestartTime time.Duration
+	// LongLivedStaleTime is offered to peers that support long-lived
+	// graceful restart (RFC 9494) as the second line: once RestartTime has
+	// run out without the speaker back, they keep its routes, marked
+	// LLGR_STALE and least preferred, for this long more (a peer may cap
+	// it: FRR keeps them for the smaller of this and its own
+	// "bgp long-lived-graceful-restart stale-time"). Whole seconds up to
+	// 16777215 s (24 bits). Zero means DefaultLongLivedStaleTime when
+	// graceful restart is enabled; negative: not offered.
+	LongLivedStaleTime time.Duration
 }
 
 // Defaults for zero values; see WithDefaults.
@@ -60,7 +69,12 @@ const (
 	DefaultHoldTime    = 90 * time.Second
 	DefaultRestartTime = 120 * time.Second
 	maxRestartTime     = 4095 * time.Second
-	maxMD5KeyLen       = 80 // TCP_MD5SIG_MAXKEYLEN
+	// DefaultLongLivedStaleTime: an hour for someone to bring a dead
+	// controller back (or to roll back) before the peers let go of routes
+	// that the dataplane still steers by.
+	DefaultLongLivedStaleTime = time.Hour
+	maxLongLivedStaleTime     = 16777215 * time.Second
+	maxMD5KeyLen              = 80 // TCP_MD5SIG_MAXKEYLEN
 )
 
 // WithDefaults returns c with the zero values that have a documented default
@@ -71,6 +85,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.GracefulRestart.Enabled && c.GracefulRestart.RestartTime == 0 {
 		c.GracefulRestart.RestartTime = DefaultRestartTime
+	}
+	if c.GracefulRestart.Enabled && c.GracefulRestart.LongLivedStaleTime == 0 {
+		c.GracefulRestart.LongLivedStaleTime = DefaultLongLivedStaleTime
 	}
 	peers := make([]PeerConfig, len(c.Peers))
 	for i, p := range c.Peers {
@@ -126,6 +143,14 @@ func (c Config) Validate() error {
 		}
 		if !gr.Enabled {
 			errs = append(errs, errors.New("graceful restart: restart time set but graceful restart not enabled"))
+		}
+	}
+	if gr := c.GracefulRestart; gr.LongLivedStaleTime > 0 {
+		if gr.LongLivedStaleTime < time.Second || gr.LongLivedStaleTime > maxLongLivedStaleTime || gr.LongLivedStaleTime%time.Second != 0 {
+			errs = append(errs, fmt.Errorf("graceful restart: long-lived stale time %s: want whole seconds from 1s to %s", gr.LongLivedStaleTime, maxLongLivedStaleTime))
+		}
+		if !gr.Enabled {
+			errs = append(errs, errors.New("graceful restart: long-lived stale time set but graceful restart not enabled"))
 		}
 	}
 	if err := c.Limits.Validate(); err != nil {

@@ -44,6 +44,12 @@ func TestConfigValidate(t *testing.T) {
 		{"password too long", func(c *Config) { c.Peers[0].Password = string(make([]byte, 81)) }, "peer 10.255.0.1: password: longer than 80 bytes (TCP MD5 limit)"},
 		{"restart time too long", func(c *Config) { c.GracefulRestart.RestartTime = 5000 * time.Second }, "graceful restart: restart time 1h23m20s: want whole seconds from 1s to 1h8m15s"},
 		{"restart time without GR", func(c *Config) { c.GracefulRestart.Enabled = false }, "graceful restart: restart time set but graceful restart not enabled"},
+		{"long-lived stale time off", func(c *Config) { c.GracefulRestart.LongLivedStaleTime = -1 }, ""},
+		{"long-lived stale time too long", func(c *Config) { c.GracefulRestart.LongLivedStaleTime = 16777216 * time.Second }, "graceful restart: long-lived stale time 4660h20m16s: want whole seconds from 1s to 4660h20m15s"},
+		{"fractional long-lived stale time", func(c *Config) { c.GracefulRestart.LongLivedStaleTime = 1500 * time.Millisecond }, "graceful restart: long-lived stale time 1.5s: want whole seconds from 1s to 4660h20m15s"},
+		{"long-lived stale time without GR", func(c *Config) {
+			c.GracefulRestart = GracefulRestart{LongLivedStaleTime: time.Hour}
+		}, "graceful restart: long-lived stale time set but graceful restart not enabled"},
 		{"bad limits", func(c *Config) { c.Limits.MaxPrefixes = 0 }, "limits: max prefixes 0: must be at least 1"},
 	}
 	for _, tt := range tests {
@@ -66,6 +72,15 @@ func TestConfigWithDefaults(t *testing.T) {
 	d := c.WithDefaults()
 	if d.ListenPort != 179 || d.GracefulRestart.RestartTime != DefaultRestartTime {
 		t.Errorf("listen port %d, restart time %s; want 179, %s", d.ListenPort, d.GracefulRestart.RestartTime, DefaultRestartTime)
+	}
+	if d.GracefulRestart.LongLivedStaleTime != DefaultLongLivedStaleTime {
+		t.Errorf("long-lived stale time %s, want %s", d.GracefulRestart.LongLivedStaleTime, DefaultLongLivedStaleTime)
+	}
+	if off := (Config{GracefulRestart: GracefulRestart{Enabled: true, LongLivedStaleTime: -1}}).WithDefaults(); off.GracefulRestart.LongLivedStaleTime >= 0 {
+		t.Errorf("long-lived stale time -1 became %s: it must stay off", off.GracefulRestart.LongLivedStaleTime)
+	}
+	if (Config{}).WithDefaults().GracefulRestart.LongLivedStaleTime != 0 {
+		t.Error("long-lived stale time set without graceful restart")
 	}
 	if p := d.Peers[0]; p.Port != 179 || p.HoldTime != 90*time.Second || p.Keepalive != 30*time.Second {
 		t.Errorf("peer 0: port %d hold %s keepalive %s; want 179 1m30s 30s", p.Port, p.HoldTime, p.Keepalive)

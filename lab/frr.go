@@ -22,6 +22,10 @@ const (
 	ctlConnectRetry = 5   // s; the edge retries quickly when it dials first
 	grRestartTime   = 120 // s; the edge's own restart time
 	grStalepathTime = 360 // s; how long the edge (as helper) keeps a restarting controller's paths
+	// llgrStaleTime caps how long the edge keeps a controller's paths as
+	// long-lived stale (RFC 9494) once the restart time ran out: the
+	// smaller of this and what the controller offers (bgp.DefaultLongLivedStaleTime).
+	llgrStaleTime   = 3600 // s
 	zebraNetlinkBuf = 90000000
 )
 
@@ -129,6 +133,8 @@ func bgpBody(t Topology) string {
 	w(" bgp graceful-restart")
 	w(" bgp graceful-restart restart-time %d", grRestartTime)
 	w(" bgp graceful-restart stalepath-time %d", grStalepathTime)
+	w(" ! Long-lived graceful restart, the second line: past the restart time the paths stay, least preferred.")
+	w(" bgp long-lived-graceful-restart stale-time %d", llgrStaleTime)
 	w(" neighbor CONTROLLER peer-group")
 	w(" neighbor CONTROLLER remote-as %d", t.ControllerAS)
 	w(" neighbor CONTROLLER description cutover controller in ctl")

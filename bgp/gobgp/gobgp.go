@@ -12,6 +12,15 @@
 //     speaker's peers keep the old routes as stale, receive the re-announced
 //     routes, then End-of-RIB, and drop only what was not re-announced
 //     (RFC 4724). Nothing flaps across a restart.
+//   - The whole table and End-of-RIB go out the moment a session is
+//     established (see sync), not after the peer's own End-of-RIB as
+//     GoBGP would have it: a peer still holds our routes as stale until
+//     they are re-announced, and FRR deletes every path that is still
+//     stale when the session is lost again (bgp_clear_route_node), so
+//     a crash loop must find them refreshed at once.
+//   - Long-lived graceful restart (RFC 9494) is offered as well: a peer
+//     that supports it keeps the routes, least preferred, for
+//     LongLivedStaleTime after the restart time has run out.
 //   - Routes learned from peers never enter the Loc-RIB (a global import
 //     policy rejects them), so the speaker is never transit. What observe
 //     peers send (the mirror of their best paths for our prefixes) is kept
@@ -43,11 +52,13 @@ import (
 	"github.com/cutover/cutover/bgp"
 )
 
-// eorDeferral is how long a (re)starting session waits for the peer's
-// End-of-RIB before sending its own routes and End-of-RIB anyway. Peers
-// send theirs right after the session opens; the speaker needs nothing from
-// them, so the wait is short.
-const eorDeferral = 5 * time.Second
+// eorDeferral is how long GoBGP holds back updates on a (re)starting
+// session while it waits for the peer's End-of-RIB (RFC 4724 4.1 deferral,
+// meant for a speaker that selects among its peers' routes). The speaker
+// needs nothing from its peers, and sync sends the whole table at once
+// anyway; the deferral only delays later changes, so it is the shortest
+// GoBGP takes (whole seconds; 0 means its default of 360 s).
+const eorDeferral = time.Second
 
 // connectRetry is how often an unestablished session is retried.
 const connectRetry = 3 * time.Second
@@ -72,11 +83,8 @@ type speaker struct {
 	peering   atomic.Bool                // peers added (by the first Set)
 	closed    atomic.Bool
 
-	// peersMu serialises re-arming a lost peer (rearm) with Close.
+	// peersMu serialises re-arming peers (rearm) with Close.
 	peersMu sync.Mutex
-	// up tracks which peers are established; only the event goroutine
-	// uses it.
-	up map[netip.Addr]bool
 
 	mirrorMu sync.Mutex
 	// mirror holds, per observe peer, what it sent us: its best paths for
@@ -113,7 +121,7 @@ func New(ctx context.Context, cfg bgp.Config, log zerolog.Logger) (bgp.Speaker, 
 	go srv.Serve()
 	s := &speaker{
 		cfg: cfg, log: log, srv: srv, api: sock, enc: newEncoder(cfg.LocalAS),
-		announced: map[netip.Prefix]bgp.Route{}, mirror: map[netip.Addr]map[netip.Prefix]bgp.Held{}, up: map[netip.Addr]bool{},
+		announced: map[netip.Prefix]bgp.Route{}, mirror: map[netip.Addr]map[netip.Prefix]bgp.Held{},
 	}
 	for _, p := range cfg.Peers {
 		if p.Observe {
@@ -136,11 +144,14 @@ func New(ctx context.Context, cfg bgp.Config, log zerolog.Logger) (bgp.Speaker, 
 	}
 	wctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
-	// One watch for both kinds of events keeps them in order. It starts
-	// before any session, so it sees every update.
+	// One watch for all kinds of events keeps them in order. It starts
+	// before any session, so it sees every update. End-of-RIB markers
+	// tell when GoBGP may have ended its restart state (see rearm).
 	watch := &api.WatchEventRequest{
-		Peer:  &api.WatchEventRequest_Peer{},
-		Table: &api.WatchEventRequest_Table{Filters: []*api.WatchEventRequest_Table_Filter{{Type: api.WatchEventRequest_Table_Filter_ADJIN}}},
+		Peer: &api.WatchEventRequest_Peer{},
+		Table: &api.WatchEventRequest_Table{Filters: []*api.WatchEventRequest_Table_Filter{
+			{Type: api.WatchEventRequest_Table_Filter_ADJIN}, {Type: api.WatchEventRequest_Table_Filter_EOR},
+		}},
 	}
 	if err := srv.WatchEvent(wctx, watch, s.event); err != nil {
 		cancel()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -17,11 +18,21 @@ func secs(d time.Duration) uint64 { return uint64(d / time.Second) }
 // apiPeer is the GoBGP configuration of p.
 func (s *speaker) apiPeer(p bgp.PeerConfig) *api.Peer {
 	gr := s.cfg.GracefulRestart
+	llgr := gr.Enabled && gr.LongLivedStaleTime > 0
 	afi := func(f *api.Family) *api.AfiSafi {
-		return &api.AfiSafi{
+		a := &api.AfiSafi{
 			Config:            &api.AfiSafiConfig{Family: f, Enabled: true},
 			MpGracefulRestart: &api.MpGracefulRestart{Config: &api.MpGracefulRestartConfig{Enabled: gr.Enabled}},
 		}
+		if llgr {
+			// RFC 9494: the family's long-lived stale time in the LLGR
+			// capability, its F bit set like the GR one (on every OPEN, as
+			// LocalRestarting below).
+			a.LongLivedGracefulRestart = &api.LongLivedGracefulRestart{Config: &api.LongLivedGracefulRestartConfig{
+				Enabled: true, RestartTime: uint32(secs(gr.LongLivedStaleTime)),
+			}}
+		}
+		return a
 	}
 	ap := &api.Peer{
 		Conf: &api.PeerConf{
@@ -59,9 +70,10 @@ func (s *speaker) apiPeer(p bgp.PeerConfig) *api.Peer {
 			// and the Forwarding bit per family so the peer keeps our stale
 			// routes instead of flushing them (RFC 4724 4.2). GoBGP then
 			// holds its updates until the peer's End-of-RIB (or
-			// eorDeferral) and sends all routes followed by End-of-RIB.
-			LocalRestarting: true,
-			DeferralTime:    uint32(eorDeferral / time.Second),
+			// eorDeferral); sync sends all routes and End-of-RIB first.
+			LocalRestarting:  true,
+			DeferralTime:     uint32(eorDeferral / time.Second),
+			LonglivedEnabled: llgr,
 		}
 	}
 	return ap
@@ -170,7 +182,12 @@ func (s *speaker) event(r *api.WatchEventResponse) {
 			return
 		}
 		if st.SessionState == api.PeerState_ESTABLISHED {
-			s.up[a] = true
+			if s.cfg.GracefulRestart.Enabled {
+				go s.sync(a)
+				// Another peer's session coming up can end GoBGP's
+				// restart state for every peer (see rearm).
+				go s.rearm()
+			}
 			return
 		}
 		s.mirrorMu.Lock()
@@ -178,17 +195,21 @@ func (s *speaker) event(r *api.WatchEventResponse) {
 			s.mirror[a] = map[netip.Prefix]bgp.Held{}
 		}
 		s.mirrorMu.Unlock()
-		if s.up[a] {
-			s.up[a] = false
-			if s.cfg.GracefulRestart.Enabled {
-				go s.rearm(a)
-			}
+		if s.cfg.GracefulRestart.Enabled {
+			// A session lost, or an attempt that failed while GoBGP
+			// ended its restart state (see rearm).
+			go s.rearm()
 		}
 		return
 	}
 	paths := r.GetTable().GetPaths()
 	if len(paths) == 0 {
 		return
+	}
+	if s.cfg.GracefulRestart.Enabled && slices.ContainsFunc(paths, isEOR) {
+		// A peer's End-of-RIB can end GoBGP's restart state for every
+		// peer (see rearm).
+		go s.rearm()
 	}
 	s.mirrorMu.Lock()
 	defer s.mirrorMu.Unlock()
@@ -213,53 +234,99 @@ func (s *speaker) event(r *api.WatchEventResponse) {
 	}
 }
 
-// rearm prepares the next session with a peer whose session was lost while
-// the speaker runs (a link or the peer failing). GoBGP opens it without
-// the graceful-restart Restart and Forwarding bits, as it only sets them on
-// a speaker's first sessions, and a peer that kept our routes as stale then
-// flushes them on that OPEN (RFC 4724 4.2) and learns them again a moment
-// later: every route flaps. Configuring the peer anew makes the next OPEN
-// carry both bits, so the peer keeps the routes until our End-of-RIB.
-// GoBGP waits 5 s in idle before it reconnects, which leaves the time.
-func (s *speaker) rearm(addr netip.Addr) {
+// isEOR reports whether a watched path is an End-of-RIB marker: the only
+// kind without an NLRI.
+func isEOR(p *api.Path) bool { return p.Nlri == nil && len(p.NlriBinary) == 0 }
+
+// sync sends a newly established session the whole table and End-of-RIB
+// at once. GoBGP opens it as a restarting speaker (LocalRestarting) and then
+// holds every update back until the peer's End-of-RIB has arrived, or the
+// deferral timer has run out, unless the peer's own OPEN had the Restart
+// bit. A peer sends its End-of-RIB when it pleases (FRR: after its first
+// update run, about a second), and until then it holds our routes only as
+// stale: lost again in that time (the speaker crashing in a restart loop),
+// FRR deletes every path that is still stale instead of keeping it
+// (bgp_clear_route_node), and the routes are gone until the next speaker
+// re-announces them. A soft reset out sends the Loc-RIB and End-of-RIB now;
+// holding s.mu, it never sends End-of-RIB in the middle of a Set.
+func (s *speaker) sync(addr netip.Addr) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.isClosed() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	log := s.log.With().Str("op", "sync").Str("peer", addr.String()).Logger()
+	peers, err := s.listPeers(ctx, false)
+	if err != nil {
+		log.Warn().Err(err).Msg("cannot send the table to the new session at once; GoBGP sends it after the peer's End-of-RIB")
+		return
+	}
+	p, ok := peers[addr]
+	if !ok || p.State.SessionState != api.PeerState_ESTABLISHED || !p.GetGracefulRestart().GetLocalRestarting() {
+		return // gone again, or GoBGP has sent the table already
+	}
+	if err := s.srv.ResetPeer(ctx, &api.ResetPeerRequest{Address: addr.String(), Soft: true, Direction: api.ResetPeerRequest_OUT}); err != nil {
+		log.Warn().Err(err).Msg("cannot send the table to the new session at once; GoBGP sends it after the peer's End-of-RIB")
+		return
+	}
+	log.Debug().Int("prefixes", len(s.announced)).Msg("session up: whole table and End-of-RIB sent")
+}
+
+// rearm keeps the Restart and Forwarding bits in the next OPEN to every
+// peer that is not in a session. GoBGP sets them only while a peer is
+// "restarting" (LocalRestarting), which only adding the peer sets, and it
+// ends that state when the session has synchronised, and for every other
+// peer too once the End-of-RIBs of all established ones are in (its
+// RFC 4724 4.1 loop over all neighbours, at a session coming up or an
+// End-of-RIB arriving). A peer that kept our routes as stale and then gets
+// an OPEN without the Forwarding bit flushes them (RFC 4724 4.2) and
+// learns them again a moment later: every route flaps. So after each of
+// those events, a peer that lost its session while the speaker runs, or
+// that has not yet reached its session while another one came up, is
+// configured anew; GoBGP waits in idle (or between connection attempts)
+// long enough before it connects.
+func (s *speaker) rearm() {
 	s.peersMu.Lock()
 	defer s.peersMu.Unlock()
 	if s.isClosed() {
 		return
 	}
-	var pc *bgp.PeerConfig
-	for i := range s.cfg.Peers {
-		if s.cfg.Peers[i].Address == addr {
-			pc = &s.cfg.Peers[i]
-		}
-	}
-	if pc == nil {
-		return
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	log := s.log.With().Str("op", "rearm").Str("peer", addr.String()).Logger()
 	peers, err := s.listPeers(ctx, false)
 	if err != nil {
-		log.Warn().Err(err).Msg("cannot re-arm graceful restart for the next session")
+		s.log.Warn().Str("op", "rearm").Err(err).Msg("cannot re-arm graceful restart for the next sessions")
 		return
 	}
-	if p, ok := peers[addr]; !ok || p.State.SessionState >= api.PeerState_OPENSENT {
-		// Already reconnecting (or gone): deleting it now could end a new
-		// session with a NOTIFICATION.
-		log.Warn().Str("reason", "reconnected before it could be re-armed").
-			Msg("the next session opens without the Forwarding bit; the peer may flush and relearn our routes")
-		return
+	for i := range s.cfg.Peers {
+		pc := s.cfg.Peers[i]
+		p, ok := peers[pc.Address]
+		if !ok || p.GetGracefulRestart().GetLocalRestarting() {
+			continue
+		}
+		log := s.log.With().Str("op", "rearm").Str("peer", pc.Address.String()).Logger()
+		switch st := p.State.SessionState; {
+		case st == api.PeerState_ESTABLISHED:
+			continue // synchronised; re-armed when it is lost
+		case st >= api.PeerState_OPENSENT:
+			// Deleting it now could end a new session with a
+			// NOTIFICATION.
+			log.Warn().Str("reason", "reconnected before it could be re-armed").
+				Msg("the next session opens without the Forwarding bit; the peer may flush and relearn our routes")
+			continue
+		}
+		if err := s.srv.DeletePeer(ctx, &api.DeletePeerRequest{Address: pc.Address.String()}); err != nil {
+			log.Warn().Err(err).Msg("cannot re-arm graceful restart for the next session")
+			continue
+		}
+		if err := s.srv.AddPeer(ctx, &api.AddPeerRequest{Peer: s.apiPeer(pc)}); err != nil {
+			log.Error().Err(err).Msg("lost the peer while re-arming graceful restart: restart the speaker")
+			continue
+		}
+		log.Info().Msg("no session: the next one opens as a graceful restart, so the peer keeps our routes")
 	}
-	if err := s.srv.DeletePeer(ctx, &api.DeletePeerRequest{Address: addr.String()}); err != nil {
-		log.Warn().Err(err).Msg("cannot re-arm graceful restart for the next session")
-		return
-	}
-	if err := s.srv.AddPeer(ctx, &api.AddPeerRequest{Peer: s.apiPeer(*pc)}); err != nil {
-		log.Error().Err(err).Msg("lost the peer while re-arming graceful restart: restart the speaker")
-		return
-	}
-	log.Info().Msg("session lost: the next one opens as a graceful restart, so the peer keeps our routes")
 }
 
 // grNotificationFlag is the N bit of the graceful restart capability

@@ -47,6 +47,27 @@ type Config struct {
 	Metrics  *engine.Metrics
 	Notify   func(kind, msg string)
 	Now      func() time.Time
+
+	// reserve is the journal's reserve for a run of n batches (nil:
+	// reserveBytes); tests shrink it.
+	reserve func(batches int) int64
+}
+
+// reserveBytes is the disk space the journal keeps in reserve (the file
+// journal.reserve in the state directory) for a run of n batches: room for
+// the records that stop it when the file system is full. A rollback --all
+// writes an audit record, a rolling-back and a rolled-back record per
+// batch, an intent, an applied and a phase record: about 600 bytes and 250
+// per batch; a restart's recovery writes an intent, an applied record, a
+// pause and a drift note of up to a few KiB. 16 KiB and 1 KiB per batch
+// hold all of that several times over.
+func reserveBytes(batches int) int64 { return 16<<10 + int64(batches)<<10 }
+
+func (c Config) reserveFor(batches int) int64 {
+	if c.reserve != nil {
+		return c.reserve(batches)
+	}
+	return reserveBytes(batches)
 }
 
 // Daemon owns the journal, the engine, the speaker and the dataplane, and
@@ -76,6 +97,11 @@ type Daemon struct {
 // holds moved batches or an active run, rebuilds the plan from the run's
 // snapshot, starts the speaker and the dataplane and re-applies the state
 // (before the peers' graceful-restart timers run out).
+//
+// It starts on a full file system too, as long as it can read the journal:
+// the records of the recovery go into the journal's reserve, or are held
+// in memory until the journal takes them; the status says the journal is
+// unusable, rollback works, and a run is refused.
 func Open(ctx context.Context, cfg Config) (*Daemon, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -96,6 +122,13 @@ func Open(ctx context.Context, cfg Config) (*Daemon, error) {
 		j.Close()
 		return nil, err
 	}
+	if st.Active() || len(st.Applied) > 0 || st.Intent != nil {
+		// The reserve this run had (a full file system may have eaten
+		// into it): short of it, the engine takes no step forward.
+		if err := j.Reserve(cfg.reserveFor(len(st.Batches))); err != nil {
+			cfg.Log.Error().Err(err).Str("op", "journal").Msg("cannot restore the journal's reserve: rollback works, the run takes no step forward")
+		}
+	}
 	d.e = engine.New(engine.Config{Journal: d, Log: cfg.Log.With().Str("component", "engine").Logger(),
 		Metrics: cfg.Metrics, Notify: cfg.Notify, Now: cfg.Now, State: st,
 		Speaker: lazySpeaker{d}, Dataplane: lazyDataplane{d}})
@@ -113,7 +146,16 @@ func Open(ctx context.Context, cfg Config) (*Daemon, error) {
 
 // Record implements Recorder: the journal, teed into memory for the API.
 func (d *Daemon) Record(typ string, v any) (time.Time, error) {
-	r, err := d.j.Append(typ, v)
+	return d.tee(d.j.Append(typ, v))
+}
+
+// RecordAt implements engine.TimedRecorder: a record the engine held in
+// memory while the journal could not take it, with the time it was made.
+func (d *Daemon) RecordAt(typ string, v any, at time.Time) (time.Time, error) {
+	return d.tee(d.j.AppendAt(typ, v, at))
+}
+
+func (d *Daemon) tee(r journal.Record, err error) (time.Time, error) {
 	if err != nil {
 		return time.Time{}, err
 	}
@@ -122,6 +164,9 @@ func (d *Daemon) Record(typ string, v any) (time.Time, error) {
 	d.mu.Unlock()
 	return r.Time, nil
 }
+
+// Low implements engine.SpaceReporter with the journal's reserve.
+func (d *Daemon) Low(refill bool) string { return d.j.Low(refill) }
 
 func (d *Daemon) snapshotDir(digest string) string {
 	return filepath.Join(d.cfg.StateDir, "runs", digest)
@@ -260,6 +305,11 @@ func (d *Daemon) Run(ctx context.Context, req client.RunRequest) error {
 	pl, _, err := snap.Plan()
 	if err != nil {
 		return err
+	}
+	// Room for the records that stop the run, before anything starts:
+	// a run that starts can always journal its rollback.
+	if err := d.j.Reserve(d.cfg.reserveFor(len(pl.Batches))); err != nil {
+		return fmt.Errorf("no room in %s for the run's journal: %w", d.cfg.StateDir, err)
 	}
 	prev := d.e.Status(0).State
 	moved := len(prev.Applied) > 0
@@ -419,6 +469,11 @@ func (d *Daemon) Close(withdraw bool) error {
 			errs = append(errs, d.e.Record(engine.RecOperator, engine.OperatorRecord{Command: "stop", Args: "--withdraw", Operator: "daemon"}),
 				d.e.Record(engine.RecApplied, engine.ChangeRecord{Moved: []int{}, Batch: -1, Op: "withdraw"}))
 		}
+	}
+	if err := d.e.Flush(); err != nil {
+		// They are lost: the journal says less than the network holds.
+		d.cfg.Log.Error().Err(err).Str("op", "journal").Msg("stopping with records the journal never took")
+		errs = append(errs, err)
 	}
 	errs = append(errs, d.closeBackends(), d.j.Close())
 	return errors.Join(errs...)

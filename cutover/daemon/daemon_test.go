@@ -29,13 +29,14 @@ import (
 const daemonRunbook = "testdata/daemon/runbook.yaml"
 
 type daemonHarness struct {
-	t      *testing.T
-	dir    string
-	fb     *FakeBackends
-	d      *Daemon
-	cl     *client.Client
-	cancel context.CancelFunc
-	served chan error
+	t       *testing.T
+	dir     string
+	fb      *FakeBackends
+	d       *Daemon
+	cl      *client.Client
+	cancel  context.CancelFunc
+	served  chan error
+	stopped bool
 }
 
 // openDaemon starts a daemon on dir with fresh fakes (a new process: the
@@ -47,8 +48,16 @@ func openDaemon(t *testing.T, dir string, probe *health.Fake) *daemonHarness {
 
 func openDaemonWith(t *testing.T, dir string, fb *FakeBackends) *daemonHarness {
 	t.Helper()
-	h := &daemonHarness{t: t, dir: dir, fb: fb}
-	d, err := Open(context.Background(), Config{StateDir: dir, Backends: h.fb, Log: zerolog.New(zerolog.NewTestWriter(t))})
+	return openDaemonConfig(t, Config{StateDir: dir, Backends: fb, Log: zerolog.New(zerolog.NewTestWriter(t))})
+}
+
+// openDaemonConfig is openDaemonWith for a whole configuration; its
+// Backends must be *FakeBackends.
+func openDaemonConfig(t *testing.T, cfg Config) *daemonHarness {
+	t.Helper()
+	dir := cfg.StateDir
+	h := &daemonHarness{t: t, dir: dir, fb: cfg.Backends.(*FakeBackends)}
+	d, err := Open(context.Background(), cfg)
 	if err != nil {
 		t.Fatalf("OpenDaemon: %v", err)
 	}
@@ -62,6 +71,11 @@ func openDaemonWith(t *testing.T, dir string, fb *FakeBackends) *daemonHarness {
 	h.cancel, h.served = cancel, make(chan error, 1)
 	go func() { h.served <- d.Serve(ctx, l) }()
 	h.cl = client.New(sock)
+	t.Cleanup(func() {
+		if !h.stopped {
+			h.stop() // a test that failed half-way
+		}
+	})
 	return h
 }
 
@@ -69,6 +83,7 @@ func openDaemonWith(t *testing.T, dir string, fb *FakeBackends) *daemonHarness {
 // or for the journal's sake as after a crash: nothing is cleaned up).
 func (h *daemonHarness) stop() {
 	h.t.Helper()
+	h.stopped = true
 	h.cancel()
 	if err := <-h.served; err != nil {
 		h.t.Errorf("Serve: %v", err)

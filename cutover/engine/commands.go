@@ -4,14 +4,21 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"time"
 )
 
 // Operator commands. Each is journaled (audit) and then changes state; the
 // Loop picks the change up. Rollback is handed to the Loop, which owns every
-// change of BGP and nft.
+// change of BGP and nft. While the journal cannot be written, the commands
+// that stop (pause, rollback) are taken and their records held in memory;
+// the others are refused with ErrJournalUnusable.
 
 func (e *Engine) auditLocked(cmd, args, operator string) error {
-	return e.recordLocked(RecOperator, OperatorRecord{Command: cmd, Args: args, Operator: operator})
+	rec := OperatorRecord{Command: cmd, Args: args, Operator: operator}
+	if cmd == "pause" || cmd == "rollback" {
+		return e.stopLocked(RecOperator, rec)
+	}
+	return e.recordLocked(RecOperator, rec)
 }
 
 // Pause stops the run before the next batch; a batch under way finishes.
@@ -28,7 +35,7 @@ func (e *Engine) Pause(operator string) error {
 		return err
 	}
 	pause := PhaseRecord{Phase: PhasePaused, Pause: "operator", Operator: operator}
-	if err := e.recordLocked(RecPhase, pause); err != nil {
+	if err := e.stopLocked(RecPhase, pause); err != nil {
 		return err
 	}
 	e.eventOfLocked(-1, "pause", RecPhase, pause)
@@ -65,6 +72,7 @@ func (e *Engine) resume(operator string, step bool) error {
 	if err := e.recordLocked(RecPhase, PhaseRecord{Phase: PhaseRunning, Step: step, Operator: operator}); err != nil {
 		return err
 	}
+	e.stallUntil = time.Time{} // a person asked: try at once
 	e.eventLocked(-1, cmd, "%s by %s", cmd, operator)
 	e.poke()
 	return nil
@@ -100,6 +108,7 @@ func (e *Engine) Confirm(point string, goAhead bool, operator string) error {
 	if err := e.recordLocked(RecPhase, PhaseRecord{Phase: PhaseRunning, Operator: operator}); err != nil {
 		return err
 	}
+	e.stallUntil = time.Time{}
 	e.eventOfLocked(-1, "confirm", RecConfirm, answer)
 	e.poke()
 	return nil
@@ -164,6 +173,11 @@ func (e *Engine) Rollback(ctx context.Context, t RollbackTarget, operator string
 	e.pending = append(e.pending, req)
 	if e.batchCancel != nil {
 		e.batchCancel()
+	}
+	if e.jn.retrying() {
+		// Records are held: the Loop tries the journal again right after
+		// the rollback, then backs off again.
+		e.jn.retryAt = e.now()
 	}
 	e.mu.Unlock()
 	e.poke()

@@ -9,4 +9,9 @@
 // daemon, the terminal view and the evidence report all read a run
 // through them. The engine knows BGP and
 // nftables only through the small interfaces of packages bgp and nft.
+//
+// The brake works when the journal does not: while the journal cannot be
+// written (a full or failing disk), the run takes no step forward, and a
+// rollback or pause acts at once, its records held in memory and written
+// in order as soon as the journal takes them (journalstate.go).
 package engine

@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -51,6 +50,10 @@ type Config struct {
 	// run (kind "confirm", "gate-failed", "done"); nil: nobody.
 	Notify func(kind, msg string)
 	Now    func() time.Time
+	// After is the Loop's timer (hold time, the journal's retries, the
+	// back-off of a stalled run); nil: time.After. Tests simulate time
+	// with it and Now.
+	After func(time.Duration) <-chan time.Time
 	// State is the fold of the journal so far (from Replay); zero: fresh.
 	State RunState
 }
@@ -67,6 +70,8 @@ type Engine struct {
 	metrics *Metrics
 	notifyf func(kind, msg string)
 	now     func() time.Time
+	after   func(time.Duration) <-chan time.Time
+	limit   limiter // of log lines that repeat
 
 	wake chan struct{}
 
@@ -80,6 +85,13 @@ type Engine struct {
 	recovering bool
 	events     []Event
 	eventSeq   int
+	// jn is how the journal stands: held records, retries (journalstate.go).
+	jn journalState
+	// A stalled batch is tried again, on a person's resume, no sooner than
+	// stallUntil; stallGap doubles from 1 s to 1 min with each stall in a
+	// row, so that nothing loops.
+	stallUntil time.Time
+	stallGap   time.Duration
 }
 
 // Event is one line of the run's history for people (status --watch).
@@ -107,43 +119,30 @@ func New(cfg Config) *Engine {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.After == nil {
+		cfg.After = time.After
+	}
 	st := cfg.State
 	if st.Phase == "" {
 		st.Phase = PhaseIdle
 	}
 	return &Engine{
 		bgp: cfg.Speaker, dp: cfg.Dataplane, j: cfg.Journal,
-		log: cfg.Log, metrics: cfg.Metrics, notifyf: cfg.Notify, now: cfg.Now,
+		log: cfg.Log, metrics: cfg.Metrics, notifyf: cfg.Notify, now: cfg.Now, after: cfg.After,
 		wake:       make(chan struct{}, 1),
 		st:         st,
 		recovering: st.Active() || len(st.Applied) > 0 || st.Intent != nil,
 	}
 }
 
-// record journals a record and folds it into the in-memory state. The
-// caller holds e.mu.
-func (e *Engine) recordLocked(typ string, v any) error {
-	data, err := json.Marshal(v)
-	if err != nil {
-		return fmt.Errorf("journal %s: %w", typ, err)
-	}
-	at, err := e.j.Record(typ, json.RawMessage(data))
-	if err != nil {
-		return fmt.Errorf("journal %s: %w", typ, err)
-	}
-	if err := e.st.apply(typ, at, data); err != nil {
-		return fmt.Errorf("fold %s: %w", typ, err)
-	}
-	e.metrics.observe(&e.st)
-	return nil
-}
-
 // Record appends a record to the journal under the engine's lock: for what
-// the daemon notes outside a run's steps (drift found, a withdrawing stop).
+// the daemon notes outside a run's steps (drift found, a withdrawing
+// stop). When the journal cannot take it, it is held in memory until it
+// can (see journalstate.go).
 func (e *Engine) Record(typ string, v any) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return e.recordLocked(typ, v)
+	return e.stopLocked(typ, v)
 }
 
 func (e *Engine) eventLocked(batch int, op, format string, args ...any) {
@@ -153,7 +152,11 @@ func (e *Engine) eventLocked(batch int, op, format string, args ...any) {
 	if len(e.events) > maxEvents {
 		e.events = slices.Delete(e.events, 0, len(e.events)-maxEvents)
 	}
-	ev := e.log.Info().Str("op", op)
+	ev := e.logLimited(zerolog.InfoLevel, fmt.Sprintf("event %d %s %s", batch, op, msg))
+	if ev == nil {
+		return
+	}
+	ev = ev.Str("op", op)
 	if batch >= 0 {
 		ev = ev.Int("batch", batch)
 	}
@@ -183,13 +186,15 @@ type Status struct {
 	ETA        time.Duration `json:"eta,omitempty"`
 	Now        time.Time     `json:"now"`
 	Converging bool          `json:"converging,omitempty"`
+	// Journal says whether the journal can be written (zero: it can).
+	Journal JournalStatus `json:"journal,omitzero"`
 }
 
 // Status returns a copy of the state, the events after seq, and an ETA.
 func (e *Engine) Status(sinceEvent int) Status {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	st := Status{State: e.st.clone(), Now: e.now()}
+	st := Status{State: e.st.clone(), Now: e.now(), Journal: e.journalStatusLocked()}
 	for _, ev := range e.events {
 		if ev.Seq > sinceEvent {
 			st.Events = append(st.Events, ev)
@@ -323,7 +328,7 @@ func (e *Engine) Recover(ctx context.Context) error {
 		}
 		return fmt.Errorf("recover: %d batches moved but no runbook attached", len(moved))
 	}
-	if err := e.change(ctx, moved, -1, "recover", "daemon restart"); err != nil {
+	if err := e.change(ctx, moved, -1, "recover", "daemon restart", true); err != nil {
 		return fmt.Errorf("recover: %w", err)
 	}
 	e.mu.Lock()
@@ -332,7 +337,7 @@ func (e *Engine) Recover(ctx context.Context) error {
 	// change told about the re-applied state; an active run also pauses.
 	if active {
 		pause := PhaseRecord{Phase: PhasePaused, Pause: "interrupted"}
-		if err := e.recordLocked(RecPhase, pause); err != nil {
+		if err := e.stopLocked(RecPhase, pause); err != nil {
 			return err
 		}
 		e.eventOfLocked(-1, "pause", RecPhase, pause)
@@ -345,9 +350,14 @@ func (e *Engine) Recover(ctx context.Context) error {
 // intent record before and an applied record after. BGP goes first: it is
 // the network's view; nft follows at once. Make-before-break holds at the
 // peers because the speaker replaces a prefix's path in one UPDATE.
-func (e *Engine) change(ctx context.Context, moved []int, batch int, op, why string) error {
+//
+// A stop (rollback, recovery) changes the network even when the journal
+// cannot take its records (they are held); a step forward does not start
+// without its intent on disk. The applied record always follows the
+// network: it says what the peers and the kernel hold.
+func (e *Engine) change(ctx context.Context, moved []int, batch int, op, why string, stop bool) error {
 	e.mu.Lock()
-	if err := e.recordLocked(RecIntent, ChangeRecord{Moved: moved, Batch: batch, Op: op}); err != nil {
+	if err := e.writeLocked(RecIntent, ChangeRecord{Moved: moved, Batch: batch, Op: op}, stop); err != nil {
 		e.mu.Unlock()
 		return err
 	}
@@ -372,7 +382,7 @@ func (e *Engine) change(ctx context.Context, moved []int, batch int, op, why str
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	applied := ChangeRecord{Moved: moved, Batch: batch, Op: op, Took: took, Routes: len(routes)}
-	if err := e.recordLocked(RecApplied, applied); err != nil {
+	if err := e.stopLocked(RecApplied, applied); err != nil {
 		return err
 	}
 	e.eventOfLocked(batch, op, RecApplied, applied) // the baseline and a recovery
@@ -383,6 +393,11 @@ func (e *Engine) change(ctx context.Context, moved []int, batch int, op, why str
 
 // Loop runs the engine until ctx ends. There is exactly one Loop per Engine.
 func (e *Engine) Loop(ctx context.Context) {
+	e.mu.Lock()
+	if !e.recovering {
+		_ = e.forwardLocked() // a journal short of room pauses the run at once
+	}
+	e.mu.Unlock()
 	for ctx.Err() == nil {
 		e.mu.Lock()
 		if len(e.pending) > 0 {
@@ -392,13 +407,35 @@ func (e *Engine) Loop(ctx context.Context) {
 			r.done <- e.rollback(ctx, r)
 			continue
 		}
+		now := e.now()
+		if e.jn.retrying() && !now.Before(e.jn.retryAt) {
+			e.retryJournalLocked()
+		}
 		var a action
 		if e.spec != nil && !e.recovering {
-			a = decide(&e.st, e.spec, e.now())
+			a = decide(&e.st, e.spec, now)
+			switch a.kind {
+			case actNone, actWait, actRollback:
+				// Waiting, and finishing a rollback, are no step forward.
+			default:
+				if e.jn.blocked() {
+					// The journal cannot follow: no step forward. The run
+					// paused when the journal became unusable; a run that
+					// is still running pauses now.
+					e.pauseForJournalLocked()
+					a = action{}
+				} else if now.Before(e.stallUntil) {
+					a = action{kind: actWait, until: e.stallUntil}
+				}
+			}
+		}
+		var retry time.Time
+		if e.jn.retrying() {
+			retry = e.jn.retryAt
 		}
 		e.mu.Unlock()
 
-		var timer <-chan time.Time
+		until := time.Time{}
 		switch a.kind {
 		case actPrecheck:
 			e.precheck(ctx)
@@ -409,7 +446,7 @@ func (e *Engine) Loop(ctx context.Context) {
 		case actWindow:
 			e.mu.Lock()
 			pause := PhaseRecord{Phase: PhasePaused, Pause: "window: " + a.why}
-			if err := e.recordLocked(RecPhase, pause); err == nil {
+			if err := e.stopLocked(RecPhase, pause); err == nil {
 				e.eventOfLocked(a.batch, "pause", RecPhase, pause)
 			}
 			e.mu.Unlock()
@@ -424,7 +461,14 @@ func (e *Engine) Loop(ctx context.Context) {
 			e.finish()
 			continue
 		case actWait:
-			timer = time.After(time.Until(a.until))
+			until = a.until
+		}
+		if !retry.IsZero() && (until.IsZero() || retry.Before(until)) {
+			until = retry
+		}
+		var timer <-chan time.Time
+		if !until.IsZero() {
+			timer = e.after(until.Sub(e.now()))
 		}
 		select {
 		case <-ctx.Done():
@@ -443,7 +487,10 @@ func (e *Engine) precheck(ctx context.Context) {
 		e.mu.Lock()
 		defer e.mu.Unlock()
 		abort := PhaseRecord{Phase: PhaseAborted, Result: "pre-check failed: " + err.Error()}
-		_ = e.recordLocked(RecPhase, abort)
+		if !e.st.Active() {
+			return // already ended (the journal's failure aborted the pre-check)
+		}
+		_ = e.stopLocked(RecPhase, abort)
 		e.eventOfLocked(-1, "precheck", RecPhase, abort)
 	}
 	if spec.Window != nil {
@@ -458,7 +505,7 @@ func (e *Engine) precheck(ctx context.Context) {
 	e.mu.Lock()
 	applied := slices.Clone(e.st.Applied)
 	e.mu.Unlock()
-	if err := e.change(ctx, applied, -1, "baseline", "run start"); err != nil {
+	if err := e.change(ctx, applied, -1, "baseline", "run start", false); err != nil {
 		fail(fmt.Errorf("announce the baseline: %w", err))
 		return
 	}
@@ -498,7 +545,7 @@ func (e *Engine) pauseAt(a action) {
 		return
 	}
 	pause := PhaseRecord{Phase: PhasePaused, Pause: "confirm", Confirm: a.point}
-	if err := e.recordLocked(RecPhase, pause); err != nil {
+	if err := e.stopLocked(RecPhase, pause); err != nil {
 		return
 	}
 	e.eventOfLocked(a.batch, "confirm", RecPhase, pause)
@@ -539,7 +586,7 @@ func (e *Engine) runBatch(ctx context.Context, b int) {
 
 	// Every (re)start of a batch is recorded: after a restart or a failed
 	// gate under the pause policy the batch is announced and gated again.
-	if err := e.Record(RecBatch, BatchRecord{Batch: b, Phase: BatchAnnouncing}); err != nil {
+	if err := e.record(RecBatch, BatchRecord{Batch: b, Phase: BatchAnnouncing}); err != nil {
 		e.stall(b, err)
 		return
 	}
@@ -550,7 +597,7 @@ func (e *Engine) runBatch(ctx context.Context, b int) {
 	}
 	// Announce (again, after a restart: Set is idempotent).
 	moved := withBatch(applied, b)
-	if err := e.change(bctx, moved, b, "announce", "batch"); err != nil {
+	if err := e.change(bctx, moved, b, "announce", "batch", false); err != nil {
 		if bctx.Err() == nil {
 			e.stall(b, err)
 		}
@@ -567,7 +614,7 @@ func (e *Engine) runBatch(ctx context.Context, b int) {
 		}
 		e.event(b, "converge", "peers hold the batch's routes after %s", e.now().Sub(start).Round(time.Millisecond))
 	}
-	if err := e.Record(RecBatch, BatchRecord{Batch: b, Phase: BatchGating}); err != nil {
+	if err := e.record(RecBatch, BatchRecord{Batch: b, Phase: BatchGating}); err != nil {
 		e.stall(b, err)
 		return
 	}
@@ -589,28 +636,45 @@ func (e *Engine) runBatch(ctx context.Context, b int) {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	// The batch is committed only with its records on disk.
 	if err := e.recordLocked(RecGates, GatesRecord{Batch: b, Pass: true, Took: took, Verdicts: verdicts}); err != nil {
+		e.stallLocked(b, err)
 		return
 	}
 	if err := e.recordLocked(RecBatch, BatchRecord{Batch: b, Phase: BatchCommitted}); err != nil {
+		e.stallLocked(b, err)
 		return
 	}
+	e.stallGap = 0
 	e.eventLocked(b, "commit", "%s committed: gates passed in %s", spec.Batches[b].Name, took.Round(time.Millisecond))
 	if e.st.Step && e.st.Phase == PhaseRunning {
 		pause := PhaseRecord{Phase: PhasePaused, Pause: "step"}
-		_ = e.recordLocked(RecPhase, pause)
+		_ = e.stopLocked(RecPhase, pause)
 		e.eventOfLocked(b, "pause", RecPhase, pause)
 	}
 }
 
 // stall pauses the run after an error the engine cannot decide about
-// (journal or apply failure): a person must look.
+// (journal or apply failure): a person must look. The pause is held in
+// memory when the journal cannot take it, so the run stops either way;
+// and the batch is not tried again before a back-off (1 s doubling to
+// 1 min with each stall in a row) has passed, nor is the same line logged
+// more often.
 func (e *Engine) stall(b int, err error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	e.stallLocked(b, err)
+}
+
+func (e *Engine) stallLocked(b int, err error) {
+	e.stallGap = min(max(2*e.stallGap, retryMin), retryMax)
+	e.stallUntil = e.now().Add(e.stallGap)
 	e.eventLocked(b, "error", "batch %d stalled: %v", b, err)
-	e.log.Error().Err(err).Int("batch", b).Str("op", "stall").Msg("paused for a person")
-	_ = e.recordLocked(RecPhase, PhaseRecord{Phase: PhasePaused, Pause: "error: " + err.Error()})
+	e.logLimited(zerolog.ErrorLevel, fmt.Sprintf("stall %d %v", b, err)).Err(err).Int("batch", b).Str("op", "stall").
+		Dur("backoff", e.stallGap).Msg("paused for a person")
+	if e.st.Phase == PhaseRunning {
+		_ = e.stopLocked(RecPhase, PhaseRecord{Phase: PhasePaused, Pause: "error: " + err.Error()})
+	}
 }
 
 // fail applies the failure policy to batch b.
@@ -618,7 +682,9 @@ func (e *Engine) fail(ctx context.Context, b int, verdicts []VerdictRecord, took
 	e.mu.Lock()
 	spec := e.spec
 	reason := summarize(verdicts)
-	if err := e.recordLocked(RecGates, GatesRecord{Batch: b, Pass: false, Took: took, Verdicts: verdicts}); err != nil {
+	// A failed gate is acted upon whether or not the journal takes its
+	// verdict: the policy's rollback is the brake.
+	if err := e.stopLocked(RecGates, GatesRecord{Batch: b, Pass: false, Took: took, Verdicts: verdicts}); err != nil {
 		e.mu.Unlock()
 		return
 	}
@@ -630,7 +696,7 @@ func (e *Engine) fail(ctx context.Context, b int, verdicts []VerdictRecord, took
 	case Pause:
 		e.mu.Lock()
 		pause := PhaseRecord{Phase: PhasePaused, Pause: "gate-failed"}
-		_ = e.recordLocked(RecPhase, pause)
+		_ = e.stopLocked(RecPhase, pause)
 		e.eventOfLocked(b, "pause", RecPhase, pause)
 		e.mu.Unlock()
 	case RollbackAll:
@@ -652,7 +718,9 @@ func summarize(vs []VerdictRecord) string {
 }
 
 // rollback moves the selected batches back to the source as one change.
-// It runs on the Loop goroutine.
+// It runs on the Loop goroutine. It is the brake: it acts on the network
+// whether or not the journal takes its records (they are held in memory
+// until it does).
 func (e *Engine) rollback(ctx context.Context, r rollbackReq) error {
 	e.mu.Lock()
 	var sel []int
@@ -662,7 +730,7 @@ func (e *Engine) rollback(ctx context.Context, r rollbackReq) error {
 		}
 	}
 	for _, i := range sel {
-		if err := e.recordLocked(RecBatch, BatchRecord{Batch: i, Phase: BatchRollingBack, Reason: r.why}); err != nil {
+		if err := e.stopLocked(RecBatch, BatchRecord{Batch: i, Phase: BatchRollingBack, Reason: r.why}); err != nil {
 			e.mu.Unlock()
 			return err
 		}
@@ -675,14 +743,14 @@ func (e *Engine) rollback(ctx context.Context, r rollbackReq) error {
 	if len(sel) == 1 {
 		one = sel[0]
 	}
-	if err := e.change(ctx, moved, one, "rollback", r.why); err != nil {
+	if err := e.change(ctx, moved, one, "rollback", r.why, true); err != nil {
 		return err
 	}
 	took := e.now().Sub(start)
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for _, i := range sel {
-		if err := e.recordLocked(RecBatch, BatchRecord{Batch: i, Phase: BatchRolledBack}); err != nil {
+		if err := e.stopLocked(RecBatch, BatchRecord{Batch: i, Phase: BatchRolledBack}); err != nil {
 			return err
 		}
 	}
@@ -694,13 +762,17 @@ func (e *Engine) rollback(ctx context.Context, r rollbackReq) error {
 			res = "rolled back by " + r.operator
 		}
 		if e.st.Active() || e.st.Phase == PhaseDone {
-			_ = e.recordLocked(RecPhase, PhaseRecord{Phase: PhaseAborted, Result: res, Operator: r.operator})
+			_ = e.stopLocked(RecPhase, PhaseRecord{Phase: PhaseAborted, Result: res, Operator: r.operator})
 		}
 	} else if r.pause && e.st.Phase == PhaseRunning {
-		_ = e.recordLocked(RecPhase, PhaseRecord{Phase: PhasePaused, Pause: "rollback by " + r.operator})
+		_ = e.stopLocked(RecPhase, PhaseRecord{Phase: PhasePaused, Pause: "rollback by " + r.operator})
 	} else if e.st.Phase == PhaseDone {
 		// A finished run's result must say what is true now.
-		_ = e.recordLocked(RecPhase, PhaseRecord{Phase: PhaseDone, Result: e.resultLocked() + " (after rollback by " + r.operator + ")", Operator: r.operator})
+		_ = e.stopLocked(RecPhase, PhaseRecord{Phase: PhaseDone, Result: e.resultLocked() + " (after rollback by " + r.operator + ")", Operator: r.operator})
+	}
+	if n := len(e.jn.held); n > 0 {
+		e.logLimited(zerolog.ErrorLevel, "rollback-held").Str("op", "rollback").Int("held", n).Err(e.jn.err).
+			Msg("rolled back on the network; the journal cannot take the records yet: they are held in memory and written as soon as it does")
 	}
 	return nil
 }

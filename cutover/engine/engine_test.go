@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/netip"
 	"reflect"
 	"slices"
@@ -64,16 +65,29 @@ type harness struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 
+	// rec, when set, is the engine's Recorder instead of j (a wrapper
+	// of j); clock, when set, its Now and After; logw its log.
+	rec   Recorder
+	clock *fakeClock
+	logw  io.Writer
+
 	mu      sync.Mutex
-	failing map[int]bool // batches whose gate fails
-	block   map[int]bool // batches whose gate blocks until cancelled
-	gated   []int        // batches gated, in order
+	failing map[int]bool          // batches whose gate fails
+	block   map[int]bool          // batches whose gate blocks until cancelled
+	release map[int]chan struct{} // batches whose gate passes once this is closed
+	gated   []int                 // batches gated, in order
 }
 
 func newHarness(t *testing.T, n int, policy FailurePolicy) *harness {
 	t.Helper()
+	return newHarnessWith(t, n, policy, nil)
+}
+
+// newHarnessWith is newHarness with setup run before the engine starts.
+func newHarnessWith(t *testing.T, n int, policy FailurePolicy, setup func(h *harness)) *harness {
+	t.Helper()
 	h := &harness{t: t, j: &MemJournal{}, sp: bgp.NewFake(bgp.Limits{Allowed: []netip.Prefix{netip.MustParsePrefix("10.64.0.0/14")}, MaxPrefixes: 1000}),
-		dp: &spyDataplane{}, failing: map[int]bool{}, block: map[int]bool{}}
+		dp: &spyDataplane{}, failing: map[int]bool{}, block: map[int]bool{}, release: map[int]chan struct{}{}}
 	h.spec = &Spec{Runbook: "test.yaml", Digest: "d1", Policy: policy}
 	for i := range n {
 		h.spec.Batches = append(h.spec.Batches, SpecBatch{Name: fmt.Sprintf("batch-%02d", i), VMs: 1, Prefixes: []netip.Prefix{batchPrefix(i)}})
@@ -100,8 +114,15 @@ func newHarness(t *testing.T, n int, policy FailurePolicy) *harness {
 	h.spec.Gate = func(ctx context.Context, b int, _ []string) (bool, []VerdictRecord) {
 		h.mu.Lock()
 		h.gated = append(h.gated, b)
-		fail, block := h.failing[b], h.block[b]
+		fail, block, release := h.failing[b], h.block[b], h.release[b]
 		h.mu.Unlock()
+		if release != nil {
+			select {
+			case <-release:
+			case <-ctx.Done():
+				return false, []VerdictRecord{{Gate: "probe", Reasons: []string{"cancelled"}}}
+			}
+		}
 		if block {
 			<-ctx.Done()
 			return false, []VerdictRecord{{Gate: "probe", Reasons: []string{"cancelled"}}}
@@ -111,13 +132,26 @@ func newHarness(t *testing.T, n int, policy FailurePolicy) *harness {
 		}
 		return true, []VerdictRecord{{Gate: "probe", Pass: true}}
 	}
+	if setup != nil {
+		setup(h)
+	}
 	h.start(RunState{})
 	return h
 }
 
 // start (re)creates the engine with state st and runs its loop.
 func (h *harness) start(st RunState) {
-	h.e = New(Config{Speaker: h.sp, Dataplane: h.dp, Journal: h.j, Log: zerolog.New(zerolog.NewTestWriter(h.t)), State: st})
+	cfg := Config{Speaker: h.sp, Dataplane: h.dp, Journal: h.j, Log: zerolog.New(zerolog.NewTestWriter(h.t)), State: st}
+	if h.rec != nil {
+		cfg.Journal = h.rec
+	}
+	if h.clock != nil {
+		cfg.Now, cfg.After = h.clock.Now, h.clock.After
+	}
+	if h.logw != nil {
+		cfg.Log = zerolog.New(h.logw)
+	}
+	h.e = New(cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	h.cancel, h.done = cancel, make(chan struct{})
 	go func() { defer close(h.done); h.e.Loop(ctx) }()

@@ -16,6 +16,8 @@ type Metrics struct {
 	changes   *prometheus.HistogramVec
 	rolled    prometheus.Counter
 	journaled prometheus.Counter
+	unusable  prometheus.Gauge
+	held      prometheus.Gauge
 }
 
 // NewMetrics registers the engine's metrics with reg.
@@ -36,8 +38,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Batches rolled back."}),
 		journaled: prometheus.NewCounter(prometheus.CounterOpts{Name: "cutover_journal_records_total",
 			Help: "Records appended to the journal."}),
+		unusable: prometheus.NewGauge(prometheus.GaugeOpts{Name: "cutover_journal_unusable",
+			Help: "1 while the journal cannot be written or its file system is full: the run takes no step forward."}),
+		held: prometheus.NewGauge(prometheus.GaugeOpts{Name: "cutover_journal_held_records",
+			Help: "Records held in memory because the journal could not take them yet."}),
 	}
-	reg.MustRegister(m.batches, m.movedVMs, m.totalVMs, m.phase, m.changes, m.rolled, m.journaled)
+	reg.MustRegister(m.batches, m.movedVMs, m.totalVMs, m.phase, m.changes, m.rolled, m.journaled, m.unusable, m.held)
 	return m
 }
 
@@ -46,11 +52,20 @@ var (
 	allRunPhases   = []RunPhase{PhaseIdle, PhasePrechecking, PhaseRunning, PhasePaused, PhaseDone, PhaseAborted}
 )
 
+// observe counts a record written to the journal and shows the state.
 func (m *Metrics) observe(s *RunState) {
 	if m == nil {
 		return
 	}
 	m.journaled.Inc()
+	m.observeState(s)
+}
+
+// observeState shows the state (after a record held in memory).
+func (m *Metrics) observeState(s *RunState) {
+	if m == nil {
+		return
+	}
 	count := map[BatchPhase]int{}
 	total := 0
 	for _, b := range s.Batches {
@@ -70,6 +85,18 @@ func (m *Metrics) observe(s *RunState) {
 	vms, _ := s.Moved()
 	m.movedVMs.Set(float64(vms))
 	m.totalVMs.Set(float64(total))
+}
+
+func (m *Metrics) observeJournal(js JournalStatus) {
+	if m == nil {
+		return
+	}
+	v := 0.0
+	if js.Unusable {
+		v = 1
+	}
+	m.unusable.Set(v)
+	m.held.Set(float64(js.Held))
 }
 
 func (m *Metrics) observeChange(op string, took time.Duration) {

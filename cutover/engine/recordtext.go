@@ -70,6 +70,9 @@ func phaseText(r PhaseRecord, st *RunState) string {
 				b.Index, b.Name, b.Index)
 		}
 		return "paused by the failure policy after a failed gate"
+	case strings.HasPrefix(r.Pause, "journal unusable: "):
+		return "paused: the journal cannot follow the run (" + strings.TrimPrefix(r.Pause, "journal unusable: ") +
+			"): no step forward until it can; rollback still works"
 	case strings.HasPrefix(r.Pause, "window: "):
 		return "paused: change window closed: " + strings.TrimPrefix(r.Pause, "window: ")
 	case r.Operator != "":

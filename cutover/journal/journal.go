@@ -32,6 +32,22 @@
 // record for any well-formed record (length in range, checksum matches,
 // sequence number after the last good one); the chance that damaged bytes
 // pass that by accident is about 2^-32 per candidate position.
+//
+// # A full file system
+//
+// A write that fails for want of space (ENOSPC, EDQUOT) does not make the
+// journal unusable: Append cuts the partial record off again and returns
+// the error, and a later Append may succeed once there is room. (A failed
+// fsync for any other reason still is sticky, see Append.)
+//
+// Reserve keeps disk space for the journal in a second file, the reserve
+// (<journal>.reserve), allocated with fallocate(2): when an append finds
+// the file system full, the journal gives back as much of the reserve as
+// the record needs and writes it there. A run that could reserve its space
+// when it started can therefore always journal its rollback. While the
+// reserve is short of its size, or the file system has no free block, Low
+// says so: the engine then takes no step forward, only rollback and
+// pauses, whose records the reserve is for.
 package journal
 
 import (
@@ -45,6 +61,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -109,9 +126,34 @@ type Journal struct {
 	mu   sync.Mutex
 	f    *os.File // nil after Close
 	seq  uint64   // of the last record
-	size int64    // bytes of good data in the file
-	err  error    // sticky: set when an append failed half-way
+	size int64    // bytes of good data in the file; 0: the header is still to be written
+	err  error    // sticky: set when an append failed in a way a retry cannot mend
 	now  func() time.Time
+	res  reserve
+
+	// failWrite and failSync, when set, stand for the disk in tests:
+	// they are asked before each write and sync, and an error they return
+	// is that write's or sync's.
+	failWrite func(b []byte) error
+	failSync  func() error
+}
+
+func (j *Journal) writeAt(b []byte, off int64) (int, error) {
+	if j.failWrite != nil {
+		if err := j.failWrite(b); err != nil {
+			return 0, err
+		}
+	}
+	return j.f.WriteAt(b, off)
+}
+
+func (j *Journal) sync() error {
+	if j.failSync != nil {
+		if err := j.failSync(); err != nil {
+			return err
+		}
+	}
+	return syncFile(j.f)
 }
 
 // Open opens the journal at path, creating it (mode 0600) when it does not
@@ -162,20 +204,11 @@ func open(f *os.File, path string) (*Journal, []Record, error) {
 	}
 
 	if j.size == 0 {
-		// Write (or rewrite) the header.
-		if err := f.Truncate(0); err != nil {
-			return nil, nil, fmt.Errorf("truncate journal %s: %w", path, err)
-		}
-		if _, err := f.WriteAt(header(), 0); err != nil {
-			return nil, nil, fmt.Errorf("write journal header %s: %w", path, err)
-		}
-		j.size = int64(headerSize)
-		if err := syncFile(f); err != nil {
-			return nil, nil, fmt.Errorf("sync journal %s: %w", path, err)
-		}
-		// The file may be new: make its directory entry durable too.
-		if err := syncDir(filepath.Dir(path)); err != nil {
-			return nil, nil, fmt.Errorf("sync journal directory: %w", err)
+		// Write (or rewrite) the header. On a full file system the journal
+		// opens without it (it holds no record): the first Append that
+		// finds room writes it.
+		if err := j.writeHeader(); err != nil && !NoSpace(err) {
+			return nil, nil, err
 		}
 	} else if j.recovered != nil {
 		if err := f.Truncate(j.size); err != nil {
@@ -188,7 +221,38 @@ func open(f *os.File, path string) (*Journal, []Record, error) {
 	if _, err := f.Seek(j.size, io.SeekStart); err != nil {
 		return nil, nil, fmt.Errorf("seek journal %s: %w", path, err)
 	}
+	if err := j.res.open(path + reserveSuffix); err != nil {
+		return nil, nil, err
+	}
 	return j, recs, nil
+}
+
+// writeHeader writes the header into the empty (or torn) file. On an
+// error the file is cut back to nothing and j.size stays 0.
+func (j *Journal) writeHeader() error {
+	if err := j.f.Truncate(0); err != nil {
+		return fmt.Errorf("truncate journal %s: %w", j.path, err)
+	}
+	if _, err := j.writeAt(header(), 0); err != nil {
+		_ = j.f.Truncate(0)
+		return fmt.Errorf("write journal header %s: %w", j.path, err)
+	}
+	if err := j.sync(); err != nil {
+		_ = j.f.Truncate(0)
+		return fmt.Errorf("sync journal %s: %w", j.path, err)
+	}
+	// The file may be new: make its directory entry durable too.
+	if err := syncDir(filepath.Dir(j.path)); err != nil {
+		return fmt.Errorf("sync journal directory: %w", err)
+	}
+	j.size = int64(headerSize)
+	return nil
+}
+
+// NoSpace reports whether err is the file system's "no space left on
+// device" or "disk quota exceeded": an error a later retry may not get.
+func NoSpace(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
 }
 
 func readAll(f *os.File) ([]byte, error) {
@@ -355,12 +419,36 @@ func (j *Journal) Size() int64 {
 
 // Append marshals v to JSON and appends it as a record of type typ: one
 // write(2), then fdatasync(2). It returns the record once it is on disk.
+// The record carries the time of the journal's clock.
 //
-// If the write or the sync fails, the journal refuses every later Append
-// with the same error: after a failed fsync the kernel may have dropped the
-// dirty pages, so what is on disk is unknown until the journal is opened
-// again (which replays and, if needed, truncates the tail).
+// When the file system is full, Append writes the record into space it
+// takes back from the reserve (see Reserve); without reserve left it
+// returns an error for which NoSpace is true, and the journal stays usable:
+// the partial record is cut off, and a later Append may find room.
+//
+// Any other failed write whose partial record cannot be cut off again, and
+// a failed sync for any reason but a full file system, make the journal
+// refuse every later Append with the same error: after a failed fsync the
+// kernel may have dropped the dirty pages, so what is on disk is unknown
+// until the journal is opened again (which replays and, if needed,
+// truncates the tail). A sync that failed for want of space concerns only
+// blocks the record needed beyond the end of the good data, which is
+// therefore cut back to its last synced length and synced again.
 func (j *Journal) Append(typ string, v any) (Record, error) {
+	return j.append(typ, v, time.Time{})
+}
+
+// AppendAt is Append for a record that carries the time at instead of the
+// journal's clock: a record written later than the event it describes (it
+// was held in memory while the journal could not be written).
+func (j *Journal) AppendAt(typ string, v any, at time.Time) (Record, error) {
+	if at.IsZero() {
+		return Record{}, fmt.Errorf("append %s: no time", typ)
+	}
+	return j.append(typ, v, at)
+}
+
+func (j *Journal) append(typ string, v any, at time.Time) (Record, error) {
 	if typ == "" || len(typ) > MaxType {
 		return Record{}, fmt.Errorf("append %q: type must be 1 to %d bytes", typ, MaxType)
 	}
@@ -380,24 +468,66 @@ func (j *Journal) Append(typ string, v any) (Record, error) {
 	if j.err != nil {
 		return Record{}, fmt.Errorf("append %s: journal unusable after earlier failure: %w", typ, j.err)
 	}
-	// Time as stored: nanosecond wall clock, no monotonic reading.
-	r := Record{Seq: j.seq + 1, Time: time.Unix(0, j.now().UnixNano()).UTC(), Type: typ, Data: json.RawMessage(data)}
-	frame := encode(r.Seq, r.Time, typ, data)
-	if _, err := j.f.Write(frame); err != nil {
-		j.err = fmt.Errorf("write: %w", err)
-		// Best effort: cut the partial record so the file stays clean.
-		if terr := j.f.Truncate(j.size); terr == nil {
-			_, _ = j.f.Seek(j.size, io.SeekStart)
-		}
-		return Record{}, fmt.Errorf("append %s: %w", typ, j.err)
+	if at.IsZero() {
+		at = j.now()
 	}
-	if err := syncFile(j.f); err != nil {
-		j.err = fmt.Errorf("sync: %w", err)
-		return Record{}, fmt.Errorf("append %s: %w", typ, j.err)
+	// Time as stored: nanosecond wall clock, no monotonic reading.
+	r := Record{Seq: j.seq + 1, Time: time.Unix(0, at.UnixNano()).UTC(), Type: typ, Data: json.RawMessage(data)}
+	frame := encode(r.Seq, r.Time, typ, data)
+	for {
+		err := j.writeFrame(frame)
+		if err == nil {
+			break
+		}
+		if j.err == nil && NoSpace(err) && j.res.release(len(frame)+headerSize) {
+			continue // room made from the reserve: again
+		}
+		return Record{}, fmt.Errorf("append %s: %w", typ, err)
 	}
 	j.seq = r.Seq
-	j.size += int64(len(frame))
 	return r, nil
+}
+
+// writeFrame writes one record after the good data (after the header,
+// when that is still to be written) and syncs it. On a failure it cuts the
+// file back to the good data, or, when it cannot, sets the sticky error.
+func (j *Journal) writeFrame(frame []byte) error {
+	first := j.size == 0
+	if first {
+		frame = append(header(), frame...)
+	}
+	if _, err := j.writeAt(frame, j.size); err != nil {
+		err = fmt.Errorf("write: %w", err)
+		// Cut the partial record so the file stays clean.
+		if terr := j.f.Truncate(j.size); terr != nil {
+			j.err = err
+		}
+		return err
+	}
+	if err := j.sync(); err != nil {
+		err = fmt.Errorf("sync: %w", err)
+		if !NoSpace(err) {
+			j.err = err
+			return err
+		}
+		// The blocks the record needed could not be allocated: the data
+		// synced before is intact. Cut the record off and make the cut
+		// durable, or give up on the journal.
+		if terr := j.f.Truncate(j.size); terr != nil {
+			j.err = err
+		} else if serr := j.sync(); serr != nil {
+			j.err = err
+		}
+		return err
+	}
+	if first {
+		if err := syncDir(filepath.Dir(j.path)); err != nil {
+			j.err = fmt.Errorf("sync journal directory: %w", err)
+			return j.err
+		}
+	}
+	j.size += int64(len(frame))
+	return nil
 }
 
 // Record appends v like Append and returns the time the record carries. It
@@ -407,8 +537,16 @@ func (j *Journal) Record(typ string, v any) (time.Time, error) {
 	return r.Time, err
 }
 
-// Close releases the lock and closes the file. Further Appends fail with
-// ErrClosed; closing twice is a no-op.
+// RecordAt appends v like AppendAt and returns the time the record
+// carries: the engine's way to write a record it held in memory.
+func (j *Journal) RecordAt(typ string, v any, at time.Time) (time.Time, error) {
+	r, err := j.AppendAt(typ, v, at)
+	return r.Time, err
+}
+
+// Close releases the lock and closes the file and the reserve (which
+// stays on disk). Further Appends fail with ErrClosed; closing twice is a
+// no-op.
 func (j *Journal) Close() error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
@@ -417,6 +555,7 @@ func (j *Journal) Close() error {
 	}
 	err := j.f.Close()
 	j.f = nil
+	j.res.close()
 	if err != nil {
 		return fmt.Errorf("close journal: %w", err)
 	}

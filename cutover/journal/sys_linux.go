@@ -88,3 +88,44 @@ func syncDir(dir string) error {
 	defer d.Close()
 	return d.Sync()
 }
+
+// allocate allocates n bytes of f from off on, growing the file: with
+// fallocate(2), or by writing zeros where the file system has no
+// fallocate. A sparse file would reserve nothing.
+func allocate(f *os.File, off, n int64) error {
+	for {
+		err := unix.Fallocate(int(f.Fd()), 0, off, n)
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err == unix.EOPNOTSUPP:
+			return writeZeros(f, off, n)
+		case err != nil:
+			return &os.PathError{Op: "fallocate", Path: f.Name(), Err: err}
+		}
+		return nil
+	}
+}
+
+// freeBytes is the space left on f's file system for this process (root
+// may use the blocks kept for it).
+func freeBytes(f *os.File) (int64, error) {
+	var st unix.Statfs_t
+	if err := unix.Fstatfs(int(f.Fd()), &st); err != nil {
+		return 0, err
+	}
+	blocks := st.Bavail
+	if os.Geteuid() == 0 {
+		blocks = st.Bfree
+	}
+	return int64(blocks) * st.Bsize, nil
+}
+
+// blockSize is the block size of f's file system.
+func blockSize(f *os.File) int64 {
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil || st.Blksize <= 0 {
+		return 4096
+	}
+	return int64(st.Blksize)
+}

@@ -21,3 +21,9 @@ func syncDir(dir string) error {
 	defer d.Close()
 	return d.Sync()
 }
+
+func allocate(f *os.File, off, n int64) error { return writeZeros(f, off, n) }
+
+func freeBytes(*os.File) (int64, error) { return 0, errors.New("not implemented") }
+
+func blockSize(*os.File) int64 { return 4096 }

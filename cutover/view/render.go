@@ -122,6 +122,9 @@ func render(st engine.Status, events []engine.Event, opts Options, s styler) str
 
 	if rs.RunID == "" && len(rs.Batches) == 0 {
 		b.WriteString(s.style(kDim, "no run") + "\n")
+		if line := journalLine(st.Journal, loc); line != "" {
+			b.WriteString(s.style(kBad, line) + "\n")
+		}
 		return b.String()
 	}
 	head := "run " + rs.RunID + "  " + rs.Runbook
@@ -132,6 +135,9 @@ func render(st engine.Status, events []engine.Event, opts Options, s styler) str
 	b.WriteString(summary(st, loc, s) + "\n")
 	if line := pauseLine(rs); line != "" {
 		b.WriteString(s.style(kBusy, line) + "\n")
+	}
+	if line := journalLine(st.Journal, loc); line != "" {
+		b.WriteString(s.style(kBad, line) + "\n")
 	}
 
 	// Batch table: cells first, widths from the plain text, then style.
@@ -230,6 +236,34 @@ func pauseLine(rs *engine.RunState) string {
 		}
 	}
 	return ""
+}
+
+// journalLine says that the journal cannot be written, and what that
+// means for the run, or "" when it can.
+func journalLine(js engine.JournalStatus, loc *time.Location) string {
+	if !js.Unusable && js.Held == 0 {
+		return ""
+	}
+	line := "JOURNAL UNUSABLE"
+	if !js.Since.IsZero() {
+		line += " since " + js.Since.In(loc).Format("15:04:05")
+	}
+	var why []string
+	for _, w := range []string{js.Error, js.Full} {
+		if w != "" {
+			why = append(why, w)
+		}
+	}
+	if len(why) > 0 {
+		line += ": " + strings.Join(why, "; ")
+	}
+	if js.Held > 0 {
+		line += fmt.Sprintf(" · %d records held in memory until the journal takes them", js.Held)
+	}
+	if !js.Retry.IsZero() {
+		line += " · next try " + js.Retry.In(loc).Format("15:04:05")
+	}
+	return line + " · no step forward; rollback still works"
 }
 
 // gateCell sums up a batch's last gate verdicts.

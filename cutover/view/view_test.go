@@ -382,3 +382,45 @@ func TestWatchTTY(t *testing.T) {
 		t.Errorf("the last frame lacks the result:\n%s", screen)
 	}
 }
+
+// TestRenderJournalUnusable: a journal that cannot be written is one line
+// under the run's state, in the rendered view and when Watch follows.
+func TestRenderJournalUnusable(t *testing.T) {
+	st := *steps()[5]
+	st.State.Phase, st.State.Pause = engine.PhasePaused, "journal unusable: write /var/lib/cutover/journal: no space left on device"
+	st.Journal = engine.JournalStatus{Unusable: true, Error: "write /var/lib/cutover/journal: no space left on device",
+		Since: at(5 * s), Held: 3, Retry: at(9 * s)}
+	var out bytes.Buffer
+	if err := Render(&out, st, utc); err != nil {
+		t.Fatal(err)
+	}
+	want := "JOURNAL UNUSABLE since 23:00:05: write /var/lib/cutover/journal: no space left on device · 3 records held in memory until the journal takes them · next try 23:00:09 · no step forward; rollback still works\n"
+	if !strings.Contains(out.String(), "\n"+want) {
+		t.Errorf("view lacks the journal's line %q:\n%s", want, out.String())
+	}
+	full := engine.JournalStatus{Unusable: true, Full: "the file system of /var/lib/cutover is full: the journal writes into its reserve (16 KiB of 20 KiB left)", Since: at(5 * s)}
+	if got, want := journalLine(full, time.UTC), "JOURNAL UNUSABLE since 23:00:05: the file system of /var/lib/cutover is full: the journal writes into its reserve (16 KiB of 20 KiB left) · no step forward; rollback still works"; got != want {
+		t.Errorf("journal line\n got %q\nwant %q", got, want)
+	}
+	// Without a run.
+	out.Reset()
+	if err := Render(&out, engine.Status{Journal: full}, utc); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(out.String(), "no run\nJOURNAL UNUSABLE since 23:00:05: ") {
+		t.Errorf("view without a run:\n%s", out.String())
+	}
+	// Watch tells when it becomes unusable and when it is back.
+	ok := st
+	ok.Journal = engine.JournalStatus{}
+	var lines []string
+	for _, l := range changes(ok, st, nil, time.UTC) {
+		lines = append(lines, l.text)
+	}
+	for _, l := range changes(st, ok, nil, time.UTC) {
+		lines = append(lines, l.text)
+	}
+	if len(lines) != 2 || !strings.Contains(lines[0], "run  journal   JOURNAL UNUSABLE since 23:00:05") || !strings.HasSuffix(lines[1], "run  journal   the journal can be written again") {
+		t.Errorf("watch lines %q", lines)
+	}
+}

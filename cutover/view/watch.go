@@ -184,6 +184,13 @@ func changes(prev, st engine.Status, evs []engine.Event, loc *time.Location) []l
 		}
 		out = append(out, stamp(at, "run", "state", msg))
 	}
+	if js, pj := st.Journal, prev.Journal; js.Unusable != pj.Unusable || js.Error != pj.Error || js.Full != pj.Full || js.Held != pj.Held {
+		msg := journalLine(js, loc)
+		if msg == "" {
+			msg = "the journal can be written again"
+		}
+		out = append(out, stamp(st.Now, "run", "journal", msg))
+	}
 	if rs.Active() && st.MovedVMs != prev.MovedVMs {
 		msg := fmt.Sprintf("%d/%d VMs at the target", st.MovedVMs, st.TotalVMs)
 		if st.ETA > 0 {

@@ -9,7 +9,6 @@ import (
 	"github.com/cutover/cutover/cutover/daemon"
 	"github.com/cutover/cutover/cutover/daemon/client"
 	"github.com/cutover/cutover/cutover/engine"
-	"github.com/cutover/cutover/cutover/notify"
 	"github.com/cutover/cutover/cutover/view"
 )
 
@@ -18,22 +17,6 @@ func (a *app) dryRun(ctx context.Context, path string) error {
 		return inputErr(err)
 	}
 	return nil
-}
-
-// notifier returns the engine's notification hook for a webhook URL, and
-// the function that flushes it on the way out.
-func (a *app) notifier(url string) (func(kind, msg string), func()) {
-	if url == "" {
-		return nil, func() {}
-	}
-	w := &notify.Webhook{URL: url, Log: a.log.With().Str("component", "notify").Logger()}
-	return w.Notify, func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := w.Close(ctx); err != nil {
-			a.log.Warn().Err(err).Str("op", "notify").Msg("webhook not flushed")
-		}
-	}
 }
 
 // follow shows the run live until it ends (on a terminal: a view redrawn in

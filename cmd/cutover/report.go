@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -38,20 +39,13 @@ with durations), gate reasons and rollbacks, and a timeline picture.
 				fmt.Fprintf(a.out, "wrote %s/{report.md,report.html,timeline.svg,report.json}\n", dir)
 				return nil
 			}
-			var out []byte
-			switch o := a.v.GetString("output"); o {
-			case "md", "markdown":
-				out = r.Markdown()
-			case "html":
-				out = r.HTML()
-			case "svg":
-				out = r.SVG()
-			case "json":
-				if out, err = r.JSON(); err != nil {
-					return err
-				}
-			default:
-				return &exitError{code: 2, err: fmt.Errorf("-o %q: want md, html, json or svg", o)}
+			out, err := r.Render(a.v.GetString("output"))
+			var fe *report.FormatError
+			if errors.As(err, &fe) {
+				return &exitError{code: 2, err: err}
+			}
+			if err != nil {
+				return err
 			}
 			_, err = a.out.Write(out)
 			return err

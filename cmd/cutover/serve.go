@@ -36,7 +36,7 @@ for the graceful-restart time and the next start re-applies them. With
 
 func (a *app) serve(ctx context.Context) error {
 	v := a.v
-	notify, closeNotify := a.notifier(v.GetString("webhook"))
+	notify, closeNotify := serve.Notifier(v.GetString("webhook"), a.log)
 	defer closeNotify()
 	o := serve.OptionsFrom(v, a.log)
 	o.Notify = notify

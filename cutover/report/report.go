@@ -573,3 +573,28 @@ func (b *Batch) failedGates() []GateRun {
 	}
 	return out
 }
+
+// Formats are the names Render takes.
+var Formats = []string{"md", "html", "json", "svg"}
+
+// Render writes the report in one of Formats ("markdown" is md).
+func (r *Report) Render(format string) ([]byte, error) {
+	switch format {
+	case "md", "markdown":
+		return r.Markdown(), nil
+	case "html":
+		return r.HTML(), nil
+	case "svg":
+		return r.SVG(), nil
+	case "json":
+		return r.JSON()
+	}
+	return nil, &FormatError{Format: format}
+}
+
+// FormatError is a format Render does not know.
+type FormatError struct{ Format string }
+
+func (e *FormatError) Error() string {
+	return fmt.Sprintf("-o %q: want %s", e.Format, strings.Join(Formats, ", "))
+}

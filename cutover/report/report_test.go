@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"encoding/xml"
+	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -434,5 +435,27 @@ func TestBuildInterruptedChange(t *testing.T) {
 	}
 	if rep.Totals.Restarts != 1 || rep.Totals.MovedVMs != 210 || !strings.HasPrefix(rep.Outcome, "under way, paused (interrupted)") {
 		t.Errorf("restarts %d moved %d outcome %q", rep.Totals.Restarts, rep.Totals.MovedVMs, rep.Outcome)
+	}
+}
+
+func TestRender(t *testing.T) {
+	r, _ := buildFailing(t)
+	js, err := r.JSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		format string
+		want   []byte
+	}{{"md", r.Markdown()}, {"markdown", r.Markdown()}, {"html", r.HTML()}, {"svg", r.SVG()}, {"json", js}} {
+		got, err := r.Render(tc.format)
+		if err != nil || !bytes.Equal(got, tc.want) {
+			t.Errorf("Render(%q): %v, output differs: %v", tc.format, err, !bytes.Equal(got, tc.want))
+		}
+	}
+	_, err = r.Render("pdf")
+	var fe *report.FormatError
+	if !errors.As(err, &fe) || err.Error() != `-o "pdf": want md, html, json, svg` {
+		t.Errorf("Render(pdf) = %v", err)
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
+
+	"github.com/cutover/cutover/cutover/notify"
 )
 
 // DefaultSocket is where the daemon listens and the CLI dials.
@@ -88,4 +90,20 @@ func RunIfChild(env string) {
 		os.Exit(1)
 	}
 	os.Exit(0)
+}
+
+// Notifier returns the engine's notification hook for the webhook URL
+// (nil for none), and the function that flushes it on the way out.
+func Notifier(url string, log zerolog.Logger) (func(kind, msg string), func()) {
+	if url == "" {
+		return nil, func() {}
+	}
+	w := &notify.Webhook{URL: url, Log: log.With().Str("component", "notify").Logger()}
+	return w.Notify, func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := w.Close(ctx); err != nil {
+			log.Warn().Err(err).Str("op", "notify").Msg("webhook not flushed")
+		}
+	}
 }

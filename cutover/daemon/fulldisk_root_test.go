@@ -11,7 +11,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -20,46 +19,8 @@ import (
 	"github.com/cutover/cutover/cutover/engine"
 	"github.com/cutover/cutover/cutover/health"
 	"github.com/cutover/cutover/cutover/plan"
+	"github.com/cutover/cutover/internal/testenv"
 )
-
-// mountTmpfs mounts a tmpfs of size bytes on a new directory, unmounted at
-// the end of the test. It skips the test when not root.
-func mountTmpfs(t *testing.T, size int) string {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("mounting a tmpfs needs root")
-	}
-	dir := t.TempDir()
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, fmt.Sprintf("size=%d,mode=0700", size)); err != nil {
-		t.Skipf("mount tmpfs: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := syscall.Unmount(dir, 0); err != nil {
-			t.Errorf("unmount %s: %v", dir, err)
-		}
-	})
-	return dir
-}
-
-// fillDisk writes a file in dir until the file system is full.
-func fillDisk(t *testing.T, dir string) string {
-	t.Helper()
-	path := filepath.Join(dir, "filler")
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	block := make([]byte, 512)
-	for {
-		if _, err := f.Write(block); err != nil {
-			if !strings.Contains(err.Error(), "no space left on device") {
-				t.Fatal(err)
-			}
-			return path
-		}
-	}
-}
 
 // logLines counts and keeps the daemon's log lines.
 type logLines struct {
@@ -143,7 +104,7 @@ func (h *daemonHarness) checkFold() {
 // file, and the log.
 func fullDiskRun(t *testing.T, reserve func(int) int64, pad bool) (*daemonHarness, *plan.Plan, string, *logLines) {
 	t.Helper()
-	dir := mountTmpfs(t, 64<<10)
+	dir := testenv.MountTmpfs(t, 64<<10)
 	abs, _ := filepath.Abs(daemonRunbook)
 	pl, _, err := plan.Load(abs)
 	if err != nil {
@@ -172,7 +133,7 @@ func fullDiskRun(t *testing.T, reserve func(int) int64, pad bool) (*daemonHarnes
 	case <-time.After(15 * time.Second):
 		t.Fatal("batch 1 was never gated")
 	}
-	filler := fillDisk(t, dir)
+	filler := testenv.FillDisk(t, dir)
 	if pad {
 		// Fill the journal's last page too: its next record needs the
 		// reserve (which the last padding record has begun to use), or,

@@ -1,7 +1,6 @@
 package journal
 
 import (
-	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -9,6 +8,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/cutover/cutover/internal/testenv"
 )
 
 var errNoSpace = &fs.PathError{Op: "write", Path: "journal", Err: syscall.ENOSPC}
@@ -156,51 +157,12 @@ func TestAppendAt(t *testing.T) {
 	}
 }
 
-// mountTmpfs mounts a tmpfs of size bytes on a new directory and unmounts
-// it at the end of the test. It skips the test when not root.
-func mountTmpfs(t *testing.T, size int) string {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("mounting a tmpfs needs root")
-	}
-	dir := t.TempDir()
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, fmt.Sprintf("size=%d,mode=0700", size)); err != nil {
-		t.Skipf("mount tmpfs: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := syscall.Unmount(dir, 0); err != nil {
-			t.Errorf("unmount %s: %v", dir, err)
-		}
-	})
-	return dir
-}
-
-// fill writes a file in dir until the file system is full.
-func fill(t *testing.T, dir string) string {
-	t.Helper()
-	path := filepath.Join(dir, "filler")
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	block := make([]byte, 512)
-	for {
-		if _, err := f.Write(block); err != nil {
-			if !NoSpace(err) {
-				t.Fatal(err)
-			}
-			return path
-		}
-	}
-}
-
 // TestFullTmpfs runs the journal on a real tmpfs of 64 KiB: filled up,
 // the journal writes into its reserve; with that used up too, appends
 // fail and leave the journal usable; once there is room again they go on;
 // a journal created on the full file system opens (without its header).
 func TestFullTmpfs(t *testing.T) {
-	dir := mountTmpfs(t, 64<<10)
+	dir := testenv.MountTmpfs(t, 64<<10)
 	path := filepath.Join(dir, "journal")
 	j, _, err := Open(path)
 	if err != nil {
@@ -210,7 +172,7 @@ func TestFullTmpfs(t *testing.T) {
 	if err := j.Reserve(16 << 10); err != nil {
 		t.Fatal(err)
 	}
-	filler := fill(t, dir)
+	filler := testenv.FillDisk(t, dir)
 	if low := j.Low(false); low != "the file system of "+dir+" is full" {
 		t.Fatalf("Low on a full file system: %q", low)
 	}
@@ -245,7 +207,7 @@ func TestFullTmpfs(t *testing.T) {
 	j.Close()
 
 	// A new journal on a full file system opens without its header.
-	fill(t, dir)
+	testenv.FillDisk(t, dir)
 	other := filepath.Join(dir, "other")
 	j2, recs, err := Open(other)
 	if err != nil {

@@ -444,21 +444,36 @@ func (a *api) refuse(w http.ResponseWriter, r *http.Request, op string, err erro
 	a.reply(w, nil, err)
 }
 
+// command reads an operator command's body: decodes it strictly into body,
+// runs check (nil: none), requires every field, checks the operator's name
+// (*operator, a field of body) and returns the person behind the request
+// (see Operator). On a mistake it has answered and logged the refusal, and
+// ok is false.
+func (a *api) command(w http.ResponseWriter, r *http.Request, name string, body any, operator **string, check func() error) (op string, ok bool) {
+	err := decodeBody(w, r, maxCommandBody, a.lim.CommandTimeout, body)
+	if err == nil && check != nil {
+		err = check()
+	}
+	if err == nil {
+		err = required(body)
+	}
+	if err == nil {
+		err = checkText("operator", **operator, maxOperatorLen)
+	}
+	if err != nil {
+		a.refuse(w, r, name, err)
+		return "", false
+	}
+	return Operator(r.Context(), **operator), true
+}
+
 func (a *api) simple(f func(string) error, name string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var body operatorBody
-		err := decodeBody(w, r, maxCommandBody, a.lim.CommandTimeout, &body)
-		if err == nil {
-			err = required(&body)
-		}
-		if err == nil {
-			err = checkText("operator", *body.Operator, maxOperatorLen)
-		}
-		if err != nil {
-			a.refuse(w, r, name, err)
+		op, ok := a.command(w, r, name, &body, &body.Operator, nil)
+		if !ok {
 			return
 		}
-		op := Operator(r.Context(), *body.Operator)
 		a.log.Info().Str("op", name).Str("operator", op).Msg("operator command")
 		a.reply(w, nil, f(op))
 	}
@@ -466,18 +481,10 @@ func (a *api) simple(f func(string) error, name string) http.HandlerFunc {
 
 func (a *api) confirm(w http.ResponseWriter, r *http.Request) {
 	var body confirmBody
-	err := decodeBody(w, r, maxCommandBody, a.lim.CommandTimeout, &body)
-	if err == nil {
-		err = required(&body)
-	}
-	if err == nil {
-		err = checkText("operator", *body.Operator, maxOperatorLen)
-	}
-	if err != nil {
-		a.refuse(w, r, "confirm", err)
+	op, ok := a.command(w, r, "confirm", &body, &body.Operator, nil)
+	if !ok {
 		return
 	}
-	op := Operator(r.Context(), *body.Operator)
 	a.log.Info().Str("op", "confirm").Str("operator", op).Str("reason", *body.Point).Bool("go", *body.Go).Msg("operator command")
 	a.reply(w, nil, a.c.Confirm(*body.Point, *body.Go, op))
 }
@@ -485,24 +492,16 @@ func (a *api) confirm(w http.ResponseWriter, r *http.Request) {
 func (a *api) rollback(w http.ResponseWriter, r *http.Request) {
 	var body rollbackBody
 	var t engine.RollbackTarget
-	err := decodeBody(w, r, maxCommandBody, a.lim.CommandTimeout, &body)
-	if err == nil {
+	op, ok := a.command(w, r, "rollback", &body, &body.Operator, func() (err error) {
 		t, err = body.target()
-	}
-	if err == nil {
-		err = required(&body)
-	}
-	if err == nil {
-		err = checkText("operator", *body.Operator, maxOperatorLen)
-	}
-	if err != nil {
-		a.refuse(w, r, "rollback", err)
+		return err
+	})
+	if !ok {
 		return
 	}
-	op := Operator(r.Context(), *body.Operator)
 	a.log.Info().Str("op", "rollback").Str("operator", op).Str("reason", t.String()).Msg("operator command")
 	start := time.Now()
-	err = a.c.Rollback(r.Context(), t, op)
+	err := a.c.Rollback(r.Context(), t, op)
 	a.reply(w, map[string]any{"took": time.Since(start).String()}, err)
 }
 

@@ -5,10 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/cutover/cutover/internal/fileinfo"
 )
 
 // Runbooks and inventories are read only from regular files, and only up
@@ -70,25 +71,6 @@ func inventoryLimit(name string) fileLimit {
 	return csvLimit
 }
 
-// kindOf names what a file that is not regular is.
-func kindOf(m fs.FileMode) string {
-	switch {
-	case m.IsDir():
-		return "a directory"
-	case m&fs.ModeNamedPipe != 0:
-		return "a named pipe"
-	case m&fs.ModeSocket != 0:
-		return "a socket"
-	case m&fs.ModeCharDevice != 0:
-		return "a character device"
-	case m&fs.ModeDevice != 0:
-		return "a block device"
-	case m&fs.ModeSymlink != 0:
-		return "a symbolic link"
-	}
-	return "a special file"
-}
-
 // openRegular opens path for reading if it is a regular file of at most
 // lim.max bytes. Errors are *os.PathError.
 //
@@ -102,7 +84,7 @@ func openRegular(path string, lim fileLimit) (*os.File, error) {
 		return nil, err
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, &os.PathError{Op: "open", Path: path, Err: &notRegularError{kindOf(fi.Mode())}}
+		return nil, &os.PathError{Op: "open", Path: path, Err: &notRegularError{fileinfo.Kind(fi.Mode())}}
 	}
 	if fi.Size() > lim.max {
 		return nil, &os.PathError{Op: "open", Path: path, Err: lim.err()}
@@ -121,7 +103,7 @@ func openChecked(path string, lim fileLimit) (*os.File, error) {
 	switch {
 	case err != nil:
 	case !fi.Mode().IsRegular():
-		err = &os.PathError{Op: "open", Path: path, Err: &notRegularError{kindOf(fi.Mode())}}
+		err = &os.PathError{Op: "open", Path: path, Err: &notRegularError{fileinfo.Kind(fi.Mode())}}
 	case fi.Size() > lim.max:
 		err = &os.PathError{Op: "open", Path: path, Err: lim.err()}
 	default:

@@ -16,6 +16,7 @@ import (
 
 	"github.com/cutover/cutover/cutover/daemon"
 	"github.com/cutover/cutover/cutover/engine"
+	"github.com/cutover/cutover/internal/fileinfo"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -112,7 +113,7 @@ func checkStateDir(dir string, uid int) error {
 		}
 		return fmt.Errorf("state dir %s is a symlink to %s: the daemon does not follow it; fix: set --state-dir to %s", dir, target, want)
 	case !fi.IsDir():
-		return fmt.Errorf("state dir %s is %s, not a directory; fix: move it away, or set --state-dir to %s", dir, fileKind(fi.Mode()), want)
+		return fmt.Errorf("state dir %s is %s, not a directory; fix: move it away, or set --state-dir to %s", dir, fileinfo.Kind(fi.Mode()), want)
 	}
 	st, ok := fi.Sys().(*syscall.Stat_t)
 	if !ok {
@@ -161,21 +162,6 @@ func makeStateDir(dir string) error {
 	}
 	defer f.Close()
 	return f.Chmod(0o700)
-}
-
-// fileKind names what a path that is not a directory is.
-func fileKind(m fs.FileMode) string {
-	switch {
-	case m.IsRegular():
-		return "a regular file"
-	case m&fs.ModeNamedPipe != 0:
-		return "a named pipe"
-	case m&fs.ModeSocket != 0:
-		return "a socket"
-	case m&fs.ModeDevice != 0:
-		return "a device"
-	}
-	return "a " + m.Type().String() + " file"
 }
 
 var shellSafe = regexp.MustCompile(`^[A-Za-z0-9_./:@%+=,-]+$`)

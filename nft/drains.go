@@ -6,34 +6,35 @@ import (
 	"github.com/cutover/cutover/nft/internal/iprange"
 )
 
-// keptFinished is how many finished drains Counters still reports.
-const keptFinished = 16
+// KeptFinished is how many finished drains Counters still reports.
+const KeptFinished = 16
 
-// drain is one drain (see DrainStatus) of the Fake.
-type drain struct {
-	status DrainStatus
-	ranges []iprange.Range // the addresses, merged
-	sites  []string        // the sites whose sets changed
+// Drain is one drain as a dataplane keeps it (the Fake and the kernel's):
+// its status, its addresses and the sites whose sets changed.
+type Drain struct {
+	Status DrainStatus
+	Ranges []iprange.Range // the addresses, merged
+	Sites  []string        // the sites whose sets changed
 }
 
-// retire appends the finished drain dr to finished, keeping the last
-// keptFinished.
-func retire(finished []*drain, dr *drain) []*drain {
+// RetireDrain appends the finished drain dr to finished, keeping the last
+// KeptFinished.
+func RetireDrain(finished []*Drain, dr *Drain) []*Drain {
 	finished = append(finished, dr)
-	if n := len(finished) - keptFinished; n > 0 {
+	if n := len(finished) - KeptFinished; n > 0 {
 		finished = slices.Delete(finished, 0, n)
 	}
 	return finished
 }
 
-// countDrains adds the drains to the counters of their sites: the finished
+// CountDrains adds the drains to the counters of their sites: the finished
 // ones (oldest first), then the active ones.
-func countDrains(out map[string]Counter, active, finished []*drain) {
-	for _, list := range [][]*drain{finished, active} {
+func CountDrains(out map[string]Counter, active, finished []*Drain) {
+	for _, list := range [][]*Drain{finished, active} {
 		for _, dr := range list {
-			for _, site := range dr.sites {
+			for _, site := range dr.Sites {
 				c := out[site]
-				c.AddDrain(dr.status)
+				c.AddDrain(dr.Status)
 				out[site] = c
 			}
 		}

@@ -33,8 +33,8 @@ type Fake struct {
 	last     *layout.Compiled
 	failNext error
 	traffic  map[string]Counter
-	drains   []*drain // unfinished
-	finished []*drain
+	drains   []*Drain // unfinished
+	finished []*Drain
 	nextID   uint64
 	applies  int
 }
@@ -155,7 +155,7 @@ func (f *Fake) Counters(ctx context.Context) (map[string]Counter, error) {
 			out[s.Name] = f.traffic[s.Name]
 		}
 	}
-	countDrains(out, f.drains, f.finished)
+	CountDrains(out, f.drains, f.finished)
 	return out, nil
 }
 
@@ -174,42 +174,42 @@ func (f *Fake) startDrainLocked(changed []iprange.Range, changes []layout.SetCha
 	now := f.now()
 	kept := f.drains[:0]
 	for _, old := range f.drains {
-		old.ranges = iprange.Subtract(old.ranges, changed)
-		if len(old.ranges) == 0 {
+		old.Ranges = iprange.Subtract(old.Ranges, changed)
+		if len(old.Ranges) == 0 {
 			f.finishLocked(old, now, "superseded")
 			continue
 		}
-		old.status.Prefixes = iprange.Prefixes(old.ranges)
+		old.Status.Prefixes = iprange.Prefixes(old.Ranges)
 		kept = append(kept, old)
 	}
 	f.drains = kept
 	sites := layout.ChangedSites(changes)
 	f.nextID++
-	dr := &drain{
-		status: DrainStatus{ID: f.nextID, Prefixes: iprange.Prefixes(changed), Started: now, Deadline: now.Add(f.cfg.DrainTimeout)},
-		ranges: changed,
-		sites:  sites,
+	dr := &Drain{
+		Status: DrainStatus{ID: f.nextID, Prefixes: iprange.Prefixes(changed), Started: now, Deadline: now.Add(f.cfg.DrainTimeout)},
+		Ranges: changed,
+		Sites:  sites,
 	}
 	f.drains = append(f.drains, dr)
-	st := dr.status
+	st := dr.Status
 	return &st
 }
 
 // expireLocked finishes the drains whose deadline passed.
 func (f *Fake) expireLocked() {
 	now := f.now()
-	f.drains = slices.DeleteFunc(f.drains, func(dr *drain) bool {
-		if now.Before(dr.status.Deadline) {
+	f.drains = slices.DeleteFunc(f.drains, func(dr *Drain) bool {
+		if now.Before(dr.Status.Deadline) {
 			return false
 		}
-		f.finishLocked(dr, dr.status.Deadline, "timeout")
+		f.finishLocked(dr, dr.Status.Deadline, "timeout")
 		return true
 	})
 }
 
-func (f *Fake) finishLocked(dr *drain, now time.Time, reason string) {
-	dr.status.Done, dr.status.Finished, dr.status.Reason = true, now, reason
-	f.finished = retire(f.finished, dr)
+func (f *Fake) finishLocked(dr *Drain, now time.Time, reason string) {
+	dr.Status.Done, dr.Status.Finished, dr.Status.Reason = true, now, reason
+	f.finished = RetireDrain(f.finished, dr)
 }
 
 // State returns what the fake kernel holds: the sites last applied and the

@@ -262,7 +262,7 @@ func TestFakeKeepsLastFinishedDrains(t *testing.T) {
 		t.Fatal(err)
 	}
 	ds := cs["skm2"].Drains
-	if len(ds) != keptFinished || ds[0].ID != 5 || ds[len(ds)-1].ID != 20 || cs["skm2"].Draining != 0 {
+	if len(ds) != KeptFinished || ds[0].ID != 5 || ds[len(ds)-1].ID != 20 || cs["skm2"].Draining != 0 {
 		t.Errorf("%d drains from %d to %d, %d draining; want the 16 last, 5 to 20, none draining",
 			len(ds), ds[0].ID, ds[len(ds)-1].ID, cs["skm2"].Draining)
 	}

@@ -30,41 +30,6 @@ import (
 // Drains live in memory: after a restart the flows keep their marks (and so
 // their paths) until they end; no drain cuts them over.
 
-// keptFinished is how many finished drains Counters still reports (see
-// nft.Counter.Drains).
-const keptFinished = 16
-
-// drain is one drain (see nft.DrainStatus).
-type drain struct {
-	status nft.DrainStatus
-	ranges []iprange.Range // the addresses, merged
-	sites  []string        // the sites whose sets changed
-}
-
-// retire appends the finished drain dr to finished, keeping the last
-// keptFinished.
-func retire(finished []*drain, dr *drain) []*drain {
-	finished = append(finished, dr)
-	if n := len(finished) - keptFinished; n > 0 {
-		finished = slices.Delete(finished, 0, n)
-	}
-	return finished
-}
-
-// countDrains adds the drains to the counters of their sites: the finished
-// ones (oldest first), then the active ones.
-func countDrains(out map[string]nft.Counter, active, finished []*drain) {
-	for _, list := range [][]*drain{finished, active} {
-		for _, dr := range list {
-			for _, site := range dr.sites {
-				c := out[site]
-				c.AddDrain(dr.status)
-				out[site] = c
-			}
-		}
-	}
-}
-
 // pollInterval is how often the drain loop lists the conntrack table to
 // look for old flows that are left: a tenth of the drain timeout, at least
 // 200 ms and at most 10 s.
@@ -76,50 +41,50 @@ func (d *dataplane) startDrainLocked(changed []iprange.Range, changes []layout.S
 	now := time.Now()
 	kept := d.drains[:0]
 	for _, old := range d.drains {
-		old.ranges = iprange.Subtract(old.ranges, changed)
-		if len(old.ranges) == 0 {
+		old.Ranges = iprange.Subtract(old.Ranges, changed)
+		if len(old.Ranges) == 0 {
 			d.finishLocked(old, now, "superseded", 0, nil)
 			continue
 		}
-		old.status.Prefixes = iprange.Prefixes(old.ranges)
+		old.Status.Prefixes = iprange.Prefixes(old.Ranges)
 		kept = append(kept, old)
 	}
 	d.drains = kept
 	sites := layout.ChangedSites(changes)
 	d.nextID++
-	dr := &drain{
-		status: nft.DrainStatus{
+	dr := &nft.Drain{
+		Status: nft.DrainStatus{
 			ID:       d.nextID,
 			Prefixes: iprange.Prefixes(changed),
 			Started:  now,
 			Deadline: now.Add(d.cfg.DrainTimeout),
 		},
-		ranges: changed,
-		sites:  sites,
+		Ranges: changed,
+		Sites:  sites,
 	}
 	d.drains = append(d.drains, dr)
-	d.log.Info().Str("op", "drain").Uint64("drain", dr.status.ID).Int("prefixes", len(dr.status.Prefixes)).
-		Strs("sites", sites).Time("deadline", dr.status.Deadline).Msg("drain started")
+	d.log.Info().Str("op", "drain").Uint64("drain", dr.Status.ID).Int("prefixes", len(dr.Status.Prefixes)).
+		Strs("sites", sites).Time("deadline", dr.Status.Deadline).Msg("drain started")
 	select {
 	case d.wake <- struct{}{}:
 	default:
 	}
-	st := dr.status
+	st := dr.Status
 	return &st
 }
 
 // finishLocked marks dr finished and keeps it for Counters; the caller
 // takes it out of d.drains.
-func (d *dataplane) finishLocked(dr *drain, now time.Time, reason string, flushed int, err error) {
-	dr.status.Done, dr.status.Finished, dr.status.Reason, dr.status.Flushed = true, now, reason, flushed
-	d.finished = retire(d.finished, dr)
+func (d *dataplane) finishLocked(dr *nft.Drain, now time.Time, reason string, flushed int, err error) {
+	dr.Status.Done, dr.Status.Finished, dr.Status.Reason, dr.Status.Flushed = true, now, reason, flushed
+	d.finished = nft.RetireDrain(d.finished, dr)
 	ev := d.log.Info()
 	if err != nil {
-		dr.status.Err = err.Error()
+		dr.Status.Err = err.Error()
 		ev = d.log.Error().Err(err)
 	}
-	ev.Str("op", "drain").Uint64("drain", dr.status.ID).Str("reason", reason).Int("flushed", flushed).
-		Dur("took", now.Sub(dr.status.Started)).Msg("drain finished")
+	ev.Str("op", "drain").Uint64("drain", dr.Status.ID).Str("reason", reason).Int("flushed", flushed).
+		Dur("took", now.Sub(dr.Status.Started)).Msg("drain finished")
 }
 
 func (d *dataplane) drainLoop(ctx context.Context) {
@@ -129,8 +94,8 @@ func (d *dataplane) drainLoop(ctx context.Context) {
 		d.mu.Lock()
 		var next time.Time
 		for _, dr := range d.drains {
-			if next.IsZero() || dr.status.Deadline.Before(next) {
-				next = dr.status.Deadline
+			if next.IsZero() || dr.Status.Deadline.Before(next) {
+				next = dr.Status.Deadline
 			}
 		}
 		if poll := lastPoll.Add(d.pollInterval()); len(d.drains) > 0 && poll.Before(next) {
@@ -165,22 +130,22 @@ func (d *dataplane) drainLoop(ctx context.Context) {
 // oldFlows matches the conntrack entries of flows to the drains' addresses
 // that are not on the path the current state gives them.
 type oldFlows struct {
-	drains []*drain
+	drains []*nft.Drain
 	marked []markedRange
 	marks  map[uint32]bool
-	counts map[*drain]int
+	counts map[*nft.Drain]int
 }
 
 // find returns the drain whose addresses hold the flow's original
 // destination, if the flow is on an old path.
-func (o *oldFlows) find(flow *vnl.ConntrackFlow) *drain {
+func (o *oldFlows) find(flow *vnl.ConntrackFlow) *nft.Drain {
 	dst, ok := netip.AddrFromSlice(flow.Forward.DstIP)
 	if !ok {
 		return nil
 	}
 	dst = dst.Unmap()
 	for _, dr := range o.drains {
-		if !iprange.Contains(dr.ranges, dst) {
+		if !iprange.Contains(dr.Ranges, dst) {
 			continue
 		}
 		mark := flow.Mark
@@ -215,9 +180,9 @@ func (d *dataplane) finishExpired() {
 		return
 	}
 	now := time.Now()
-	var expired, kept []*drain
+	var expired, kept []*nft.Drain
 	for _, dr := range d.drains {
-		if now.Before(dr.status.Deadline) {
+		if now.Before(dr.Status.Deadline) {
 			kept = append(kept, dr)
 		} else {
 			expired = append(expired, dr)
@@ -226,7 +191,7 @@ func (d *dataplane) finishExpired() {
 	if len(expired) == 0 {
 		return
 	}
-	o := &oldFlows{drains: expired, marked: d.markedLocked(), marks: d.marks, counts: make(map[*drain]int)}
+	o := &oldFlows{drains: expired, marked: d.markedLocked(), marks: d.marks, counts: make(map[*nft.Drain]int)}
 	var errs []error
 	for _, fam := range ctFamilies {
 		if _, err := d.ct.ConntrackDeleteFilters(vnl.ConntrackTable, fam, o); err != nil {
@@ -250,10 +215,10 @@ func (d *dataplane) pollOldFlows() {
 		d.mu.Unlock()
 		return
 	}
-	o := &oldFlows{drains: slices.Clone(d.drains), marked: d.markedLocked(), marks: d.marks, counts: make(map[*drain]int)}
+	o := &oldFlows{drains: slices.Clone(d.drains), marked: d.markedLocked(), marks: d.marks, counts: make(map[*nft.Drain]int)}
 	for i, dr := range o.drains {
 		// A copy: Apply may shrink the ranges of the drains meanwhile.
-		o.drains[i] = &drain{ranges: dr.ranges, status: nft.DrainStatus{ID: dr.status.ID}}
+		o.drains[i] = &nft.Drain{Ranges: dr.Ranges, Status: nft.DrainStatus{ID: dr.Status.ID}}
 	}
 	gen := d.gen
 	d.mu.Unlock()
@@ -280,7 +245,7 @@ func (d *dataplane) pollOldFlows() {
 	now := time.Now()
 	kept := d.drains[:0]
 	for _, dr := range d.drains {
-		i := slices.IndexFunc(o.drains, func(c *drain) bool { return c.status.ID == dr.status.ID })
+		i := slices.IndexFunc(o.drains, func(c *nft.Drain) bool { return c.Status.ID == dr.Status.ID })
 		if i >= 0 && o.counts[o.drains[i]] == 0 {
 			d.finishLocked(dr, now, "no-old-flows", 0, nil)
 			continue

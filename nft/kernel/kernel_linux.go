@@ -58,8 +58,8 @@ type dataplane struct {
 	// 25 to 50 ms, asking for the generation 0.1 ms.
 	cache    *kernelTable
 	cacheGen uint32
-	drains   []*drain // unfinished
-	finished []*drain // the last keptFinished finished
+	drains   []*nft.Drain // unfinished
+	finished []*nft.Drain // the last nft.KeptFinished finished
 	nextID   uint64
 
 	wake chan struct{}
@@ -381,7 +381,7 @@ func (d *dataplane) Counters(ctx context.Context) (map[string]nft.Counter, error
 			}
 		}
 	}
-	countDrains(out, d.drains, d.finished)
+	nft.CountDrains(out, d.drains, d.finished)
 	return out, nil
 }
 

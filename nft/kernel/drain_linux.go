@@ -292,15 +292,7 @@ func (d *dataplane) markedLocked() []markedRange {
 
 // markOf returns the mark of the range in ms (sorted) that holds a, or 0.
 func markOf(ms []markedRange, a netip.Addr) uint32 {
-	i, found := slices.BinarySearchFunc(ms, a, func(m markedRange, a netip.Addr) int {
-		if m.To.Compare(a) < 0 {
-			return -1
-		}
-		if m.From.Compare(a) > 0 {
-			return 1
-		}
-		return 0
-	})
+	i, found := slices.BinarySearchFunc(ms, a, func(m markedRange, a netip.Addr) int { return m.Locate(a) })
 	if !found {
 		return 0
 	}

@@ -205,17 +205,21 @@ func Subtract(a, b []Range) []Range {
 	return out
 }
 
+// Locate places r against a for a binary search over sorted ranges: -1
+// when r lies before a, 1 when after, 0 when r holds a.
+func (r Range) Locate(a netip.Addr) int {
+	if r.To.Compare(a) < 0 {
+		return -1
+	}
+	if r.From.Compare(a) > 0 {
+		return 1
+	}
+	return 0
+}
+
 // Contains reports whether a is in one of rs (merged).
 func Contains(rs []Range, a netip.Addr) bool {
-	i, _ := slices.BinarySearchFunc(rs, a, func(r Range, a netip.Addr) int {
-		if r.To.Compare(a) < 0 {
-			return -1
-		}
-		if r.From.Compare(a) > 0 {
-			return 1
-		}
-		return 0
-	})
+	i, _ := slices.BinarySearchFunc(rs, a, Range.Locate)
 	return i < len(rs) && rs[i].From.Compare(a) <= 0 && a.Compare(rs[i].To) <= 0
 }
 

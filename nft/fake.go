@@ -168,6 +168,13 @@ func (f *Fake) Close() error {
 	return nil
 }
 
+// Closed reports whether Close was called.
+func (f *Fake) Closed() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.closed
+}
+
 var errFakeClosed = errors.New("dataplane closed")
 
 func (f *Fake) startDrainLocked(changed []iprange.Range, changes []layout.SetChange) *DrainStatus {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/cutover/cutover/cutover/daemon"
 	"github.com/cutover/cutover/cutover/daemon/client"
 	"github.com/cutover/cutover/cutover/engine"
 	"github.com/cutover/cutover/cutover/runbook"
@@ -201,5 +202,47 @@ func newRollbackCmd(a *app) *cobra.Command {
 	c.Flags().Bool("all", false, "roll back every batch and end the run")
 	c.Flags().Int("batch", 0, "roll back only this batch")
 	c.Flags().Int("to", 0, "roll back this batch and every later one")
+	return c
+}
+
+func newReconcileCmd(a *app) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "reconcile (adopt | clear)",
+		Short: "Decide on an earlier run's traces that the daemon's journal does not hold",
+		Long: `When the daemon starts with a journal that holds no run (it was emptied, lost or
+deleted) but finds an earlier run's traces (moves in the nft table it owns, snapshots
+of runs in its state directory), it does not call itself idle: status shows the phase
+"unreconciled", what was found and what each choice would do, and no run starts until
+a person decides:
+
+  adopt   take the moves as they are: they must be whole batches of one earlier run
+          (its snapshot); the daemon journals that run as finished with those batches
+          moved and announces their routes again. rollback and a way back then work
+          as after any run.
+  clear   take them away: remove the nft tables found (with their ip rules and routes)
+          and connect to the earlier run's BGP peers with no routes, so they drop the
+          routes they kept for the daemon. Traffic goes back to the source.
+
+rollback --all does what clear does.`,
+		Args:      cobra.ExactArgs(1),
+		ValidArgs: []string{daemon.DecideAdopt, daemon.DecideClear},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			d := args[0]
+			if d != daemon.DecideAdopt && d != daemon.DecideClear {
+				return &exitError{code: 2, err: fmt.Errorf("reconcile: %q: give adopt or clear", d)}
+			}
+			if err := a.client().Reconcile(cmd.Context(), d); err != nil {
+				return err
+			}
+			switch d {
+			case daemon.DecideAdopt:
+				fmt.Fprintln(a.out, "adopted: the daemon holds the moves found; cutover status shows them as a finished run")
+			default:
+				fmt.Fprintln(a.out, "cleared: the earlier run's traces are taken away; the daemon is idle")
+			}
+			return nil
+		},
+	}
+	addSocketFlag(c)
 	return c
 }

@@ -80,6 +80,7 @@ config file (--config), in that order of precedence.`,
 		simpleCmd(a, "step", "Run one batch, then pause", (*client.Client).Step, "stepping one batch"),
 		newConfirmCmd(a),
 		newRollbackCmd(a),
+		newReconcileCmd(a),
 		newReportCmd(a),
 	)
 	return root

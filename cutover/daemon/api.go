@@ -36,6 +36,9 @@ type Control interface {
 	Confirm(point string, goAhead bool, operator string) error
 	Rollback(ctx context.Context, t engine.RollbackTarget, operator string) error
 	Journal(ctx context.Context) ([]engine.JournalEntry, error)
+	// Reconcile decides on an earlier run's traces that the journal does
+	// not hold: DecideAdopt or DecideClear.
+	Reconcile(ctx context.Context, decision, operator string) error
 }
 
 // Limits of the API. Anyone in the socket's group can talk to the daemon,
@@ -165,6 +168,10 @@ type (
 	confirmBody struct {
 		Point    *string `json:"point"`
 		Go       *bool   `json:"go"`
+		Operator *string `json:"operator"`
+	}
+	reconcileBody struct {
+		Decision *string `json:"decision"`
 		Operator *string `json:"operator"`
 	}
 	rollbackBody struct {
@@ -397,6 +404,7 @@ func newAPI(c Control, log zerolog.Logger, lim apiLimits) http.Handler {
 	mux.HandleFunc("POST /v1/step", a.simple(c.Step, "step"))
 	mux.HandleFunc("POST /v1/confirm", a.confirm)
 	mux.HandleFunc("POST /v1/rollback", a.rollback)
+	mux.HandleFunc("POST /v1/reconcile", a.reconcile)
 	mux.HandleFunc("GET /v1/journal", func(w http.ResponseWriter, r *http.Request) {
 		es, err := c.Journal(r.Context())
 		a.reply(w, es, err)
@@ -503,6 +511,24 @@ func (a *api) rollback(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	err := a.c.Rollback(r.Context(), t, op)
 	a.reply(w, map[string]any{"took": time.Since(start).String()}, err)
+}
+
+func (a *api) reconcile(w http.ResponseWriter, r *http.Request) {
+	var body reconcileBody
+	op, ok := a.command(w, r, "reconcile", &body, &body.Operator, func() error {
+		if body.Decision == nil {
+			return nil // required() names it
+		}
+		if d := *body.Decision; d != DecideAdopt && d != DecideClear {
+			return badRequest(`"decision" %q: want "adopt" or "clear" (cutover reconcile adopt | clear): nothing was changed`, d)
+		}
+		return nil
+	})
+	if !ok {
+		return
+	}
+	a.log.Warn().Str("op", "reconcile").Str("operator", op).Str("reason", *body.Decision).Msg("operator command")
+	a.reply(w, nil, a.c.Reconcile(r.Context(), *body.Decision, op))
 }
 
 func (a *api) run(w http.ResponseWriter, r *http.Request) {

@@ -68,6 +68,10 @@ func (f *fakeControl) Rollback(_ context.Context, t engine.RollbackTarget, op st
 	return nil
 }
 func (f *fakeControl) Journal(context.Context) ([]engine.JournalEntry, error) { return nil, nil }
+func (f *fakeControl) Reconcile(_ context.Context, decision, op string) error {
+	f.record("reconcile %s by %s", decision, op)
+	return nil
+}
 
 func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
 
@@ -151,6 +155,18 @@ func TestAPIRequestBodies(t *testing.T) {
 		{"confirm {}", "/v1/confirm", `{}`, 400, "bad request: missing point, go, operator", ""},
 		{"confirm without go", "/v1/confirm", `{"point":"before-start","operator":"alice"}`, 400, "bad request: missing go", ""},
 		{"confirm", "/v1/confirm", `{"point":"before-start","go":false,"operator":"alice"}`, 200, "", `confirm "before-start" go=false by alice`},
+
+		// reconcile: a decision, never a default
+		{"reconcile empty body", "/v1/reconcile", ``, 400, "bad request: empty body: want a JSON object", ""},
+		{"reconcile {}", "/v1/reconcile", `{}`, 400, "bad request: missing decision, operator", ""},
+		{"reconcile without decision", "/v1/reconcile", `{"operator":"alice"}`, 400, "bad request: missing decision", ""},
+		{"reconcile unknown decision", "/v1/reconcile", `{"decision":"ignore","operator":"alice"}`, 400,
+			`bad request: "decision" "ignore": want "adopt" or "clear" (cutover reconcile adopt | clear): nothing was changed`, ""},
+		{"reconcile empty decision", "/v1/reconcile", `{"decision":"","operator":"alice"}`, 400,
+			`bad request: "decision" "": want "adopt" or "clear" (cutover reconcile adopt | clear): nothing was changed`, ""},
+		{"reconcile unknown field", "/v1/reconcile", `{"decision":"clear","operator":"alice","force":true}`, 400, `bad request: unknown field "force"`, ""},
+		{"reconcile adopt", "/v1/reconcile", `{"decision":"adopt","operator":"alice"}`, 200, "", "reconcile adopt by alice"},
+		{"reconcile clear", "/v1/reconcile", `{"decision":"clear","operator":"alice"}`, 200, "", "reconcile clear by alice"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			fc := &fakeControl{}

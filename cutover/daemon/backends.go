@@ -40,9 +40,10 @@ func (f *FakeBackends) Speaker(_ context.Context, c bgp.Config) (bgp.Speaker, er
 	return f.BGP, nil
 }
 
-// Dataplane implements Backends.
+// Dataplane implements Backends. After the fake was closed (a handle the
+// daemon opened to read the table at start), it is a new one.
 func (f *FakeBackends) Dataplane(c nft.Config) (DataplaneCloser, error) {
-	if f.NFT == nil {
+	if f.NFT == nil || f.NFT.Closed() {
 		f.NFT = nft.NewFake(c)
 	}
 	return nftDataplane{f.NFT}, nil

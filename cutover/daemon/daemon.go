@@ -2,11 +2,13 @@ package daemon
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"reflect"
 	"sync"
@@ -91,6 +93,9 @@ type Daemon struct {
 	dpConf   nft.Config
 	prober   health.Prober
 	progress map[int]health.Verdict
+	// found is an earlier run's traces that the journal does not hold,
+	// until a person reconciles them (found.go); nil: none.
+	found *found
 }
 
 // OpenDaemon opens the journal in cfg.StateDir, folds it, and when it
@@ -140,8 +145,35 @@ func Open(ctx context.Context, cfg Config) (*Daemon, error) {
 			return nil, fmt.Errorf("recover run %s: %w", st.RunID, err)
 		}
 	}
+	if st.RunID == "" && !decided(d.entries) {
+		f, err := d.survey(ctx)
+		if err != nil {
+			j.Close()
+			return nil, err
+		}
+		if f != nil {
+			d.found = f
+			cfg.Log.Error().Str("op", "reconcile").Strs("reason", f.lines).
+				Msg("the journal holds no run, but an earlier run left traces: not idle until a person chooses cutover reconcile adopt or clear")
+		}
+	}
 	go func() { defer close(d.loop); d.e.Loop(d.ctx) }()
 	return d, nil
+}
+
+// decided reports whether the journal records a person's decision on an
+// earlier run's traces (cutover reconcile).
+func decided(entries []engine.JournalEntry) bool {
+	for _, e := range entries {
+		if e.Type != engine.RecOperator {
+			continue
+		}
+		var r engine.OperatorRecord
+		if json.Unmarshal(e.Data, &r) == nil && (r.Command == DecideAdopt || r.Command == DecideClear) {
+			return true
+		}
+	}
+	return false
 }
 
 // Record implements Recorder: the journal, teed into memory for the API.
@@ -297,6 +329,9 @@ func (d *Daemon) ensureBackends(ctx context.Context, pl *plan.Plan, fresh bool) 
 func (d *Daemon) Run(ctx context.Context, req client.RunRequest) error {
 	d.runMu.Lock()
 	defer d.runMu.Unlock()
+	if f := d.unreconciled(); f != nil {
+		return unreconciledError(f)
+	}
 	if st := d.e.Status(0).State; st.Active() {
 		return fmt.Errorf("%w: %s (%s): one runbook at a time", engine.ErrRunActive, st.Runbook, st.Phase)
 	}
@@ -323,12 +358,22 @@ func (d *Daemon) Run(ctx context.Context, req client.RunRequest) error {
 	if err := d.ensureBackends(ctx, pl, !moved); err != nil {
 		return err
 	}
-	if err := snap.Save(d.snapshotDir(pl.Digest)); err != nil {
+	dir := d.snapshotDir(pl.Digest)
+	_, statErr := os.Stat(dir)
+	if err := snap.Save(dir); err != nil {
 		return err
 	}
 	sp := d.spec(pl)
 	sp.Adopts = adopts
-	return d.e.Start(sp, req.Operator, req.Yes)
+	if err := d.e.Start(sp, req.Operator, req.Yes); err != nil {
+		if errors.Is(statErr, os.ErrNotExist) {
+			// A snapshot without a run in the journal would be taken
+			// for an earlier run's trace at the next start.
+			_ = os.RemoveAll(dir)
+		}
+		return err
+	}
+	return nil
 }
 
 // canAdopt reports whether a new plan may take over what a finished run
@@ -380,6 +425,10 @@ func (d *Daemon) Status(since int) engine.Status {
 	st := d.e.Status(since)
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.found != nil {
+		st.State.Phase = engine.PhaseUnreconciled
+		st.Unreconciled = d.found.status()
+	}
 	for i := range st.State.Batches {
 		b := &st.State.Batches[i]
 		if v, ok := d.progress[i]; ok && b.Phase == engine.BatchGating {
@@ -404,7 +453,16 @@ func (d *Daemon) Confirm(point string, goAhead bool, op string) error {
 }
 
 // Rollback implements Control.
+// While an earlier run's traces wait for a decision, rollback --all is
+// reconcile clear (the brake takes away what was found) and the others
+// are refused.
 func (d *Daemon) Rollback(ctx context.Context, t engine.RollbackTarget, op string) error {
+	if f := d.unreconciled(); f != nil {
+		if !t.All {
+			return fmt.Errorf("rollback %s: %w", t, unreconciledError(f))
+		}
+		return d.Reconcile(ctx, DecideClear, op)
+	}
 	return d.e.Rollback(ctx, t, op)
 }
 

@@ -188,6 +188,26 @@ type Status struct {
 	Converging bool          `json:"converging,omitempty"`
 	// Journal says whether the journal can be written (zero: it can).
 	Journal JournalStatus `json:"journal,omitzero"`
+	// Unreconciled is set while the journal holds no run but the daemon
+	// found an earlier run's traces (the phase is then "unreconciled").
+	Unreconciled *Unreconciled `json:"unreconciled,omitempty"`
+}
+
+// Unreconciled is what the daemon found when it started with a journal
+// that holds no run (empty, lost or deleted) but the world shows an
+// earlier run: moves in the nft table it owns, or the snapshots earlier
+// runs left in its state directory. Until a person chooses (cutover
+// reconcile adopt, or clear) the daemon does not call itself idle and
+// starts no run.
+type Unreconciled struct {
+	// Found says what was found, a line each.
+	Found []string `json:"found"`
+	// Adopt says what adopt would take over; empty when it cannot, and
+	// then NoAdopt says why.
+	Adopt   string `json:"adopt,omitempty"`
+	NoAdopt string `json:"no_adopt,omitempty"`
+	// Clear says what clear would take away.
+	Clear string `json:"clear"`
 }
 
 // Status returns a copy of the state, the events after seq, and an ETA.

@@ -31,6 +31,9 @@ func EventText(typ string, rec Record, st *RunState) string {
 		case "recover":
 			vms, _ := st.Moved()
 			return fmt.Sprintf("daemon restart: state re-applied from the journal in %s (%d batches, %d VMs at the target)", Human(r.Took), len(r.Moved), vms)
+		case "adopt":
+			vms, _ := st.Moved()
+			return fmt.Sprintf("adopted what the nft table held: re-applied in %s (%d batches, %d VMs at the target)", Human(r.Took), len(r.Moved), vms)
 		}
 	case ConfirmRecord:
 		return answerText(r.Point, r.Go, r.Operator)

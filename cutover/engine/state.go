@@ -18,6 +18,10 @@ const (
 	PhasePaused      RunPhase = "paused"      // waiting for a person (pause, step, confirmation, failure)
 	PhaseDone        RunPhase = "done"        // every batch decided
 	PhaseAborted     RunPhase = "aborted"     // stopped for good (rollback-all policy, or pre-check failed)
+	// PhaseUnreconciled is the daemon's, never the journal's: it found an
+	// earlier run's traces that its journal does not hold (see
+	// Status.Unreconciled).
+	PhaseUnreconciled RunPhase = "unreconciled"
 )
 
 // BatchPhase is where one batch stands.

@@ -36,13 +36,20 @@ func (b LiveBackends) Speaker(ctx context.Context, c bgp.Config) (bgp.Speaker, e
 	return gobgp.New(ctx, c, b.Log.With().Str("component", "bgp").Logger())
 }
 
-// Dataplane implements daemon.Backends.
-func (b LiveBackends) Dataplane(c nft.Config) (daemon.DataplaneCloser, error) {
-	c.DrainTimeout = b.DrainTimeout
+// Effective is the configuration Dataplane opens for c: the table in
+// DataplaneNetns when that is set.
+func (b LiveBackends) Effective(c nft.Config) nft.Config {
 	if b.DataplaneNetns != "" {
 		c.NetNS = b.DataplaneNetns
 	}
-	c.Correct = b.CorrectDrift
+	return c
+}
+
+// Dataplane implements daemon.Backends.
+func (b LiveBackends) Dataplane(c nft.Config) (daemon.DataplaneCloser, error) {
+	c = b.Effective(c)
+	c.DrainTimeout = b.DrainTimeout
+	c.Correct = c.Correct || b.CorrectDrift // reconcile clear asks for it
 	dp, err := kernel.New(c, b.Log)
 	if err != nil {
 		return nil, err

@@ -120,6 +120,12 @@ func render(st engine.Status, events []engine.Event, opts Options, s styler) str
 	rs := &st.State
 	loc := opts.Location
 
+	if u := st.Unreconciled; u != nil {
+		for _, line := range unreconciledLines(u) {
+			b.WriteString(s.style(kBad, line) + "\n")
+		}
+		return b.String()
+	}
 	if rs.RunID == "" && len(rs.Batches) == 0 {
 		b.WriteString(s.style(kDim, "no run") + "\n")
 		if line := journalLine(st.Journal, loc); line != "" {
@@ -236,6 +242,22 @@ func pauseLine(rs *engine.RunState) string {
 		}
 	}
 	return ""
+}
+
+// unreconciledLines say what the daemon found of an earlier run while its
+// journal holds none, and what each decision would do.
+func unreconciledLines(u *engine.Unreconciled) []string {
+	out := []string{"UNRECONCILED: the journal holds no run, but an earlier run left traces:"}
+	for _, f := range u.Found {
+		out = append(out, "  found: "+f)
+	}
+	if u.Adopt != "" {
+		out = append(out, "  cutover reconcile adopt: take them as they are: "+u.Adopt)
+	} else {
+		out = append(out, "  cutover reconcile adopt: refused: "+u.NoAdopt)
+	}
+	out = append(out, "  cutover reconcile clear: "+u.Clear+" (rollback --all does the same)")
+	return append(out, "  no run starts until one is chosen")
 }
 
 // journalLine says that the journal cannot be written, and what that

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/mattn/go-isatty"
@@ -183,6 +184,13 @@ func changes(prev, st engine.Status, evs []engine.Event, loc *time.Location) []l
 			at = rs.Ended
 		}
 		out = append(out, stamp(at, "run", "state", msg))
+	}
+	if (st.Unreconciled == nil) != (prev.Unreconciled == nil) {
+		msg := "reconciled"
+		if st.Unreconciled != nil {
+			msg = strings.Join(unreconciledLines(st.Unreconciled), "\n")
+		}
+		out = append(out, stamp(st.Now, "run", "journal", msg))
 	}
 	if js, pj := st.Journal, prev.Journal; js.Unusable != pj.Unusable || js.Error != pj.Error || js.Full != pj.Full || js.Held != pj.Held {
 		msg := journalLine(js, loc)

@@ -203,6 +203,13 @@ func NewRollbackRequest(t engine.RollbackTarget, operator string) RollbackReques
 	return r
 }
 
+// Reconcile decides on an earlier run's traces that the daemon found
+// while its journal held no run (status phase "unreconciled"): "adopt"
+// takes them as they are, "clear" takes them away.
+func (c *Client) Reconcile(ctx context.Context, decision string) error {
+	return c.do(ctx, http.MethodPost, "/v1/reconcile", ReconcileRequest{Decision: decision, Operator: whoami()}, nil)
+}
+
 // Journal returns every journal record.
 func (c *Client) Journal(ctx context.Context) ([]engine.JournalEntry, error) {
 	var es []engine.JournalEntry
@@ -250,6 +257,12 @@ type RollbackRequest struct {
 	All      bool   `json:"all,omitempty"`   // every batch; the run ends
 	Batch    *int   `json:"batch,omitempty"` // only this batch; the run pauses
 	To       *int   `json:"to,omitempty"`    // this batch and every later one; the run pauses
+	Operator string `json:"operator"`
+}
+
+// ReconcileRequest is the body of POST /v1/reconcile.
+type ReconcileRequest struct {
+	Decision string `json:"decision"` // "adopt" or "clear"
 	Operator string `json:"operator"`
 }
 

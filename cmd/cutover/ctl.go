@@ -175,15 +175,15 @@ func newRollbackCmd(a *app) *cobra.Command {
 			var t engine.RollbackTarget
 			set := 0
 			if a.v.GetBool("all") {
-				t.All = true
+				t = engine.AllBatches()
 				set++
 			}
 			if cmd.Flags().Changed("batch") {
-				t.Only, t.Batch = true, a.v.GetInt("batch")
+				t = engine.OnlyBatch(a.v.GetInt("batch"))
 				set++
 			}
 			if cmd.Flags().Changed("to") {
-				t.To = a.v.GetInt("to")
+				t = engine.BatchesFrom(a.v.GetInt("to"))
 				set++
 			}
 			if set != 1 {

@@ -230,17 +230,17 @@ func (b *rollbackBody) target() (engine.RollbackTarget, error) {
 		if !*b.All {
 			return engine.RollbackTarget{}, badRequest(`"all" can only be true: nothing was rolled back`)
 		}
-		return engine.RollbackTarget{All: true}, nil
+		return engine.AllBatches(), nil
 	case b.Batch != nil:
 		if *b.Batch < 0 {
 			return engine.RollbackTarget{}, badRequest(`"batch" %d: batches are numbered from 0: nothing was rolled back`, *b.Batch)
 		}
-		return engine.RollbackTarget{Only: true, Batch: *b.Batch}, nil
+		return engine.OnlyBatch(*b.Batch), nil
 	default:
 		if *b.To < 0 {
 			return engine.RollbackTarget{}, badRequest(`"to" %d: batches are numbered from 0: nothing was rolled back`, *b.To)
 		}
-		return engine.RollbackTarget{To: *b.To}, nil
+		return engine.BatchesFrom(*b.To), nil
 	}
 }
 

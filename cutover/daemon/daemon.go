@@ -458,7 +458,7 @@ func (d *Daemon) Confirm(point string, goAhead bool, op string) error {
 // are refused.
 func (d *Daemon) Rollback(ctx context.Context, t engine.RollbackTarget, op string) error {
 	if f := d.unreconciled(); f != nil {
-		if !t.All {
+		if !t.All() {
 			return fmt.Errorf("rollback %s: %w", t, unreconciledError(f))
 		}
 		return d.Reconcile(ctx, DecideClear, op)

@@ -147,7 +147,7 @@ func TestDaemonRunRestartRollback(t *testing.T) {
 	if st := h.waitFor("state", func(engine.RunState) bool { return true }); st.Phase != engine.PhaseDone {
 		t.Fatalf("after restart the finished run is %s", st.Phase)
 	}
-	took, err := h.cl.Rollback(ctx, engine.RollbackTarget{All: true})
+	took, err := h.cl.Rollback(ctx, engine.AllBatches())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -191,7 +191,7 @@ func TestDaemonFullStateDir(t *testing.T) {
 		t.Fatalf("after the restart: phase %s pause %q journal %+v", st.State.Phase, st.State.Pause, st.Journal)
 	}
 	t.Logf("restarted on a full disk: journal %+v", st.Journal)
-	took, err := h.cl.Rollback(ctx, engine.RollbackTarget{All: true})
+	took, err := h.cl.Rollback(ctx, engine.AllBatches())
 	if err != nil {
 		t.Fatalf("rollback --all on a full disk: %v", err)
 	}
@@ -247,7 +247,7 @@ func TestDaemonFullStateDirNoReserve(t *testing.T) {
 	if js := st.Journal; st.State.Pause != "journal unusable: "+full || !js.Unusable || js.Full != full || js.Error != wantErr || js.Held != 1 {
 		t.Fatalf("paused %q, journal %+v", st.State.Pause, js)
 	}
-	if _, err := h.cl.Rollback(ctx, engine.RollbackTarget{All: true}); err != nil {
+	if _, err := h.cl.Rollback(ctx, engine.AllBatches()); err != nil {
 		t.Fatalf("rollback --all with no room at all: %v", err)
 	}
 	if got := len(h.fb.BGP.Announced()); got != 0 {

@@ -114,23 +114,48 @@ func (e *Engine) Confirm(point string, goAhead bool, operator string) error {
 	return nil
 }
 
-// RollbackTarget selects what Rollback takes back.
+// RollbackTarget selects what Rollback takes back. Make one with
+// AllBatches, OnlyBatch or BatchesFrom: the zero value selects nothing and
+// Rollback refuses it, so that no forgotten field ever stands for "every
+// batch".
 type RollbackTarget struct {
-	All   bool `json:"all,omitempty"`
-	Batch int  `json:"batch,omitempty"` // with Only: exactly this batch
-	Only  bool `json:"only,omitempty"`
-	To    int  `json:"to,omitempty"` // without All and Only: every batch with index >= To
+	Kind  RollbackKind
+	Batch int // OnlyBatch: this batch; BatchesFrom: this one and every later one
 }
 
+// RollbackKind is what a RollbackTarget selects.
+type RollbackKind int
+
+// Rollback kinds; the zero kind selects nothing.
+const (
+	targetNone RollbackKind = iota
+	TargetAll               // every batch; the run ends (rollback --all)
+	TargetOnly              // one batch; the run pauses (rollback --batch N)
+	TargetFrom              // a batch and every later one; the run pauses (rollback --to N)
+)
+
+// AllBatches selects every batch: rollback --all.
+func AllBatches() RollbackTarget { return RollbackTarget{Kind: TargetAll} }
+
+// OnlyBatch selects batch i: rollback --batch i.
+func OnlyBatch(i int) RollbackTarget { return RollbackTarget{Kind: TargetOnly, Batch: i} }
+
+// BatchesFrom selects batch i and every later one: rollback --to i.
+func BatchesFrom(i int) RollbackTarget { return RollbackTarget{Kind: TargetFrom, Batch: i} }
+
+// All reports whether t selects every batch.
+func (t RollbackTarget) All() bool { return t.Kind == TargetAll }
+
 func (t RollbackTarget) String() string {
-	switch {
-	case t.All:
+	switch t.Kind {
+	case TargetAll:
 		return "--all"
-	case t.Only:
+	case TargetOnly:
 		return fmt.Sprintf("--batch %d", t.Batch)
-	default:
-		return fmt.Sprintf("--to %d", t.To)
+	case TargetFrom:
+		return fmt.Sprintf("--to %d", t.Batch)
 	}
+	return "(no target)"
 }
 
 // Rollback moves the selected batches back to the source in one BGP change
@@ -142,18 +167,21 @@ func (e *Engine) Rollback(ctx context.Context, t RollbackTarget, operator string
 		return fmt.Errorf("rollback: %w", ErrNoRun)
 	}
 	n := len(e.st.Batches)
-	if (t.Only && (t.Batch < 0 || t.Batch >= n)) || (!t.All && !t.Only && (t.To < 0 || t.To >= n)) {
+	var sel func(int) bool
+	switch t.Kind {
+	case TargetAll:
+		sel = func(int) bool { return true }
+	case TargetOnly:
+		sel = func(i int) bool { return i == t.Batch }
+	case TargetFrom:
+		sel = func(i int) bool { return i >= t.Batch }
+	default:
+		e.mu.Unlock()
+		return fmt.Errorf("rollback: no target: give all, one batch or a batch and every later one; nothing was rolled back")
+	}
+	if !t.All() && (t.Batch < 0 || t.Batch >= n) {
 		e.mu.Unlock()
 		return fmt.Errorf("rollback %s: batches are numbered 0 to %d", t, n-1)
-	}
-	var sel func(int) bool
-	switch {
-	case t.All:
-		sel = func(int) bool { return true }
-	case t.Only:
-		sel = func(i int) bool { return i == t.Batch }
-	default:
-		sel = func(i int) bool { return i >= t.To }
 	}
 	any := false
 	for i, b := range e.st.Batches {
@@ -161,7 +189,7 @@ func (e *Engine) Rollback(ctx context.Context, t RollbackTarget, operator string
 			any = true
 		}
 	}
-	if !any && !t.All {
+	if !any && !t.All() {
 		e.mu.Unlock()
 		return fmt.Errorf("rollback %s: nothing of that is at the target", t)
 	}
@@ -169,7 +197,7 @@ func (e *Engine) Rollback(ctx context.Context, t RollbackTarget, operator string
 		e.mu.Unlock()
 		return err
 	}
-	req := rollbackReq{sel: sel, why: "operator " + operator + " rollback " + t.String(), operator: operator, all: t.All, pause: !t.All, done: make(chan error, 1)}
+	req := rollbackReq{sel: sel, why: "operator " + operator + " rollback " + t.String(), operator: operator, all: t.All(), pause: !t.All(), done: make(chan error, 1)}
 	e.pending = append(e.pending, req)
 	if e.batchCancel != nil {
 		e.batchCancel()

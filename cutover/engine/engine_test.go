@@ -432,7 +432,7 @@ func TestEngineRollbackInterruptsGate(t *testing.T) {
 	}
 	h.wait("batch 1 gating", func(s RunState) bool { return len(s.Batches) > 1 && s.Batches[1].Phase == BatchGating })
 	start := time.Now()
-	if err := h.e.Rollback(context.Background(), RollbackTarget{All: true}, "nina"); err != nil {
+	if err := h.e.Rollback(context.Background(), AllBatches(), "nina"); err != nil {
 		t.Fatal(err)
 	}
 	took := time.Since(start)
@@ -453,11 +453,13 @@ func TestEngineRollbackSelections(t *testing.T) {
 		wantApplied []int
 		wantErr     string
 	}{
-		{RollbackTarget{Only: true, Batch: 1}, []int{0, 2, 3}, ""},
-		{RollbackTarget{To: 2}, []int{0, 1}, ""},
-		{RollbackTarget{All: true}, []int{}, ""},
-		{RollbackTarget{Only: true, Batch: 4}, []int{0, 1, 2, 3}, "rollback --batch 4: batches are numbered 0 to 3"},
-		{RollbackTarget{To: -1}, []int{0, 1, 2, 3}, "rollback --to -1: batches are numbered 0 to 3"},
+		{OnlyBatch(1), []int{0, 2, 3}, ""},
+		{BatchesFrom(2), []int{0, 1}, ""},
+		{AllBatches(), []int{}, ""},
+		{OnlyBatch(4), []int{0, 1, 2, 3}, "rollback --batch 4: batches are numbered 0 to 3"},
+		{BatchesFrom(-1), []int{0, 1, 2, 3}, "rollback --to -1: batches are numbered 0 to 3"},
+		{RollbackTarget{}, []int{0, 1, 2, 3}, "rollback: no target: give all, one batch or a batch and every later one; nothing was rolled back"},
+		{RollbackTarget{Batch: 0}, []int{0, 1, 2, 3}, "rollback: no target: give all, one batch or a batch and every later one; nothing was rolled back"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.target.String(), func(t *testing.T) {
@@ -478,7 +480,7 @@ func TestEngineRollbackSelections(t *testing.T) {
 			if !slices.Equal(st.Applied, tt.wantApplied) {
 				t.Fatalf("applied %v, want %v", st.Applied, tt.wantApplied)
 			}
-			if tt.wantErr == "" && tt.target.Only && st.Result != "3 batches committed, 1 rolled back (after rollback by nina)" {
+			if tt.wantErr == "" && tt.target.Kind == TargetOnly && st.Result != "3 batches committed, 1 rolled back (after rollback by nina)" {
 				t.Errorf("result after rolling back one batch of a finished run: %q", st.Result)
 			}
 			var want []string

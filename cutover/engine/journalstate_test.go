@@ -248,7 +248,7 @@ func TestEngineRollbackWhileJournalFails(t *testing.T) {
 	written := len(h.j.Entries())
 	fj.failWith(errNoSpace)
 
-	if err := h.e.Rollback(context.Background(), RollbackTarget{All: true}, "nina"); err != nil {
+	if err := h.e.Rollback(context.Background(), AllBatches(), "nina"); err != nil {
 		t.Fatalf("rollback --all with a failing journal: %v", err)
 	}
 	if got := announcedPrefixes(h.sp); len(got) != 0 {
@@ -428,7 +428,7 @@ func TestEngineJournalFull(t *testing.T) {
 		t.Errorf("Resume with the file system full: %v", err)
 	}
 	written := len(h.j.Entries())
-	if err := h.e.Rollback(context.Background(), RollbackTarget{Only: true, Batch: 1}, "nina"); err != nil {
+	if err := h.e.Rollback(context.Background(), OnlyBatch(1), "nina"); err != nil {
 		t.Fatal(err)
 	}
 	if got := announcedPrefixes(h.sp); !slices.Equal(got, []string{batchPrefix(0).String()}) {
@@ -490,7 +490,7 @@ func TestEngineRecoversWithoutJournal(t *testing.T) {
 	if err := h.e.Resume("nina"); !errors.Is(err, ErrJournalUnusable) {
 		t.Fatalf("Resume: %v", err)
 	}
-	if err := h.e.Rollback(context.Background(), RollbackTarget{All: true}, "nina"); err != nil {
+	if err := h.e.Rollback(context.Background(), AllBatches(), "nina"); err != nil {
 		t.Fatal(err)
 	}
 	if got := announcedPrefixes(h.sp); len(got) != 0 {

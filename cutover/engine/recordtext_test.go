@@ -86,7 +86,7 @@ func TestLiveEventsAreRecordTexts(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.wait("the policy pause", func(s RunState) bool { return s.Pause == "gate-failed" })
-	if err := h.e.Rollback(context.Background(), RollbackTarget{Only: true, Batch: 1}, "olga"); err != nil {
+	if err := h.e.Rollback(context.Background(), OnlyBatch(1), "olga"); err != nil {
 		t.Fatal(err)
 	}
 	if err := h.e.Resume("nina"); err != nil {

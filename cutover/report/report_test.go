@@ -288,7 +288,7 @@ func TestBuildRerunRestartRollback(t *testing.T) {
 		t.Fatal(err)
 	}
 	// dave takes everything back.
-	if err := r.e.Rollback(context.Background(), engine.RollbackTarget{All: true}, "dave"); err != nil {
+	if err := r.e.Rollback(context.Background(), engine.AllBatches(), "dave"); err != nil {
 		t.Fatal(err)
 	}
 	entries := r.j.Entries()

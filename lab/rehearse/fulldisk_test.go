@@ -142,7 +142,7 @@ func TestDaemonFullDiskLab(t *testing.T) {
 	}
 
 	start := time.Now()
-	took, err := r.cl.Rollback(ctx, engine.RollbackTarget{All: true})
+	took, err := r.cl.Rollback(ctx, engine.AllBatches())
 	if err != nil {
 		t.Fatalf("rollback --all on a full state directory: %v", err)
 	}

@@ -127,7 +127,7 @@ func TestDaemonJournalLost(t *testing.T) {
 	if n, err := heldRoutes(ctx, r.l); err != nil || n != held {
 		t.Fatalf("before the decision the edge holds %d controller routes (%v), want %d", n, err, held)
 	}
-	if _, err := r.cl.Rollback(ctx, engine.RollbackTarget{All: true}); err != nil {
+	if _, err := r.cl.Rollback(ctx, engine.AllBatches()); err != nil {
 		t.Fatal(err)
 	}
 	for {

@@ -470,7 +470,7 @@ func (r *rehearsal) person(ctx context.Context, s engine.RunState) error {
 		for i, b := range s.Batches {
 			if b.Phase == engine.BatchGating {
 				r.printf("operator: batch %d failed its gates under the pause policy; roll it back and resume", i)
-				if _, err := r.cl.Rollback(ctx, engine.RollbackTarget{Only: true, Batch: i}); err != nil {
+				if _, err := r.cl.Rollback(ctx, engine.OnlyBatch(i)); err != nil {
 					return err
 				}
 			}
@@ -673,7 +673,7 @@ func (r *rehearsal) checkReach(ctx context.Context, addrs []netip.Addr, site str
 func (r *rehearsal) measureRollback(ctx context.Context) {
 	nh := r.l.Topology().SiteNextHop[r.target]
 	start := time.Now()
-	took, err := r.cl.Rollback(ctx, engine.RollbackTarget{All: true})
+	took, err := r.cl.Rollback(ctx, engine.AllBatches())
 	if err != nil {
 		r.res.Problems = append(r.res.Problems, "rollback --all: "+err.Error())
 		return

@@ -176,31 +176,36 @@ func (c *Client) Confirm(ctx context.Context, point string, goAhead bool) error 
 	return c.do(ctx, http.MethodPost, "/v1/confirm", ConfirmRequest{Point: point, Go: goAhead, Operator: whoami()}, nil)
 }
 
-// Rollback sends a rollback and returns how long the daemon took. t.All
-// is sent as {"all": true}, t.Only as {"batch": t.Batch}, anything else as
-// {"to": t.To}: the zero RollbackTarget is `--to 0`, every batch, so
-// callers must fill it in on purpose (as `cutover rollback` does, which
-// asks for exactly one of --all, --batch and --to).
+// Rollback sends a rollback and returns how long the daemon took:
+// engine.AllBatches as {"all": true}, OnlyBatch(n) as {"batch": n},
+// BatchesFrom(n) as {"to": n}. A target without a kind (the zero value)
+// is refused here and sends nothing.
 func (c *Client) Rollback(ctx context.Context, t engine.RollbackTarget) (string, error) {
+	req, err := NewRollbackRequest(t, whoami())
+	if err != nil {
+		return "", err
+	}
 	var out struct {
 		Took string `json:"took"`
 	}
-	err := c.do(ctx, http.MethodPost, "/v1/rollback", NewRollbackRequest(t, whoami()), &out)
+	err = c.do(ctx, http.MethodPost, "/v1/rollback", req, &out)
 	return out.Took, err
 }
 
 // NewRollbackRequest is the wire form of t (see Rollback).
-func NewRollbackRequest(t engine.RollbackTarget, operator string) RollbackRequest {
+func NewRollbackRequest(t engine.RollbackTarget, operator string) (RollbackRequest, error) {
 	r := RollbackRequest{Operator: operator}
-	switch {
-	case t.All:
+	switch t.Kind {
+	case engine.TargetAll:
 		r.All = true
-	case t.Only:
+	case engine.TargetOnly:
 		r.Batch = &t.Batch
+	case engine.TargetFrom:
+		r.To = &t.Batch
 	default:
-		r.To = &t.To
+		return r, fmt.Errorf("rollback: no target: give all, one batch or a batch and every later one")
 	}
-	return r
+	return r, nil
 }
 
 // Reconcile decides on an earlier run's traces that the daemon found

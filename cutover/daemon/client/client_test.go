@@ -15,19 +15,27 @@ func TestRollbackWireForm(t *testing.T) {
 		t    engine.RollbackTarget
 		want string
 	}{
-		{engine.RollbackTarget{All: true}, `{"all":true,"operator":"alice"}`},
-		{engine.RollbackTarget{Only: true, Batch: 0}, `{"batch":0,"operator":"alice"}`},
-		{engine.RollbackTarget{Only: true, Batch: 3}, `{"batch":3,"operator":"alice"}`},
-		{engine.RollbackTarget{To: 0}, `{"to":0,"operator":"alice"}`},
-		{engine.RollbackTarget{To: 2}, `{"to":2,"operator":"alice"}`},
+		{engine.AllBatches(), `{"all":true,"operator":"alice"}`},
+		{engine.OnlyBatch(0), `{"batch":0,"operator":"alice"}`},
+		{engine.OnlyBatch(3), `{"batch":3,"operator":"alice"}`},
+		{engine.BatchesFrom(0), `{"to":0,"operator":"alice"}`},
+		{engine.BatchesFrom(2), `{"to":2,"operator":"alice"}`},
 	} {
-		b, err := json.Marshal(client.NewRollbackRequest(tc.t, "alice"))
+		req, err := client.NewRollbackRequest(tc.t, "alice")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := json.Marshal(req)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if string(b) != tc.want {
 			t.Errorf("%s: sent %s, want %s", tc.t, b, tc.want)
 		}
+	}
+	// The zero target selects nothing: it is refused, and nothing is sent.
+	if req, err := client.NewRollbackRequest(engine.RollbackTarget{}, "alice"); err == nil {
+		t.Errorf("the zero target was sent as %+v", req)
 	}
 }
 

@@ -282,21 +282,8 @@ func (d *Daemon) ensureBackends(ctx context.Context, pl *plan.Plan, fresh bool) 
 	nc := pl.DataplaneConfig()
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.speaker != nil && !reflect.DeepEqual(d.bgpConf, bc) {
-		if !fresh {
-			return fmt.Errorf("the running speaker's BGP configuration differs from the runbook's")
-		}
-		if err := d.speaker.Close(); err != nil {
-			return fmt.Errorf("stop the previous speaker: %w", err)
-		}
-		d.speaker = nil
-	}
-	if d.speaker == nil {
-		s, err := d.cfg.Backends.Speaker(ctx, bc)
-		if err != nil {
-			return fmt.Errorf("start BGP speaker: %w", err)
-		}
-		d.speaker, d.bgpConf = s, bc
+	if err := d.speakerLocked(ctx, bc, fresh); err != nil {
+		return err
 	}
 	if d.dp != nil && d.dpConf != nc {
 		if err := d.dp.Close(); err != nil {
@@ -317,6 +304,29 @@ func (d *Daemon) ensureBackends(ctx context.Context, pl *plan.Plan, fresh bool) 
 			return fmt.Errorf("prober: %w", err)
 		}
 		d.prober = p
+	}
+	return nil
+}
+
+// speakerLocked starts the speaker for bc, or checks that the running one
+// has bc; with replace true, one with another configuration is replaced.
+// The caller holds d.mu.
+func (d *Daemon) speakerLocked(ctx context.Context, bc bgp.Config, replace bool) error {
+	if d.speaker != nil && !reflect.DeepEqual(d.bgpConf, bc) {
+		if !replace {
+			return fmt.Errorf("the running speaker's BGP configuration differs from the runbook's")
+		}
+		if err := d.speaker.Close(); err != nil {
+			return fmt.Errorf("stop the previous speaker: %w", err)
+		}
+		d.speaker = nil
+	}
+	if d.speaker == nil {
+		s, err := d.cfg.Backends.Speaker(ctx, bc)
+		if err != nil {
+			return fmt.Errorf("start BGP speaker: %w", err)
+		}
+		d.speaker, d.bgpConf = s, bc
 	}
 	return nil
 }

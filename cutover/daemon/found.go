@@ -8,7 +8,6 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -473,18 +472,8 @@ func (d *Daemon) connectEmpty(ctx context.Context, pl *plan.Plan) error {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.speaker != nil && !reflect.DeepEqual(d.bgpConf, bc) {
-		if err := d.speaker.Close(); err != nil {
-			return fmt.Errorf("stop the previous speaker: %w", err)
-		}
-		d.speaker = nil
-	}
-	if d.speaker == nil {
-		s, err := d.cfg.Backends.Speaker(ctx, bc)
-		if err != nil {
-			return fmt.Errorf("start BGP speaker: %w", err)
-		}
-		d.speaker, d.bgpConf = s, bc
+	if err := d.speakerLocked(ctx, bc, true); err != nil {
+		return err
 	}
 	if err := d.speaker.Set(ctx, nil); err != nil {
 		return fmt.Errorf("bgp: %w", err)

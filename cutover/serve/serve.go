@@ -72,7 +72,15 @@ func Run(ctx context.Context, o Options, log zerolog.Logger) error {
 		go func() { _ = msrv.Serve(ml) }()
 		defer msrv.Close()
 	}
+	sdn := newNotifier(dlog)
+	sdn.notify("READY=1\nSTATUS=" + statusLine(d.Status(0)))
+	if iv := watchdogInterval(); iv > 0 {
+		wctx, stop := context.WithCancel(ctx)
+		defer stop()
+		go sdn.watchdog(wctx, iv, func() engine.Status { return d.Status(0) })
+	}
 	serr := d.Serve(ctx, l)
+	sdn.notify("STOPPING=1")
 	dlog.Info().Str("op", "stop").Bool("withdraw", o.WithdrawOnStop).Msg("daemon stopping")
 	cerr := d.Close(o.WithdrawOnStop)
 	_ = os.Remove(o.Socket)

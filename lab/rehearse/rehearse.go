@@ -49,6 +49,9 @@ type Options struct {
 	Log          zerolog.Logger
 	// Report writes the report; nil: none is written.
 	Report func(dir string, in ReportInput) ([]string, error)
+	// Confine, when set, starts the daemon as the systemd unit runs it:
+	// its own user and only the unit's capabilities (see Confinement).
+	Confine *Confinement
 }
 
 // ReportInput is what a rehearsal hands to the report writer.
@@ -262,18 +265,35 @@ const DaemonEnv = "CUTOVER_REHEARSE_DAEMON"
 
 func (r *rehearsal) startDaemon(ctx context.Context) error {
 	if r.ld == nil {
-		r.ld = &labDaemon{Socket: r.sock, Env: []string{DaemonEnv + "=1"}, Argv: []string{r.o.Binary, "serve",
+		bin := r.o.Binary
+		var prefix []string
+		if c := r.o.Confine; c != nil {
+			var err error
+			if r.sock, bin, err = c.prepare(r.l.Dir(), r.dir, bin); err != nil {
+				return fmt.Errorf("confine the daemon: %w", err)
+			}
+			prefix = c.setprivArgs()
+		}
+		r.ld = &labDaemon{Socket: r.sock, Env: []string{DaemonEnv + "=1"}, Argv: append(prefix, bin, "serve",
 			"--state-dir", r.dir, "--socket", r.sock,
 			"--dataplane-netns", r.l.Namespace(lab.NodeEdge),
 			"--probe-netns", r.l.Namespace(lab.NodeHosp),
 			"--drain-timeout", r.o.DrainTimeout.String(),
-			"--log-format", "json", "--log-level", "info"}}
+			"--log-format", "json", "--log-level", "info")}
 	}
 	if err := startLabDaemon(ctx, r.l, r.ld); err != nil {
 		return err
 	}
 	r.cl = client.New(r.sock)
 	r.printf("daemon up in %s (pid %d)", r.l.Namespace(lab.NodeCtl), r.ld.PID)
+	if c := r.o.Confine; c != nil {
+		line, err := c.check(r.ld.PID)
+		if err != nil {
+			r.res.Problems = append(r.res.Problems, "confined daemon: "+err.Error())
+		} else {
+			r.res.Checked = append(r.res.Checked, line)
+		}
+	}
 	return nil
 }
 

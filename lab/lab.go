@@ -183,8 +183,9 @@ func Up(ctx context.Context, cfg Config, log zerolog.Logger) (*Lab, error) {
 	if err := preflight(cfg); err != nil {
 		return nil, err
 	}
+	base := log // Down adds component and lab itself
 	log = log.With().Str("component", "lab").Str("lab", cfg.Name).Logger()
-	if err := Down(ctx, cfg.Name, log); err != nil {
+	if err := Down(ctx, cfg.Name, base); err != nil {
 		return nil, fmt.Errorf("remove previous lab %q: %w", cfg.Name, err)
 	}
 	l := &Lab{st: state{
@@ -199,7 +200,7 @@ func Up(ctx context.Context, cfg Config, log zerolog.Logger) (*Lab, error) {
 		err = fmt.Errorf("lab up %q: %w", cfg.Name, err)
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
-		if derr := Down(cctx, cfg.Name, log); derr != nil {
+		if derr := Down(cctx, cfg.Name, base); derr != nil {
 			return nil, errors.Join(err, fmt.Errorf("clean up after failure: %w", derr))
 		}
 		return nil, err

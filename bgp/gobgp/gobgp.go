@@ -100,6 +100,9 @@ var _ bgp.Speaker = (*speaker)(nil)
 // New starts an embedded GoBGP server for cfg. Sessions are opened by the
 // first Set (call Set(ctx, nil) to peer without announcing anything), so
 // that a restarted speaker has its routes in place before End-of-RIB.
+//
+// New adds the key component ("bgp") to log, so log must not have one:
+// zerolog would write the key twice in every line.
 func New(ctx context.Context, cfg bgp.Config, log zerolog.Logger) (bgp.Speaker, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("bgp config: %w", err)

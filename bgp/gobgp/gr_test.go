@@ -11,6 +11,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/cutover/cutover/bgp"
+	"github.com/cutover/cutover/internal/logcheck"
 )
 
 // TestLatePeerOpensAsRestart brings one peer's session up, synchronised,
@@ -122,7 +123,7 @@ func TestLongLivedGracefulRestartOffered(t *testing.T) {
 		GracefulRestart: bgp.GracefulRestart{Enabled: true, LongLivedStaleTime: -1},
 		Limits:          testLimits,
 	}
-	off, err := New(context.Background(), cfg, zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel))
+	off, err := New(context.Background(), cfg, zerolog.New(logcheck.Writer(t)).Level(zerolog.WarnLevel))
 	if err != nil {
 		t.Fatal(err)
 	}

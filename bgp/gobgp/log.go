@@ -2,6 +2,7 @@ package gobgp
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	gobgplog "github.com/osrg/gobgp/v3/pkg/log"
@@ -12,6 +13,7 @@ import (
 // UPDATE it sends, and its info lines are about its own configuration, so
 // every level moves one step down: GoBGP debug becomes trace, info becomes
 // debug. Peer state changes are logged by the speaker itself at info.
+// GoBGP's fields get keys of ours, each once per line (see fieldKey).
 type logger struct{ log zerolog.Logger }
 
 var _ gobgplog.Logger = logger{}
@@ -78,18 +80,20 @@ func (l logger) event(lvl zerolog.Level, msg string, f gobgplog.Fields) {
 	if e == nil {
 		return
 	}
-	for k, v := range f {
-		switch k {
-		case "Key":
-			k = "peer"
-		case "Err", "Error":
-			k = "error"
-		case gobgplog.FieldFacility:
-			continue
-		default:
-			k = strings.ToLower(k)
+	// In a fixed order, so that a clash always resolves the same way and
+	// lines of the same kind look alike.
+	keys := make([]string, 0, len(f))
+	for k := range f {
+		if k != gobgplog.FieldFacility {
+			keys = append(keys, k)
 		}
-		switch v := v.(type) {
+	}
+	slices.Sort(keys)
+	used := make([]string, 0, len(keys))
+	for _, gk := range keys {
+		k := fieldKey(gk, used)
+		used = append(used, k)
+		switch v := f[gk].(type) {
 		case string:
 			e = e.Str(k, v)
 		case int, int64, uint32, uint16, uint8, uint64, bool, float64:
@@ -100,4 +104,37 @@ func (l logger) event(lvl zerolog.Level, msg string, f gobgplog.Fields) {
 		}
 	}
 	e.Msg("gobgp: " + msg)
+}
+
+// fieldKey is our key for GoBGP's field k, given the keys this line has
+// already used. GoBGP names its fields in CamelCase and not always the same
+// way (Err, Error and error are all errors), and zerolog writes a key twice
+// if asked to, which strict JSON parsers reject (issue 14). So the names
+// become ours, lower case, and a name that our logger writes itself
+// (reserved) or that this line already has gets the prefix "gobgp_":
+// GoBGP's Message becomes gobgp_message, not a second message.
+func fieldKey(k string, used []string) string {
+	switch k {
+	case "Key":
+		k = "peer"
+	case "Err", "Error":
+		k = "error"
+	default:
+		k = strings.ToLower(k)
+	}
+	for reserved(k) || slices.Contains(used, k) {
+		k = "gobgp_" + k
+	}
+	return k
+}
+
+// reserved reports whether the speaker's logger writes the key on every
+// line: the component New adds, and zerolog's own keys.
+func reserved(k string) bool {
+	switch k {
+	case "component", zerolog.LevelFieldName, zerolog.MessageFieldName, zerolog.TimestampFieldName,
+		zerolog.CallerFieldName, zerolog.ErrorStackFieldName:
+		return true
+	}
+	return false
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/cutover/cutover/bgp"
+	"github.com/cutover/cutover/internal/logcheck"
 )
 
 // This file holds the test harness: plain GoBGP servers on loopback that
@@ -80,7 +81,9 @@ func newTestPeer(t testing.TB, as uint32) *testPeer {
 	t.Helper()
 	addr := loopback()
 	port := freePort(t, addr)
-	srv := server.NewBgpServer(server.LoggerOption(logger{zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel).With().Str("peer", addr.String()).Logger()}))
+	// Not "peer": GoBGP's field Key becomes peer (see fieldKey).
+	log := zerolog.New(logcheck.Writer(t)).Level(zerolog.WarnLevel).With().Str("test_peer", addr.String()).Logger()
+	srv := server.NewBgpServer(server.LoggerOption(logger{log}))
 	go srv.Serve()
 	err := srv.StartBgp(context.Background(), &api.StartBgpRequest{Global: &api.Global{
 		Asn: as, RouterId: addr.String(), ListenPort: int32(port), ListenAddresses: []string{addr.String()},
@@ -287,6 +290,12 @@ func eventually(t testing.TB, d time.Duration, cond func() string) {
 // from local, closing it at the end of the test.
 func newSpeaker(t testing.TB, local netip.Addr, limits bgp.Limits, peers ...bgp.PeerConfig) *speaker {
 	t.Helper()
+	return newSpeakerLog(t, zerolog.New(logcheck.Writer(t)).Level(zerolog.InfoLevel), local, limits, peers...)
+}
+
+// newSpeakerLog is newSpeaker logging to log.
+func newSpeakerLog(t testing.TB, log zerolog.Logger, local netip.Addr, limits bgp.Limits, peers ...bgp.PeerConfig) *speaker {
+	t.Helper()
 	for i := range peers {
 		peers[i].LocalAddress = local
 	}
@@ -295,7 +304,7 @@ func newSpeaker(t testing.TB, local netip.Addr, limits bgp.Limits, peers ...bgp.
 		GracefulRestart: bgp.GracefulRestart{Enabled: true, RestartTime: 120 * time.Second},
 		Limits:          limits,
 	}
-	sp, err := New(context.Background(), cfg, zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel))
+	sp, err := New(context.Background(), cfg, log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,6 +24,7 @@ import (
 
 	"github.com/cutover/cutover/bgp"
 	"github.com/cutover/cutover/cutover/health"
+	"github.com/cutover/cutover/internal/logcheck"
 )
 
 const daemonRunbook = "testdata/daemon/runbook.yaml"
@@ -48,7 +49,7 @@ func openDaemon(t *testing.T, dir string, probe *health.Fake) *daemonHarness {
 
 func openDaemonWith(t *testing.T, dir string, fb *FakeBackends) *daemonHarness {
 	t.Helper()
-	return openDaemonConfig(t, Config{StateDir: dir, Backends: fb, Log: zerolog.New(zerolog.NewTestWriter(t))})
+	return openDaemonConfig(t, Config{StateDir: dir, Backends: fb, Log: zerolog.New(logcheck.Writer(t))})
 }
 
 // openDaemonConfig is openDaemonWith for a whole configuration; its

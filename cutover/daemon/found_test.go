@@ -16,6 +16,7 @@ import (
 	"github.com/cutover/cutover/cutover/daemon/client"
 	"github.com/cutover/cutover/cutover/engine"
 	"github.com/cutover/cutover/cutover/plan"
+	"github.com/cutover/cutover/internal/logcheck"
 	"github.com/cutover/cutover/nft"
 )
 
@@ -39,7 +40,7 @@ func (k *kernelBackends) Dataplane(nft.Config) (DataplaneCloser, error) {
 func openOver(t *testing.T, dir string, kernel *nft.Fake) (*Daemon, *kernelBackends) {
 	t.Helper()
 	kb := &kernelBackends{kernel: kernel}
-	d, err := Open(context.Background(), Config{StateDir: dir, Backends: kb, Log: zerolog.New(zerolog.NewTestWriter(t))})
+	d, err := Open(context.Background(), Config{StateDir: dir, Backends: kb, Log: zerolog.New(logcheck.Writer(t))})
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}

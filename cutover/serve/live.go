@@ -33,7 +33,7 @@ type LiveBackends struct {
 
 // Speaker implements daemon.Backends.
 func (b LiveBackends) Speaker(ctx context.Context, c bgp.Config) (bgp.Speaker, error) {
-	return gobgp.New(ctx, c, b.Log.With().Str("component", "bgp").Logger())
+	return gobgp.New(ctx, c, b.Log) // gobgp.New adds component "bgp"
 }
 
 // Effective is the configuration Dataplane opens for c: the table in

@@ -10,6 +10,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/cutover/cutover/internal/logcheck"
 	"github.com/cutover/cutover/internal/testenv"
 )
 
@@ -53,7 +54,7 @@ func TestRehearseConfined(t *testing.T) {
 		Caps: unitCaps(t, "../../dist/cutover.service", "../../dist/cutover-netns.conf")}
 	kill, _ := ParseFault("daemon-kill@1")
 	res, err := Run(context.Background(), Options{Runbook: "testdata/small.yaml", Lab: "rc" + randSuffix(), Confine: c,
-		Faults: []Fault{kill}, Out: testWriter{t}, Log: zerolog.New(zerolog.NewTestWriter(t)), MeasureRollback: true})
+		Faults: []Fault{kill}, Out: testWriter{t}, Log: zerolog.New(logcheck.Writer(t)), MeasureRollback: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/cutover/cutover/cutover/engine"
 	"github.com/cutover/cutover/cutover/plan"
+	"github.com/cutover/cutover/internal/logcheck"
 	"github.com/cutover/cutover/internal/testenv"
 	"github.com/cutover/cutover/lab"
 )
@@ -246,7 +247,7 @@ func upPaused(ctx context.Context, t *testing.T, restart time.Duration) (*rehear
 		t.Fatal(err)
 	}
 	r := &rehearsal{o: Options{Runbook: runbook, Lab: "ck" + randSuffix(), Binary: exe, DrainTimeout: 5 * time.Second,
-		Log: zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel)},
+		Log: zerolog.New(logcheck.Writer(t)).Level(zerolog.InfoLevel)},
 		pl: pl, out: testWriter{t}, at: map[int][]Fault{}, res: &Result{Runbook: runbook}}
 	if err := r.mapSites(); err != nil {
 		t.Fatal(err)

@@ -1,6 +1,7 @@
 package rehearse
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/cutover/cutover/cutover/daemon/client"
+	"github.com/cutover/cutover/internal/logcheck"
 	"github.com/cutover/cutover/lab"
 )
 
@@ -205,4 +207,59 @@ func stopLabDaemon(d *labDaemon) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	killPID(d.PID, d.Socket)
+}
+
+// maxLogProblems is how many bad lines of daemon.log a rehearsal lists.
+const maxLogProblems = 5
+
+// checkDaemonLog checks the lines of daemon.log that it has not checked
+// yet: each must be one JSON object with every key once, as strict parsers
+// such as Elasticsearch take nothing else (issue 14). It is called at the
+// end of the run, and again after the daemon stopped for the lines of its
+// shutdown. Bad lines make the rehearsal not OK; the first few are listed
+// as its problems.
+func (r *rehearsal) checkDaemonLog() { r.checkLog(filepath.Join(r.l.Dir(), "daemon.log")) }
+
+// checkLog is checkDaemonLog for the log at path.
+func (r *rehearsal) checkLog(path string) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		r.res.Problems = append(r.res.Problems, "check daemon.log: "+err.Error())
+		r.res.OK = false
+		return
+	}
+	if r.ld != nil && alive(r.ld.PID, r.ld.Socket) {
+		// A line without its newline may still be being written.
+		b = b[:bytes.LastIndexByte(b, '\n')+1]
+	}
+	rep, _ := logcheck.Log(bytes.NewReader(b), 0) // a bytes.Reader never fails
+	from := r.logLines
+	r.logLines = rep.Lines
+	var bad []logcheck.Problem
+	for _, p := range rep.Problems {
+		if p.Line > from {
+			bad = append(bad, p)
+		}
+	}
+	what := fmt.Sprintf("daemon.log: %d lines", rep.Lines-from)
+	if from > 0 {
+		what = fmt.Sprintf("daemon.log: %d more lines as the daemon stopped", rep.Lines-from)
+	}
+	if len(bad) == 0 {
+		r.res.Checked = append(r.res.Checked, what+", each strict JSON with unique keys")
+		return
+	}
+	r.res.Checked = append(r.res.Checked, fmt.Sprintf("%s, %d of them not strict JSON with unique keys (%s)", what, len(bad), path))
+	for _, p := range bad[:min(len(bad), maxLogProblems)] {
+		r.res.Problems = append(r.res.Problems, fmt.Sprintf("daemon.log %v: %s", p, shortLine(p.Text)))
+	}
+	r.res.OK = false
+}
+
+// shortLine shortens a log line for a problem.
+func shortLine(s string) string {
+	if len(s) <= 200 {
+		return s
+	}
+	return strings.ToValidUTF8(s[:200], "") + "…"
 }

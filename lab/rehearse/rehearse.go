@@ -129,6 +129,8 @@ type rehearsal struct {
 	at     map[int][]Fault
 	target string // lab site of the runbook's target
 	source string // lab site of the runbook's source
+	// logLines is how many lines of daemon.log checkDaemonLog has checked.
+	logLines int
 }
 
 // Run rehearses o.Runbook. The error is for a rehearsal that could not be
@@ -299,6 +301,9 @@ func (r *rehearsal) startDaemon(ctx context.Context) error {
 
 func (r *rehearsal) teardown() {
 	stopLabDaemon(r.ld)
+	if r.logLines > 0 {
+		r.checkDaemonLog() // what the daemon wrote as it stopped
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := lab.Down(ctx, r.o.Lab, r.o.Log); err != nil {
@@ -408,6 +413,7 @@ func (r *rehearsal) run(ctx context.Context) error {
 	if r.o.MeasureRollback {
 		r.measureRollback(ctx)
 	}
+	r.checkDaemonLog()
 	if r.o.Report != nil {
 		r.writeReport(ctx, snaps)
 	}

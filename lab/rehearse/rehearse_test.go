@@ -11,6 +11,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/cutover/cutover/cutover/serve"
+	"github.com/cutover/cutover/internal/logcheck"
 	"github.com/cutover/cutover/internal/testenv"
 	"github.com/cutover/cutover/lab"
 )
@@ -37,7 +38,7 @@ func TestRehearseFaults(t *testing.T) {
 	vmDown, _ := ParseFault("vm-down:10%@1")
 	kill, _ := ParseFault("daemon-kill@2")
 	res, err := Run(context.Background(), Options{Runbook: "testdata/small.yaml", Lab: "rh" + strings.ToLower(randSuffix()),
-		Faults: []Fault{vmDown, kill}, Out: testWriter{t}, Log: zerolog.New(zerolog.NewTestWriter(t)), MeasureRollback: true})
+		Faults: []Fault{vmDown, kill}, Out: testWriter{t}, Log: zerolog.New(logcheck.Writer(t)), MeasureRollback: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +71,7 @@ func randSuffix() string {
 func TestRehearseHelseNord(t *testing.T) {
 	testenv.RequireFRR(t)
 	res, err := Run(context.Background(), Options{Runbook: "../../runbooks/helse-nord/runbook.yaml", Lab: "rhn" + randSuffix(),
-		Out: testWriter{t}, Log: zerolog.New(zerolog.NewTestWriter(t)), MeasureRollback: true, ReachAll: true})
+		Out: testWriter{t}, Log: zerolog.New(logcheck.Writer(t)), MeasureRollback: true, ReachAll: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -109,7 +109,7 @@ func (l logger) event(lvl zerolog.Level, msg string, f gobgplog.Fields) {
 // fieldKey is our key for GoBGP's field k, given the keys this line has
 // already used. GoBGP names its fields in CamelCase and not always the same
 // way (Err, Error and error are all errors), and zerolog writes a key twice
-// if asked to, which strict JSON parsers reject (issue 14). So the names
+// if asked to, which strict JSON parsers reject. So the names
 // become ours, lower case, and a name that our logger writes itself
 // (reserved) or that this line already has gets the prefix "gobgp_":
 // GoBGP's Message becomes gobgp_message, not a second message.

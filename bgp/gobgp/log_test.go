@@ -44,7 +44,7 @@ func TestLogger(t *testing.T) {
 }
 
 // TestLoggerKeysOnce checks that GoBGP's fields never repeat a key of the
-// line, whatever their names (issue 14): strict JSON parsers reject a
+// line, whatever their names: strict JSON parsers reject a
 // line with a key twice.
 func TestLoggerKeysOnce(t *testing.T) {
 	tests := []struct {
@@ -103,7 +103,7 @@ func (b *lockedBuffer) String() string {
 // TestLogLinesStrictJSON runs a speaker that logs everything, GoBGP's
 // own lines included, through a session that comes up, is ended by the
 // peer (a NOTIFICATION), comes up again and is closed: every line must be
-// one JSON object with each key once, one component among them (issue 14).
+// one JSON object with each key once, one component among them.
 func TestLogLinesStrictJSON(t *testing.T) {
 	var logs lockedBuffer
 	defer func() {

@@ -2,7 +2,7 @@
 // per line, in UTF-8, with no key twice in any object. zerolog writes what
 // it is given, so a logger that says Str("component", …) on top of one that
 // already did writes the key twice; strict parsers such as Elasticsearch
-// reject such a line (issue 14).
+// reject such a line.
 //
 // Line checks one line, Log a whole log, and Writer checks every line a
 // test's logger writes.

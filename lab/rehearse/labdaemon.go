@@ -214,7 +214,7 @@ const maxLogProblems = 5
 
 // checkDaemonLog checks the lines of daemon.log that it has not checked
 // yet: each must be one JSON object with every key once, as strict parsers
-// such as Elasticsearch take nothing else (issue 14). It is called at the
+// such as Elasticsearch take nothing else. It is called at the
 // end of the run, and again after the daemon stopped for the lines of its
 // shutdown. Bad lines make the rehearsal not OK; the first few are listed
 // as its problems.

@@ -1,14 +1,21 @@
 # Run `make help` for the targets.
 GO ?= go
 RUNBOOK ?= runbooks/helse-nord/runbook.yaml
+# Generated man pages go here (under bin/, not committed: they follow the
+# commands' help, so they are built with the binary).
+MANDIR ?= bin/man
 
-.PHONY: help build test unit integration bench vet check lab-up lab-down rehearse clean
+.PHONY: help build man test unit integration bench vet check lab-up lab-down rehearse clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
 build: ## build bin/cutover
 	$(GO) build -o bin/cutover ./cmd/cutover
+
+man: build ## man pages of every command into bin/man/man1 (MANDIR=dir to change; read with man -M bin/man cutover)
+	rm -rf $(MANDIR)/man1
+	SOURCE_DATE_EPOCH=$$(git log -1 --format=%ct 2>/dev/null || date +%s) bin/cutover gen-man $(MANDIR)/man1
 
 vet: ## go vet every package
 	$(GO) vet ./...

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -26,6 +27,7 @@ func newBGPCmd(a *app) *cobra.Command {
 		Long: `The cutover daemon announces routes with an embedded GoBGP speaker. These
 commands run that speaker on their own against the lab (cutover lab up), to see
 the edge router's forwarding table follow an announcement.`,
+		Example: `  cutover bgp announce --lab lab --to skm2`,
 	}
 	cmd.AddCommand(newBGPAnnounceCmd(a))
 	return cmd
@@ -52,13 +54,13 @@ announce left behind. Needs root and a running lab.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			name, to, withdraw := a.v.GetString("lab"), a.v.GetString("to"), a.v.GetBool("withdraw")
 			if (to == "") == !withdraw {
-				return &exitError{2, fmt.Errorf("give exactly one of --to SITE and --withdraw")}
+				return usageErr(fmt.Errorf("give exactly one of --to SITE and --withdraw"))
 			}
 			if withdraw && a.v.GetBool("hold") {
-				return &exitError{2, fmt.Errorf("--hold goes with --to, not --withdraw")}
+				return usageErr(fmt.Errorf("--hold goes with --to, not --withdraw"))
 			}
 			if to != "" && to != lab.NodeSKM1 && to != lab.NodeSKM2 {
-				return &exitError{2, fmt.Errorf("--to %q: want %s", to, strings.Join(lab.Sites, " or "))}
+				return usageErr(fmt.Errorf("--to %q: want %s", to, strings.Join(lab.Sites, " or ")))
 			}
 			l, err := lab.Open(name)
 			if err != nil {
@@ -79,6 +81,7 @@ announce left behind. Needs root and a running lab.`,
 	f := cmd.Flags()
 	f.String("lab", lab.DefaultName, "lab name")
 	f.String("to", "", "site whose gateway becomes the next-hop: skm1 or skm2")
+	_ = cmd.RegisterFlagCompletionFunc("to", cobra.FixedCompletions(lab.Sites, cobra.ShellCompDirectiveNoFileComp))
 	f.Bool("withdraw", false, "withdraw the VMs' routes instead")
 	f.Bool("hold", false, "keep the session until interrupted, then withdraw")
 	f.Int("count", 0, "announce only the first N VMs (0: all)")
@@ -102,8 +105,9 @@ func reexec(cmd *cobra.Command, ns string) error {
 
 func newBenchCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "bench",
-		Short: "Measure the tool against the lab",
+		Use:     "bench",
+		Short:   "Measure the tool against the lab",
+		Example: `  cutover bench bgp --sizes 2000 --runs 1`,
 	}
 	cmd.AddCommand(newBenchBGPCmd(a))
 	return cmd
@@ -119,18 +123,21 @@ holds every prefix: announcing N /32s via skm2, switching them to skm1's gateway
 and withdrawing them (median of --runs), plus when the edge's mirror confirmed
 each change. --reference also times a bare embedded GoBGP, run by run in turn
 with the speaker (each run a fresh session), so both meet the same machine load.
-The lab is taken down at the end. Needs root and FRR.`,
+The lab is taken down at the end. Needs root and FRR.
+
+Progress goes to the log (standard error), the table (or -o json) to standard output.`,
 		Example: `  cutover bench bgp
-  cutover bench bgp --sizes 2000 --runs 5 --reference`,
+  cutover bench bgp --sizes 2000 --runs 5 --reference
+  cutover bench bgp --sizes 2000,10000 -o json > bench.json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			sizes, err := parseSizes(a.v.GetString("sizes"))
 			if err != nil {
-				return &exitError{2, err}
+				return usageErr(err)
 			}
 			runs := a.v.GetInt("runs")
 			if runs < 1 {
-				return &exitError{2, fmt.Errorf("--runs %d: want at least 1", runs)}
+				return usageErr(fmt.Errorf("--runs %d: want at least 1", runs))
 			}
 			name := a.v.GetString("lab")
 			ns := lab.NamespaceName(name, lab.NodeCtl)
@@ -139,16 +146,19 @@ The lab is taken down at the end. Needs root and FRR.`,
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(a.out, "measuring %v prefixes, %d runs each...\n", sizes, runs)
+				a.log.Info().Ints("sizes", sizes).Int("runs", runs).Msg("measuring")
 				rs, err := bgplab.Bench(cmd.Context(), l, bgplab.BenchOptions{Sizes: sizes, Runs: runs, Reference: a.v.GetBool("reference"), Log: a.log})
 				if err != nil {
 					return err
+				}
+				if a.jsonOut() {
+					return a.writeJSON(benchJSON(rs))
 				}
 				return bgplab.WriteBenchTable(a.out, rs)
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			fmt.Fprintf(a.out, "bringing up lab %q...\n", name)
+			a.log.Info().Str("lab", name).Msg("bringing up the lab")
 			if _, err := lab.Up(ctx, lab.Config{Name: name, VMs: lab.DefaultVMs(10)}, a.log); err != nil {
 				return err
 			}
@@ -168,6 +178,7 @@ The lab is taken down at the end. Needs root and FRR.`,
 	f.Bool("reference", false, "also time a bare embedded GoBGP for comparison")
 	f.String("lab", "bench", "name of the lab to bring up (and down)")
 	f.Bool("keep-lab", false, "leave the lab up at the end")
+	addOutputFlag(cmd, "text", "json")
 	return cmd
 }
 
@@ -181,4 +192,37 @@ func parseSizes(s string) ([]int, error) {
 		out = append(out, n)
 	}
 	return out, nil
+}
+
+// benchResult is one size of bench bgp's JSON output (times in
+// nanoseconds, medians over the runs).
+type benchResult struct {
+	Prefixes        int           `json:"prefixes"`
+	Runs            int           `json:"runs"`
+	Announce        time.Duration `json:"announce"`
+	Switch          time.Duration `json:"switch"`
+	Withdraw        time.Duration `json:"withdraw"`
+	ConfirmAnnounce time.Duration `json:"confirm_announce"`
+	ConfirmSwitch   time.Duration `json:"confirm_switch"`
+	ConfirmWithdraw time.Duration `json:"confirm_withdraw"`
+	RSS             int64         `json:"rss_bytes"`
+	Reference       *benchResult  `json:"reference,omitempty"`
+}
+
+func benchJSON(rs []bgplab.BenchResult) []benchResult {
+	out := make([]benchResult, len(rs))
+	for i, r := range rs {
+		out[i] = benchOne(r)
+	}
+	return out
+}
+
+func benchOne(r bgplab.BenchResult) benchResult {
+	b := benchResult{Prefixes: r.Prefixes, Runs: r.Runs, Announce: r.Announce, Switch: r.Switch, Withdraw: r.Withdraw,
+		ConfirmAnnounce: r.Confirm[0], ConfirmSwitch: r.Confirm[1], ConfirmWithdraw: r.Confirm[2], RSS: r.RSS}
+	if r.Reference != nil {
+		ref := benchOne(*r.Reference)
+		b.Reference = &ref
+	}
+	return b
 }

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"path/filepath"
 	"time"
@@ -13,7 +11,6 @@ import (
 	"github.com/cutover/cutover/cutover/daemon"
 	"github.com/cutover/cutover/cutover/daemon/client"
 	"github.com/cutover/cutover/cutover/engine"
-	"github.com/cutover/cutover/cutover/runbook"
 	"github.com/cutover/cutover/cutover/serve"
 	"github.com/cutover/cutover/cutover/view"
 )
@@ -44,6 +41,9 @@ with go in advance. Leaving the view (q, Ctrl-C, or --detach) does not stop the 
 
 --dry-run simulates the whole run against in-memory fakes and prints the timeline;
 it touches no daemon, namespace, route or table.`,
+		Example: `  cutover run --dry-run runbooks/helse-nord/runbook.yaml
+  cutover run runbooks/helse-nord/runbook.yaml
+  cutover run --yes --detach -o json runbooks/helse-nord/runbook.yaml`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if a.v.GetBool("dry-run") {
@@ -55,83 +55,92 @@ it touches no daemon, namespace, route or table.`,
 			}
 			cl := a.client()
 			if err := cl.Run(cmd.Context(), path, a.v.GetBool("yes")); err != nil {
-				return inputErr(err)
+				return daemonErr(inputErr(err))
 			}
-			fmt.Fprintf(a.out, "started %s\n", path)
-			if a.v.GetBool("detach") {
-				return nil
+			res := runResult{Runbook: path, Started: true, Detached: a.v.GetBool("detach")}
+			if res.Detached {
+				if a.jsonOut() {
+					return a.writeJSON(res)
+				}
+				_, err := fmt.Fprintf(a.out, "started %s\n", path)
+				return err
 			}
-			return a.follow(cmd.Context(), cl)
+			if !a.jsonOut() {
+				fmt.Fprintf(a.out, "started %s\n", path)
+			}
+			return a.follow(cmd.Context(), cl, func(st engine.Status) error {
+				res.Status = &st
+				return a.writeJSON(res)
+			})
 		},
 	}
 	addSocketFlag(c)
+	addOutputFlag(c, "text", "json")
 	c.Flags().Bool("yes", false, "answer every go/no-go point with go")
 	c.Flags().Bool("dry-run", false, "simulate the run against fakes and print the timeline; changes nothing")
 	c.Flags().Bool("detach", false, "start the run and return at once")
 	return c
 }
 
-// inputErr gives mistakes in a runbook or its inventory exit code 2,
-// telling them by type: runbook.ValidationErrors (or a single
-// runbook.FieldError) anywhere in err's chain, as loaded here or as the
-// daemon's client hands them on.
-func inputErr(err error) error {
-	var (
-		ve runbook.ValidationErrors
-		fe runbook.FieldError
-	)
-	if errors.As(err, &ve) || errors.As(err, &fe) {
-		return &exitError{code: 2, err: err}
-	}
-	return err
+// runResult is run's JSON output.
+type runResult struct {
+	Runbook  string `json:"runbook"`
+	Started  bool   `json:"started"`
+	Detached bool   `json:"detached,omitempty"`
+	// DryRun: Timeline holds the lines of the simulated run.
+	DryRun   bool     `json:"dry_run,omitempty"`
+	Timeline []string `json:"timeline,omitempty"`
+	// Status is the run's last status when run followed it to its end.
+	Status *engine.Status `json:"status,omitempty"`
 }
 
 func newStatusCmd(a *app) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "status",
 		Short: "Show the run: batches, states, gate verdicts, moved/total, ETA",
-		Args:  cobra.NoArgs,
+		Long: `status shows the daemon's run: its phase, every batch with its state and gate
+verdicts, moved/total VMs, the ETA and the last events. --watch follows the run
+until it ends (with -o json: prints the last status then).`,
+		Example: `  cutover status
+  cutover status --watch
+  cutover status -o json | jq -r .state.phase`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cl := a.client()
 			if a.v.GetBool("watch") {
-				return a.follow(cmd.Context(), cl)
+				return a.follow(cmd.Context(), cl, func(st engine.Status) error { return a.writeJSON(st) })
 			}
 			st, err := cl.Status(cmd.Context(), 0)
 			if err != nil {
-				return err
+				return daemonErr(err)
 			}
-			switch o := a.v.GetString("output"); o {
-			case "json":
-				enc := json.NewEncoder(a.out)
-				enc.SetIndent("", "  ")
-				return enc.Encode(st)
-			case "text":
-				return view.Render(a.out, st, view.Options{Events: 10})
-			default:
-				return &exitError{code: 2, err: fmt.Errorf("-o %q: want text or json", o)}
+			if a.jsonOut() {
+				return a.writeJSON(st)
 			}
+			return view.Render(a.out, st, view.Options{Events: 10})
 		},
 	}
 	addSocketFlag(c)
-	c.Flags().StringP("output", "o", "text", "output format: text or json")
+	addOutputFlag(c, "text", "json")
 	c.Flags().BoolP("watch", "w", false, "follow the run live until it ends")
 	return c
 }
 
-func simpleCmd(a *app, use, short string, f func(*client.Client, context.Context) error, done string) *cobra.Command {
+func simpleCmd(a *app, use, short string, f func(*client.Client, context.Context) error, done, example string) *cobra.Command {
 	c := &cobra.Command{
-		Use:   use,
-		Short: short,
-		Args:  cobra.NoArgs,
+		Use:     use,
+		Short:   short,
+		Example: example,
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := f(a.client(), cmd.Context()); err != nil {
-				return err
+				return daemonErr(err)
 			}
-			fmt.Fprintln(a.out, done)
-			return nil
+			return a.result(commandResult{Command: use, Result: done})
 		},
 	}
 	addSocketFlag(c)
+	addOutputFlag(c, "text", "json")
 	return c
 }
 
@@ -139,7 +148,15 @@ func newConfirmCmd(a *app) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "confirm [POINT]",
 		Short: "Answer the go/no-go point the run waits at (go, or --no-go)",
-		Args:  cobra.MaximumNArgs(1),
+		Long: `confirm answers the go/no-go point the run waits at: go, or with --no-go, no-go
+(the run stays paused there). Naming the POINT makes sure the answer is for the
+point meant: the daemon refuses it (exit 4) when the run waits elsewhere. The
+shell completes POINT with the point the run waits at.`,
+		Example: `  cutover confirm
+  cutover confirm after-canary
+  cutover confirm before-end --no-go`,
+		Args:              cobra.MaximumNArgs(1),
+		ValidArgsFunction: a.completePoint,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			point := ""
 			if len(args) == 1 {
@@ -147,17 +164,17 @@ func newConfirmCmd(a *app) *cobra.Command {
 			}
 			goAhead := !a.v.GetBool("no-go")
 			if err := a.client().Confirm(cmd.Context(), point, goAhead); err != nil {
-				return err
+				return daemonErr(err)
 			}
-			if goAhead {
-				fmt.Fprintln(a.out, "go")
-			} else {
-				fmt.Fprintln(a.out, "no-go: the run stays paused")
+			r := commandResult{Command: "confirm", Point: point, Go: &goAhead, Result: "go"}
+			if !goAhead {
+				r.Result = "no-go: the run stays paused"
 			}
-			return nil
+			return a.result(r)
 		},
 	}
 	addSocketFlag(c)
+	addOutputFlag(c, "text", "json")
 	c.Flags().Bool("no-go", false, "answer no-go: the run stays paused at the point")
 	return c
 }
@@ -169,7 +186,12 @@ func newRollbackCmd(a *app) *cobra.Command {
 		Long: `rollback moves traffic back to the source site at once, interrupting a batch under way:
   --all        every batch; the run ends
   --batch N    only batch N; the run pauses
-  --to N       batch N and every later batch; the run pauses`,
+  --to N       batch N and every later batch; the run pauses
+
+The shell completes --batch and --to with the batches the daemon has moved.`,
+		Example: `  cutover rollback --all
+  cutover rollback --batch 3
+  cutover rollback --to 5 -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var t engine.RollbackTarget
@@ -187,22 +209,37 @@ func newRollbackCmd(a *app) *cobra.Command {
 				set++
 			}
 			if set != 1 {
-				return &exitError{code: 2, err: fmt.Errorf("rollback: give exactly one of --all, --batch N, --to N")}
+				return usageErr(fmt.Errorf("rollback: give exactly one of --all, --batch N, --to N"))
 			}
 			start := time.Now()
 			took, err := a.client().Rollback(cmd.Context(), t)
 			if err != nil {
-				return err
+				return daemonErr(err)
 			}
-			fmt.Fprintf(a.out, "rolled back (%s): daemon took %s, %s in all\n", t, took, time.Since(start).Round(time.Millisecond))
-			return nil
+			all := time.Since(start).Round(time.Millisecond)
+			if a.jsonOut() {
+				return a.writeJSON(rollbackResult{Command: "rollback", Target: t.String(), DaemonTook: took, Took: all.String()})
+			}
+			_, err = fmt.Fprintf(a.out, "rolled back (%s): daemon took %s, %s in all\n", t, took, all)
+			return err
 		},
 	}
 	addSocketFlag(c)
+	addOutputFlag(c, "text", "json")
 	c.Flags().Bool("all", false, "roll back every batch and end the run")
 	c.Flags().Int("batch", 0, "roll back only this batch")
 	c.Flags().Int("to", 0, "roll back this batch and every later one")
+	_ = c.RegisterFlagCompletionFunc("batch", a.completeBatch)
+	_ = c.RegisterFlagCompletionFunc("to", a.completeBatch)
 	return c
+}
+
+// rollbackResult is rollback's JSON output.
+type rollbackResult struct {
+	Command    string `json:"command"`
+	Target     string `json:"target"`      // --all, --batch N or --to N
+	DaemonTook string `json:"daemon_took"` // as the daemon measured it
+	Took       string `json:"took"`        // command to answer, here
 }
 
 func newReconcileCmd(a *app) *cobra.Command {
@@ -224,25 +261,30 @@ a person decides:
           routes they kept for the daemon. Traffic goes back to the source.
 
 rollback --all does what clear does.`,
+		Example: `  cutover status
+  cutover reconcile adopt
+  cutover reconcile clear -o json`,
 		Args:      cobra.ExactArgs(1),
 		ValidArgs: []string{daemon.DecideAdopt, daemon.DecideClear},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			d := args[0]
 			if d != daemon.DecideAdopt && d != daemon.DecideClear {
-				return &exitError{code: 2, err: fmt.Errorf("reconcile: %q: give adopt or clear", d)}
+				return usageErr(fmt.Errorf("reconcile: %q: give adopt or clear", d))
 			}
 			if err := a.client().Reconcile(cmd.Context(), d); err != nil {
-				return err
+				return daemonErr(err)
 			}
+			r := commandResult{Command: "reconcile", Decision: d}
 			switch d {
 			case daemon.DecideAdopt:
-				fmt.Fprintln(a.out, "adopted: the daemon holds the moves found; cutover status shows them as a finished run")
+				r.Result = "adopted: the daemon holds the moves found; cutover status shows them as a finished run"
 			default:
-				fmt.Fprintln(a.out, "cleared: the earlier run's traces are taken away; the daemon is idle")
+				r.Result = "cleared: the earlier run's traces are taken away; the daemon is idle"
 			}
-			return nil
+			return a.result(r)
 		},
 	}
 	addSocketFlag(c)
+	addOutputFlag(c, "text", "json")
 	return c
 }

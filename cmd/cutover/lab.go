@@ -1,12 +1,12 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -25,6 +25,10 @@ gateways skm1 and skm2 holding every VM address, a client network hosp, and ctl,
 where the cutover controller (AS 65100) peers with the edge. Every VM reaches
 skm1 through the edge's covering static routes until the controller announces a
 more specific route. Needs root, FRR and iproute2 (scripts/setup --packages).`,
+		Example: `  cutover lab up
+  cutover lab status
+  cutover lab http 10.64.0.10
+  cutover lab down`,
 	}
 	cmd.AddCommand(
 		newLabUpCmd(a),
@@ -53,7 +57,7 @@ func addVMFlags(cmd *cobra.Command) {
 func (a *app) labConfig() (lab.Config, error) {
 	n4, n6 := a.v.GetInt("vms"), a.v.GetInt("vms6")
 	if n4 < 0 || n6 < 0 {
-		return lab.Config{}, &exitError{2, fmt.Errorf("--vms %d --vms6 %d: want numbers >= 0", n4, n6)}
+		return lab.Config{}, usageErr(fmt.Errorf("--vms %d --vms6 %d: want numbers >= 0", n4, n6))
 	}
 	vms := append(lab.DefaultVMs(n4), lab.DefaultVMs6(n6)...)
 	return lab.Config{Name: a.v.GetString("name"), VMs: vms}, nil
@@ -63,8 +67,11 @@ func newLabUpCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "up",
 		Short: "Bring the lab up (recreating it if it is up)",
+		Long: `up builds the lab and prints where the controller runs and peers. Its log goes to
+standard error (JSON when that is not a terminal), its result to standard output.`,
 		Example: `  cutover lab up
-  cutover lab up --vms 10000 --vms6 100 --name big`,
+  cutover lab up --vms 10000 --vms6 100 --name big
+  cutover lab up -o json 2>lab-up.log | jq .controller`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := a.labConfig()
@@ -77,19 +84,46 @@ func newLabUpCmd(a *app) *cobra.Command {
 				return err
 			}
 			t := l.Topology()
+			res := labUpResult{Lab: l.Name(), Took: time.Since(start), VMs: len(t.VMs), Covering: t.Covering,
+				BaselineSite: t.BaselineSite, NextHops: t.SiteNextHop,
+				Controller: labController{Namespace: l.Namespace(lab.NodeCtl), AS: t.ControllerAS,
+					Peers: []netip.Addr{t.EdgeCtl4, t.EdgeCtl6}, PeerAS: t.EdgeAS}}
+			if a.jsonOut() {
+				return a.writeJSON(res)
+			}
 			fmt.Fprintf(a.out, "lab %q up in %.1fs: %d VMs, covering %v via %s\n",
-				l.Name(), time.Since(start).Seconds(), len(t.VMs), t.Covering, t.BaselineSite)
+				res.Lab, res.Took.Seconds(), res.VMs, res.Covering, res.BaselineSite)
 			fmt.Fprintf(a.out, "controller: run it in %s, AS %d, peer %s (or %s) AS %d\n",
-				l.Namespace(lab.NodeCtl), t.ControllerAS, t.EdgeCtl4, t.EdgeCtl6, t.EdgeAS)
-			fmt.Fprintf(a.out, "next-hops: skm1 %s %s, skm2 %s %s\n",
+				res.Controller.Namespace, res.Controller.AS, t.EdgeCtl4, t.EdgeCtl6, res.Controller.PeerAS)
+			_, err = fmt.Fprintf(a.out, "next-hops: skm1 %s %s, skm2 %s %s\n",
 				t.SiteNextHop[lab.NodeSKM1].V4, t.SiteNextHop[lab.NodeSKM1].V6,
 				t.SiteNextHop[lab.NodeSKM2].V4, t.SiteNextHop[lab.NodeSKM2].V6)
-			return nil
+			return err
 		},
 	}
 	addLabNameFlag(cmd)
 	addVMFlags(cmd)
+	addOutputFlag(cmd, "text", "json")
 	return cmd
+}
+
+// labUpResult is lab up's JSON output.
+type labUpResult struct {
+	Lab          string                 `json:"lab"`
+	Took         time.Duration          `json:"took"`
+	VMs          int                    `json:"vms"`
+	Covering     []netip.Prefix         `json:"covering"`
+	BaselineSite string                 `json:"baseline_site"`
+	Controller   labController          `json:"controller"`
+	NextHops     map[string]lab.NextHop `json:"next_hops"`
+}
+
+// labController is where the controller runs in a lab and whom it peers with.
+type labController struct {
+	Namespace string       `json:"namespace"`
+	AS        uint32       `json:"as"`
+	Peers     []netip.Addr `json:"peers"`
+	PeerAS    uint32       `json:"peer_as"`
 }
 
 func newLabDownCmd(a *app) *cobra.Command {
@@ -99,6 +133,8 @@ func newLabDownCmd(a *app) *cobra.Command {
 		Long: `Stops every process of the lab (by pid, from the state file and by namespace),
 deletes its namespaces (also ones a crash left without a state file) and removes
 its state directory. Safe to run when the lab is not up.`,
+		Example: `  cutover lab down
+  cutover lab down --name big -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			name := a.v.GetString("name")
@@ -106,11 +142,19 @@ its state directory. Safe to run when the lab is not up.`,
 			if err := lab.Down(cmd.Context(), name, a.log); err != nil {
 				return err
 			}
-			fmt.Fprintf(a.out, "lab %q down in %.1fs\n", name, time.Since(start).Seconds())
-			return nil
+			took := time.Since(start)
+			if a.jsonOut() {
+				return a.writeJSON(struct {
+					Lab  string        `json:"lab"`
+					Took time.Duration `json:"took"`
+				}{name, took})
+			}
+			_, err := fmt.Fprintf(a.out, "lab %q down in %.1fs\n", name, took.Seconds())
+			return err
 		},
 	}
 	addLabNameFlag(cmd)
+	addOutputFlag(cmd, "text", "json")
 	return cmd
 }
 
@@ -119,7 +163,9 @@ func newLabStatusCmd(a *app) *cobra.Command {
 		Use:   "status",
 		Short: "Show the lab's nodes, links, daemons, BGP sessions and edge FIB",
 		Long:  "Exits 1 when something is wrong (a namespace, link or daemon); BGP sessions need not be established.",
-		Args:  cobra.NoArgs,
+		Example: `  cutover lab status
+  cutover lab status --name big -o json | jq .problems`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			l, err := lab.Open(a.v.GetString("name"))
 			if err != nil {
@@ -129,19 +175,13 @@ func newLabStatusCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			switch f := a.v.GetString("output"); f {
-			case "json":
-				enc := json.NewEncoder(a.out)
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(st); err != nil {
-					return err
-				}
-			case "text":
-				if err := st.WriteText(a.out); err != nil {
-					return err
-				}
-			default:
-				return &exitError{2, fmt.Errorf("--output %q: want text or json", f)}
+			if a.jsonOut() {
+				err = a.writeJSON(st)
+			} else {
+				err = st.WriteText(a.out)
+			}
+			if err != nil {
+				return err
 			}
 			if !st.Healthy() {
 				return fmt.Errorf("lab %q is not healthy: %d problems", st.Name, len(st.Problems))
@@ -150,7 +190,7 @@ func newLabStatusCmd(a *app) *cobra.Command {
 		},
 	}
 	addLabNameFlag(cmd)
-	cmd.Flags().StringP("output", "o", "text", "output format: text or json")
+	addOutputFlag(cmd, "text", "json")
 	return cmd
 }
 
@@ -160,8 +200,10 @@ func newLabVtyshCmd(a *app) *cobra.Command {
 		Short: "Run vtysh against a node's FRR (only edge runs FRR)",
 		Example: `  cutover lab vtysh edge -c "show bgp summary"
   cutover lab vtysh edge -c "show ip route 10.64.0.10"
+  cutover lab vtysh edge -c "show bgp summary json"
   cutover lab vtysh edge          # interactive`,
-		Args: cobra.ExactArgs(1),
+		Args:      cobra.ExactArgs(1),
+		ValidArgs: []string{lab.NodeEdge},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			l, err := lab.Open(a.v.GetString("name"))
 			if err != nil {
@@ -174,10 +216,13 @@ func newLabVtyshCmd(a *app) *cobra.Command {
 			if len(cmds) == 0 {
 				vargs, err := l.VtyshArgs(args[0])
 				if err != nil {
-					return &exitError{2, err}
+					return usageErr(err)
 				}
 				c := exec.CommandContext(cmd.Context(), "vtysh", vargs...)
+				// vtysh talks to the terminal itself; its errors are lines
+				// for people (see errLines).
 				c.Stdin, c.Stdout, c.Stderr = os.Stdin, a.out, a.err
+				a.plainErr = true
 				return c.Run()
 			}
 			out, err := l.Vtysh(cmd.Context(), args[0], cmds...)
@@ -195,29 +240,39 @@ func newLabHTTPCmd(a *app) *cobra.Command {
 		Use:   "http ADDRESS",
 		Short: "Make an HTTP GET to a VM from inside a node and print the answer (the site name)",
 		Example: `  cutover lab http 10.64.0.10              # from hosp: prints skm1 at baseline
-  cutover lab http --from ctl fd00:64::10`,
+  cutover lab http --from ctl fd00:64::10 -o json`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			addr, err := netip.ParseAddr(args[0])
 			if err != nil {
-				return &exitError{2, fmt.Errorf("address: %w", err)}
+				return usageErr(fmt.Errorf("address: %w", err))
 			}
 			l, err := lab.Open(a.v.GetString("name"))
 			if err != nil {
 				return err
 			}
-			port := a.v.GetUint16("port")
-			body, err := l.HTTPGet(cmd.Context(), a.v.GetString("from"), addr, port)
+			port, from := a.v.GetUint16("port"), a.v.GetString("from")
+			body, err := l.HTTPGet(cmd.Context(), from, addr, port)
 			if err != nil {
 				return err
 			}
-			fmt.Fprint(a.out, body)
-			return nil
+			if a.jsonOut() {
+				return a.writeJSON(struct {
+					From    string     `json:"from"`
+					Address netip.Addr `json:"address"`
+					Port    uint16     `json:"port"`
+					Answer  string     `json:"answer"`
+				}{from, addr, port, strings.TrimSpace(body)})
+			}
+			_, err = fmt.Fprint(a.out, body)
+			return err
 		},
 	}
 	addLabNameFlag(cmd)
+	addOutputFlag(cmd, "text", "json")
 	cmd.Flags().String("from", lab.NodeHosp, "node to make the request from")
 	cmd.Flags().Uint16("port", lab.HTTPPort, "TCP port")
+	_ = cmd.RegisterFlagCompletionFunc("from", cobra.FixedCompletions(lab.Nodes, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
 
@@ -225,14 +280,20 @@ func newLabExportCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "export",
 		Short: "Write the lab topology for another runner (containerlab)",
-		Long: `Writes the lab as a containerlab topology (.clab.yml) with the same nodes, links,
-addresses and FRR configuration. With -o, the files it binds into the nodes are
-written next to it in <name>-files/; without -o only the YAML goes to stdout.`,
-		Example: `  cutover lab export --format clab -o lab/cutover.clab.yml`,
-		Args:    cobra.NoArgs,
+		Long: `Writes the lab as a containerlab topology (.clab.yml, --format clab) with the same
+nodes, links, addresses and FRR configuration. With --out FILE, the topology goes to
+FILE and the files it binds into the nodes next to it in <name>-files/, and export
+prints what it wrote; without --out the topology goes to standard output (-o json:
+the topology and the files' contents in one JSON object).
+
+-o is the output format, as everywhere; the file is --out.`,
+		Example: `  cutover lab export --out lab/cutover.clab.yml
+  cutover lab export --format clab --vms 100 > cutover.clab.yml
+  cutover lab export -o json | jq -r .yaml`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if f := a.v.GetString("format"); f != "clab" {
-				return &exitError{2, fmt.Errorf("--format %q: want clab", f)}
+				return usageErr(fmt.Errorf("--format %q: want clab", f))
 			}
 			cfg, err := a.labConfig()
 			if err != nil {
@@ -240,15 +301,23 @@ written next to it in <name>-files/; without -o only the YAML goes to stdout.`,
 			}
 			ex, err := clab.New(cfg)
 			if err != nil {
-				return &exitError{2, err}
+				return usageErr(err)
 			}
-			out := a.v.GetString("output")
+			res := exportResult{Format: "clab", FilesDir: ex.FilesDir, Files: ex.FileNames()}
+			out := a.v.GetString("out")
 			if out == "" || out == "-" {
-				_, err := a.out.Write(ex.YAML)
-				return err
+				if !a.jsonOut() {
+					_, err := a.out.Write(ex.YAML)
+					return err
+				}
+				res.YAML, res.Contents = string(ex.YAML), map[string]string{}
+				for name, b := range ex.Files {
+					res.Contents[name] = string(b)
+				}
+				return a.writeJSON(res)
 			}
 			dir := filepath.Dir(out)
-			for _, name := range ex.FileNames() {
+			for i, name := range res.Files {
 				p := filepath.Join(dir, name)
 				if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 					return err
@@ -260,19 +329,40 @@ written next to it in <name>-files/; without -o only the YAML goes to stdout.`,
 				if err := os.WriteFile(p, ex.Files[name], mode); err != nil {
 					return err
 				}
+				res.Files[i] = p
 			}
 			if err := os.WriteFile(out, ex.YAML, 0o644); err != nil {
 				return err
 			}
-			fmt.Fprintf(a.err, "wrote %s and %d files in %s\n", out, len(ex.Files), filepath.Join(dir, ex.FilesDir))
-			return nil
+			res.Topology, res.FilesDir = out, filepath.Join(dir, ex.FilesDir)
+			if a.jsonOut() {
+				return a.writeJSON(res)
+			}
+			_, err = fmt.Fprintf(a.out, "wrote %s and %d files in %s\n", out, len(ex.Files), res.FilesDir)
+			return err
 		},
 	}
 	addLabNameFlag(cmd)
 	addVMFlags(cmd)
-	cmd.Flags().String("format", "clab", "output format: clab (containerlab)")
-	cmd.Flags().StringP("output", "o", "", "file to write (default: the YAML to stdout)")
+	addOutputFlag(cmd, "text", "json")
+	cmd.Flags().String("format", "clab", "topology format: clab (containerlab)")
+	cmd.Flags().String("out", "", "write the topology to this file, and its files next to it (default: the topology to stdout)")
+	_ = cmd.RegisterFlagCompletionFunc("format", cobra.FixedCompletions([]string{"clab"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
+}
+
+// exportResult is lab export's JSON output.
+type exportResult struct {
+	Format string `json:"format"`
+	// Topology is the file written (--out); empty: YAML holds the topology.
+	Topology string `json:"topology,omitempty"`
+	FilesDir string `json:"files_dir"`
+	// Files are the files the topology binds into the nodes: the paths
+	// written, or (without --out) their names relative to the topology.
+	Files []string `json:"files"`
+	// YAML and Contents (by name) are the topology and its files, without --out.
+	YAML     string            `json:"yaml,omitempty"`
+	Contents map[string]string `json:"contents,omitempty"`
 }
 
 // newLabResponderCmd is the site responder Up starts in skm1 and skm2; its

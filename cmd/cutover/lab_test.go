@@ -19,7 +19,7 @@ func TestLabExport(t *testing.T) {
 
 	dir := t.TempDir()
 	file := filepath.Join(dir, "cutover.clab.yml")
-	if _, errOut, _, err := run(t, "lab", "export", "-o", file, "--name", "demo", "--vms", "2", "--vms6", "1"); err != nil {
+	if _, errOut, _, err := run(t, "lab", "export", "--out", file, "--name", "demo", "--vms", "2", "--vms6", "1"); err != nil {
 		t.Fatalf("%v\n%s", err, errOut)
 	}
 	y, err := os.ReadFile(file)
@@ -52,10 +52,11 @@ func TestLabErrors(t *testing.T) {
 		{[]string{"lab", "export", "--name", "Big Lab"}, `lab name "Big Lab": want 1-31 characters of a-z, 0-9, '-' and '_', starting with a letter or digit`, 2},
 		{[]string{"lab", "status", "--name", "never-up-x1"},
 			"open lab \"never-up-x1\": lab is not up (no /run/cutover/lab/never-up-x1/state.json): run `cutover lab up --name never-up-x1`", 1},
-		{[]string{"lab", "status", "--name", "never-up-x1", "-o", "yaml"},
-			"open lab \"never-up-x1\": lab is not up (no /run/cutover/lab/never-up-x1/state.json): run `cutover lab up --name never-up-x1`", 1},
+		{[]string{"lab", "status", "--name", "never-up-x1", "-o", "yaml"}, `-o "yaml": want text or json`, 2},
 		{[]string{"lab", "http", "not-an-ip"}, `address: ParseAddr("not-an-ip"): unable to parse IP`, 2},
-		{[]string{"lab", "vtysh"}, "accepts 1 arg(s), received 0", 1},
+		{[]string{"lab", "vtysh"}, "accepts 1 arg(s), received 0", 2},
+		{[]string{"lab", "export", "-o", "lab/cutover.clab.yml"},
+			`-o "lab/cutover.clab.yml": want text or json (-o is the output format; write a file with --out lab/cutover.clab.yml)`, 2},
 		{[]string{"lab", "fault", "meteor"},
 			`fault "meteor": unknown kind "meteor" (want one of vm-down, slow-vm, bgp-reset, link-down, daemon-kill)`, 2},
 		{[]string{"lab", "fault", "vm-down", "--name", "never-up-x1"}, "vm-down needs --addrs", 2},

@@ -2,14 +2,9 @@
 // with BGP and nftables, batch by batch, behind health gates.
 package main
 
-import (
-	"fmt"
-	"os"
-)
+import "os"
 
 func main() {
-	if err := newRootCmd().Execute(); err != nil {
-		fmt.Fprintln(os.Stderr, "cutover:", err)
-		os.Exit(exitCode(err))
-	}
+	a := newApp()
+	os.Exit(a.execute(newRootCmd(a)))
 }

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"fmt"
-
 	"github.com/spf13/cobra"
 
 	"github.com/cutover/cutover/cutover/plan"
@@ -30,17 +28,14 @@ plan exits 2.`,
 			return runPlan(a, args[0], a.v.GetString("output"), a.v.GetBool("summary"))
 		},
 	}
-	cmd.Flags().StringP("output", "o", "text", "output format: text or json")
+	addOutputFlag(cmd, "text", "json")
 	cmd.Flags().Bool("summary", false, "text: print the header and the batch table only")
 	return cmd
 }
 
 func runPlan(a *app, path, output string, summary bool) error {
-	if output != "text" && output != "json" {
-		return fmt.Errorf("--output %q: want text or json", output)
-	}
 	pl, warns, err := plan.Load(path)
-	if err := reportProblems(a.err, path, warns, err); err != nil {
+	if err := reportProblems(a.errLines(), path, warns, err); err != nil {
 		return err
 	}
 	if output == "json" {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/netip"
@@ -30,35 +29,50 @@ Faults (--inject, repeatable) are KIND[:ARG][@WHEN]; WHEN is a batch index, a ba
 name or "middle" (the default):
 ` + rehearse.InjectHelp() + `
 
+Progress goes to standard output before the result; with -o json it goes to the log
+(standard error) and standard output holds only the result.
+
 Exit status 0 only when the outcome is what the policy promises.`,
 		Example: `  cutover lab rehearse runbooks/helse-nord/runbook.yaml
-  cutover lab rehearse runbooks/helse-nord/runbook.yaml --inject vm-down@middle --inject daemon-kill@3`,
+  cutover lab rehearse runbooks/helse-nord/runbook.yaml --inject vm-down@middle --inject daemon-kill@3
+  cutover lab rehearse runbooks/drain-upgrade/out.yaml -o json > rehearsal.json`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var faults []rehearse.Fault
 			for _, s := range a.v.GetStringSlice("inject") {
 				f, err := rehearse.ParseFault(s)
 				if err != nil {
-					return &exitError{code: 2, err: err}
+					return usageErr(err)
 				}
 				faults = append(faults, f)
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
+			var progress io.Writer = a.out
+			if a.jsonOut() {
+				ll := &logLines{log: a.log.With().Str("component", "rehearse").Logger()}
+				defer ll.flush()
+				progress = ll
+			}
 			res, err := rehearse.Run(ctx, rehearse.Options{
 				Runbook: args[0], Lab: a.v.GetString("name"), VMs: a.v.GetInt("vms"), Faults: faults,
 				Keep: a.v.GetBool("keep"), ReportDir: a.v.GetString("report-dir"),
 				MeasureRollback: a.v.GetBool("measure-rollback"), ReachAll: a.v.GetBool("reach-all"),
-				Out: a.out, Log: a.log, Report: rehearse.WriteReport,
+				Out: progress, Log: a.log, Report: rehearse.WriteReport,
 			})
 			if err != nil {
 				return inputErr(err)
 			}
-			if err := res.WriteText(a.out); err != nil {
+			if a.jsonOut() {
+				err = a.writeJSON(res)
+			} else {
+				err = res.WriteText(a.out)
+			}
+			if err != nil {
 				return err
 			}
 			if !res.OK {
-				return &exitError{code: 1, err: fmt.Errorf("rehearsal: the outcome is not what the runbook's policy promises")}
+				return &exitError{code: exitFailed, err: fmt.Errorf("rehearsal: the outcome is not what the runbook's policy promises")}
 			}
 			return nil
 		},
@@ -71,6 +85,7 @@ Exit status 0 only when the outcome is what the policy promises.`,
 	f.String("report-dir", "", "where to write the report (default reports/<runbook>-<time>)")
 	f.Bool("measure-rollback", false, "after the run, roll everything back and measure until the edge FIB is back at the source")
 	f.Bool("reach-all", false, "fetch every VM from hosp at the end (default: 50 per site)")
+	addOutputFlag(c, "text", "json")
 	return c
 }
 
@@ -79,52 +94,47 @@ func newFaultCmd(a *app) *cobra.Command {
 		Use:   "fault KIND",
 		Short: "Inject a fault into a running lab (" + strings.Join(rehearse.KindNames(), ", ") + ")",
 		Long: `fault injects one fault into a running lab by hand:
-` + rehearse.ByHandHelp(),
-		Args: cobra.ExactArgs(1),
+` + rehearse.ByHandHelp() + `
+
+It prints what it injected in a line (and what it saw, such as the edge's FIB while
+the daemon was dead, indented below); -o json prints the same as one JSON object.`,
+		Example: `  cutover lab fault vm-down --addrs 10.64.0.10,10.64.0.11
+  cutover lab fault vm-down --addrs 10.64.0.10,10.64.0.11 --up
+  cutover lab fault link-down --site skm2
+  cutover lab fault daemon-kill --name rehearse -o json`,
+		Args:      cobra.ExactArgs(1),
+		ValidArgs: rehearse.KindNames(),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			k, err := rehearse.LookupKind(args[0])
 			if err != nil {
-				return &exitError{code: 2, err: fmt.Errorf("fault %q: %w", args[0], err)}
-			}
-			output := a.v.GetString("output")
-			if output != "text" && output != "json" {
-				return &exitError{code: 2, err: fmt.Errorf("-o %q: want text or json", output)}
+				return usageErr(fmt.Errorf("fault %q: %w", args[0], err))
 			}
 			in := rehearse.Injection{Site: a.v.GetString("site"), Undo: a.v.GetBool("up"),
 				Delay: a.v.GetDuration("delay"), Gap: a.v.GetDuration("gap")}
 			for _, s := range a.v.GetStringSlice("addrs") {
 				ad, err := netip.ParseAddr(strings.TrimSpace(s))
 				if err != nil {
-					return &exitError{code: 2, err: fmt.Errorf("--addrs: %w", err)}
+					return usageErr(fmt.Errorf("--addrs: %w", err))
 				}
 				in.VMs = append(in.VMs, ad)
 			}
 			if k.NeedsVMs && len(in.VMs) == 0 {
-				return &exitError{code: 2, err: fmt.Errorf("%s needs --addrs", k.Name)}
+				return usageErr(fmt.Errorf("%s needs --addrs", k.Name))
 			}
 			if in.Lab, err = lab.Open(a.v.GetString("name")); err != nil {
 				return err
 			}
 			ev, err := k.Inject(cmd.Context(), in)
-			if output == "json" {
-				if err != nil {
-					printLines(a.err, ev)
-					return err
-				}
-				res := map[string]any{"fault": k.Name, "site": in.Site, "addrs": len(in.VMs), "up": in.Undo}
-				if len(ev) > 0 {
-					res["evidence"] = ev
-				}
-				out, _ := json.Marshal(res)
-				fmt.Fprintln(a.out, string(out))
-				return nil
+			res := faultResult{Fault: k.Name, Lab: in.Lab.Name(), Site: in.Site, Addrs: len(in.VMs), Up: in.Undo, Evidence: ev}
+			if err == nil {
+				res.Injected = k.Describe(in)
+			} else {
+				res.Error = err.Error()
 			}
-			printLines(a.out, ev)
-			if err != nil {
-				return err
+			if werr := a.writeFault(res); werr != nil {
+				return werr
 			}
-			fmt.Fprintf(a.out, "fault %s: %s\n", k.Name, k.Describe(in))
-			return nil
+			return err
 		},
 	}
 	f := c.Flags()
@@ -134,12 +144,37 @@ func newFaultCmd(a *app) *cobra.Command {
 	f.Bool("up", false, "undo: start responders again / bring the link up")
 	f.Duration("delay", 2*time.Second, "slow-vm: response delay")
 	f.Duration("gap", 3*time.Second, "daemon-kill: how long the daemon stays dead while the edge FIB is sampled")
-	f.StringP("output", "o", "text", "output format: text (a line for people) or json (for scripts)")
+	addOutputFlag(c, "text", "json")
+	_ = c.RegisterFlagCompletionFunc("site", cobra.FixedCompletions(lab.Sites, cobra.ShellCompDirectiveNoFileComp))
 	return c
 }
 
-func printLines(w io.Writer, lines []string) {
-	for _, l := range lines {
-		fmt.Fprintln(w, l)
+// faultResult is what lab fault did: its JSON output.
+type faultResult struct {
+	Fault string `json:"fault"`
+	Lab   string `json:"lab"`
+	Site  string `json:"site"`
+	Addrs int    `json:"addrs"`
+	Up    bool   `json:"up"`
+	// Injected says in a line what was injected; empty when it failed.
+	Injected string `json:"injected,omitempty"`
+	// Evidence is what the fault saw (daemon-kill: the edge's FIB while
+	// the daemon was dead), also when it failed.
+	Evidence []string `json:"evidence,omitempty"`
+	Error    string   `json:"error,omitempty"`
+}
+
+// writeFault prints r: with -o json as JSON; in text the line of what was
+// injected, then the evidence indented.
+func (a *app) writeFault(r faultResult) error {
+	if a.jsonOut() {
+		return a.writeJSON(r)
 	}
+	if r.Injected != "" {
+		fmt.Fprintf(a.out, "fault %s in lab %s: %s\n", r.Fault, r.Lab, r.Injected)
+	}
+	for _, l := range r.Evidence {
+		fmt.Fprintf(a.out, "  %s\n", l)
+	}
+	return nil
 }

@@ -22,7 +22,11 @@ routes meanwhile by graceful restart), then waits for 'cutover resume'.
 
 On SIGTERM or SIGINT it stops and, by default, keeps the state: peers hold the routes
 for the graceful-restart time and the next start re-applies them. With
---withdraw-on-stop it withdraws every route and empties its nft table first.`,
+--withdraw-on-stop it withdraws every route and empties its nft table first.
+
+It prints no result: it logs to standard error (--log-format json under systemd).`,
+		Example: `  cutover serve --state-dir /var/lib/cutover --socket /run/cutover/cutover.sock --socket-group cutover
+  cutover serve --metrics-addr 127.0.0.1:9469 --log-format json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)

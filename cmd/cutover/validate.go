@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -27,7 +26,7 @@ ignored extra inventory columns) go to stderr and do not fail.`,
 			return runValidate(a, args[0], a.v.GetString("output"))
 		},
 	}
-	cmd.Flags().StringP("output", "o", "text", "output format: text or json")
+	addOutputFlag(cmd, "text", "json")
 	return cmd
 }
 
@@ -43,9 +42,6 @@ type validateResult struct {
 }
 
 func runValidate(a *app, path, output string) error {
-	if output != "text" && output != "json" {
-		return fmt.Errorf("--output %q: want text or json", output)
-	}
 	pl, warns, err := plan.Load(path)
 	var verrs runbook.ValidationErrors
 	if err != nil && !errors.As(err, &verrs) {
@@ -63,17 +59,15 @@ func runValidate(a *app, path, output string) error {
 			res.VMs, res.Prefixes, _, _ = pl.Totals()
 			res.Batches = len(pl.Batches)
 		}
-		enc := json.NewEncoder(a.out)
-		enc.SetIndent("", "  ")
-		if werr := enc.Encode(res); werr != nil {
-			return fmt.Errorf("write result: %w", werr)
+		if werr := a.writeJSON(res); werr != nil {
+			return werr
 		}
 		if err != nil {
-			return &exitError{code: 2, err: fmt.Errorf("%s: %s", path, countErrors(len(verrs)))}
+			return usageErr(fmt.Errorf("%s: %s", path, countErrors(len(verrs))))
 		}
 		return nil
 	}
-	if err := reportProblems(a.err, path, warns, err); err != nil {
+	if err := reportProblems(a.errLines(), path, warns, err); err != nil {
 		return err
 	}
 	vms, prefixes, _, _ := pl.Totals()
@@ -97,7 +91,7 @@ func reportProblems(w io.Writer, path string, warns []runbook.Warning, err error
 	for _, e := range verrs {
 		fmt.Fprintln(w, e)
 	}
-	return &exitError{code: 2, err: fmt.Errorf("%s: %s", path, countErrors(len(verrs)))}
+	return usageErr(fmt.Errorf("%s: %s", path, countErrors(len(verrs))))
 }
 
 func countErrors(n int) string {

@@ -14,16 +14,13 @@ import (
 func run(t *testing.T, args ...string) (stdout, stderr string, code int, err error) {
 	t.Helper()
 	var out, errb bytes.Buffer
-	root := newRootCmd()
+	a := newApp()
+	root := newRootCmd(a)
 	root.SetArgs(append(args, "--log-format", "json"))
 	root.SetOut(&out)
 	root.SetErr(&errb)
 	err = root.Execute()
-	code = 0
-	if err != nil {
-		code = exitCode(err)
-	}
-	return out.String(), errb.String(), code, err
+	return out.String(), errb.String(), a.exitCode(err), err
 }
 
 func TestValidateExamples(t *testing.T) {
@@ -115,11 +112,12 @@ func TestValidateUsage(t *testing.T) {
 		want string
 	}{
 		{[]string{"validate"}, "accepts 1 arg(s), received 0"},
-		{[]string{"validate", "-o", "yaml", "x.yaml"}, `--output "yaml": want text or json`},
+		{[]string{"validate", "-o", "yaml", "x.yaml"}, `-o "yaml": want text or json`},
+		{[]string{"validate", "--bogus", "x.yaml"}, "unknown flag: --bogus"},
 	}
 	for _, tt := range tests {
 		_, _, code, err := run(t, tt.args...)
-		if err == nil || err.Error() != tt.want || code != 1 {
+		if err == nil || err.Error() != tt.want || code != 2 {
 			t.Errorf("%v: %v (code %d), want %q", tt.args, err, code, tt.want)
 		}
 	}

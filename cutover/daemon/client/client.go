@@ -70,9 +70,9 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 	if resp.StatusCode != http.StatusOK {
 		var e ErrorBody
 		if json.NewDecoder(io.LimitReader(resp.Body, maxErrorBody)).Decode(&e) == nil && e.Error != "" {
-			return &apiError{msg: e.Error, problems: e.Problems}
+			return &apiError{msg: e.Error, problems: e.Problems, status: resp.StatusCode}
 		}
-		return fmt.Errorf("daemon answered %s", resp.Status)
+		return &apiError{msg: "daemon answered " + resp.Status, status: resp.StatusCode}
 	}
 	if out == nil {
 		return nil
@@ -86,7 +86,14 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 type apiError struct {
 	msg      string
 	problems []runbook.FieldError
+	status   int // the HTTP status of the answer
 }
+
+// StatusCode is the HTTP status of the daemon's answer: 400 and 413 for a
+// request it could not read, 422 for mistakes in a runbook, 404 when
+// there is no run, 409 for a command it refused in its state, 5xx when it
+// failed.
+func (e *apiError) StatusCode() int { return e.status }
 
 func (e *apiError) Error() string { return e.msg }
 

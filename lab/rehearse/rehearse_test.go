@@ -2,6 +2,8 @@ package rehearse
 
 import (
 	"context"
+	"fmt"
+	"math/rand/v2"
 	"os"
 	"slices"
 	"strings"
@@ -60,8 +62,11 @@ func TestRehearseFaults(t *testing.T) {
 	t.Logf("lab up %s, run %s, rollback --all %s, total %s", res.LabUp, res.RunTook, res.Rollback, res.Took)
 }
 
+// randSuffix makes a test's lab name its own: two test processes side by
+// side (two CI runs on one machine) must never pick the same name, or one
+// lab's `up` would take the other's down.
 func randSuffix() string {
-	return strings.ToLower(time.Now().Format("150405"))[2:]
+	return fmt.Sprintf("%d-%04x", os.Getpid()%100000, rand.IntN(0x10000))
 }
 
 // TestRehearseHelseNord rehearses the 2,000-VM example unchanged: every

@@ -160,4 +160,11 @@ type PeerStatus struct {
 	Uptime      time.Duration
 	Received    int // prefixes received
 	Advertised  int // prefixes advertised
+	// Observe is set for an observe peer (PeerConfig.Observe): Accepted
+	// is known only for one.
+	Observe bool
+	// Accepted counts the prefixes for which the observe peer's best path
+	// is ours (our AS in its AS_PATH), as it mirrors them back: what it
+	// took of Advertised. 0 for a peer that does not observe.
+	Accepted int
 }

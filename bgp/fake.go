@@ -55,8 +55,9 @@ func (f *Fake) SetObservers(addrs ...netip.Addr) {
 	f.observers = slices.Clone(addrs)
 }
 
-// SetPeers fixes what Peers returns; nil derives one established peer per
-// observer with the announced count as advertised.
+// SetPeers fixes what Peers returns; nil derives one established observe
+// peer per observer, with the announced count as advertised and what the
+// observer holds (SetLag, Withhold) as accepted.
 func (f *Fake) SetPeers(ps []PeerStatus) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -204,7 +205,14 @@ func (f *Fake) Peers(ctx context.Context) ([]PeerStatus, error) {
 	}
 	ps := make([]PeerStatus, 0, len(f.observers))
 	for _, o := range f.observers {
-		ps = append(ps, PeerStatus{Address: o, AS: 65000, State: "established", Established: true, Advertised: len(f.announced)})
+		held := 0
+		for p := range f.view {
+			if !f.withhold[o][p] {
+				held++
+			}
+		}
+		ps = append(ps, PeerStatus{Address: o, AS: 65000, State: "established", Established: true,
+			Advertised: len(f.announced), Observe: true, Accepted: held})
 	}
 	return ps, nil
 }

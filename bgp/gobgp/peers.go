@@ -122,9 +122,11 @@ func (s *speaker) Peers(ctx context.Context) ([]bgp.PeerStatus, error) {
 			return nil, err
 		}
 	}
+	accepted := s.acceptedCounts()
 	out := make([]bgp.PeerStatus, 0, len(s.cfg.Peers))
 	for _, c := range s.cfg.Peers {
-		ps := bgp.PeerStatus{Address: c.Address, AS: c.AS, State: "waiting for the first Set"}
+		ps := bgp.PeerStatus{Address: c.Address, AS: c.AS, State: "waiting for the first Set",
+			Observe: c.Observe, Accepted: accepted[c.Address]}
 		if p, ok := got[c.Address]; ok {
 			ps.State = sessionState(p.State.SessionState)
 			ps.Established = p.State.SessionState == api.PeerState_ESTABLISHED
@@ -141,6 +143,22 @@ func (s *speaker) Peers(ctx context.Context) ([]bgp.PeerStatus, error) {
 		out = append(out, ps)
 	}
 	return out, nil
+}
+
+// acceptedCounts counts, per observe peer, the prefixes its mirror holds
+// with our AS on the path.
+func (s *speaker) acceptedCounts() map[netip.Addr]int {
+	s.mirrorMu.Lock()
+	defer s.mirrorMu.Unlock()
+	out := make(map[netip.Addr]int, len(s.mirror))
+	for a, view := range s.mirror {
+		for _, h := range view {
+			if h.Ours {
+				out[a]++
+			}
+		}
+	}
+	return out
 }
 
 // Accepted implements bgp.Speaker. It compares want with the mirrors of

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cutover/cutover/cutover/daemon/client"
@@ -94,8 +95,10 @@ type Daemon struct {
 	prober   health.Prober
 	progress map[int]health.Verdict
 	// found is an earlier run's traces that the journal does not hold,
-	// until a person reconciles them (found.go); nil: none.
-	found *found
+	// until a person reconciles them (found.go); nil: none. unreconciled
+	// mirrors found != nil for the metrics, which take no lock.
+	found        *found
+	unreconciled atomic.Bool
 }
 
 // OpenDaemon opens the journal in cfg.StateDir, folds it, and when it
@@ -153,6 +156,7 @@ func Open(ctx context.Context, cfg Config) (*Daemon, error) {
 		}
 		if f != nil {
 			d.found = f
+			d.unreconciled.Store(true)
 			cfg.Log.Error().Str("op", "reconcile").Strs("reason", f.lines).
 				Msg("the journal holds no run, but an earlier run left traces: not idle until a person chooses cutover reconcile adopt or clear")
 		}
@@ -339,7 +343,7 @@ func (d *Daemon) speakerLocked(ctx context.Context, bc bgp.Config, replace bool)
 func (d *Daemon) Run(ctx context.Context, req client.RunRequest) error {
 	d.runMu.Lock()
 	defer d.runMu.Unlock()
-	if f := d.unreconciled(); f != nil {
+	if f := d.foundTraces(); f != nil {
 		return unreconciledError(f)
 	}
 	if st := d.e.Status(0).State; st.Active() {
@@ -467,7 +471,7 @@ func (d *Daemon) Confirm(point string, goAhead bool, op string) error {
 // reconcile clear (the brake takes away what was found) and the others
 // are refused.
 func (d *Daemon) Rollback(ctx context.Context, t engine.RollbackTarget, op string) error {
-	if f := d.unreconciled(); f != nil {
+	if f := d.foundTraces(); f != nil {
 		if !t.All() {
 			return fmt.Errorf("rollback %s: %w", t, unreconciledError(f))
 		}

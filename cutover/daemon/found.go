@@ -383,7 +383,7 @@ const (
 // earlier run's traces.
 var ErrUnreconciled = errors.New("the journal holds no run, but the daemon found an earlier run's traces")
 
-func (d *Daemon) unreconciled() *found {
+func (d *Daemon) foundTraces() *found {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.found
@@ -398,7 +398,7 @@ func unreconciledError(f *found) error {
 func (d *Daemon) Reconcile(ctx context.Context, decision, operator string) error {
 	d.runMu.Lock()
 	defer d.runMu.Unlock()
-	f := d.unreconciled()
+	f := d.foundTraces()
 	if f == nil {
 		return fmt.Errorf("reconcile %s: nothing to reconcile: the journal and the network agree as far as the daemon can see", decision)
 	}
@@ -416,6 +416,7 @@ func (d *Daemon) Reconcile(ctx context.Context, decision, operator string) error
 	}
 	d.mu.Lock()
 	d.found = nil
+	d.unreconciled.Store(false)
 	d.mu.Unlock()
 	return nil
 }

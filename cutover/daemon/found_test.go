@@ -142,6 +142,9 @@ func TestDaemonJournalLostAdopt(t *testing.T) {
 			if !strings.Contains(u.Clear, "remove nft table inet cutover with its ip rules and routes") || !strings.Contains(u.Clear, "10.255.0.1") {
 				t.Errorf("clear %q", u.Clear)
 			}
+			if got := scrape(t, d.Collector()); !slices.Contains(got, "cutover_unreconciled{} 1") {
+				t.Errorf("metrics while unreconciled: %q", got)
+			}
 			// Nothing moved while it waits: no speaker, the table as it was.
 			if kb.BGP != nil {
 				t.Errorf("a speaker was started before a decision")
@@ -176,6 +179,9 @@ func TestDaemonJournalLostAdopt(t *testing.T) {
 			}
 			if diff := nft.Diff(held, kernel.State()); len(diff.Add)+len(diff.Remove) > 0 {
 				t.Errorf("adopt changed the table: %+v", diff)
+			}
+			if got := scrape(t, d.Collector()); !slices.Contains(got, "cutover_unreconciled{} 0") {
+				t.Errorf("metrics after adopt: %q", got)
 			}
 			if err := d.Reconcile(ctx, DecideClear, "carol"); err == nil || !strings.Contains(err.Error(), "nothing to reconcile") {
 				t.Errorf("a second decision: %v", err)

@@ -126,13 +126,17 @@ func New(cfg Config) *Engine {
 	if st.Phase == "" {
 		st.Phase = PhaseIdle
 	}
-	return &Engine{
+	e := &Engine{
 		bgp: cfg.Speaker, dp: cfg.Dataplane, j: cfg.Journal,
 		log: cfg.Log, metrics: cfg.Metrics, notifyf: cfg.Notify, now: cfg.Now, after: cfg.After,
 		wake:       make(chan struct{}, 1),
 		st:         st,
 		recovering: st.Active() || len(st.Applied) > 0 || st.Intent != nil,
 	}
+	// The metrics show the journaled state from the start, not from the
+	// next record on.
+	e.metrics.observeState(&e.st, e.now())
+	return e
 }
 
 // Record appends a record to the journal under the engine's lock: for what
@@ -629,9 +633,12 @@ func (e *Engine) runBatch(ctx context.Context, b int) {
 			if bctx.Err() != nil {
 				return // an operator's rollback took over
 			}
-			e.fail(ctx, b, []VerdictRecord{{Gate: "bgp", Reasons: []string{err.Error()}}}, e.now().Sub(start))
+			verdicts := []VerdictRecord{{Gate: "bgp", Reasons: []string{err.Error()}}}
+			e.metrics.gateVerdicts(verdicts)
+			e.fail(ctx, b, verdicts, e.now().Sub(start))
 			return
 		}
+		e.metrics.gateVerdicts([]VerdictRecord{{Gate: "bgp", Pass: true}})
 		e.event(b, "converge", "peers hold the batch's routes after %s", e.now().Sub(start).Round(time.Millisecond))
 	}
 	if err := e.record(RecBatch, BatchRecord{Batch: b, Phase: BatchGating}); err != nil {
@@ -650,6 +657,7 @@ func (e *Engine) runBatch(ctx context.Context, b int) {
 	if ctx.Err() != nil {
 		return
 	}
+	e.metrics.gateVerdicts(verdicts)
 	if !pass {
 		e.fail(ctx, b, verdicts, took)
 		return

@@ -147,7 +147,7 @@ func (e *Engine) writeLocked(typ string, v any, stop bool) error {
 	if err := e.st.apply(typ, at, data); err != nil {
 		return fmt.Errorf("fold %s: %w", typ, err)
 	}
-	e.metrics.observe(&e.st)
+	e.metrics.observe(&e.st, at)
 	if e.jn.err != nil {
 		e.jn.err = nil
 		e.journalBackLocked(0)
@@ -233,7 +233,7 @@ func (e *Engine) holdLocked(typ string, data []byte) error {
 		return fmt.Errorf("fold %s: %w", typ, err)
 	}
 	e.jn.held = append(e.jn.held, heldRecord{typ: typ, data: data, at: at})
-	e.metrics.observeState(&e.st)
+	e.metrics.observeState(&e.st, at)
 	e.metrics.observeJournal(e.journalStatusLocked())
 	return nil
 }
@@ -298,7 +298,7 @@ func (e *Engine) flushLocked() error {
 			e.log.Error().Err(err).Str("op", "journal").Msg("a held record written to the journal does not fold")
 		}
 		e.jn.held = e.jn.held[1:]
-		e.metrics.observe(&e.jn.base)
+		e.metrics.observe(&e.jn.base, at)
 		landed++
 	}
 	e.jn.held = nil

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -18,6 +19,12 @@ type Metrics struct {
 	journaled prometheus.Counter
 	unusable  prometheus.Gauge
 	held      prometheus.Gauge
+	waiting   *prometheus.GaugeVec
+	waitSince prometheus.Gauge
+	verdicts  *prometheus.CounterVec
+
+	mu        sync.Mutex // guards waitPoint
+	waitPoint string     // the go/no-go point shown as waited at; "": none
 }
 
 // NewMetrics registers the engine's metrics with reg.
@@ -42,8 +49,15 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "1 while the journal cannot be written or its file system is full: the run takes no step forward."}),
 		held: prometheus.NewGauge(prometheus.GaugeOpts{Name: "cutover_journal_held_records",
 			Help: "Records held in memory because the journal could not take them yet."}),
+		waiting: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "cutover_run_waiting",
+			Help: "1 for the go/no-go point the run waits at (cutover confirm answers it); no series while it waits at none."}, []string{"point"}),
+		waitSince: prometheus.NewGauge(prometheus.GaugeOpts{Name: "cutover_run_waiting_since_seconds",
+			Help: "Unix time at which the run stopped at the go/no-go point it waits at (a no-go starts the wait again); 0 while it waits at none."}),
+		verdicts: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cutover_gate_verdicts_total",
+			Help: "Gate verdicts on batches, by gate and result (pass, fail); a gate stopped because another failed first counts as fail."}, []string{"gate", "result"}),
 	}
-	reg.MustRegister(m.batches, m.movedVMs, m.totalVMs, m.phase, m.changes, m.rolled, m.journaled, m.unusable, m.held)
+	reg.MustRegister(m.batches, m.movedVMs, m.totalVMs, m.phase, m.changes, m.rolled, m.journaled, m.unusable, m.held,
+		m.waiting, m.waitSince, m.verdicts)
 	return m
 }
 
@@ -52,20 +66,23 @@ var (
 	allRunPhases   = []RunPhase{PhaseIdle, PhasePrechecking, PhaseRunning, PhasePaused, PhaseDone, PhaseAborted}
 )
 
-// observe counts a record written to the journal and shows the state.
-func (m *Metrics) observe(s *RunState) {
+// observe counts a record written to the journal at at and shows the
+// state after it.
+func (m *Metrics) observe(s *RunState, at time.Time) {
 	if m == nil {
 		return
 	}
 	m.journaled.Inc()
-	m.observeState(s)
+	m.observeState(s, at)
 }
 
-// observeState shows the state (after a record held in memory).
-func (m *Metrics) observeState(s *RunState) {
+// observeState shows the state after a record made at at (held in
+// memory, or the journal's state when the engine starts).
+func (m *Metrics) observeState(s *RunState, at time.Time) {
 	if m == nil {
 		return
 	}
+	m.observeWaiting(s, at)
 	count := map[BatchPhase]int{}
 	total := 0
 	for _, b := range s.Batches {
@@ -85,6 +102,29 @@ func (m *Metrics) observeState(s *RunState) {
 	vms, _ := s.Moved()
 	m.movedVMs.Set(float64(vms))
 	m.totalVMs.Set(float64(total))
+}
+
+// observeWaiting shows the go/no-go point the run waits at, and since the
+// record that stopped it there. A no-go clears the point for one record
+// (the answer) and stops the run there again: the wait starts anew.
+func (m *Metrics) observeWaiting(s *RunState, at time.Time) {
+	point := ""
+	if s.Phase == PhasePaused {
+		point = s.Confirm
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if point == m.waitPoint {
+		return
+	}
+	m.waitPoint = point
+	m.waiting.Reset()
+	if point == "" {
+		m.waitSince.Set(0)
+		return
+	}
+	m.waiting.WithLabelValues(point).Set(1)
+	m.waitSince.Set(float64(at.UnixMilli()) / 1e3)
 }
 
 func (m *Metrics) observeJournal(js JournalStatus) {
@@ -111,4 +151,21 @@ func (m *Metrics) rollbacks(n int) {
 		return
 	}
 	m.rolled.Add(float64(n))
+}
+
+// gateVerdicts counts the verdicts of one judgement of a batch.
+func (m *Metrics) gateVerdicts(vs []VerdictRecord) {
+	if m == nil {
+		return
+	}
+	for _, v := range vs {
+		// Both results exist from a gate's first verdict on, so that
+		// increase() sees the first failure after a pass.
+		pass, fail := m.verdicts.WithLabelValues(v.Gate, "pass"), m.verdicts.WithLabelValues(v.Gate, "fail")
+		if v.Pass {
+			pass.Inc()
+		} else {
+			fail.Inc()
+		}
+	}
 }

@@ -51,6 +51,7 @@ func Run(ctx context.Context, o Options, log zerolog.Logger) error {
 	if err != nil {
 		return err
 	}
+	reg.MustRegister(d.Collector())
 	st := d.Status(0).State
 	dlog.Info().Str("op", "start").Dur("took", time.Since(start)).Str("phase", string(st.Phase)).
 		Int("batches", len(st.Applied)).Msg("daemon ready")

@@ -404,7 +404,7 @@ func exported(t *testing.T) (map[string]*metricFamily, [][]byte) {
 	}
 	wait("the end of the run", func(s engine.RunState) bool { return s.Phase == engine.PhaseDone || s.Phase == engine.PhaseAborted })
 	gather()
-	for _, want := range []string{"cutover_rollbacks_total", "cutover_bgp_peer_prefixes_accepted", "cutover_run_waiting"} {
+	for _, want := range []string{"cutover_rollbacks_total", "cutover_bgp_peer_prefixes_accepted", "cutover_run_waiting", "cutover_gate_rounds_total"} {
 		if seen[want] == nil {
 			t.Fatalf("the run did not show %s: the scenario no longer covers every metric", want)
 		}
@@ -433,7 +433,7 @@ max_prefixes: 100
 batching: {canary: 1, size: 2}
 gates:
   - {kind: bgp, timeout: 10s}
-  - {kind: probe, rise: 1, fall: 1, interval: 1s, timeout: 1s, within: 30s}
+  - {kind: probe, rise: 2, fall: 1, interval: 100ms, timeout: 100ms, within: 30s}
 failure_policy: rollback-batch
 hold: 0s
 confirm: [before-start]

@@ -269,6 +269,7 @@ func (d *Daemon) spec(pl *plan.Plan) *engine.Spec {
 	sp, pr := d.speaker, d.prober
 	d.mu.Unlock()
 	return NewSpec(pl, SpecOptions{Speaker: sp, Prober: pr, Progress: func(b int, v health.Verdict) {
+		d.cfg.Metrics.GateRound(v.Gate)
 		d.mu.Lock()
 		d.progress[b] = v
 		d.mu.Unlock()

@@ -22,6 +22,7 @@ type Metrics struct {
 	waiting   *prometheus.GaugeVec
 	waitSince prometheus.Gauge
 	verdicts  *prometheus.CounterVec
+	rounds    *prometheus.CounterVec
 
 	mu        sync.Mutex // guards waitPoint
 	waitPoint string     // the go/no-go point shown as waited at; "": none
@@ -55,9 +56,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Unix time at which the run stopped at the go/no-go point it waits at (a no-go starts the wait again); 0 while it waits at none."}),
 		verdicts: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cutover_gate_verdicts_total",
 			Help: "Gate verdicts on batches, by gate and result (pass, fail); a gate stopped because another failed first counts as fail."}, []string{"gate", "result"}),
+		rounds: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "cutover_gate_rounds_total",
+			Help: "Rounds of a gate that did not decide yet (a probe round over a batch's VMs, a Prometheus query), by gate; the deciding round is a verdict."}, []string{"gate"}),
 	}
 	reg.MustRegister(m.batches, m.movedVMs, m.totalVMs, m.phase, m.changes, m.rolled, m.journaled, m.unusable, m.held,
-		m.waiting, m.waitSince, m.verdicts)
+		m.waiting, m.waitSince, m.verdicts, m.rounds)
 	return m
 }
 
@@ -151,6 +154,16 @@ func (m *Metrics) rollbacks(n int) {
 		return
 	}
 	m.rolled.Add(float64(n))
+}
+
+// GateRound counts a round of gate that did not decide yet (the daemon
+// sees them as the gates report their progress). A nil *Metrics counts
+// nothing.
+func (m *Metrics) GateRound(gate string) {
+	if m == nil {
+		return
+	}
+	m.rounds.WithLabelValues(gate).Inc()
 }
 
 // gateVerdicts counts the verdicts of one judgement of a batch.

@@ -103,8 +103,8 @@ Results go to standard output, logs and progress to standard error (JSON when it
 not a terminal, see --log-format).
 
 Configuration comes from flags, CUTOVER_* environment variables and an optional
-config file (--config; its keys are the long flag names of the command, and an
-unknown key is an error), in that order of precedence.
+config file (--config; its keys are the long flag names, one file can serve every
+command, and a key that is no command's flag is an error), in that order of precedence.
 
 ` + exitCodeHelp(),
 		Example: `  cutover validate runbooks/helse-nord/runbook.yaml
@@ -119,7 +119,7 @@ unknown key is an error), in that order of precedence.
 		},
 	}
 	pf := root.PersistentFlags()
-	pf.String("config", "", "config file (YAML, JSON or TOML); keys are the long flag names of the command")
+	pf.String("config", "", "config file (YAML, JSON or TOML); keys are the long flag names")
 	pf.String("log-level", "info", "log level: trace, debug, info, warn, error")
 	pf.String("log-format", "auto", "log format: json, console, or auto (console on a terminal)")
 	_ = root.RegisterFlagCompletionFunc("log-level", cobra.FixedCompletions([]string{"trace", "debug", "info", "warn", "error"}, cobra.ShellCompDirectiveNoFileComp))

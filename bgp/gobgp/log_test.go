@@ -102,7 +102,7 @@ func (b *lockedBuffer) String() string {
 
 // TestLogLinesStrictJSON runs a speaker that logs everything, GoBGP's
 // own lines included, through a session that comes up, is ended by the
-// peer (a NOTIFICATION), comes up again and is closed: every line must be
+// peer, comes up again and is closed: every line must be
 // one JSON object with each key once, one component among them.
 func TestLogLinesStrictJSON(t *testing.T) {
 	var logs lockedBuffer
@@ -159,8 +159,11 @@ func TestLogLinesStrictJSON(t *testing.T) {
 		}
 	}
 	// A test that sees no GoBGP line would check nothing of the adapter.
-	if gobgpLines < 10 || !notification {
-		t.Errorf("%d lines, %d from GoBGP (want at least 10), one about the NOTIFICATION: %v", rep.Lines, gobgpLines, notification)
+	// Whether GoBGP logs the NOTIFICATION itself depends on whether it
+	// reads it before the peer's close: the session going down is what
+	// the test waits for, the NOTIFICATION line is only reported.
+	if gobgpLines < 10 {
+		t.Errorf("%d lines, %d from GoBGP, want at least 10", rep.Lines, gobgpLines)
 	}
-	t.Logf("%d lines, %d from GoBGP, each strict JSON with unique keys", rep.Lines, gobgpLines)
+	t.Logf("%d lines, %d from GoBGP (one about the NOTIFICATION: %v), each strict JSON with unique keys", rep.Lines, gobgpLines, notification)
 }

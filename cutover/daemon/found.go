@@ -145,10 +145,10 @@ func (d *Daemon) survey(ctx context.Context) (*found, error) {
 	seen := map[nft.Config]bool{}
 	for _, s := range snaps {
 		if s.pl == nil {
-			f.lines = append(f.lines, fmt.Sprintf("snapshot %s of an earlier run (saved %s): cannot be read: %v", short(s.digest), stamp(s.saved), s.err))
+			f.lines = append(f.lines, fmt.Sprintf("snapshot %s of an earlier run (saved %s): cannot be read: %v", engine.ShortDigest(s.digest), stamp(s.saved), s.err))
 			continue
 		}
-		f.lines = append(f.lines, fmt.Sprintf("snapshot of run %s (%s, %d batches, saved %s)", s.pl.Runbook.Name, short(s.digest), len(s.pl.Batches), stamp(s.saved)))
+		f.lines = append(f.lines, fmt.Sprintf("snapshot of run %s (%s, %d batches, saved %s)", s.pl.Runbook.Name, engine.ShortDigest(s.digest), len(s.pl.Batches), stamp(s.saved)))
 		if f.latest == nil {
 			f.latest = s.pl
 		}
@@ -317,7 +317,7 @@ func adoptionOf(pl *plan.Plan, sets map[string][]netip.Prefix) (*adoption, strin
 	if len(movedIdx) == 0 {
 		return nil, fmt.Sprintf("the moved addresses are in no batch of run %s", pl.Runbook.Name)
 	}
-	text := fmt.Sprintf("run %s (%s) with %d of %d batches moved: %s; %d VMs at %s", pl.Runbook.Name, short(pl.Digest),
+	text := fmt.Sprintf("run %s (%s) with %d of %d batches moved: %s; %d VMs at %s", pl.Runbook.Name, engine.ShortDigest(pl.Digest),
 		len(movedIdx), len(pl.Batches), strings.Join(names, ", "), vms, to)
 	return &adoption{pl: pl, moved: movedIdx, text: text}, ""
 }
@@ -357,13 +357,6 @@ func first(s []string, n int) []string {
 		return append(slices.Clone(s[:n]), fmt.Sprintf("and %d more", len(s)-n))
 	}
 	return s
-}
-
-func short(d string) string {
-	if len(d) > 12 {
-		return d[:12]
-	}
-	return d
 }
 
 func stamp(t time.Time) string {

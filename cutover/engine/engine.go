@@ -306,7 +306,7 @@ func (e *Engine) Attach(spec *Spec) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.st.Digest != "" && spec.Digest != e.st.Digest {
-		return fmt.Errorf("runbook digest %s differs from the journal's %s", short(spec.Digest), short(e.st.Digest))
+		return fmt.Errorf("runbook digest %s differs from the journal's %s", ShortDigest(spec.Digest), ShortDigest(e.st.Digest))
 	}
 	if len(spec.Batches) != len(e.st.Batches) {
 		return fmt.Errorf("runbook has %d batches, the journal %d", len(spec.Batches), len(e.st.Batches))
@@ -323,7 +323,9 @@ func (e *Engine) Recovering() bool {
 	return e.recovering
 }
 
-func short(d string) string {
+// ShortDigest is the first 12 characters of a runbook digest, as people
+// see it in messages.
+func ShortDigest(d string) string {
 	if len(d) > 12 {
 		return d[:12]
 	}

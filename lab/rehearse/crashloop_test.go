@@ -350,7 +350,7 @@ func TestDaemonCrashLoop(t *testing.T) {
 		}
 		k := kill{at: time.Now(), how: how}
 		lastKill = k.at
-		ev, _, err := killAndRestart(ctx, r.l, r.ld, restartDelay)
+		ev, _, err := killAndRestart(ctx, r.l, r.ld, restartDelay, nil)
 		k.ev = ev
 		if err != nil {
 			t.Fatalf("kill %d: %v", i+1, err)

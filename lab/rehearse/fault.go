@@ -155,6 +155,10 @@ type Injection struct {
 	Undo  bool
 	Delay time.Duration // slow-vm: response delay; 0 undoes it
 	Gap   time.Duration // daemon-kill: how long the daemon stays dead (default 3s)
+	// Withdrawn holds the prefixes the daemon withdrew before a
+	// daemon-kill (its rolled-back batches): the edge dropping them while
+	// the daemon is dead is the withdrawal landing, not a failure.
+	Withdrawn map[netip.Prefix]bool
 
 	daemon *labDaemon // daemon-kill in a rehearsal: its daemon; nil: the one recorded in the lab
 }

@@ -92,65 +92,115 @@ func killPID(pid int, sock string) {
 // heldRoutes counts the edge's host routes via any site's gateway: the
 // routes the controller put there.
 func heldRoutes(ctx context.Context, l *lab.Lab) (int, error) {
+	held, err := heldSet(ctx, l)
+	return len(held), err
+}
+
+// heldSet is the edge's host routes via any site's gateway.
+func heldSet(ctx context.Context, l *lab.Lab) (map[netip.Prefix]bool, error) {
 	var gws []lab.NextHop
 	for _, nh := range l.Topology().SiteNextHop {
 		gws = append(gws, nh)
 	}
-	return hostRoutesVia(ctx, l, gws...)
+	return hostRoutesSet(ctx, l, gws...)
 }
 
 // hostRoutesVia counts the edge's host routes (/32, /128) whose gateway is
 // one of nhs.
 func hostRoutesVia(ctx context.Context, l *lab.Lab, nhs ...lab.NextHop) (int, error) {
+	set, err := hostRoutesSet(ctx, l, nhs...)
+	return len(set), err
+}
+
+// hostRoutesSet is the edge's host routes (/32, /128) whose gateway is one
+// of nhs.
+func hostRoutesSet(ctx context.Context, l *lab.Lab, nhs ...lab.NextHop) (map[netip.Prefix]bool, error) {
 	fib, err := l.EdgeFIB(ctx)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	gws := map[netip.Addr]bool{}
 	for _, nh := range nhs {
 		gws[nh.V4], gws[nh.V6] = true, true
 	}
-	n := 0
+	set := map[netip.Prefix]bool{}
 	for p, gw := range fib {
 		if p.IsSingleIP() && gws[gw] {
-			n++
+			set[p] = true
 		}
 	}
-	return n, nil
+	return set, nil
 }
 
 // killAndRestart kills the daemon with SIGKILL, samples the edge's FIB for
 // gap while it is dead, starts it again the same way (d then holds its new
 // pid) and returns what it saw: the evidence lines, and whether the edge
-// ever held fewer routes.
-func killAndRestart(ctx context.Context, l *lab.Lab, d *labDaemon, gap time.Duration) ([]string, bool, error) {
-	before, err := heldRoutes(ctx, l)
+// dropped a route graceful restart should have held.
+//
+// withdrawn holds the prefixes the daemon withdrew before the kill (the
+// batches it had rolled back). The edge may still hold some of them when
+// the daemon dies, since it applies a withdrawal a little later; their
+// leaving is the withdrawal landing, not graceful restart failing. Every
+// other route the edge held before the kill must stay.
+func killAndRestart(ctx context.Context, l *lab.Lab, d *labDaemon, gap time.Duration, withdrawn map[netip.Prefix]bool) ([]string, bool, error) {
+	before, err := heldSet(ctx, l)
 	if err != nil {
 		return nil, false, err
+	}
+	keep := map[netip.Prefix]bool{}
+	for p := range before {
+		if !withdrawn[p] {
+			keep[p] = true
+		}
 	}
 	old := d.PID
 	killPID(d.PID, d.Socket)
 	killed := time.Now()
-	minSeen, samples := before, 0
+	lowest, highest, samples := len(before), 0, 0
+	lost := map[netip.Prefix]bool{} // of keep, missing in some sample
 	for time.Since(killed) < gap {
-		n, err := heldRoutes(ctx, l)
+		now, err := heldSet(ctx, l)
 		if err != nil {
 			return nil, false, err
 		}
 		samples++
-		minSeen = min(minSeen, n)
+		lowest, highest = min(lowest, len(now)), max(highest, len(now))
+		for p := range keep {
+			if !now[p] {
+				lost[p] = true
+			}
+		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	ev := []string{fmt.Sprintf("kill -9 of the daemon (pid %d); edge FIB sampled %d times over %s with the daemon dead: between %d and %d controller routes (before the kill: %d)",
-		old, samples, time.Since(killed).Round(time.Millisecond), minSeen, before, before)}
+	line := fmt.Sprintf("kill -9 of the daemon (pid %d); edge FIB sampled %d times over %s with the daemon dead: between %d and %d controller routes (before the kill: %d",
+		old, samples, time.Since(killed).Round(time.Millisecond), lowest, highest, len(before))
+	if n := len(before) - len(keep); n > 0 {
+		line += fmt.Sprintf(", %d of them already withdrawn by the daemon", n)
+	}
+	line += ")"
+	if len(lost) > 0 {
+		line += fmt.Sprintf("; %d routes the daemon announced went missing, such as %s", len(lost), firstPrefix(lost))
+	}
+	ev := []string{line}
 	restart := time.Now()
 	if err := startLabDaemon(ctx, l, d); err != nil {
-		return ev, minSeen < before, err
+		return ev, len(lost) > 0, err
 	}
 	after, _ := heldRoutes(ctx, l)
 	ev = append(ev, fmt.Sprintf("daemon restarted (pid %d) in %s; %d controller routes after the restart",
 		d.PID, time.Since(restart).Round(time.Millisecond), after))
-	return ev, minSeen < before, nil
+	return ev, len(lost) > 0, nil
+}
+
+// firstPrefix is the lowest prefix of set, for a message.
+func firstPrefix(set map[netip.Prefix]bool) netip.Prefix {
+	var first netip.Prefix
+	for p := range set {
+		if !first.IsValid() || p.Addr().Less(first.Addr()) {
+			first = p
+		}
+	}
+	return first
 }
 
 // killDaemon is the daemon-kill fault: kill -9 of the daemon a rehearsal
@@ -173,7 +223,7 @@ func killDaemon(ctx context.Context, in Injection) ([]string, error) {
 	if gap <= 0 {
 		gap = 3 * time.Second
 	}
-	ev, dropped, err := killAndRestart(ctx, in.Lab, d, gap)
+	ev, dropped, err := killAndRestart(ctx, in.Lab, d, gap, in.Withdrawn)
 	if err == nil && dropped {
 		err = &RoutesDroppedError{Evidence: ev[0]}
 	}

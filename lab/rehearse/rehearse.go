@@ -382,7 +382,7 @@ func (r *rehearsal) run(ctx context.Context) error {
 	for i, fs := range r.at {
 		for _, f := range fs {
 			if f.kind().Early {
-				if err := r.inject(ctx, i, f, "pending"); err != nil {
+				if err := r.inject(ctx, i, f, "pending", nil); err != nil {
 					return err
 				}
 			}
@@ -451,7 +451,7 @@ func (r *rehearsal) watch(ctx context.Context) (engine.RunState, error) {
 				if f.kind().Early {
 					continue
 				}
-				if err := r.inject(ctx, i, f, string(b.Phase)); err != nil {
+				if err := r.inject(ctx, i, f, string(b.Phase), r.withdrawn(s)); err != nil {
 					return s, err
 				}
 				if f.kind().UndoWhenDecided {
@@ -518,11 +518,12 @@ func (r *rehearsal) injection(f Fault) Injection {
 
 // inject puts fault f on batch i. An edge that drops routes while the
 // daemon is dead is a problem of the outcome, not of the rehearsal.
-func (r *rehearsal) inject(ctx context.Context, i int, f Fault, phase string) error {
+func (r *rehearsal) inject(ctx context.Context, i int, f Fault, phase string, withdrawn map[netip.Prefix]bool) error {
 	k := f.kind()
 	rec := Injected{Fault: f.String(), Batch: i, At: phase}
 	defer func() { r.res.Injected = append(r.res.Injected, rec) }()
 	in := r.injection(f)
+	in.Withdrawn = withdrawn
 	if k.NeedsVMs {
 		in.VMs, rec.VMs = r.pick(i, f)
 	}
@@ -544,6 +545,23 @@ func (r *rehearsal) inject(ctx context.Context, i int, f Fault, phase string) er
 	}
 	r.printf("%s", msg)
 	return nil
+}
+
+// withdrawn is the prefixes of the batches s has rolled back or is rolling
+// back: the daemon withdrew (or is withdrawing) their routes.
+func (r *rehearsal) withdrawn(s engine.RunState) map[netip.Prefix]bool {
+	set := map[netip.Prefix]bool{}
+	for i, b := range s.Batches {
+		if i >= len(r.pl.Batches) || (b.Phase != engine.BatchRolledBack && b.Phase != engine.BatchRollingBack) {
+			continue
+		}
+		for _, vm := range r.pl.Batches[i].VMs {
+			for _, p := range vm.Prefixes {
+				set[p] = true
+			}
+		}
+	}
+	return set
 }
 
 // undo takes fault f of batch i away again once the batch is decided.

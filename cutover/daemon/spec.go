@@ -66,15 +66,21 @@ func NewSpec(pl *plan.Plan, o SpecOptions) *engine.Spec {
 		}
 	}
 	all := plan.Targets(pl.Inventory.VMs)
-	sp.Baseline = func(ctx context.Context) ([]string, int, error) {
+	sp.Baseline = func(ctx context.Context) (engine.BaselineRecord, error) {
 		if o.Prober == nil || len(all) == 0 {
-			return nil, 0, nil
+			return engine.BaselineRecord{}, nil
 		}
 		b, err := health.TakeBaseline(ctx, o.Prober, all, health.BaselineOptions{})
 		if err != nil {
-			return nil, 0, err
+			return engine.BaselineRecord{}, err
 		}
-		return b.Healthy, b.Probed, nil
+		rec := engine.BaselineRecord{Healthy: b.Healthy, Probed: b.Probed}
+		for _, t := range all {
+			if why, ok := b.Down[t.Name]; ok {
+				rec.Down = append(rec.Down, fmt.Sprintf("%s %s: %s", t.Name, t.Addr, why))
+			}
+		}
+		return rec, nil
 	}
 	sp.Gate = func(ctx context.Context, i int, baseline []string) (bool, []engine.VerdictRecord) {
 		in := health.Input{Batch: i, Targets: plan.Targets(pl.Batches[i].VMs), Baseline: health.BaselineOf(baseline)}

@@ -2,8 +2,10 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -121,6 +123,15 @@ func (e *Engine) Confirm(point string, goAhead bool, operator string) error {
 type RollbackTarget struct {
 	Kind  RollbackKind
 	Batch int // OnlyBatch: this batch; BatchesFrom: this one and every later one
+	// Reason is the operator's why (rollback --reason), kept in the
+	// journal and the report; optional.
+	Reason string
+}
+
+// Because returns t with the operator's reason.
+func (t RollbackTarget) Because(reason string) RollbackTarget {
+	t.Reason = reason
+	return t
 }
 
 // RollbackKind is what a RollbackTarget selects.
@@ -193,11 +204,15 @@ func (e *Engine) Rollback(ctx context.Context, t RollbackTarget, operator string
 		e.mu.Unlock()
 		return fmt.Errorf("rollback %s: nothing of that is at the target", t)
 	}
-	if err := e.auditLocked("rollback", t.String(), operator); err != nil {
+	why := "operator " + operator + " rollback " + t.String()
+	if t.Reason != "" {
+		why += ": " + t.Reason
+	}
+	if err := e.auditLocked("rollback", strings.TrimPrefix(why, "operator "+operator+" rollback "), operator); err != nil {
 		e.mu.Unlock()
 		return err
 	}
-	req := rollbackReq{sel: sel, why: "operator " + operator + " rollback " + t.String(), operator: operator, all: t.All(), pause: !t.All(), done: make(chan error, 1)}
+	req := rollbackReq{sel: sel, why: why, operator: operator, all: t.All(), pause: !t.All(), done: make(chan error, 1)}
 	e.pending = append(e.pending, req)
 	if e.batchCancel != nil {
 		e.batchCancel()
@@ -215,6 +230,68 @@ func (e *Engine) Rollback(ctx context.Context, t RollbackTarget, operator string
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// Retry takes rolled-back or held batches back to pending, so that the run
+// moves them again through the same readiness check, gates and go/no-go
+// points, and journals it like any batch. batches empty retries every
+// rolled-back and held batch. It is for a run that is done, or paused; a
+// run that was aborted (everything rolled back) is started again instead.
+func (e *Engine) Retry(batches []int, operator string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	switch {
+	case e.spec == nil || e.st.Phase == PhaseIdle:
+		return fmt.Errorf("retry: %w", ErrNoRun)
+	case e.st.Phase == PhaseAborted:
+		return fmt.Errorf("retry: %w: the run was aborted (%s); start it again with cutover run", ErrNoRun, e.st.Result)
+	case e.st.Phase == PhasePrechecking:
+		return errors.New("retry: the pre-check is still running")
+	case e.st.Phase == PhaseRunning:
+		return errors.New("retry: the run is moving batches: pause it first, or retry when it is done")
+	}
+	n := len(e.st.Batches)
+	var sel []int
+	if len(batches) == 0 {
+		_, sel = e.st.AtSource()
+		if len(sel) == 0 {
+			return errors.New("retry: no batch is rolled back or held")
+		}
+	}
+	for _, i := range batches {
+		if i < 0 || i >= n {
+			return fmt.Errorf("retry: batch %d: batches are numbered 0 to %d", i, n-1)
+		}
+		if p := e.st.Batches[i].Phase; !p.AtSource() {
+			return fmt.Errorf("retry: batch %d is %s: only rolled-back and held batches are retried", i, p)
+		}
+		if !slices.Contains(sel, i) {
+			sel = append(sel, i)
+		}
+	}
+	slices.Sort(sel)
+	var again []string
+	for _, i := range sel {
+		if i < len(e.spec.Batches) {
+			again = append(again, e.spec.Batches[i].Confirm...)
+		}
+	}
+	again = append(again, e.spec.ConfirmEnd...)
+	args := make([]string, len(sel))
+	for k, i := range sel {
+		args[k] = fmt.Sprint(i)
+	}
+	if err := e.auditLocked("retry", "--batch "+strings.Join(args, ","), operator); err != nil {
+		return err
+	}
+	rec := RetryRecord{Batches: sel, Operator: operator, Unconfirm: again}
+	if err := e.recordLocked(RecRetry, rec); err != nil {
+		return err
+	}
+	e.stallUntil = time.Time{}
+	e.eventOfLocked(-1, "retry", RecRetry, rec)
+	e.poke()
+	return nil
 }
 
 // notify tells the configured notifier, if any.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -190,6 +191,12 @@ type Status struct {
 	ETA        time.Duration `json:"eta,omitempty"`
 	Now        time.Time     `json:"now"`
 	Converging bool          `json:"converging,omitempty"`
+	// Outcome is how the run ended ("" while under way); AtSourceVMs and
+	// AtSourceBatches are the VMs and batches it left at the source
+	// (rolled back or held).
+	Outcome         Outcome `json:"outcome,omitempty"`
+	AtSourceVMs     int     `json:"at_source_vms,omitempty"`
+	AtSourceBatches []int   `json:"at_source_batches,omitempty"`
 	// Journal says whether the journal can be written (zero: it can).
 	Journal JournalStatus `json:"journal,omitzero"`
 	// Unreconciled is set while the journal holds no run but the daemon
@@ -225,12 +232,14 @@ func (e *Engine) Status(sinceEvent int) Status {
 		}
 	}
 	st.MovedVMs, _ = e.st.Moved()
+	st.Outcome = e.st.Outcome()
+	st.AtSourceVMs, st.AtSourceBatches = e.st.AtSource()
 	var done, left int
 	var spent time.Duration
 	for _, b := range e.st.Batches {
 		st.TotalVMs += b.VMs
 		switch b.Phase {
-		case BatchCommitted, BatchRolledBack:
+		case BatchCommitted, BatchRolledBack, BatchHeld:
 			done++
 			if !b.Started.IsZero() && !b.Decided.IsZero() {
 				spent += b.Decided.Sub(b.Started)
@@ -280,7 +289,7 @@ func (e *Engine) Start(spec *Spec, operator string, autoConfirm bool) error {
 	}
 	e.spec = spec
 	id := e.now().UTC().Format("20060102T150405Z")
-	start := RunStartRecord{RunID: id, Runbook: spec.Runbook, Digest: spec.Digest,
+	start := RunStartRecord{RunID: id, Runbook: spec.Runbook, Digest: spec.Digest, Source: spec.Source, Target: spec.Target,
 		Operator: operator, AutoConfirm: autoConfirm, Batches: batches, Adopted: adoptedFrom(adopt, e.st.Digest)}
 	if err := e.recordLocked(RecRunStart, start); err != nil {
 		return err
@@ -541,22 +550,23 @@ func (e *Engine) precheck(ctx context.Context) {
 			return
 		}
 	}
-	healthy, probed := []string(nil), 0
+	var baseline BaselineRecord
 	if spec.Baseline != nil {
 		var err error
-		healthy, probed, err = spec.Baseline(ctx)
-		if err != nil {
+		if baseline, err = spec.Baseline(ctx); err != nil {
 			fail(fmt.Errorf("baseline: %w", err))
 			return
 		}
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	baseline := BaselineRecord{Healthy: healthy, Probed: probed}
 	if err := e.recordLocked(RecBaseline, baseline); err != nil {
 		return
 	}
 	e.eventOfLocked(-1, "precheck", RecBaseline, baseline)
+	if len(baseline.Down) > 0 {
+		e.notify("baseline-down", fmt.Sprintf("%d VMs down before the first batch: %s", len(baseline.Down), strings.Join(firstN(baseline.Down, 5), "; ")))
+	}
 	_ = e.recordLocked(RecPhase, PhaseRecord{Phase: PhaseRunning})
 }
 
@@ -610,6 +620,13 @@ func (e *Engine) runBatch(ctx context.Context, b int) {
 		e.mu.Unlock()
 	}()
 
+	// A batch not yet moved is first probed at the target: one whose VMs
+	// do not answer there is held, never announced.
+	if phase == BatchPending && spec.Ready != nil && spec.ReadyPolicy != ReadyOff {
+		if !e.ready(bctx, ctx, b) {
+			return
+		}
+	}
 	// Every (re)start of a batch is recorded: after a restart or a failed
 	// gate under the pause policy the batch is announced and gated again.
 	if err := e.record(RecBatch, BatchRecord{Batch: b, Phase: BatchAnnouncing}); err != nil {
@@ -684,6 +701,53 @@ func (e *Engine) runBatch(ctx context.Context, b int) {
 	}
 }
 
+// ready runs the readiness check of pending batch b and reports whether
+// the batch may be moved. A batch that is not ready is held at the source
+// (ReadySkip) or the run pauses before it (ReadyPause).
+func (e *Engine) ready(bctx, ctx context.Context, b int) bool {
+	e.mu.Lock()
+	spec := e.spec
+	baseline := slices.Clone(e.st.Baseline)
+	e.mu.Unlock()
+	start := e.now()
+	ok, v := spec.Ready(bctx, b, baseline)
+	took := e.now().Sub(start)
+	if bctx.Err() != nil || ctx.Err() != nil {
+		return false // an operator's rollback took over, or the daemon stops
+	}
+	if v.Gate == "" {
+		v.Gate = "ready"
+	}
+	v.Pass = ok
+	e.metrics.gateVerdicts([]VerdictRecord{v})
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	name := spec.Batches[b].Name
+	if ok {
+		e.eventLocked(b, "ready", "%s ready: its VMs answer at %s (%s)", name, spec.Target, Human(took))
+		return true
+	}
+	reason := "not ready at " + spec.Target + ": " + FailedGates([]VerdictRecord{v})
+	if err := e.recordLocked(RecGates, GatesRecord{Batch: b, Pass: false, Took: took, Verdicts: []VerdictRecord{v}}); err != nil {
+		e.stallLocked(b, err)
+		return false
+	}
+	e.notify("not-ready", fmt.Sprintf("%s: %s", name, reason))
+	if spec.ReadyPolicy == ReadyPause {
+		pause := PhaseRecord{Phase: PhasePaused, Pause: "not-ready"}
+		if err := e.stopLocked(RecPhase, pause); err == nil {
+			e.eventLocked(b, "pause", "%s %s; paused before moving it: resume checks again", name, reason)
+		}
+		return false
+	}
+	if err := e.recordLocked(RecBatch, BatchRecord{Batch: b, Phase: BatchHeld, Reason: reason}); err != nil {
+		e.stallLocked(b, err)
+		return false
+	}
+	e.eventLocked(b, "held", "%s held at %s, never announced: %s", name, spec.Source, reason)
+	return false
+}
+
 // stall pauses the run after an error the engine cannot decide about
 // (journal or apply failure): a person must look. The pause is held in
 // memory when the journal cannot take it, so the run stops either way;
@@ -740,6 +804,14 @@ func (e *Engine) fail(ctx context.Context, b int, verdicts []VerdictRecord, took
 	}
 }
 
+// firstN is at most n items of list, and "(+k more)" for the rest.
+func firstN(list []string, n int) []string {
+	if len(list) <= n {
+		return list
+	}
+	return append(slices.Clone(list[:n]), fmt.Sprintf("(+%d more)", len(list)-n))
+}
+
 func summarize(vs []VerdictRecord) string {
 	if s := FailedGates(vs); s != "" {
 		return s
@@ -780,7 +852,7 @@ func (e *Engine) rollback(ctx context.Context, r rollbackReq) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for _, i := range sel {
-		if err := e.stopLocked(RecBatch, BatchRecord{Batch: i, Phase: BatchRolledBack}); err != nil {
+		if err := e.stopLocked(RecBatch, BatchRecord{Batch: i, Phase: BatchRolledBack, By: r.operator, Took: took}); err != nil {
 			return err
 		}
 	}
@@ -809,16 +881,22 @@ func (e *Engine) rollback(ctx context.Context, r rollbackReq) error {
 
 // resultLocked sums the batches up for a run's result line.
 func (e *Engine) resultLocked() string {
-	var committed, rolled int
+	var committed, rolled, held int
 	for _, b := range e.st.Batches {
 		switch b.Phase {
 		case BatchCommitted:
 			committed++
 		case BatchRolledBack:
 			rolled++
+		case BatchHeld:
+			held++
 		}
 	}
-	return fmt.Sprintf("%d batches committed, %d rolled back", committed, rolled)
+	res := fmt.Sprintf("%d batches committed, %d rolled back", committed, rolled)
+	if held > 0 {
+		res += fmt.Sprintf(", %d held at the source (not ready at the target)", held)
+	}
+	return res
 }
 
 // finishRollback completes a rollback that a crash interrupted.

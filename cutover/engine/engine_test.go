@@ -110,7 +110,9 @@ func newHarnessWith(t *testing.T, n int, policy FailurePolicy, setup func(h *har
 		_, err := bgp.WaitConverged(ctx, h.sp, routes, time.Millisecond)
 		return err
 	}
-	h.spec.Baseline = func(context.Context) ([]string, int, error) { return []string{"vm"}, 1, nil }
+	h.spec.Baseline = func(context.Context) (BaselineRecord, error) {
+		return BaselineRecord{Healthy: []string{"vm"}, Probed: 1}, nil
+	}
 	h.spec.Gate = func(ctx context.Context, b int, _ []string) (bool, []VerdictRecord) {
 		h.mu.Lock()
 		h.gated = append(h.gated, b)

@@ -65,7 +65,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 }
 
 var (
-	allBatchPhases = []BatchPhase{BatchPending, BatchAnnouncing, BatchGating, BatchCommitted, BatchRollingBack, BatchRolledBack}
+	allBatchPhases = []BatchPhase{BatchPending, BatchAnnouncing, BatchGating, BatchCommitted, BatchRollingBack, BatchRolledBack, BatchHeld}
 	allRunPhases   = []RunPhase{PhaseIdle, PhasePrechecking, PhaseRunning, PhasePaused, PhaseDone, PhaseAborted}
 )
 

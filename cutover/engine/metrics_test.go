@@ -119,7 +119,7 @@ func TestMetricsRun(t *testing.T) {
 		`cutover_gate_verdicts_total{gate="probe",result="fail"} 1`, `cutover_gate_verdicts_total{gate="probe",result="pass"} 2`,
 		`cutover_rollbacks_total{} 1`,
 		`cutover_batches{phase="pending"} 0`, `cutover_batches{phase="announcing"} 0`, `cutover_batches{phase="gating"} 0`,
-		`cutover_batches{phase="committed"} 2`, `cutover_batches{phase="rolling-back"} 0`, `cutover_batches{phase="rolled-back"} 1`,
+		`cutover_batches{phase="committed"} 2`, `cutover_batches{phase="rolling-back"} 0`, `cutover_batches{phase="rolled-back"} 1`, `cutover_batches{phase="held"} 0`,
 		`cutover_moved_vms{} 2`, `cutover_total_vms{} 3`,
 		`cutover_run_phase{phase="idle"} 0`, `cutover_run_phase{phase="prechecking"} 0`, `cutover_run_phase{phase="running"} 0`,
 		`cutover_run_phase{phase="paused"} 0`, `cutover_run_phase{phase="done"} 1`, `cutover_run_phase{phase="aborted"} 0`,

@@ -18,7 +18,21 @@ func EventText(typ string, rec Record, st *RunState) string {
 	case RunStartRecord:
 		return fmt.Sprintf("run %s started by %s: %d batches", r.Runbook, r.Operator, len(r.Batches))
 	case BaselineRecord:
+		if len(r.Down) > 0 {
+			return fmt.Sprintf("pre-check: baseline %d of %d probed VMs healthy; %d down before any move: %s",
+				len(r.Healthy), r.Probed, len(r.Down), strings.Join(firstN(r.Down, 5), "; "))
+		}
 		return fmt.Sprintf("pre-check passed: baseline %d of %d probed VMs healthy", len(r.Healthy), r.Probed)
+	case RetryRecord:
+		names := make([]string, len(r.Batches))
+		for k, i := range r.Batches {
+			names[k] = fmt.Sprint(i)
+			if b := st.batch(i); b != nil {
+				names[k] += " " + b.Name
+			}
+		}
+		return fmt.Sprintf("retry by %s: batch %s back to pending, through the readiness check, gates and go/no-go points again",
+			r.Operator, strings.Join(names, ", "))
 	case PhaseRecord:
 		return phaseText(r, st)
 	case ChangeRecord:
@@ -46,7 +60,11 @@ func phaseText(r PhaseRecord, st *RunState) string {
 	switch r.Phase {
 	case PhaseDone:
 		vms, _ := st.Moved()
-		return fmt.Sprintf("run finished: %s; %d VMs at the target", r.Result, vms)
+		line := fmt.Sprintf("run finished: %s; %d VMs at the target", r.Result, vms)
+		if left, batches := st.AtSource(); left > 0 {
+			line += fmt.Sprintf(", %d VMs (batch %s) still at the source%s: cutover retry moves them again", left, joinInts(batches), siteSuffix(st.Source))
+		}
+		return line
 	case PhaseAborted:
 		if !anyBatchMoved(st) {
 			return "run aborted: " + r.Result + "; nothing was changed"
@@ -67,6 +85,8 @@ func phaseText(r PhaseRecord, st *RunState) string {
 		return answerText(r.Confirm, false, r.Operator)
 	case r.Pause == "step":
 		return "paused after one step"
+	case r.Pause == "not-ready":
+		return "paused: a batch's VMs do not answer at the target: resume checks again"
 	case r.Pause == "gate-failed":
 		if b := underWay(st); b != nil {
 			return fmt.Sprintf("paused by the failure policy after batch %d %s failed its gates: resume re-runs them, rollback --batch %d takes it back",
@@ -82,6 +102,23 @@ func phaseText(r PhaseRecord, st *RunState) string {
 		return "paused: " + r.Pause + " by " + r.Operator
 	}
 	return "paused: " + r.Pause
+}
+
+// joinInts is "1, 3, 4".
+func joinInts(list []int) string {
+	s := make([]string, len(list))
+	for k, i := range list {
+		s[k] = fmt.Sprint(i)
+	}
+	return strings.Join(s, ", ")
+}
+
+// siteSuffix is " (skm1)" for a named site, "" otherwise.
+func siteSuffix(site string) string {
+	if site == "" {
+		return ""
+	}
+	return " (" + site + ")"
 }
 
 // answerText is the line of an answer to a go/no-go point.

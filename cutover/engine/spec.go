@@ -33,6 +33,8 @@ const (
 type Spec struct {
 	Runbook string // path, for people
 	Digest  string // of runbook and inventory
+	// Source and Target name the sites the run moves from and to.
+	Source, Target string
 	// Adopts is the digest of a finished run whose moved batches this run
 	// takes over as its baseline (its Routes(nil) announces exactly what
 	// that run left); "" for none.
@@ -54,13 +56,35 @@ type Spec struct {
 	// Precheck checks what must hold before the first batch (peers up).
 	Precheck func(ctx context.Context) error
 	// Baseline probes every VM before the first batch and returns the names
-	// of the healthy ones, and how many were probed.
-	Baseline func(ctx context.Context) (healthy []string, probed int, err error)
+	// of the healthy ones, how many were probed, and the ones found down
+	// with why ("vm-0042: tcp 80: connection refused").
+	Baseline func(ctx context.Context) (BaselineRecord, error)
 	// Converge waits until the peers hold routes (nil: skip).
 	Converge func(ctx context.Context, routes []bgp.Route) error
 	// Gate judges batch b against the baseline.
 	Gate func(ctx context.Context, b int, baseline []string) (pass bool, verdicts []VerdictRecord)
+	// Ready probes batch b's VMs at the target before the batch is
+	// announced, without moving a route (nil: no readiness check). The
+	// batch is moved only when every VM healthy at baseline answers there;
+	// otherwise ReadyPolicy decides.
+	Ready       func(ctx context.Context, b int, baseline []string) (ready bool, verdict VerdictRecord)
+	ReadyPolicy ReadyPolicy
 }
+
+// ReadyPolicy says what the engine does with a batch whose VMs do not
+// answer at the target before the move.
+type ReadyPolicy string
+
+// Readiness policies.
+const (
+	// ReadySkip holds the batch at the source (phase held) and goes on with
+	// the next one; retry moves it once its VMs answer.
+	ReadySkip ReadyPolicy = "skip"
+	// ReadyPause pauses the run before the batch; resume checks again.
+	ReadyPause ReadyPolicy = "pause"
+	// ReadyOff moves batches without the check.
+	ReadyOff ReadyPolicy = "off"
+)
 
 // SpecBatch is one batch as the engine sees it.
 type SpecBatch struct {
@@ -84,6 +108,13 @@ func (s *Spec) validate() error {
 		s.Policy = RollbackBatch
 	default:
 		return fmt.Errorf("spec: unknown failure policy %q", s.Policy)
+	}
+	switch s.ReadyPolicy {
+	case ReadySkip, ReadyPause, ReadyOff:
+	case "":
+		s.ReadyPolicy = ReadySkip
+	default:
+		return fmt.Errorf("spec: unknown readiness policy %q", s.ReadyPolicy)
 	}
 	return nil
 }
@@ -130,6 +161,11 @@ func decide(s *RunState, sp *Spec, now time.Time) action {
 			last = b.RolledBack
 		}
 	}
+	// VMs already down at pre-check: a person decides whether the run goes
+	// on without them (run --yes answers go).
+	if len(s.BaselineDown) > 0 && !slices.Contains(s.Confirmed, ConfirmBaselineDown) {
+		return action{kind: actConfirm, point: ConfirmBaselineDown, batch: -1}
+	}
 	for i := range s.Batches {
 		b := &s.Batches[i]
 		switch b.Phase {
@@ -163,6 +199,11 @@ func decide(s *RunState, sp *Spec, now time.Time) action {
 	}
 	return action{kind: actFinish}
 }
+
+// ConfirmBaselineDown is the go/no-go point the run stops at when the
+// pre-check found VMs down: they move with their batches, and neither the
+// readiness check nor the gates hold a batch for them.
+const ConfirmBaselineDown = "baseline-down"
 
 // withBatch returns the sorted set moved plus b.
 func withBatch(moved []int, b int) []int {

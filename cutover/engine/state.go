@@ -27,7 +27,10 @@ const (
 // BatchPhase is where one batch stands.
 type BatchPhase string
 
-// Batch phases: pending → announcing → gating → committed, or → rolling-back → rolled-back.
+// Batch phases: pending → announcing → gating → committed, or → rolling-back
+// → rolled-back; or pending → held when its VMs do not answer at the target
+// before the move (readiness). retry takes rolled-back and held batches back
+// to pending.
 const (
 	BatchPending     BatchPhase = "pending"
 	BatchAnnouncing  BatchPhase = "announcing"
@@ -35,7 +38,14 @@ const (
 	BatchCommitted   BatchPhase = "committed"
 	BatchRollingBack BatchPhase = "rolling-back"
 	BatchRolledBack  BatchPhase = "rolled-back"
+	// BatchHeld was never moved: the readiness check at the target found
+	// VMs that did not answer there (Reason and Verdicts say which).
+	BatchHeld BatchPhase = "held"
 )
+
+// AtSource reports whether a decided batch in phase p left its VMs at the
+// source: rolled back, or held by the readiness check.
+func (p BatchPhase) AtSource() bool { return p == BatchRolledBack || p == BatchHeld }
 
 // moved reports whether a batch in phase p has its prefixes at the target.
 func (p BatchPhase) moved() bool {
@@ -49,7 +59,15 @@ type BatchState struct {
 	VMs      int        `json:"vms"`
 	Prefixes int        `json:"prefixes"`
 	Phase    BatchPhase `json:"phase"`
-	Reason   string     `json:"reason,omitempty"` // why it was rolled back
+	Reason   string     `json:"reason,omitempty"` // why it was rolled back or held
+	// RollbackBy is who rolled it back: "policy", "recover" or the
+	// operator's name; RollbackTook is how long the change that took it
+	// back to the source took (BGP and nft, as the engine measured it:
+	// the one rollback duration every view shows).
+	RollbackBy   string        `json:"rollback_by,omitempty"`
+	RollbackTook time.Duration `json:"rollback_took,omitempty"`
+	// Retries counts the times retry took it back to pending.
+	Retries int `json:"retries,omitempty"`
 	// Verdicts of the last gate evaluation.
 	Verdicts []VerdictRecord `json:"verdicts,omitempty"`
 	// Timestamps of the phases (zero: not reached).
@@ -76,6 +94,8 @@ func (b *BatchState) PhaseTime() time.Time {
 		return b.Decided
 	case BatchRolledBack:
 		return b.RolledBack
+	case BatchHeld:
+		return b.Decided
 	}
 	return time.Time{}
 }
@@ -85,6 +105,18 @@ type VerdictRecord struct {
 	Gate    string   `json:"gate"`
 	Pass    bool     `json:"pass"`
 	Reasons []string `json:"reasons,omitempty"`
+	// Failed lists every failing target of the gate's last round, in full
+	// ("vm-0042 10.64.0.52: tcp 80: connection refused"); Reasons holds
+	// only the first few.
+	Failed []string `json:"failed,omitempty"`
+	// Pending marks a gate still running (status only, never journaled):
+	// Round is its last round, RoundOK whether that round held, Streak the
+	// rounds held in a row and Need the rounds in a row it takes to pass.
+	Pending bool `json:"pending,omitempty"`
+	Round   int  `json:"round,omitempty"`
+	RoundOK bool `json:"round_ok,omitempty"`
+	Streak  int  `json:"streak,omitempty"`
+	Need    int  `json:"need,omitempty"`
 }
 
 // RunState is the engine's whole state. It is a fold over the journal:
@@ -94,6 +126,9 @@ type RunState struct {
 	Runbook  string `json:"runbook,omitempty"`
 	Digest   string `json:"digest,omitempty"`
 	Operator string `json:"operator,omitempty"`
+	// Source and Target are the sites the run moves from and to.
+	Source string `json:"source,omitempty"`
+	Target string `json:"target,omitempty"`
 	// AutoConfirm answers every go/no-go point with go (run --yes).
 	AutoConfirm bool         `json:"auto_confirm,omitempty"`
 	Phase       RunPhase     `json:"phase"`
@@ -114,8 +149,10 @@ type RunState struct {
 	// (nil when none). After a crash the daemon re-applies it: it is what
 	// the peers and the kernel may already hold.
 	Intent []int `json:"intent,omitempty"`
-	// Baseline holds the names of the VMs that were healthy at pre-check.
-	Baseline []string  `json:"baseline,omitempty"`
+	// Baseline holds the names of the VMs that were healthy at pre-check,
+	// BaselineDown those probed and found down then.
+	Baseline     []string `json:"baseline,omitempty"`
+	BaselineDown []string `json:"baseline_down,omitempty"`
 	Started  time.Time `json:"started,omitzero"`
 	Ended    time.Time `json:"ended,omitzero"`
 	Result   string    `json:"result,omitempty"`
@@ -134,6 +171,7 @@ const (
 	RecConfirm   = "confirm"  // a go/no-go point was answered
 	RecOperator  = "operator" // an operator command (audit)
 	RecRecovered = "recovered"
+	RecRetry     = "retry" // rolled-back or held batches go back to pending
 )
 
 // RunStartRecord starts a run: its batches and who started it.
@@ -142,6 +180,8 @@ type RunStartRecord struct {
 	Runbook     string       `json:"runbook"`
 	Digest      string       `json:"digest"`
 	Operator    string       `json:"operator"`
+	Source      string       `json:"source,omitempty"`
+	Target      string       `json:"target,omitempty"`
 	AutoConfirm bool         `json:"auto_confirm,omitempty"`
 	Batches     []BatchState `json:"batches"`
 	// Adopted is the digest of the finished run whose moved batches this
@@ -153,6 +193,8 @@ type RunStartRecord struct {
 type BaselineRecord struct {
 	Healthy []string `json:"healthy"`
 	Probed  int      `json:"probed"`
+	// Down names the probed VMs that were not healthy.
+	Down []string `json:"down,omitempty"`
 }
 
 // PhaseRecord changes the run's phase (pause, resume, done, aborted).
@@ -180,6 +222,20 @@ type BatchRecord struct {
 	Batch  int        `json:"batch"`
 	Phase  BatchPhase `json:"phase"`
 	Reason string     `json:"reason,omitempty"`
+	// By and Took, of a rolled-back batch: who rolled it back ("policy",
+	// "recover" or an operator) and how long the change took.
+	By   string        `json:"by,omitempty"`
+	Took time.Duration `json:"took,omitempty"`
+}
+
+// RetryRecord takes rolled-back or held batches back to pending: the run
+// runs them again through the same gates and go/no-go points.
+type RetryRecord struct {
+	Batches  []int  `json:"batches"`
+	Operator string `json:"operator"`
+	// Unconfirm are the go/no-go points asked again (those before the
+	// retried batches, and after the last batch).
+	Unconfirm []string `json:"unconfirm,omitempty"`
 }
 
 // GatesRecord holds the verdicts of one gate evaluation of a batch.
@@ -225,6 +281,7 @@ func (GatesRecord) journalRecord()     {}
 func (ConfirmRecord) journalRecord()   {}
 func (OperatorRecord) journalRecord()  {}
 func (RecoveredRecord) journalRecord() {}
+func (RetryRecord) journalRecord()     {}
 
 // decode reads the payload of a journal record of type typ into its
 // record type: the one place where the journal's JSON is read. Unknown
@@ -257,6 +314,8 @@ func decode(typ string, data []byte) (Record, error) {
 		}
 	case RecRecovered:
 		rec = RecoveredRecord{}
+	case RecRetry:
+		rec, err = decodeAs[RetryRecord](data)
 	default:
 		return nil, fmt.Errorf("unknown journal record type %q", typ)
 	}
@@ -301,10 +360,10 @@ func (s *RunState) fold(typ string, at time.Time, rec Record) error {
 		if r.Adopted != "" {
 			applied = []int{} // the previous run's batches are this run's baseline
 		}
-		*s = RunState{RunID: r.RunID, Runbook: r.Runbook, Digest: r.Digest, Operator: r.Operator,
+		*s = RunState{RunID: r.RunID, Runbook: r.Runbook, Digest: r.Digest, Operator: r.Operator, Source: r.Source, Target: r.Target,
 			AutoConfirm: r.AutoConfirm, Phase: PhasePrechecking, Batches: slices.Clone(r.Batches), Started: at, Applied: applied}
 	case BaselineRecord:
-		s.Baseline = r.Healthy
+		s.Baseline, s.BaselineDown = r.Healthy, r.Down
 	case PhaseRecord:
 		s.Phase, s.Pause, s.Confirm, s.Step = r.Phase, r.Pause, r.Confirm, r.Step
 		if r.Phase == PhaseDone || r.Phase == PhaseAborted {
@@ -341,10 +400,12 @@ func (s *RunState) fold(typ string, at time.Time, rec Record) error {
 				b.Decided = at
 			}
 		case BatchRolledBack:
-			b.RolledBack = at
+			b.RolledBack, b.RollbackBy, b.RollbackTook = at, r.By, r.Took
 			if r.Reason != "" {
 				b.Reason = r.Reason
 			}
+		case BatchHeld:
+			b.Decided, b.Reason = at, r.Reason
 		}
 	case GatesRecord:
 		if b := s.batch(r.Batch); b != nil {
@@ -357,6 +418,23 @@ func (s *RunState) fold(typ string, at time.Time, rec Record) error {
 		if s.Confirm == r.Point {
 			s.Confirm = ""
 		}
+	case RetryRecord:
+		for _, i := range r.Batches {
+			b := s.batch(i)
+			if b == nil {
+				return fmt.Errorf("%s: no batch %d", typ, i)
+			}
+			if !b.Phase.AtSource() {
+				return fmt.Errorf("%s: batch %d is %s, not rolled back or held", typ, i, b.Phase)
+			}
+		}
+		for _, i := range r.Batches {
+			b := s.batch(i)
+			b.Phase, b.Retries = BatchPending, b.Retries+1
+		}
+		s.Confirmed = slices.DeleteFunc(s.Confirmed, func(p string) bool { return slices.Contains(r.Unconfirm, p) })
+		s.Phase, s.Pause, s.Confirm, s.Step = PhaseRunning, "", "", false
+		s.Ended, s.Result = time.Time{}, ""
 	case OperatorRecord, RecoveredRecord:
 		// audit only
 	default:
@@ -383,6 +461,45 @@ func (s *RunState) Moved() (vms, prefixes int) {
 	return vms, prefixes
 }
 
+// Outcome is how a run ended, for people and scripts (exit codes).
+type Outcome string
+
+// Outcomes.
+const (
+	OutcomeNone     Outcome = ""          // no run, or still under way
+	OutcomeAllMoved Outcome = "all-moved" // done: every batch committed
+	OutcomePartial  Outcome = "partial"   // done: VMs left at the source (batches rolled back or held)
+	OutcomeAborted  Outcome = "aborted"   // aborted: everything rolled back, or the pre-check failed
+)
+
+// Outcome is how the run ended; OutcomeNone while it is under way.
+func (s *RunState) Outcome() Outcome {
+	switch s.Phase {
+	case PhaseAborted:
+		return OutcomeAborted
+	case PhaseDone:
+		for _, b := range s.Batches {
+			if b.Phase.AtSource() {
+				return OutcomePartial
+			}
+		}
+		return OutcomeAllMoved
+	}
+	return OutcomeNone
+}
+
+// AtSource counts the VMs of the batches that were decided and left at
+// the source (rolled back or held), and lists those batches.
+func (s *RunState) AtSource() (vms int, batches []int) {
+	for i, b := range s.Batches {
+		if b.Phase.AtSource() {
+			vms += b.VMs
+			batches = append(batches, i)
+		}
+	}
+	return vms, batches
+}
+
 // Active reports whether a run is under way (not idle, done or aborted).
 func (s *RunState) Active() bool {
 	switch s.Phase {
@@ -403,6 +520,7 @@ func (s *RunState) clone() RunState {
 	c.Applied = slices.Clone(s.Applied)
 	c.Intent = slices.Clone(s.Intent)
 	c.Baseline = slices.Clone(s.Baseline)
+	c.BaselineDown = slices.Clone(s.BaselineDown)
 	return c
 }
 

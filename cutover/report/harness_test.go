@@ -95,8 +95,8 @@ func newRun(t *testing.T, failing ...int) *run {
 		r.clock.Advance(700 * time.Millisecond)
 		return err
 	}
-	r.spec.Baseline = func(context.Context) ([]string, int, error) {
-		return []string{"vm-a", "vm-b", "vm-c"}, 4, nil
+	r.spec.Baseline = func(context.Context) (engine.BaselineRecord, error) {
+		return engine.BaselineRecord{Healthy: []string{"vm-a", "vm-b", "vm-c"}, Probed: 4, Down: []string{"vm-d 10.0.0.4: tcp 80: connection refused"}}, nil
 	}
 	fail := map[int]bool{}
 	for _, f := range failing {

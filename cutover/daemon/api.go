@@ -35,6 +35,9 @@ type Control interface {
 	Step(operator string) error
 	Confirm(point string, goAhead bool, operator string) error
 	Rollback(ctx context.Context, t engine.RollbackTarget, operator string) error
+	// Retry takes rolled-back or held batches back to pending (none: every
+	// one of them).
+	Retry(batches []int, operator string) error
 	Journal(ctx context.Context) ([]engine.JournalEntry, error)
 	// Reconcile decides on an earlier run's traces that the journal does
 	// not hold: DecideAdopt or DecideClear.
@@ -57,6 +60,10 @@ const (
 	maxNameLen = 4096
 	// maxOperatorLen is the longest operator name a request may claim.
 	maxOperatorLen = 256
+	// maxReasonLen is the longest reason a rollback may carry.
+	maxReasonLen = 512
+	// maxRetryBatches is the most batches one retry may name.
+	maxRetryBatches = 10000
 )
 
 // apiLimits are the server's timeouts and its connection cap.
@@ -178,6 +185,11 @@ type (
 		All      *bool   `json:"all,omitempty"`
 		Batch    *int    `json:"batch,omitempty"`
 		To       *int    `json:"to,omitempty"`
+		Reason   *string `json:"reason,omitempty"`
+		Operator *string `json:"operator"`
+	}
+	retryBody struct {
+		Batches  *[]int  `json:"batches"`
 		Operator *string `json:"operator"`
 	}
 )
@@ -405,6 +417,7 @@ func newAPI(c Control, log zerolog.Logger, lim apiLimits) http.Handler {
 	mux.HandleFunc("POST /v1/confirm", a.confirm)
 	mux.HandleFunc("POST /v1/rollback", a.rollback)
 	mux.HandleFunc("POST /v1/reconcile", a.reconcile)
+	mux.HandleFunc("POST /v1/retry", a.retry)
 	mux.HandleFunc("GET /v1/journal", func(w http.ResponseWriter, r *http.Request) {
 		es, err := c.Journal(r.Context())
 		a.reply(w, es, err)
@@ -501,16 +514,47 @@ func (a *api) rollback(w http.ResponseWriter, r *http.Request) {
 	var body rollbackBody
 	var t engine.RollbackTarget
 	op, ok := a.command(w, r, "rollback", &body, &body.Operator, func() (err error) {
-		t, err = body.target()
-		return err
+		if t, err = body.target(); err != nil {
+			return err
+		}
+		if body.Reason != nil {
+			if err := checkText("reason", *body.Reason, maxReasonLen); err != nil {
+				return err
+			}
+			t = t.Because(*body.Reason)
+		}
+		return nil
 	})
 	if !ok {
 		return
 	}
-	a.log.Info().Str("op", "rollback").Str("operator", op).Str("reason", t.String()).Msg("operator command")
+	a.log.Info().Str("op", "rollback").Str("operator", op).Str("reason", t.String()).Str("why", t.Reason).Msg("operator command")
 	start := time.Now()
 	err := a.c.Rollback(r.Context(), t, op)
 	a.reply(w, map[string]any{"took": time.Since(start).String()}, err)
+}
+
+func (a *api) retry(w http.ResponseWriter, r *http.Request) {
+	var body retryBody
+	op, ok := a.command(w, r, "retry", &body, &body.Operator, func() error {
+		if body.Batches == nil {
+			return nil // required() names it
+		}
+		if len(*body.Batches) > maxRetryBatches {
+			return badRequest(`"batches": %d batches, at most %d: nothing was retried`, len(*body.Batches), maxRetryBatches)
+		}
+		for _, i := range *body.Batches {
+			if i < 0 {
+				return badRequest(`"batches": %d: batches are numbered from 0: nothing was retried`, i)
+			}
+		}
+		return nil
+	})
+	if !ok {
+		return
+	}
+	a.log.Info().Str("op", "retry").Str("operator", op).Ints("batches", *body.Batches).Msg("operator command")
+	a.reply(w, nil, a.c.Retry(*body.Batches, op))
 }
 
 func (a *api) reconcile(w http.ResponseWriter, r *http.Request) {

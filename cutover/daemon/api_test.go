@@ -67,6 +67,10 @@ func (f *fakeControl) Rollback(_ context.Context, t engine.RollbackTarget, op st
 	f.record("rollback %s by %s", t, op)
 	return nil
 }
+func (f *fakeControl) Retry(batches []int, op string) error {
+	f.record("retry %v by %s", batches, op)
+	return nil
+}
 func (f *fakeControl) Journal(context.Context) ([]engine.JournalEntry, error) { return nil, nil }
 func (f *fakeControl) Reconcile(_ context.Context, decision, op string) error {
 	f.record("reconcile %s by %s", decision, op)

@@ -25,6 +25,9 @@ type FakeBackends struct {
 	BGP   *bgp.Fake
 	NFT   *nft.Fake
 	Probe *health.Fake // nil: every probe healthy
+	// Ready answers the readiness check's probes through the target
+	// (nil: every probe healthy).
+	Ready *health.Fake
 }
 
 // Speaker implements Backends.
@@ -55,4 +58,12 @@ func (f *FakeBackends) Prober() (health.Prober, error) {
 		f.Probe = &health.Fake{}
 	}
 	return f.Probe, nil
+}
+
+// TargetProber implements Backends.
+func (f *FakeBackends) TargetProber(nft.Config, nft.Site) (health.Prober, error) {
+	if f.Ready == nil {
+		f.Ready = &health.Fake{}
+	}
+	return f.Ready, nil
 }

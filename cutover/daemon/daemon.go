@@ -34,6 +34,9 @@ type Backends interface {
 	Speaker(ctx context.Context, c bgp.Config) (bgp.Speaker, error)
 	Dataplane(c nft.Config) (DataplaneCloser, error)
 	Prober() (health.Prober, error)
+	// TargetProber probes through site's steering table of the dataplane
+	// c (its netns, the site's mark): the readiness check.
+	TargetProber(c nft.Config, site nft.Site) (health.Prober, error)
 }
 
 // DataplaneCloser is a Dataplane that holds resources.
@@ -93,6 +96,7 @@ type Daemon struct {
 	dp       DataplaneCloser
 	dpConf   nft.Config
 	prober   health.Prober
+	ready    health.Prober // through the target's steering table; nil: no readiness check
 	progress map[int]health.Verdict
 	// found is an earlier run's traces that the journal does not hold,
 	// until a person reconciles them (found.go); nil: none. unreconciled
@@ -266,9 +270,9 @@ func (d *Daemon) reportDrift(ctx context.Context, pl *plan.Plan, st engine.RunSt
 
 func (d *Daemon) spec(pl *plan.Plan) *engine.Spec {
 	d.mu.Lock()
-	sp, pr := d.speaker, d.prober
+	sp, pr, rp := d.speaker, d.prober, d.ready
 	d.mu.Unlock()
-	return NewSpec(pl, SpecOptions{Speaker: sp, Prober: pr, Progress: func(b int, v health.Verdict) {
+	return NewSpec(pl, SpecOptions{Speaker: sp, Prober: pr, Ready: rp, Progress: func(b int, v health.Verdict) {
 		d.cfg.Metrics.GateRound(v.Gate)
 		d.mu.Lock()
 		d.progress[b] = v
@@ -309,6 +313,19 @@ func (d *Daemon) ensureBackends(ctx context.Context, pl *plan.Plan, fresh bool) 
 			return fmt.Errorf("prober: %w", err)
 		}
 		d.prober = p
+	}
+	d.ready = nil
+	if rb := pl.Runbook; rb.Dataplane.Enabled && rb.Readiness != engine.ReadyOff {
+		for _, s := range pl.DataplaneOf(nil).Sites {
+			if s.Name != rb.Move.To {
+				continue
+			}
+			p, err := d.cfg.Backends.TargetProber(nc, s)
+			if err != nil {
+				return fmt.Errorf("readiness prober through %s: %w", s.Name, err)
+			}
+			d.ready = p
+		}
 	}
 	return nil
 }
@@ -447,7 +464,8 @@ func (d *Daemon) Status(since int) engine.Status {
 	for i := range st.State.Batches {
 		b := &st.State.Batches[i]
 		if v, ok := d.progress[i]; ok && b.Phase == engine.BatchGating {
-			b.Verdicts = append(b.Verdicts, engine.VerdictRecord{Gate: v.Gate + " (running)", Pass: v.Pass, Reasons: v.Reasons})
+			b.Verdicts = append(b.Verdicts, engine.VerdictRecord{Gate: v.Gate, Reasons: v.Reasons, Failed: v.Failed,
+				Pending: true, Round: v.Round, RoundOK: v.RoundOK, Streak: v.Streak, Need: v.Need})
 		}
 	}
 	return st
@@ -479,6 +497,14 @@ func (d *Daemon) Rollback(ctx context.Context, t engine.RollbackTarget, op strin
 		return d.Reconcile(ctx, DecideClear, op)
 	}
 	return d.e.Rollback(ctx, t, op)
+}
+
+// Retry implements Control.
+func (d *Daemon) Retry(batches []int, op string) error {
+	if f := d.foundTraces(); f != nil {
+		return fmt.Errorf("retry: %w", unreconciledError(f))
+	}
+	return d.e.Retry(batches, op)
 }
 
 // Journal implements Control.

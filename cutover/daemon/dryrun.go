@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"github.com/cutover/cutover/nft"
 	"io"
 	"math"
 	"net/netip"
@@ -40,7 +41,8 @@ func DryRun(ctx context.Context, path string, now time.Time, w io.Writer) error 
 	sp, _ := fb.Speaker(ctx, bc)
 	dp, _ := fb.Dataplane(pl.DataplaneConfig())
 	pr, _ := fb.Prober()
-	spec := NewSpec(pl, SpecOptions{Speaker: sp, Prober: pr})
+	rp, _ := fb.TargetProber(pl.DataplaneConfig(), nft.Site{})
+	spec := NewSpec(pl, SpecOptions{Speaker: sp, Prober: pr, Ready: rp})
 	real := *spec
 	// Simulated time: gates pass at once, nothing waits.
 	spec.Hold, spec.Window = 0, nil

@@ -37,6 +37,15 @@ type Verdict struct {
 	Healthy   int `json:"healthy,omitempty"`
 	Regressed int `json:"regressed,omitempty"`
 	WasDown   int `json:"was_down,omitempty"`
+	// Failed lists every failing target of the last round, in full;
+	// Reasons holds only the first MaxReasonTargets of them.
+	Failed []string `json:"failed,omitempty"`
+	// Progress of a pending verdict: the last round's number, whether it
+	// held, the rounds held in a row and the rounds in a row it takes.
+	Round   int  `json:"round,omitempty"`
+	RoundOK bool `json:"round_ok,omitempty"`
+	Streak  int  `json:"streak,omitempty"`
+	Need    int  `json:"need,omitempty"`
 }
 
 // Evaluate runs the gates concurrently on in. It returns as soon as one

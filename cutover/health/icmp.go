@@ -26,7 +26,7 @@ const (
 
 // icmpConn is an ICMP socket and how it was made.
 type icmpConn struct {
-	*icmp.PacketConn
+	net.PacketConn
 	raw bool
 	v6  bool
 }
@@ -39,7 +39,9 @@ func (p *netProber) listenICMP(v6 bool) (*icmpConn, error) {
 		fam = 1
 	}
 	switch {
-	case p.o.ICMP == ICMPRaw, p.o.ICMP == ICMPAuto && p.useRaw[fam].Load():
+	case p.o.ICMP == ICMPRaw, p.o.ICMP == ICMPAuto && p.useRaw[fam].Load(), p.o.Mark != 0:
+		// A mark needs CAP_NET_ADMIN, which raw sockets' CAP_NET_RAW
+		// comes with in practice; ping sockets cannot be made marked.
 		return p.listenICMPKind(v6, true)
 	case p.o.ICMP == ICMPUnprivileged:
 		return p.listenICMPKind(v6, false)
@@ -73,9 +75,16 @@ func (p *netProber) listenICMPKind(v6, raw bool) (*icmpConn, error) {
 	case raw:
 		network = "ip4:icmp"
 	}
-	var c *icmp.PacketConn
+	var c net.PacketConn
 	err := netnsrun.Run(p.o.Netns, func() error {
 		var err error
+		if raw {
+			// Raw sockets through the net package, so that they can
+			// carry a mark; icmp.ListenPacket makes the ping sockets.
+			lc := net.ListenConfig{Control: p.markControl}
+			c, err = lc.ListenPacket(context.Background(), network, laddr)
+			return err
+		}
 		c, err = icmp.ListenPacket(network, laddr)
 		return err
 	})
@@ -91,14 +100,14 @@ func (p *netProber) listenICMPKind(v6, raw bool) (*icmpConn, error) {
 			f.Accept(ipv6.ICMPTypeEchoReply)
 			f.Accept(ipv6.ICMPTypeDestinationUnreachable)
 			f.Accept(ipv6.ICMPTypeTimeExceeded)
-			_ = c.IPv6PacketConn().SetICMPFilter(&f)
+			_ = ipv6.NewPacketConn(c).SetICMPFilter(&f)
 		} else {
 			var f ipv4.ICMPFilter
 			f.SetAll(true)
 			f.Accept(ipv4.ICMPTypeEchoReply)
 			f.Accept(ipv4.ICMPTypeDestinationUnreachable)
 			f.Accept(ipv4.ICMPTypeTimeExceeded)
-			_ = c.IPv4PacketConn().SetICMPFilter(&f)
+			_ = ipv4.NewPacketConn(c).SetICMPFilter(&f)
 		}
 	}
 	return &icmpConn{PacketConn: c, raw: raw, v6: v6}, nil

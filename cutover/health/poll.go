@@ -119,6 +119,7 @@ func (p Poll) Run(ctx context.Context, gate string, progress func(Verdict), roun
 		if progress != nil {
 			v := r.Verdict
 			v.Gate, v.Pass, v.Pending, v.Reasons = gate, false, true, slices.Clone(v.Reasons)
+			v.Round, v.RoundOK, v.Streak, v.Need = res.Rounds, r.Outcome == RoundHeld, res.Rise, p.Rise
 			progress(v)
 		}
 		wait := time.NewTimer(time.Until(started.Add(p.Interval)))
@@ -138,6 +139,7 @@ func (p Poll) Run(ctx context.Context, gate string, progress func(Verdict), roun
 		res.Verdict = Verdict{Gate: gate, Reasons: append([]string{head}, last.Reasons...)}
 	}
 	res.Verdict.Healthy, res.Verdict.Regressed, res.Verdict.WasDown = last.Healthy, last.Regressed, last.WasDown
+	res.Verdict.Failed = last.Failed
 	return res
 }
 

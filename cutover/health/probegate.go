@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -229,5 +230,5 @@ func capReasons(list []string) []string {
 
 func (r probeRound) verdict(name string, pass bool, head string, rest []string) Verdict {
 	return Verdict{Gate: name, Pass: pass, Reasons: append([]string{head}, rest...),
-		Healthy: r.healthy, Regressed: r.regressed, WasDown: r.wasDown}
+		Healthy: r.healthy, Regressed: r.regressed, WasDown: r.wasDown, Failed: slices.Clone(r.failing)}
 }

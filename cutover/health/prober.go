@@ -56,6 +56,12 @@ type Options struct {
 	Dial func(ctx context.Context, network, address string) (net.Conn, error)
 	// ICMP is the socket kind for icmp probes ("": ICMPAuto).
 	ICMP ICMPMode
+	// Mark, when not zero, is the firewall mark (SO_MARK) of every probe's
+	// socket, so that the probes take the routing table an ip rule gives
+	// that mark: the readiness check probes a site's VMs through the
+	// site's steering table before any route moves. It needs
+	// CAP_NET_ADMIN, and icmp probes then use raw sockets.
+	Mark uint32
 	// UserAgent of http and https probes ("": "cutover-health/1").
 	UserAgent string
 }
@@ -115,7 +121,7 @@ func (p *netProber) dial(ctx context.Context, network, address string) (net.Conn
 	if p.o.Dial != nil {
 		return p.o.Dial(ctx, network, address)
 	}
-	var d net.Dialer
+	d := net.Dialer{Control: p.markControl}
 	var c net.Conn
 	err := netnsrun.Run(p.o.Netns, func() error {
 		var err error
@@ -123,6 +129,24 @@ func (p *netProber) dial(ctx context.Context, network, address string) (net.Conn
 		return err
 	})
 	return c, err
+}
+
+// markControl sets the prober's mark on a socket before it connects or
+// binds (nothing without a mark).
+func (p *netProber) markControl(_, _ string, rc syscall.RawConn) error {
+	if p.o.Mark == 0 {
+		return nil
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_MARK, int(p.o.Mark))
+	}); err != nil {
+		return err
+	}
+	if serr != nil {
+		return fmt.Errorf("set the socket's mark %#x: %w", p.o.Mark, serr)
+	}
+	return nil
 }
 
 // Probe runs t's probe. A probe that cannot run (bad target) fails with the

@@ -46,6 +46,11 @@ type Runbook struct {
 	Batching        Batching             `yaml:"batching"`
 	Gates           []GateConfig         `yaml:"gates"`
 	FailurePolicy   engine.FailurePolicy `yaml:"failure_policy"`
+	// Readiness is what happens to a batch whose VMs do not answer at the
+	// target before the move (skip, pause, off); the default follows
+	// failure_policy: skip for rollback-batch, pause otherwise, off
+	// without a dataplane.
+	Readiness engine.ReadyPolicy `yaml:"readiness"`
 	// Hold is the minimum time between the end of one batch and the start
 	// of the next.
 	Hold      time.Duration   `yaml:"hold"`
@@ -437,6 +442,16 @@ func (rb *Runbook) defaults() {
 	}
 	if rb.Dataplane.Table == "" {
 		rb.Dataplane.Table = "cutover"
+	}
+	if !has("readiness") {
+		switch {
+		case !rb.Dataplane.Enabled:
+			rb.Readiness = engine.ReadyOff
+		case rb.FailurePolicy == engine.RollbackBatch:
+			rb.Readiness = engine.ReadySkip
+		default:
+			rb.Readiness = engine.ReadyPause
+		}
 	}
 	for i, name := range rb.SiteNames() {
 		s := rb.Sites[name]

@@ -76,7 +76,7 @@ func TestRunbookErrors(t *testing.T) {
 		{"unknown nested field", []runbooktest.Edit{{"keepalive: 3s}", "keepalive: 3s, pasword: x}"}}, "",
 			[]string{`runbook.yaml:18: bgp.peers[0].pasword: unknown field (did you mean "password"?)`}},
 		{"unknown field far from any", []runbooktest.Edit{{"hold: 1s", "colour: blue"}}, "",
-			[]string{`runbook.yaml:26: colour: unknown field (known: version, name, description, inventory, tenants, sites, move, bgp, allowed_prefixes, max_prefixes, min_prefix_length, batching, gates, failure_policy, hold, window, confirm, dataplane)`}},
+			[]string{`runbook.yaml:26: colour: unknown field (known: version, name, description, inventory, tenants, sites, move, bgp, allowed_prefixes, max_prefixes, min_prefix_length, batching, gates, failure_policy, readiness, hold, window, confirm, dataplane)`}},
 		{"duplicate key", []runbooktest.Edit{{"hold: 1s", "hold: 1s\nhold: 2s"}}, "",
 			[]string{`runbook.yaml:27: hold: duplicate key (first on line 26)`}},
 		{"wrong shape", []runbooktest.Edit{{"tenants: [alpha, beta, gamma]", "tenants: alpha"}}, "",
@@ -237,6 +237,10 @@ func TestRunbookErrors(t *testing.T) {
 			[]string{`runbook.yaml:24: gates[1].kind: a second bgp gate (also gates[0]): merge them (value "bgp")`}},
 		{"failure policy", []runbooktest.Edit{{"failure_policy: rollback-batch", "failure_policy: retry"}}, "",
 			[]string{`runbook.yaml:25: failure_policy: want rollback-batch, rollback-all or pause (value "retry")`}},
+		{"readiness unknown", []runbooktest.Edit{{"failure_policy: rollback-batch", "failure_policy: rollback-batch\nreadiness: later"}}, "",
+			[]string{`runbook.yaml:26: readiness: want skip, pause or off (value "later")`}},
+		{"readiness without a dataplane", []runbooktest.Edit{{"failure_policy: rollback-batch", "failure_policy: rollback-batch\nreadiness: pause\ndataplane: {enabled: false}"}}, "",
+			[]string{`runbook.yaml:26: readiness: needs the dataplane (dataplane.enabled: true): the check probes each VM through the target's steering table before the move; set readiness: off to move without it (value "pause")`}},
 		{"window", []runbooktest.Edit{{"hold: 1s", `hold: 1s
 window: {start: "25:00", end: "1:00", timezone: Mars/Olympus, days: [fri, funday]}`}}, "",
 			[]string{

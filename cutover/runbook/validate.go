@@ -217,6 +217,15 @@ func (rb *Runbook) check(p *problems) {
 	default:
 		bad("failure_policy", string(rb.FailurePolicy), "want %s, %s or %s", engine.RollbackBatch, engine.RollbackAll, engine.Pause)
 	}
+	switch rb.Readiness {
+	case engine.ReadySkip, engine.ReadyPause:
+		if !rb.Dataplane.Enabled {
+			bad("readiness", string(rb.Readiness), "needs the dataplane (dataplane.enabled: true): the check probes each VM through the target's steering table before the move; set readiness: off to move without it")
+		}
+	case engine.ReadyOff:
+	default:
+		bad("readiness", string(rb.Readiness), "want %s, %s or %s", engine.ReadySkip, engine.ReadyPause, engine.ReadyOff)
+	}
 	if rb.Hold < 0 {
 		bad("hold", rb.Hold.String(), "must not be negative")
 	}

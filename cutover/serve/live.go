@@ -61,3 +61,10 @@ func (b LiveBackends) Dataplane(c nft.Config) (daemon.DataplaneCloser, error) {
 func (b LiveBackends) Prober() (health.Prober, error) {
 	return health.NewProber(health.Options{Netns: b.ProbeNetns})
 }
+
+// TargetProber implements daemon.Backends: probes from the dataplane's
+// namespace (the gateway) with the site's steering mark, so that they take
+// the site's routing table whatever the main table says.
+func (b LiveBackends) TargetProber(c nft.Config, site nft.Site) (health.Prober, error) {
+	return health.NewProber(health.Options{Netns: b.Effective(c).NetNS, Mark: site.Mark})
+}

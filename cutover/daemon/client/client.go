@@ -199,9 +199,19 @@ func (c *Client) Rollback(ctx context.Context, t engine.RollbackTarget) (string,
 	return out.Took, err
 }
 
+// Retry takes rolled-back or held batches back to pending: the run moves
+// them again through the same checks. No batches: every rolled-back and
+// held batch.
+func (c *Client) Retry(ctx context.Context, batches []int) error {
+	if batches == nil {
+		batches = []int{}
+	}
+	return c.do(ctx, http.MethodPost, "/v1/retry", RetryRequest{Batches: batches, Operator: whoami()}, nil)
+}
+
 // NewRollbackRequest is the wire form of t (see Rollback).
 func NewRollbackRequest(t engine.RollbackTarget, operator string) (RollbackRequest, error) {
-	r := RollbackRequest{Operator: operator}
+	r := RollbackRequest{Operator: operator, Reason: t.Reason}
 	switch t.Kind {
 	case engine.TargetAll:
 		r.All = true
@@ -269,6 +279,13 @@ type RollbackRequest struct {
 	All      bool   `json:"all,omitempty"`   // every batch; the run ends
 	Batch    *int   `json:"batch,omitempty"` // only this batch; the run pauses
 	To       *int   `json:"to,omitempty"`    // this batch and every later one; the run pauses
+	Reason   string `json:"reason,omitempty"` // the operator's why, for the journal and the report
+	Operator string `json:"operator"`
+}
+
+// RetryRequest is the body of POST /v1/retry.
+type RetryRequest struct {
+	Batches  []int  `json:"batches"` // empty: every rolled-back and held batch
 	Operator string `json:"operator"`
 }
 

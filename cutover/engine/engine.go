@@ -727,7 +727,16 @@ func (e *Engine) ready(bctx, ctx context.Context, b int) bool {
 		e.eventLocked(b, "ready", "%s ready: its VMs answer at %s (%s)", name, spec.Target, Human(took))
 		return true
 	}
-	reason := "not ready at " + spec.Target + ": " + FailedGates([]VerdictRecord{v})
+	reason := "not ready"
+	if len(v.Reasons) > 0 {
+		reason += ": " + v.Reasons[0]
+	}
+	if len(v.Failed) > 0 {
+		reason += ": " + v.Failed[0]
+	}
+	if len(v.Failed) > 1 {
+		reason += fmt.Sprintf(" (+%d more: cutover status --batch %d)", len(v.Failed)-1, b)
+	}
 	if err := e.recordLocked(RecGates, GatesRecord{Batch: b, Pass: false, Took: took, Verdicts: []VerdictRecord{v}}); err != nil {
 		e.stallLocked(b, err)
 		return false

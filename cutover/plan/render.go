@@ -40,6 +40,7 @@ type (
 		ConfirmEnd      []string              `json:"confirm_end"`
 		Gates           []gateJSON            `json:"gates"`
 		Policy          engine.FailurePolicy  `json:"failure_policy"`
+		Readiness       engine.ReadyPolicy    `json:"readiness"`
 		Hold            string                `json:"hold"`
 		Window          *runbook.ChangeWindow `json:"window"`
 	}
@@ -124,7 +125,7 @@ func (pl *Plan) WriteJSON(w io.Writer) error {
 			Tenants: map[string]int{}, Tiers: map[int]int{}},
 		Dataplane:  dataplaneJSON{Enabled: rb.Dataplane.Enabled, Table: rb.Dataplane.Table, Netns: rb.Dataplane.Netns, Sites: []siteJSON{}},
 		Baseline:   []routeJSON{},
-		ConfirmEnd: nonNil(pl.ConfirmEnd), Policy: rb.FailurePolicy, Hold: rb.Hold.String(), Window: rb.Window,
+		ConfirmEnd: nonNil(pl.ConfirmEnd), Policy: rb.FailurePolicy, Readiness: rb.Readiness, Hold: rb.Hold.String(), Window: rb.Window,
 	}
 	peers := make([]string, len(pl.peers))
 	for i, pr := range rb.BGP.Peers {
@@ -281,6 +282,7 @@ func (pl *Plan) writeHeader(w io.Writer) {
 		window = rb.Window.String()
 	}
 	row("policy", "on failure %s; hold %s between batches; window %s", rb.FailurePolicy, rb.Hold, window)
+	row("readiness", "%s", readinessText(rb))
 	confirm := "none"
 	if len(rb.Confirm) > 0 {
 		confirm = strings.Join(rb.Confirm, ", ")
@@ -303,6 +305,17 @@ func (pl *Plan) writeHeader(w io.Writer) {
 
 // shownGate is g as a plan shows it: with its URL redacted (a Prometheus
 // URL may carry user:password@ or a token; see internal/redact).
+// readinessText says what the readiness check does before each batch.
+func readinessText(rb *runbook.Runbook) string {
+	switch rb.Readiness {
+	case engine.ReadySkip:
+		return fmt.Sprintf("before each batch its VMs are probed through %s (its steering mark) without moving a route; a batch whose VMs do not answer is held at %s, the run goes on (skip)", rb.Move.To, rb.Move.From)
+	case engine.ReadyPause:
+		return fmt.Sprintf("before each batch its VMs are probed through %s (its steering mark) without moving a route; the run pauses before a batch whose VMs do not answer (pause)", rb.Move.To)
+	}
+	return "off: batches move without probing their VMs at the target first"
+}
+
 func shownGate(g runbook.GateConfig) runbook.GateConfig {
 	g.URL = redact.URL(g.URL)
 	return g

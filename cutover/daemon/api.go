@@ -62,8 +62,9 @@ const (
 	maxOperatorLen = 256
 	// maxReasonLen is the longest reason a rollback may carry.
 	maxReasonLen = 512
-	// maxRetryBatches is the most batches one retry may name.
-	maxRetryBatches = 10000
+	// maxRetryBatches is the most batches one retry may name (none names
+	// every rolled-back and held batch).
+	maxRetryBatches = 100
 )
 
 // apiLimits are the server's timeouts and its connection cap.
@@ -386,6 +387,7 @@ func wantOf(t reflect.Type) string {
 		if t.Elem().Kind() == reflect.Uint8 {
 			return "base64 text"
 		}
+		return "an array of " + strings.TrimPrefix(strings.TrimPrefix(wantOf(t.Elem()), "an "), "a ") + "s"
 	}
 	return t.String()
 }
@@ -541,7 +543,7 @@ func (a *api) retry(w http.ResponseWriter, r *http.Request) {
 			return nil // required() names it
 		}
 		if len(*body.Batches) > maxRetryBatches {
-			return badRequest(`"batches": %d batches, at most %d: nothing was retried`, len(*body.Batches), maxRetryBatches)
+			return badRequest(`"batches": %d batches, at most %d (give none to retry every rolled-back and held batch): nothing was retried`, len(*body.Batches), maxRetryBatches)
 		}
 		for _, i := range *body.Batches {
 			if i < 0 {

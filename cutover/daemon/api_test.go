@@ -64,6 +64,10 @@ func (f *fakeControl) Confirm(point string, goAhead bool, op string) error {
 	return nil
 }
 func (f *fakeControl) Rollback(_ context.Context, t engine.RollbackTarget, op string) error {
+	if t.Reason != "" {
+		f.record("rollback %s by %s because %q", t, op, t.Reason)
+		return nil
+	}
 	f.record("rollback %s by %s", t, op)
 	return nil
 }
@@ -142,6 +146,15 @@ func TestAPIRequestBodies(t *testing.T) {
 		{"rollback 2 MiB of spaces", "/v1/rollback", spaces, 413, "request body too large: at most 1024 bytes", ""},
 		{"rollback object then 2 MiB of spaces", "/v1/rollback", `{"all":true,"operator":"alice"}` + spaces, 413, "request body too large: at most 1024 bytes", ""},
 		{"rollback --all", "/v1/rollback", `{"all":true,"operator":"alice"}`, 200, "", "rollback --all by alice"},
+		{"rollback with a reason", "/v1/rollback", `{"batch":2,"reason":"vm-07 crashed","operator":"alice"}`, 200, "", `rollback --batch 2 by alice because "vm-07 crashed"`},
+		{"rollback with a line break in the reason", "/v1/rollback", `{"all":true,"reason":"a\nb","operator":"alice"}`, 400, `bad request: reason "a\nb" has a control character`, ""},
+		{"rollback with a reason too long", "/v1/rollback", `{"all":true,"reason":"` + strings.Repeat("x", 600) + `","operator":"alice"}`, 400, "bad request: reason is longer than 512 bytes", ""},
+		{"retry every batch", "/v1/retry", `{"batches":[],"operator":"alice"}`, 200, "", "retry [] by alice"},
+		{"retry two batches", "/v1/retry", `{"batches":[1,3],"operator":"alice"}`, 200, "", "retry [1 3] by alice"},
+		{"retry without batches", "/v1/retry", `{"operator":"alice"}`, 400, "bad request: missing batches", ""},
+		{"retry batch -1", "/v1/retry", `{"batches":[-1],"operator":"alice"}`, 400, `bad request: "batches": -1: batches are numbered from 0: nothing was retried`, ""},
+		{"retry a string", "/v1/retry", `{"batches":"all","operator":"alice"}`, 400, "bad request: batches: want an array of integers, not a JSON string", ""},
+		{"retry unknown field", "/v1/retry", `{"batches":[],"all":true,"operator":"alice"}`, 400, `bad request: unknown field "all"`, ""},
 		{"rollback --batch 0", "/v1/rollback", `{"batch":0,"operator":"alice"}`, 200, "", "rollback --batch 0 by alice"},
 		{"rollback --to 0", "/v1/rollback", `{"to":0,"operator":"alice"}`, 200, "", "rollback --to 0 by alice"},
 		{"rollback --to 2 with spaces around", "/v1/rollback", "\n {\"to\":2,\"operator\":\"alice\"}\n ", 200, "", "rollback --to 2 by alice"},

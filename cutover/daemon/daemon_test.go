@@ -6,11 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -474,4 +476,63 @@ func asNobody(t *testing.T, f func()) {
 	if err := <-errc; err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestDaemonReadinessAndRetry: a VM that does not answer through the
+// target holds its batch (never announced); the run ends partial; once it
+// answers, retry over the API moves the batch and the run ends all moved.
+func TestDaemonReadinessAndRetry(t *testing.T) {
+	ctx := context.Background()
+	abs, _ := filepath.Abs(daemonRunbook)
+	var down atomic.Bool
+	down.Store(true)
+	ready := &health.Fake{Func: func(tg health.Target, _ int) health.Result {
+		if tg.Name == "vm-03" && down.Load() {
+			return health.Result{Err: "tcp 80: connection refused"}
+		}
+		return health.Result{OK: true}
+	}}
+	h := openDaemonWith(t, t.TempDir(), &FakeBackends{Ready: ready})
+	if err := h.cl.Run(ctx, abs, true); err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	st := h.waitFor("the end", func(s engine.RunState) bool { return s.Phase == engine.PhaseDone })
+	held := -1
+	for i, b := range st.Batches {
+		if b.Phase == engine.BatchHeld {
+			held = i
+		}
+	}
+	if held < 0 {
+		t.Fatalf("no batch held: %+v", st.Batches)
+	}
+	full, err := h.cl.Status(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if full.Outcome != engine.OutcomePartial || !slices.Equal(full.AtSourceBatches, []int{held}) {
+		t.Fatalf("outcome %q at the source %v, want partial [%d]", full.Outcome, full.AtSourceBatches, held)
+	}
+	if want := "vm-03 10.64.0.13: tcp 80: connection refused"; !slices.Contains(st.Batches[held].Verdicts[0].Failed, want) {
+		t.Errorf("held batch's verdict %+v lacks %q", st.Batches[held].Verdicts, want)
+	}
+	for _, r := range h.fb.BGP.Announced() {
+		if r.Prefix == netip.MustParsePrefix("10.64.0.13/32") {
+			t.Fatalf("the held VM's prefix is announced: %v", r)
+		}
+	}
+	down.Store(false)
+	if err := h.cl.Retry(ctx, nil); err != nil {
+		t.Fatalf("retry: %v", err)
+	}
+	st = h.waitFor("the end after the retry", func(s engine.RunState) bool {
+		return s.Phase == engine.PhaseDone && s.Batches[held].Phase == engine.BatchCommitted
+	})
+	if st.Outcome() != engine.OutcomeAllMoved || len(h.fb.BGP.Announced()) != 12 {
+		t.Fatalf("after retry: outcome %q, %d routes announced", st.Outcome(), len(h.fb.BGP.Announced()))
+	}
+	if err := h.cl.Retry(ctx, nil); err == nil || !strings.Contains(err.Error(), "no batch is rolled back or held") {
+		t.Errorf("a second retry: %v", err)
+	}
+	h.stop()
 }

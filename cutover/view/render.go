@@ -1,11 +1,12 @@
 // Package view is the night-shift view of a cutover run: one line per
 // batch with a progress bar, its state, the gate verdict and timings, the
-// VMs moved of the total with an ETA, and the last events.
+// VMs moved of the total with an ETA, how the run ended and what to do
+// next, and the last events.
 //
-// Render writes it once as plain text. Watch follows a run: on a terminal
-// it redraws the view in place (with Bubble Tea); elsewhere (a pipe, a
-// log file, CI) it prints one plain line per new event and per batch state
-// change, never a full redraw.
+// Render writes it once as plain text, RenderBatch the whole record of one
+// batch. Watch follows a run: on a terminal it redraws the view in place
+// (with Bubble Tea); elsewhere (a pipe, a log file, CI) it prints one plain
+// line per new event and per batch state change, never a full redraw.
 package view
 
 import (
@@ -29,9 +30,18 @@ type Options struct {
 	Patience time.Duration
 	// Location is the time zone of the clock times shown; nil: local.
 	Location *time.Location
+	// WaitForRun makes Watch wait while the daemon has no run (phase
+	// idle), showing "waiting for a run…", and then follow the run that
+	// starts to its end. Without it Watch returns at once when there is
+	// no run.
+	WaitForRun bool
 
-	// maxBatches caps the batch lines (a terminal's height); 0: all.
-	maxBatches int
+	// height is the lines the whole view may take (a terminal's height);
+	// 0: no limit. Batches that do not fit are folded into count lines,
+	// except those that need a person's eyes.
+	height int
+	// width is the terminal's width; 0: unknown (no line is cut).
+	width int
 }
 
 func (o Options) withDefaults() Options {
@@ -66,9 +76,10 @@ type styler interface {
 
 // Style kinds.
 const (
-	kOK   = "ok"
-	kBad  = "bad"
-	kBusy = "busy"
+	kOK   = "ok"   // done and well: committed, all moved
+	kBad  = "bad"  // failed: a gate, an abort, a rollback under way
+	kWarn = "warn" // needs a person: held or rolled back, partial, waiting
+	kBusy = "busy" // under way: announcing, gating, a gate still rising
 	kDim  = "dim"
 	kBold = "bold"
 )
@@ -97,6 +108,8 @@ func barFill(p engine.BatchPhase, width int) (int, rune) {
 		return width / 2, '<'
 	case engine.BatchRolledBack:
 		return width, 'x'
+	case engine.BatchHeld:
+		return width, '!'
 	}
 	return 0, '#'
 }
@@ -105,109 +118,187 @@ func phaseKind(p engine.BatchPhase) string {
 	switch p {
 	case engine.BatchCommitted:
 		return kOK
-	case engine.BatchRollingBack, engine.BatchRolledBack:
+	case engine.BatchRollingBack:
 		return kBad
+	case engine.BatchRolledBack, engine.BatchHeld:
+		return kWarn
 	case engine.BatchAnnouncing, engine.BatchGating:
 		return kBusy
 	}
 	return kDim
 }
 
+// idle reports whether the daemon has no run at all.
+func idle(st engine.Status) bool {
+	rs := &st.State
+	return st.Unreconciled == nil && rs.RunID == "" && len(rs.Batches) == 0 &&
+		(rs.Phase == engine.PhaseIdle || rs.Phase == "")
+}
+
+// waitingLine is what the view shows while Watch waits for a run.
+const waitingLine = "waiting for a run…"
+
 // render builds the whole view. events are the ones to list (the last
 // opts.Events of them).
 func render(st engine.Status, events []engine.Event, opts Options, s styler) string {
 	var b strings.Builder
-	rs := &st.State
-	loc := opts.Location
-
+	write := func(lines []string) {
+		for _, l := range lines {
+			b.WriteString(l + "\n")
+		}
+	}
 	if u := st.Unreconciled; u != nil {
 		for _, line := range unreconciledLines(u) {
 			b.WriteString(s.style(kBad, line) + "\n")
 		}
 		return b.String()
 	}
-	if rs.RunID == "" && len(rs.Batches) == 0 {
-		b.WriteString(s.style(kDim, "no run") + "\n")
-		if line := journalLine(st.Journal, loc); line != "" {
+	if rs := &st.State; rs.RunID == "" && len(rs.Batches) == 0 {
+		line := "no run"
+		if opts.WaitForRun && idle(st) {
+			line = waitingLine
+		}
+		b.WriteString(s.style(kDim, line) + "\n")
+		if line := journalLine(st.Journal, opts.Location); line != "" {
 			b.WriteString(s.style(kBad, line) + "\n")
 		}
 		return b.String()
 	}
-	head := "run " + rs.RunID + "  " + rs.Runbook
-	if rs.Operator != "" {
-		head += "  by " + rs.Operator
+	head := headLines(st, opts, s)
+	evs := eventLines(events, opts, s)
+	rows := 0 // no limit
+	if opts.height > 0 {
+		rows = max(3, opts.height-len(head)-1-len(evs))
 	}
-	b.WriteString(s.style(kBold, head) + "\n")
-	b.WriteString(summary(st, loc, s) + "\n")
-	if line := pauseLine(rs); line != "" {
-		b.WriteString(s.style(kBusy, line) + "\n")
-	}
-	if line := journalLine(st.Journal, loc); line != "" {
-		b.WriteString(s.style(kBad, line) + "\n")
-	}
-
-	// Batch table: cells first, widths from the plain text, then style.
-	nameW := len("batch")
-	for _, x := range rs.Batches {
-		nameW = max(nameW, min(utf8.RuneCountInString(x.Name), 28))
-	}
-	vmW := len("VMs")
-	idxW := 1
-	for _, x := range rs.Batches {
-		vmW = max(vmW, len(fmt.Sprint(x.VMs)))
-		idxW = max(idxW, len(fmt.Sprint(x.Index)))
-	}
-	stateW := len("rolling-back")
-	fmt.Fprintf(&b, "%s\n", s.style(kDim, strings.TrimRight(fmt.Sprintf("%*s  %-*s  %*s  %-*s  %-*s  %-*s  %s",
-		idxW, "#", nameW, "batch", vmW, "VMs", barWidth+2, "progress", stateW, "state", gateW, "gates", "time"), " ")))
-	first, last := window(rs.Batches, opts.maxBatches)
-	if first > 0 {
-		b.WriteString(s.style(kDim, fmt.Sprintf("%*s  … %s", idxW, "", countPhases(rs.Batches[:first]))) + "\n")
-	}
-	for _, x := range rs.Batches[first:last] {
-		gates, gk := gateCell(x)
-		line := fmt.Sprintf("%*d  %s  %*d  %s  %s  %s  %s",
-			idxW, x.Index, pad(shorten(x.Name, 28), nameW), vmW, x.VMs,
-			s.bar(x.Phase, barWidth), s.style(phaseKind(x.Phase), pad(string(x.Phase), stateW)),
-			s.style(gk, pad(gates, gateW)), timing(x, st.Now))
-		b.WriteString(strings.TrimRight(line, " ") + "\n")
-	}
-	if last < len(rs.Batches) {
-		b.WriteString(s.style(kDim, fmt.Sprintf("%*s  … %s", idxW, "", countPhases(rs.Batches[last:]))) + "\n")
-	}
-
-	if opts.Events > 0 && len(events) > 0 {
-		b.WriteString(s.style(kDim, "events:") + "\n")
-		for _, e := range events[max(0, len(events)-opts.Events):] {
-			b.WriteString(eventLine(e, loc, s) + "\n")
-		}
-	}
+	write(head)
+	write(tableLines(st, rows, opts, s))
+	write(evs)
 	return b.String()
 }
 
-const gateW = 40
+// headLines are the lines above the batch table: the run, its summary,
+// how it ended or why it waits, and the journal's trouble.
+func headLines(st engine.Status, opts Options, s styler) []string {
+	rs := &st.State
+	head := "run " + rs.RunID + "  " + rs.Runbook
+	if rs.Source != "" || rs.Target != "" {
+		head += "  " + site(rs.Source, "source") + " → " + site(rs.Target, "target")
+	}
+	if rs.Operator != "" {
+		head += "  by " + rs.Operator
+	}
+	out := []string{s.style(kBold, head), summary(st, opts.Location, s)}
+	for _, l := range outcomeLines(st) {
+		out = append(out, s.style(l.kind, l.text))
+	}
+	for _, l := range waitLines(rs) {
+		out = append(out, s.style(l.kind, l.text))
+	}
+	if line := journalLine(st.Journal, opts.Location); line != "" {
+		out = append(out, s.style(kBad, line))
+	}
+	return out
+}
 
-// summary is the line with the run's phase, the moved VMs and the ETA.
+// eventLines are the last events under their title; none when there are
+// none or the options want none.
+func eventLines(events []engine.Event, opts Options, s styler) []string {
+	if opts.Events <= 0 || len(events) == 0 {
+		return nil
+	}
+	out := []string{s.style(kDim, "events:")}
+	for _, e := range events[max(0, len(events)-opts.Events):] {
+		out = append(out, eventLine(e, opts.Location, s))
+	}
+	return out
+}
+
+const (
+	gateW  = 40
+	nameW  = 28
+	stateW = len("rolling-back")
+)
+
+// tableLines is the batch table: a header, a line per batch (and the why
+// of a batch that failed or was held), and count lines for batches folded
+// away when the table may take at most rows lines (0: no limit).
+func tableLines(st engine.Status, rows int, opts Options, s styler) []string {
+	rs := st.State
+	rs.Batches = make([]engine.BatchState, len(st.State.Batches))
+	for i, x := range st.State.Batches {
+		rs.Batches[i] = current(x, rs.Phase)
+	}
+	// Cells first, widths from the plain text, then style.
+	nameCol, vmW, idxW := len("batch"), len("VMs"), 1
+	for _, x := range rs.Batches {
+		nameCol = max(nameCol, min(utf8.RuneCountInString(x.Name), nameW))
+		vmW = max(vmW, len(fmt.Sprint(x.VMs)))
+		idxW = max(idxW, len(fmt.Sprint(x.Index)))
+	}
+	out := []string{s.style(kDim, strings.TrimRight(fmt.Sprintf("%*s  %-*s  %*s  %-*s  %-*s  %-*s  %s",
+		idxW, "#", nameCol, "batch", vmW, "VMs", barWidth+2, "progress", stateW, "state", gateW, "gates", "time"), " "))}
+	cost := func(i int) int {
+		if whyText(rs.Batches[i], rs.Target) != "" {
+			return 2
+		}
+		return 1
+	}
+	show := visible(rs.Batches, max(rows-1, 0), cost)
+	for i := 0; i < len(rs.Batches); {
+		if !show[i] {
+			j := i
+			for j < len(rs.Batches) && !show[j] {
+				j++
+			}
+			out = append(out, s.style(kDim, fmt.Sprintf("%*s  … %s", idxW, "", countPhases(rs.Batches[i:j]))))
+			i = j
+			continue
+		}
+		x := rs.Batches[i]
+		gates, gk := gateCell(x)
+		line := fmt.Sprintf("%*d  %s  %*d  %s  %s  %s  %s",
+			idxW, x.Index, pad(shorten(x.Name, nameW), nameCol), vmW, x.VMs,
+			s.bar(x.Phase, barWidth), s.style(phaseKind(x.Phase), pad(string(x.Phase), stateW)),
+			s.style(gk, pad(gates, gateW)), timing(x, st.Now))
+		out = append(out, strings.TrimRight(line, " "))
+		if why := whyText(x, rs.Target); why != "" {
+			prefix := strings.Repeat(" ", idxW+2) + "why: "
+			out = append(out, s.style(whyKind(x), fit(prefix+why, opts.width, x.Index)))
+		}
+		i++
+	}
+	return out
+}
+
+// summary is the line with the run's phase (and outcome), the moved VMs
+// and the ETA.
 func summary(st engine.Status, loc *time.Location, s styler) string {
 	rs := &st.State
-	var committed, rolled, decided int
+	var committed, rolled, held int
 	for _, x := range rs.Batches {
 		switch x.Phase {
 		case engine.BatchCommitted:
 			committed++
-			decided++
 		case engine.BatchRolledBack:
 			rolled++
-			decided++
+		case engine.BatchHeld:
+			held++
 		}
 	}
 	pct := 0
 	if st.TotalVMs > 0 {
 		pct = st.MovedVMs * 100 / st.TotalVMs
 	}
-	phase := s.style(runKind(rs.Phase), string(rs.Phase))
+	phase, kind := string(rs.Phase), runKind(rs.Phase)
+	if o, _, _ := outcome(st); o == engine.OutcomeAllMoved || o == engine.OutcomePartial {
+		phase += " (" + strings.ReplaceAll(string(o), "-", " ") + ")"
+		kind = outcomeKind(o)
+	}
 	line := fmt.Sprintf("%s · moved %d/%d VMs (%d%%) · batches %d/%d decided: %d committed, %d rolled back",
-		phase, st.MovedVMs, st.TotalVMs, pct, decided, len(rs.Batches), committed, rolled)
+		s.style(kind, phase), st.MovedVMs, st.TotalVMs, pct, committed+rolled+held, len(rs.Batches), committed, rolled)
+	if held > 0 {
+		line += fmt.Sprintf(", %d held", held)
+	}
 	switch {
 	case !rs.Ended.IsZero():
 		line += fmt.Sprintf(" · ended %s after %s", rs.Ended.In(loc).Format("15:04:05"), engine.Human(rs.Ended.Sub(rs.Started)))
@@ -224,24 +315,9 @@ func runKind(p engine.RunPhase) string {
 	case engine.PhaseAborted:
 		return kBad
 	case engine.PhasePaused:
-		return kBusy
+		return kWarn
 	}
 	return kBold
-}
-
-// pauseLine says why a run is paused, or how it ended.
-func pauseLine(rs *engine.RunState) string {
-	switch {
-	case rs.Confirm != "":
-		return fmt.Sprintf("waiting for go/no-go at %q: cutover confirm %s", rs.Confirm, rs.Confirm)
-	case rs.Phase == engine.PhasePaused:
-		return "paused: " + rs.Pause + " (cutover resume continues)"
-	case rs.Phase == engine.PhaseDone || rs.Phase == engine.PhaseAborted:
-		if rs.Result != "" {
-			return string(rs.Phase) + ": " + rs.Result
-		}
-	}
-	return ""
 }
 
 // unreconciledLines say what the daemon found of an earlier run while its
@@ -288,33 +364,19 @@ func journalLine(js engine.JournalStatus, loc *time.Location) string {
 	return line + " · no step forward; rollback still works"
 }
 
-// gateCell sums up a batch's last gate verdicts.
-func gateCell(x engine.BatchState) (string, string) {
-	if len(x.Verdicts) == 0 {
-		if x.Reason != "" {
-			return shorten(x.Reason, gateW), kBad
-		}
-		return "", kDim
-	}
-	failed := engine.FailedGates(x.Verdicts)
-	if failed == "" {
-		return fmt.Sprintf("pass (%d gates)", len(x.Verdicts)), kOK
-	}
-	return shorten("FAIL "+failed, gateW), kBad
-}
-
-// timing is a batch's time: running so far, or taken in all.
+// timing is a batch's time: running so far, or taken in all; for a batch
+// rolled back, the rollback's own duration and who rolled it back.
 func timing(x engine.BatchState, now time.Time) string {
-	if x.Started.IsZero() {
-		return ""
-	}
 	switch x.Phase {
 	case engine.BatchAnnouncing, engine.BatchGating:
-		if now.Before(x.Started) {
+		if x.Started.IsZero() || now.Before(x.Started) {
 			return ""
 		}
 		return "running " + engine.Human(now.Sub(x.Started))
 	case engine.BatchCommitted:
+		if x.Started.IsZero() {
+			return ""
+		}
 		s := engine.Human(x.Decided.Sub(x.Started))
 		if x.GateTook > 0 {
 			s += " (gate " + engine.Human(x.GateTook) + ")"
@@ -323,13 +385,44 @@ func timing(x engine.BatchState, now time.Time) string {
 	case engine.BatchRollingBack:
 		return "rolling back"
 	case engine.BatchRolledBack:
-		s := engine.Human(x.RolledBack.Sub(x.Started))
-		if !x.Decided.IsZero() && x.RolledBack.After(x.Decided) {
-			s += " (rollback " + engine.Human(x.RolledBack.Sub(x.Decided)) + ")"
+		rb := rollbackText(x)
+		if x.Started.IsZero() || x.Decided.Before(x.Started) {
+			return rb
 		}
-		return s
+		if rb == "" {
+			return engine.Human(x.Decided.Sub(x.Started))
+		}
+		return engine.Human(x.Decided.Sub(x.Started)) + " (" + rb + ")"
 	}
 	return ""
+}
+
+// rollbackText says how long a batch's rollback took, as the engine
+// measured the change, and who rolled it back: "rollback 20ms by policy".
+// It is "" when the batch holds neither.
+func rollbackText(x engine.BatchState) string {
+	who := rollbackWho(x.RollbackBy)
+	switch {
+	case x.RollbackTook > 0 && who != "":
+		return "rollback " + engine.Human(x.RollbackTook) + " " + who
+	case x.RollbackTook > 0:
+		return "rollback " + engine.Human(x.RollbackTook)
+	case who != "":
+		return "rolled back " + who
+	}
+	return ""
+}
+
+// rollbackWho words who rolled a batch back: "by policy", "by alice",
+// "on recovery" (the daemon completing a rollback a restart interrupted).
+func rollbackWho(by string) string {
+	switch by {
+	case "":
+		return ""
+	case "recover":
+		return "on recovery"
+	}
+	return "by " + by
 }
 
 func eventLine(e engine.Event, loc *time.Location, s styler) string {
@@ -343,28 +436,12 @@ func eventLine(e engine.Event, loc *time.Location, s styler) string {
 		k = kBad
 	case "commit", "done":
 		k = kOK
-	case "confirm", "pause":
+	case "confirm", "pause", "held":
+		k = kWarn
+	case "retry":
 		k = kBusy
 	}
-	return fmt.Sprintf("  %s  %-4s %s %s", e.Time.In(loc).Format("15:04:05"), who, s.style(k, pad(e.Op, 9)), e.Msg)
-}
-
-// window picks the batch lines to show when at most n fit: those around
-// the first batch not yet decided.
-func window(bs []engine.BatchState, n int) (first, last int) {
-	if n <= 0 || len(bs) <= n {
-		return 0, len(bs)
-	}
-	n = max(n-2, 1) // room for the two "…" lines
-	cur := len(bs) - 1
-	for i, x := range bs {
-		if x.Phase != engine.BatchCommitted && x.Phase != engine.BatchRolledBack {
-			cur = i
-			break
-		}
-	}
-	first = max(0, min(cur-n/3, len(bs)-n))
-	return first, first + n
+	return fmt.Sprintf("  %s  %-4s %s %s", e.Time.In(loc).Format("15:04:05"), who, s.style(k, pad(e.Op, 9)), moreHint(e.Msg, e.Batch))
 }
 
 // countPhases says how many batches are in which phase.
@@ -382,6 +459,14 @@ func countPhases(bs []engine.BatchState) string {
 		parts[i] = fmt.Sprintf("%d %s", n[p], p)
 	}
 	return fmt.Sprintf("%d batches: %s", len(bs), strings.Join(parts, ", "))
+}
+
+// site is a site's name, or "the source"/"the target" when it has none.
+func site(name, role string) string {
+	if name == "" {
+		return "the " + role
+	}
+	return name
 }
 
 // pad fills s with spaces to n runes.

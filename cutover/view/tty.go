@@ -25,9 +25,12 @@ type styled struct {
 func newStyled(out io.Writer) styled {
 	r := lipgloss.NewRenderer(out)
 	return styled{kinds: map[string]lipgloss.Style{
-		kOK:   r.NewStyle().Foreground(lipgloss.Color("2")),
-		kBad:  r.NewStyle().Foreground(lipgloss.Color("1")).Bold(true),
-		kBusy: r.NewStyle().Foreground(lipgloss.Color("3")),
+		kOK:  r.NewStyle().Foreground(lipgloss.Color("2")),
+		kBad: r.NewStyle().Foreground(lipgloss.Color("1")).Bold(true),
+		// Amber: a person should look (held, rolled back, partial, waiting).
+		kWarn: r.NewStyle().Foreground(lipgloss.CompleteColor{TrueColor: "#ffaf00", ANSI256: "214", ANSI: "3"}),
+		// Progress: under way, a gate still rising.
+		kBusy: r.NewStyle().Foreground(lipgloss.Color("6")),
 		kDim:  r.NewStyle().Faint(true),
 		kBold: r.NewStyle().Bold(true),
 	}}
@@ -55,6 +58,7 @@ type model struct {
 
 	st      engine.Status
 	height  int
+	width   int
 	failing time.Time // since when src fails; zero: it does not
 	lastErr error
 	// Why the view stopped, besides the run ending.
@@ -92,7 +96,7 @@ func (m *model) poll() tea.Cmd {
 func (m *model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	switch msg := msg.(type) {
 	case tea.WindowSizeMsg:
-		m.height = msg.Height
+		m.height, m.width = msg.Height, msg.Width
 	case tea.KeyMsg:
 		switch msg.String() {
 		case "q", "ctrl+c", "esc":
@@ -116,7 +120,7 @@ func (m *model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.failing, m.lastErr = time.Time{}, nil
 		m.st = msg.st
 		m.tr.fresh(msg.st.Events)
-		if !m.st.State.Active() {
+		if !following(m.st, m.opts) {
 			return m, tea.Quit
 		}
 		return m, m.tick()
@@ -126,17 +130,25 @@ func (m *model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 
 func (m *model) View() string {
 	opts := m.opts
-	if m.height > 0 {
-		// Header, summary, pause, table header, events title, hint.
-		opts.maxBatches = max(3, m.height-6-min(max(opts.Events, 0), len(m.tr.recent)))
-	}
-	v := render(m.st, m.tr.recent, opts, m.sty)
+	var tail []string
 	if m.lastErr != nil {
-		v += m.sty.style(kBad, fmt.Sprintf("status unavailable since %s: %v (retrying)",
-			m.failing.In(opts.Location).Format("15:04:05"), m.lastErr)) + "\n"
+		tail = append(tail, m.sty.style(kBad, fmt.Sprintf("status unavailable since %s: %v (retrying)",
+			m.failing.In(opts.Location).Format("15:04:05"), m.lastErr)))
 	}
-	if m.st.State.Active() && !m.interrupted {
-		v += m.sty.style(kDim, "q: stop watching (the run goes on in the daemon)") + "\n"
+	switch {
+	case m.interrupted:
+	case m.st.State.Active():
+		tail = append(tail, m.sty.style(kDim, "q: stop watching (the run goes on in the daemon)"))
+	case following(m.st, opts):
+		tail = append(tail, m.sty.style(kDim, "q: stop waiting"))
+	}
+	if m.height > 0 {
+		opts.height = max(1, m.height-len(tail))
+	}
+	opts.width = m.width
+	v := render(m.st, m.tr.recent, opts, m.sty)
+	for _, l := range tail {
+		v += l + "\n"
 	}
 	return v
 }
@@ -150,7 +162,8 @@ func keys() io.Reader {
 	return nil
 }
 
-// watchTTY redraws the view in place until the run ends.
+// watchTTY redraws the view in place until the run ends (and, with
+// opts.WaitForRun, while there is none yet).
 func watchTTY(ctx context.Context, src Source, out io.Writer, in io.Reader, st engine.Status, opts Options) (engine.Status, error) {
 	m := newModel(ctx, src, opts, newStyled(out), st)
 	_, err := tea.NewProgram(m, tea.WithOutput(out), tea.WithInput(in), tea.WithContext(ctx)).Run()

@@ -43,7 +43,7 @@ func newRun() *run {
 	r := &run{}
 	r.st = engine.Status{TotalVMs: 500, Now: t0, State: engine.RunState{
 		RunID: "20260314T230000Z", Runbook: "runbooks/helse-nord/runbook.yaml", Operator: "alice",
-		Phase: engine.PhasePrechecking, Started: t0, Applied: []int{},
+		Source: "skm1", Target: "skm2", Phase: engine.PhasePrechecking, Started: t0, Applied: []int{},
 	}}
 	for i, b := range []struct {
 		name string
@@ -150,9 +150,10 @@ func steps() []*engine.Status {
 	b.Phase, b.Attempts, b.Reason = engine.BatchRolledBack, 1, failReason
 	b.Started, b.Announced, b.Converged, b.Decided, b.RolledBack = at(28*s), at(28200*time.Millisecond), at(29*s), at(32*s), at(32300*time.Millisecond)
 	b.ApplyTook, b.GateTook, b.Verdicts = 200*time.Millisecond, 3*s, fail
+	b.RollbackBy, b.RollbackTook = "policy", 20*time.Millisecond // measured: not RolledBack-Decided
 	r.event(28*s, 2, "announce", "announcing b02-hsyk (150 VMs, 1 prefixes)")
 	r.event(32*s, 2, "gate", "b02-hsyk failed its gates: probe: vm-2a (10.64.2.10): tcp/443 connect: connection refused (+1 more)")
-	r.event(32300*time.Millisecond, 2, "rollback", "rolled back 1 batches in 300ms ("+failReason+")")
+	r.event(32300*time.Millisecond, 2, "rollback", "rolled back 1 batches in 20ms ("+failReason+")")
 	b = r.b(3)
 	b.Phase, b.Started, b.Attempts = engine.BatchAnnouncing, at(33*s), 1
 	r.st.State.Applied = []int{0, 1, 3}
@@ -345,12 +346,17 @@ func TestModel(t *testing.T) {
 	if v := m.View(); !strings.Contains(v, "status unavailable since") || !strings.Contains(v, "connection refused (retrying)") {
 		t.Errorf("view does not show the failing status:\n%s", v)
 	}
-	// A short terminal: the batches around the current one, and counts.
+	// A short terminal: the batches around the current one, and counts;
+	// the rolled-back batch keeps its row and its why, cut to the width
+	// with the pointer to the rest kept.
 	m.Update(tea.WindowSizeMsg{Width: 100, Height: 12})
 	m.Update(statusMsg{st: *all[8]})
 	v = ansi.Strip(m.View())
-	if !strings.Contains(v, "… 3 batches: 2 committed, 1 rolled-back") || !strings.Contains(v, "3  b03-nlsh") {
-		t.Errorf("short terminal view:\n%s", v)
+	for _, want := range []string{"   … 2 batches: 2 committed\n2  b02-hsyk", "3  b03-nlsh",
+		"\n   why: probe: vm-2a (10.64.2.10): tcp/443 connect: connection… (+1 more: cutover status --batch 2)\n"} {
+		if !strings.Contains(v, want) {
+			t.Errorf("short terminal view lacks %q:\n%s", want, v)
+		}
 	}
 	if m.lastErr != nil {
 		t.Error("the error stays after a good status")
@@ -378,7 +384,7 @@ func TestWatchTTY(t *testing.T) {
 	if st.State.Phase != engine.PhaseDone {
 		t.Errorf("ended in %s", st.State.Phase)
 	}
-	if screen := ansi.Strip(out.String()); !strings.Contains(screen, "done: 3 batches committed, 1 rolled back") {
+	if screen := ansi.Strip(out.String()); !strings.Contains(screen, "PARTIAL: 150 VMs (batch 2 b02-hsyk) still at skm1") {
 		t.Errorf("the last frame lacks the result:\n%s", screen)
 	}
 }

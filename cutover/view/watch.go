@@ -27,20 +27,28 @@ var ErrInterrupted = errors.New("watch interrupted; the run goes on in the daemo
 type Source func(ctx context.Context) (engine.Status, error)
 
 // Watch follows a run until it is no longer active (done or aborted) or
-// ctx ends, and returns the last status it saw. On a terminal it redraws
-// the view in place; otherwise it writes the view once and then one line
-// per new event and per batch state change. A failing src is retried for
-// opts.Patience (a daemon restarting) unless the very first call fails.
+// ctx ends, and returns the last status it saw. With opts.WaitForRun it
+// first waits while the daemon has no run, then follows the one that
+// starts. On a terminal it redraws the view in place; otherwise it writes
+// the view once (while it waits: one line) and then one line per new event
+// and per batch state change. A failing src is retried for opts.Patience
+// (a daemon restarting) unless the very first call fails.
 func Watch(ctx context.Context, src Source, out io.Writer, opts Options) (engine.Status, error) {
 	opts = opts.withDefaults()
 	st, err := src(ctx)
 	if err != nil {
 		return st, fmt.Errorf("watch: %w", err)
 	}
-	if f, ok := out.(interface{ Fd() uintptr }); ok && isatty.IsTerminal(f.Fd()) && st.State.Active() {
+	if f, ok := out.(interface{ Fd() uintptr }); ok && isatty.IsTerminal(f.Fd()) && following(st, opts) {
 		return watchTTY(ctx, src, out, keys(), st, opts)
 	}
 	return watchPlain(ctx, src, out, st, opts)
+}
+
+// following reports whether Watch goes on after status st: while the run
+// is active, and while there is none when it waits for one.
+func following(st engine.Status, opts Options) bool {
+	return st.State.Active() || opts.WaitForRun && idle(st)
 }
 
 // tracker remembers which events were shown and keeps the last ones.
@@ -95,9 +103,10 @@ func watchPlain(ctx context.Context, src Source, out io.Writer, st engine.Status
 	if _, err := io.WriteString(out, render(st, evs, opts, plain{})); err != nil {
 		return st, fmt.Errorf("watch: %w", err)
 	}
+	waiting := opts.WaitForRun && idle(st)
 	prev := st
 	var failing time.Time
-	for st.State.Active() {
+	for following(st, opts) {
 		select {
 		case <-ctx.Done():
 			return st, ctx.Err()
@@ -121,10 +130,18 @@ func watchPlain(ctx context.Context, src Source, out io.Writer, st engine.Status
 			fmt.Fprintln(out, "  status available again")
 		}
 		st = next
-		lines := changes(prev, st, tr.fresh(st.Events), opts.Location)
-		for _, l := range lines {
-			if _, err := io.WriteString(out, l.text+"\n"); err != nil {
+		evs := tr.fresh(st.Events)
+		if waiting && !idle(st) {
+			// A run started: its view in full, then its changes.
+			waiting = false
+			if _, err := io.WriteString(out, render(st, evs, opts, plain{})); err != nil {
 				return st, fmt.Errorf("watch: %w", err)
+			}
+		} else if !waiting {
+			for _, l := range changes(prev, st, evs, opts.Location) {
+				if _, err := io.WriteString(out, l.text+"\n"); err != nil {
+					return st, fmt.Errorf("watch: %w", err)
+				}
 			}
 		}
 		prev = st
@@ -135,6 +152,34 @@ func watchPlain(ctx context.Context, src Source, out io.Writer, st engine.Status
 type line struct {
 	at   time.Time
 	text string
+}
+
+// runStateLines are the plain watch's lines about the run's phase: how it
+// ended and what to do next, or what it waits for, or its phase.
+func runStateLines(st engine.Status, stamp func(op, msg string) line) []line {
+	rs := &st.State
+	if !rs.Active() {
+		out := []line{stamp("state", endLine(st))}
+		for i, l := range outcomeLines(st) {
+			if i > 0 {
+				out = append(out, stamp("next", strings.TrimPrefix(l.text, "next: ")))
+			}
+		}
+		return out
+	}
+	wait := waitLines(rs)
+	if len(wait) == 0 {
+		return []line{stamp("state", string(rs.Phase))}
+	}
+	var out []line
+	for i, l := range wait {
+		op := "state"
+		if i > 0 {
+			op = "wait"
+		}
+		out = append(out, stamp(op, strings.TrimSpace(l.text)))
+	}
+	return out
 }
 
 // changes lists, in time order, what happened between two statuses: the
@@ -160,30 +205,20 @@ func changes(prev, st engine.Status, evs []engine.Event, loc *time.Location) []l
 			continue
 		}
 		msg := fmt.Sprintf("%-12s %s", x.Phase, plain{}.bar(x.Phase, barWidth))
-		switch x.Phase {
-		case engine.BatchCommitted, engine.BatchRolledBack:
-			msg += " " + timing(x, st.Now)
+		if t := timing(x, st.Now); t != "" && (x.Phase == engine.BatchCommitted || x.Phase == engine.BatchRolledBack) {
+			msg += " " + t
 		}
-		if x.Phase == engine.BatchRolledBack || x.Phase == engine.BatchRollingBack {
-			if x.Reason != "" {
-				msg += " · " + x.Reason
-			}
+		if why := whyText(current(x, rs.Phase), rs.Target); why != "" {
+			msg += " · " + why
 		}
 		out = append(out, stamp(x.PhaseTime(), fmt.Sprintf("b%d", x.Index), "state", msg))
 	}
 	if newRun || rs.Phase != ps.Phase || rs.Pause != ps.Pause || rs.Confirm != ps.Confirm {
-		msg := string(rs.Phase)
-		if p := pauseLine(rs); p != "" {
-			msg = p
-		}
-		if !rs.Active() {
-			msg += fmt.Sprintf("; moved %d/%d VMs", st.MovedVMs, st.TotalVMs)
-		}
 		at := st.Now
 		if !rs.Ended.IsZero() {
 			at = rs.Ended
 		}
-		out = append(out, stamp(at, "run", "state", msg))
+		out = append(out, runStateLines(st, func(op, msg string) line { return stamp(at, "run", op, msg) })...)
 	}
 	if (st.Unreconciled == nil) != (prev.Unreconciled == nil) {
 		msg := "reconciled"

@@ -67,3 +67,32 @@ func (a *app) completeBatch(cmd *cobra.Command, _ []string, _ string) ([]string,
 	}
 	return out, cobra.ShellCompDirectiveNoFileComp | cobra.ShellCompDirectiveKeepOrder
 }
+
+// completeAtSource completes retry's --batch with the batches the run
+// left at the source (rolled back or held).
+func (a *app) completeAtSource(cmd *cobra.Command, _ []string, _ string) ([]string, cobra.ShellCompDirective) {
+	st, ok := a.daemonState(cmd)
+	if !ok {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	var out []string
+	for _, b := range st.Batches {
+		if b.Phase.AtSource() {
+			out = append(out, fmt.Sprintf("%s\t%s (%s)", strconv.Itoa(b.Index), b.Name, b.Phase))
+		}
+	}
+	return out, cobra.ShellCompDirectiveNoFileComp | cobra.ShellCompDirectiveKeepOrder
+}
+
+// completeAnyBatch completes status's --batch with every batch of the run.
+func (a *app) completeAnyBatch(cmd *cobra.Command, _ []string, _ string) ([]string, cobra.ShellCompDirective) {
+	st, ok := a.daemonState(cmd)
+	if !ok {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	var out []string
+	for _, b := range st.Batches {
+		out = append(out, fmt.Sprintf("%s\t%s (%s)", strconv.Itoa(b.Index), b.Name, b.Phase))
+	}
+	return out, cobra.ShellCompDirectiveNoFileComp | cobra.ShellCompDirectiveKeepOrder
+}

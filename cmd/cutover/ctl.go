@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -99,20 +100,49 @@ func newStatusCmd(a *app) *cobra.Command {
 		Use:   "status",
 		Short: "Show the run: batches, states, gate verdicts, moved/total, ETA",
 		Long: `status shows the daemon's run: its phase, every batch with its state and gate
-verdicts, moved/total VMs, the ETA and the last events. --watch follows the run
-until it ends (with -o json: prints the last status then).`,
+verdicts, moved/total VMs, the ETA and the last events.
+
+--watch follows the run live until it ends, and waits for one when there is none
+yet (with -o json: prints the last status then). --wait shows nothing until the
+run ends, then prints its status and exits with its outcome: 0 every VM moved,
+5 VMs left at the source, 6 aborted (for scripts). --batch N shows one batch in
+full: every failed VM with its reason, who rolled it back and how long it took.`,
 		Example: `  cutover status
   cutover status --watch
+  cutover status --batch 3
+  cutover status --wait -o json | jq -r .outcome
   cutover status -o json | jq -r .state.phase`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cl := a.client()
-			if a.v.GetBool("watch") {
-				return a.follow(cmd.Context(), cl, func(st engine.Status) error { return a.writeJSON(st) })
+			modes := 0
+			for _, f := range []string{"watch", "wait", "batch"} {
+				if cmd.Flags().Changed(f) {
+					modes++
+				}
+			}
+			if modes > 1 {
+				return usageErr(fmt.Errorf("status: give at most one of --watch, --wait, --batch N"))
+			}
+			switch {
+			case a.v.GetBool("watch"):
+				return a.followOpts(cmd.Context(), cl, view.Options{WaitForRun: true}, func(st engine.Status) error { return a.writeJSON(st) })
+			case a.v.GetBool("wait"):
+				return a.waitRun(cmd.Context(), cl)
 			}
 			st, err := cl.Status(cmd.Context(), 0)
 			if err != nil {
 				return daemonErr(err)
+			}
+			if cmd.Flags().Changed("batch") {
+				n := a.v.GetInt("batch")
+				if n < 0 || n >= len(st.State.Batches) {
+					return usageErr(fmt.Errorf("status --batch %d: %s", n, batchRange(st)))
+				}
+				if a.jsonOut() {
+					return a.writeJSON(st.State.Batches[n])
+				}
+				return view.RenderBatch(a.out, st, n, view.Options{})
 			}
 			if a.jsonOut() {
 				return a.writeJSON(st)
@@ -122,7 +152,63 @@ until it ends (with -o json: prints the last status then).`,
 	}
 	addSocketFlag(c)
 	addOutputFlag(c, "text", "json")
-	c.Flags().BoolP("watch", "w", false, "follow the run live until it ends")
+	c.Flags().BoolP("watch", "w", false, "follow the run live until it ends (waits for one when there is none)")
+	c.Flags().Bool("wait", false, "wait for the run to end, print its status, exit with its outcome (0, 5, 6)")
+	c.Flags().Int("batch", 0, "show batch N in full: every failed VM and why")
+	_ = c.RegisterFlagCompletionFunc("batch", a.completeAnyBatch)
+	return c
+}
+
+// batchRange says which batches a run has.
+func batchRange(st engine.Status) string {
+	if len(st.State.Batches) == 0 {
+		return "the daemon has no run"
+	}
+	return fmt.Sprintf("the run has batches 0 to %d", len(st.State.Batches)-1)
+}
+
+func newRetryCmd(a *app) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "retry [--batch N]...",
+		Short: "Move rolled-back or held batches again, through the same checks",
+		Long: `retry takes batches the run left at the source back to pending: batches a gate
+rolled back, and batches the readiness check held because their VMs did not answer
+at the target. The run then moves them again through the readiness check, the gates
+and the go/no-go points, journaled like any batch; a finished run goes on and ends
+again with its outcome (cutover status --watch follows it).
+
+Without --batch every rolled-back and held batch is retried. Fix the VMs first:
+cutover status --batch N lists every VM that failed and why. The daemon refuses a
+retry (exit 4) while the run is moving batches (pause first), and after an aborted
+run (start it again with cutover run). The shell completes --batch.`,
+		Example: `  cutover retry
+  cutover retry --batch 3 --batch 5
+  cutover retry --batch 3 && cutover status --wait`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			batches, err := cmd.Flags().GetIntSlice("batch")
+			if err != nil {
+				return usageErr(err)
+			}
+			for _, b := range batches {
+				if b < 0 {
+					return usageErr(fmt.Errorf("retry --batch %d: batches are numbered from 0", b))
+				}
+			}
+			if err := a.client().Retry(cmd.Context(), batches); err != nil {
+				return daemonErr(err)
+			}
+			what := "every rolled-back and held batch"
+			if len(batches) > 0 {
+				what = "batch " + strings.Trim(strings.Join(strings.Fields(fmt.Sprint(batches)), ", "), "[]")
+			}
+			return a.result(commandResult{Command: "retry", Result: "retry: " + what + " back to pending; the run goes on (cutover status --watch)"})
+		},
+	}
+	addSocketFlag(c)
+	addOutputFlag(c, "text", "json")
+	c.Flags().IntSlice("batch", nil, "retry this batch (repeat, or N,M); none: every rolled-back and held batch")
+	_ = c.RegisterFlagCompletionFunc("batch", a.completeAtSource)
 	return c
 }
 
@@ -188,9 +274,14 @@ func newRollbackCmd(a *app) *cobra.Command {
   --batch N    only batch N; the run pauses
   --to N       batch N and every later batch; the run pauses
 
-The shell completes --batch and --to with the batches the daemon has moved.`,
+--reason TEXT says why, for the journal, the report and the next shift.
+On a terminal, --all first asks (y/N) with what it would move back; --yes
+answers for scripts and for the operator who knows (not on a terminal it
+never asks). The shell completes --batch and --to with the batches the
+daemon has moved.`,
 		Example: `  cutover rollback --all
-  cutover rollback --batch 3
+  cutover rollback --all --yes --reason "EPJ slow at skm2"
+  cutover rollback --batch 3 --reason "vm-0042 crashed"
   cutover rollback --to 5 -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -211,6 +302,16 @@ The shell completes --batch and --to with the batches the daemon has moved.`,
 			if set != 1 {
 				return usageErr(fmt.Errorf("rollback: give exactly one of --all, --batch N, --to N"))
 			}
+			t = t.Because(a.v.GetString("reason"))
+			if t.All() && !a.v.GetBool("yes") && a.interactive() {
+				ok, err := a.askRollbackAll(cmd.Context())
+				if err != nil {
+					return err
+				}
+				if !ok {
+					return fmt.Errorf("rollback --all: not confirmed; nothing was rolled back")
+				}
+			}
 			start := time.Now()
 			took, err := a.client().Rollback(cmd.Context(), t)
 			if err != nil {
@@ -229,6 +330,8 @@ The shell completes --batch and --to with the batches the daemon has moved.`,
 	c.Flags().Bool("all", false, "roll back every batch and end the run")
 	c.Flags().Int("batch", 0, "roll back only this batch")
 	c.Flags().Int("to", 0, "roll back this batch and every later one")
+	c.Flags().String("reason", "", "why, for the journal and the report")
+	c.Flags().Bool("yes", false, "do not ask before --all on a terminal")
 	_ = c.RegisterFlagCompletionFunc("batch", a.completeBatch)
 	_ = c.RegisterFlagCompletionFunc("to", a.completeBatch)
 	return c

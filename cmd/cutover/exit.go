@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/cutover/cutover/cutover/daemon/client"
+	"github.com/cutover/cutover/cutover/engine"
 	"github.com/cutover/cutover/cutover/runbook"
 )
 
@@ -22,8 +23,8 @@ const (
 	exitUsage     = 2
 	exitNoDaemon  = 3
 	exitRefused   = 4
-	exitRunPartly = 5 // reserved (see exitCodes)
-	exitRunAbort  = 6 // reserved (see exitCodes)
+	exitRunPartly = 5 // the run finished with VMs left at the source
+	exitRunAbort  = 6 // the run was aborted and rolled back
 )
 
 // exitCodes documents the exit codes, in order.
@@ -33,12 +34,12 @@ var exitCodes = []struct {
 	meaning  string
 }{
 	{exitOK, false, "success"},
-	{exitFailed, false, "failure: the command could not do its work (I/O, a lab that is not up or not healthy, a rehearsal whose outcome is not what the runbook's policy promises, a run that aborted)"},
+	{exitFailed, false, "failure: the command could not do its work (I/O, a lab that is not up or not healthy, a rehearsal whose outcome is not what the runbook's policy promises)"},
 	{exitUsage, false, "bad input: unknown command or flag, wrong arguments, a bad flag value (also -o), a config file that cannot be read or has an unknown key, mistakes in a runbook or its inventory"},
 	{exitNoDaemon, false, "the daemon is unreachable: nothing listens on --socket (not running, wrong path) or the socket refuses this user"},
 	{exitRefused, false, "the daemon refused the command in its current state: a run is already active, there is no run, the run is not at that go/no-go point, the state is unreconciled"},
-	{exitRunPartly, true, "reserved: the run finished with VMs left at the source"},
-	{exitRunAbort, true, "reserved: the run was aborted and rolled back"},
+	{exitRunPartly, false, "run, status --wait, lab rehearse: the run finished with VMs left at the source (batches rolled back by a gate or held by the readiness check): cutover retry moves them again"},
+	{exitRunAbort, false, "run, status --wait, lab rehearse: the run was aborted: everything rolled back, or the pre-check failed"},
 	{7, true, "reserved (7-9): further outcomes of a run"},
 }
 
@@ -59,6 +60,36 @@ func exitCodeHelp() string {
 		b.WriteString(line)
 	}
 	return b.String()
+}
+
+// outcomeErr is the exit of a run that ended: nil when every VM moved,
+// exit 5 naming what is left at the source, exit 6 when it aborted. A run
+// still under way (the view was left) is nil.
+func outcomeErr(st engine.Status) error {
+	switch st.Outcome {
+	case engine.OutcomePartial:
+		return &exitError{code: exitRunPartly, err: errors.New(leftAtSource(st))}
+	case engine.OutcomeAborted:
+		return &exitError{code: exitRunAbort, err: fmt.Errorf("run aborted: %s", st.State.Result)}
+	}
+	return nil
+}
+
+// leftAtSource says which VMs a finished run left at the source.
+func leftAtSource(st engine.Status) string {
+	var names []string
+	for _, i := range st.AtSourceBatches {
+		if i >= 0 && i < len(st.State.Batches) {
+			b := st.State.Batches[i]
+			names = append(names, fmt.Sprintf("%d %s (%s)", i, b.Name, b.Phase))
+		}
+	}
+	src := st.State.Source
+	if src == "" {
+		src = "the source"
+	}
+	return fmt.Sprintf("run finished with %d VMs still at %s: batch %s; cutover status --batch N says why, cutover retry moves them again",
+		st.AtSourceVMs, src, strings.Join(names, ", "))
 }
 
 // exitError carries a process exit code through cobra.

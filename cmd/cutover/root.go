@@ -22,6 +22,7 @@ import (
 type app struct {
 	v   *viper.Viper
 	log zerolog.Logger
+	in  io.Reader
 	out io.Writer
 	err io.Writer
 	// logJSON: the log (standard error) is JSON, so the last error is
@@ -38,7 +39,7 @@ type app struct {
 }
 
 func newApp() *app {
-	return &app{v: viper.New(), out: os.Stdout, err: os.Stderr,
+	return &app{v: viper.New(), in: os.Stdin, out: os.Stdout, err: os.Stderr,
 		status: func(ctx context.Context, socket string) (engine.Status, error) {
 			// No events: completion needs the state only.
 			return client.New(socket).Status(ctx, math.MaxInt)
@@ -145,6 +146,7 @@ command, and a key that is no command's flag is an error), in that order of prec
 			"  cutover step\n  cutover step && cutover status --watch"),
 		newConfirmCmd(a),
 		newRollbackCmd(a),
+		newRetryCmd(a),
 		newReconcileCmd(a),
 		newReportCmd(a),
 		newGenManCmd(),

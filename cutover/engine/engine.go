@@ -865,7 +865,11 @@ func (e *Engine) rollback(ctx context.Context, r rollbackReq) error {
 			return err
 		}
 	}
-	e.eventLocked(one, "rollback", "rolled back %d batches in %s (%s)", len(sel), took.Round(time.Millisecond), r.why)
+	what := fmt.Sprintf("%d batches", len(sel))
+	if one >= 0 && one < len(e.st.Batches) {
+		what = fmt.Sprintf("batch %d %s", one, e.st.Batches[one].Name)
+	}
+	e.eventLocked(one, "rollback", "rolled back %s in %s (%s)", what, took.Round(time.Millisecond), r.why)
 	e.metrics.rollbacks(len(sel))
 	if r.all {
 		res := "rolled back: " + r.why

@@ -151,11 +151,11 @@ type RunState struct {
 	Intent []int `json:"intent,omitempty"`
 	// Baseline holds the names of the VMs that were healthy at pre-check,
 	// BaselineDown those probed and found down then.
-	Baseline     []string `json:"baseline,omitempty"`
-	BaselineDown []string `json:"baseline_down,omitempty"`
-	Started  time.Time `json:"started,omitzero"`
-	Ended    time.Time `json:"ended,omitzero"`
-	Result   string    `json:"result,omitempty"`
+	Baseline     []string  `json:"baseline,omitempty"`
+	BaselineDown []string  `json:"baseline_down,omitempty"`
+	Started      time.Time `json:"started,omitzero"`
+	Ended        time.Time `json:"ended,omitzero"`
+	Result       string    `json:"result,omitempty"`
 }
 
 // Record types of the journal; the payload of each is the *Record type of

@@ -276,9 +276,9 @@ type ConfirmRequest struct {
 // (true), Batch and To is given: a body without one is refused, never
 // taken for "every batch".
 type RollbackRequest struct {
-	All      bool   `json:"all,omitempty"`   // every batch; the run ends
-	Batch    *int   `json:"batch,omitempty"` // only this batch; the run pauses
-	To       *int   `json:"to,omitempty"`    // this batch and every later one; the run pauses
+	All      bool   `json:"all,omitempty"`    // every batch; the run ends
+	Batch    *int   `json:"batch,omitempty"`  // only this batch; the run pauses
+	To       *int   `json:"to,omitempty"`     // this batch and every later one; the run pauses
 	Reason   string `json:"reason,omitempty"` // the operator's why, for the journal and the report
 	Operator string `json:"operator"`
 }

@@ -5,7 +5,7 @@ RUNBOOK ?= runbooks/helse-nord/runbook.yaml
 # commands' help, so they are built with the binary).
 MANDIR ?= bin/man
 
-.PHONY: help build man test unit integration bench vet check lab-up lab-down rehearse clean
+.PHONY: help build man test unit integration bench vet check lab-up lab-down rehearse pictures clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -42,6 +42,9 @@ lab-down: build ## tear the built-in lab down (root)
 
 rehearse: build ## rehearse RUNBOOK in the lab (root)
 	bin/cutover lab rehearse $(RUNBOOK)
+
+pictures: build ## the README pictures (docs/img: live view, report) from a rehearsal of RUNBOOK (root or sudo)
+	scripts/pictures $(RUNBOOK)
 
 clean: ## remove build output
 	rm -rf bin

@@ -116,6 +116,9 @@ func gateCell(x engine.BatchState) (string, string) {
 	}
 	failed := failing(decided)
 	if len(failed) == 0 {
+		if len(decided) == 1 {
+			return "pass (1 gate)", kOK
+		}
 		return fmt.Sprintf("pass (%d gates)", len(decided)), kOK
 	}
 	// The why line under the row has the first failure in full.

@@ -290,6 +290,7 @@ func (e *Engine) Start(spec *Spec, operator string, autoConfirm bool) error {
 	e.spec = spec
 	id := e.now().UTC().Format("20060102T150405Z")
 	start := RunStartRecord{RunID: id, Runbook: spec.Runbook, Digest: spec.Digest, Source: spec.Source, Target: spec.Target,
+		RunbookDigest: spec.RunbookDigest, InventoryDigest: spec.InventoryDigest,
 		Operator: operator, AutoConfirm: autoConfirm, Batches: batches, Adopted: adoptedFrom(adopt, e.st.Digest)}
 	if err := e.recordLocked(RecRunStart, start); err != nil {
 		return err

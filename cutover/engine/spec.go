@@ -35,6 +35,9 @@ type Spec struct {
 	Digest  string // of runbook and inventory
 	// Source and Target name the sites the run moves from and to.
 	Source, Target string
+	// RunbookDigest and InventoryDigest are the SHA-256 (hex) of the
+	// files, journaled at run start for the report.
+	RunbookDigest, InventoryDigest string
 	// Adopts is the digest of a finished run whose moved batches this run
 	// takes over as its baseline (its Routes(nil) announces exactly what
 	// that run left); "" for none.

@@ -129,6 +129,10 @@ type RunState struct {
 	// Source and Target are the sites the run moves from and to.
 	Source string `json:"source,omitempty"`
 	Target string `json:"target,omitempty"`
+	// RunbookDigest and InventoryDigest are the SHA-256 (hex) of the
+	// files the run read; Digest is the plan's, made of both.
+	RunbookDigest   string `json:"runbook_digest,omitempty"`
+	InventoryDigest string `json:"inventory_digest,omitempty"`
 	// AutoConfirm answers every go/no-go point with go (run --yes).
 	AutoConfirm bool         `json:"auto_confirm,omitempty"`
 	Phase       RunPhase     `json:"phase"`
@@ -176,14 +180,17 @@ const (
 
 // RunStartRecord starts a run: its batches and who started it.
 type RunStartRecord struct {
-	RunID       string       `json:"run_id"`
-	Runbook     string       `json:"runbook"`
-	Digest      string       `json:"digest"`
-	Operator    string       `json:"operator"`
-	Source      string       `json:"source,omitempty"`
-	Target      string       `json:"target,omitempty"`
-	AutoConfirm bool         `json:"auto_confirm,omitempty"`
-	Batches     []BatchState `json:"batches"`
+	RunID    string `json:"run_id"`
+	Runbook  string `json:"runbook"`
+	Digest   string `json:"digest"`
+	Operator string `json:"operator"`
+	Source   string `json:"source,omitempty"`
+	Target   string `json:"target,omitempty"`
+	// RunbookDigest and InventoryDigest: SHA-256 (hex) of the files.
+	RunbookDigest   string       `json:"runbook_digest,omitempty"`
+	InventoryDigest string       `json:"inventory_digest,omitempty"`
+	AutoConfirm     bool         `json:"auto_confirm,omitempty"`
+	Batches         []BatchState `json:"batches"`
 	// Adopted is the digest of the finished run whose moved batches this
 	// run takes as its baseline.
 	Adopted string `json:"adopted,omitempty"`
@@ -361,6 +368,7 @@ func (s *RunState) fold(typ string, at time.Time, rec Record) error {
 			applied = []int{} // the previous run's batches are this run's baseline
 		}
 		*s = RunState{RunID: r.RunID, Runbook: r.Runbook, Digest: r.Digest, Operator: r.Operator, Source: r.Source, Target: r.Target,
+			RunbookDigest: r.RunbookDigest, InventoryDigest: r.InventoryDigest,
 			AutoConfirm: r.AutoConfirm, Phase: PhasePrechecking, Batches: slices.Clone(r.Batches), Started: at, Applied: applied}
 	case BaselineRecord:
 		s.Baseline, s.BaselineDown = r.Healthy, r.Down

@@ -59,10 +59,12 @@ func TestHTMLSelfContained(t *testing.T) {
 	// The content a change board reads, as text of the page.
 	text := textOf(doc)
 	for _, want := range []string{
-		"done: 3 batches committed, 1 rolled back; 350 of 500 VMs at the target (70%)",
+		"done — partial: 150 VMs (batch 2 b02-hsyk rolled back) still at skm1; cutover retry moves them. 350 of 500 VMs at skm2 (70%).",
 		"Rehearsal PASS",
-		runbookDigest, inventoryDigest, "sha256:run0123456789abcdef",
+		runbookDigest, inventoryDigest, planDigest, "the digests above give it",
 		"by alice", "bob", "cutover confirm after-canary go",
+		"go/no-go at after-canary", "vm-d 10.0.0.4: tcp 80: connection refused",
+		"rolled backbatch 2 b02-hsyk (150 VMs)", "held (not ready)none",
 		"probe: FAIL — " + gateReason,
 		"gate failed: probe: " + gateReason + " (+1 more)",
 		"+ B>* 10.64.3.0/24 [20/0] via 10.255.2.2, eth2",
@@ -106,12 +108,15 @@ func TestHTMLUnderWay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Outcome != "under way (running); 360 of 500 VMs at the target (72%)" || !rep.Ended.IsZero() || rep.Until != entries[cut].Time {
-		t.Errorf("outcome %q, ended %s, until %s", rep.Outcome, rep.Ended, rep.Until)
+	if rep.Banner != "under way (running); 360 of 500 VMs at skm2 (72%)" || rep.Tone != report.ToneBusy || !rep.Ended.IsZero() || rep.Until != entries[cut].Time {
+		t.Errorf("banner %q (%s), ended %s, until %s", rep.Banner, rep.Tone, rep.Ended, rep.Until)
 	}
 	page := rep.HTML()
 	checkBalanced(t, page)
-	for _, want := range []string{"Last record", "gating", "pending", "probe</b>: <span class=\"bad\">FAIL</span> — " + gateReason} {
+	// The report of a run under way has the digests the journal gives.
+	for _, want := range []string{"Last record", "gating", "pending", "probe</b>: <span class=\"bad\">FAIL</span> — " + gateReason,
+		`<p class="outcome busy" id="outcome">`, `<tr id="plan-digest"><th>Plan digest</th><td><code class="digest">` + planDigest + "</code>",
+		`<tr id="journal-digest"><th>Journal digest</th><td><code class="digest">` + rep.Journal.Digest + "</code>"} {
 		if !bytes.Contains(page, []byte(want)) {
 			t.Errorf("page lacks %q", want)
 		}
@@ -222,7 +227,7 @@ func TestHTMLInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	text := textOf(doc)
-	for _, want := range []string{"350 of 500 VMs at the target", gateReason, "bob", runbookDigest} {
+	for _, want := range []string{"350 of 500 VMs at skm2", gateReason, "bob", runbookDigest} {
 		if !strings.Contains(text, want) {
 			t.Errorf("rendered page lacks %q", want)
 		}

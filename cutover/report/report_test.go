@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -16,15 +17,20 @@ import (
 	"time"
 
 	"github.com/cutover/cutover/cutover/engine"
+	"github.com/cutover/cutover/cutover/plan"
 	"github.com/cutover/cutover/cutover/report"
 	"github.com/cutover/cutover/internal/golden"
 )
 
-const (
-	runbookDigest   = "sha256:3b1f0c9a7d2e45aa"
-	inventoryDigest = "sha256:9c44e1d07b6f11bb"
-	// The gate reason of batch 2, as the report must show it.
-	gateReason = "vm-2a (10.64.2.10): tcp/443 connect: connection refused"
+// The gate reason of batch 2, as the report must show it.
+const gateReason = "vm-2a (10.64.2.10): tcp/443 connect: connection refused"
+
+// The digests of the files the test runs read.
+var (
+	runbookDigest   = sha256Hex(runbookFile)
+	inventoryDigest = sha256Hex(inventoryFile)
+	files           = &plan.Snapshot{RunbookName: "runbooks/helse-nord/runbook.yaml", Runbook: runbookFile,
+		InventoryName: "runbooks/helse-nord/inventory.csv", Inventory: inventoryFile}
 )
 
 // snapshots are what a rehearsal captures of the edge and the gateway; the
@@ -37,7 +43,7 @@ var snapshots = []report.Snapshot{
 }
 
 var rehearsal = &report.Rehearsal{
-	Faults:   []report.Fault{{Fault: "vm-down", When: "batch 2", At: time.Date(2026, 3, 14, 23, 0, 5, 0, time.UTC), Result: "stopped the responders of 2 VMs"}},
+	Faults:   []report.Fault{{Fault: "vm-down", When: "batch 2", At: time.Date(2026, 3, 14, 23, 1, 40, 0, time.UTC), Result: "stopped the responders of 2 VMs"}},
 	Expected: "batch 2 rolled back, batches 0, 1 and 3 committed",
 	Actual:   "batch 2 rolled back, batches 0, 1 and 3 committed",
 	Passed:   true,
@@ -54,8 +60,7 @@ func buildFailing(t *testing.T) (*report.Report, []engine.JournalEntry) {
 		t.Fatalf("run ended %s (%s), want done", st.Phase, st.Result)
 	}
 	entries := r.j.Entries()
-	rep, err := report.Build(report.Input{Entries: entries, RunbookDigest: runbookDigest, InventoryDigest: inventoryDigest,
-		Snapshots: snapshots, Rehearsal: rehearsal})
+	rep, err := report.Build(report.Input{Entries: entries, Files: files, Snapshots: snapshots, Rehearsal: rehearsal})
 	if err != nil {
 		t.Fatalf("Build: %v", err)
 	}
@@ -65,23 +70,22 @@ func buildFailing(t *testing.T) (*report.Report, []engine.JournalEntry) {
 func TestBuild(t *testing.T) {
 	rep, entries := buildFailing(t)
 	t0 := time.Date(2026, 3, 14, 23, 0, 0, 0, time.UTC)
-	at := func(d string) time.Time {
-		dd, err := time.ParseDuration(d)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return t0.Add(dd)
-	}
 	if rep.RunID != "20260314T230000Z" || rep.Operator != "alice" || rep.Runbook != "runbooks/helse-nord/runbook.yaml" ||
-		rep.RunDigest != "sha256:run0123456789abcdef" || rep.RunbookDigest != runbookDigest || rep.InventoryDigest != inventoryDigest {
+		rep.PlanDigest != planDigest || rep.RunbookDigest != runbookDigest || rep.InventoryDigest != inventoryDigest ||
+		rep.DigestCheck != report.DigestsMatch || rep.Source != "skm1" || rep.Target != "skm2" {
 		t.Errorf("header: %+v", rep)
 	}
-	if rep.Phase != engine.PhaseDone || rep.Outcome != "done: 3 batches committed, 1 rolled back; 350 of 500 VMs at the target (70%)" {
-		t.Errorf("outcome %s %q", rep.Phase, rep.Outcome)
+	wantBanner := "done — partial: 150 VMs (batch 2 b02-hsyk rolled back) still at skm1; cutover retry moves them. 350 of 500 VMs at skm2 (70%)."
+	if rep.Phase != engine.PhaseDone || rep.Outcome != engine.OutcomePartial || rep.Banner != wantBanner || rep.Tone != report.ToneWarn ||
+		!slices.Equal(rep.AtSource, []int{2}) {
+		t.Errorf("outcome %s %s %q (%s), at the source %v", rep.Phase, rep.Outcome, rep.Banner, rep.Tone, rep.AtSource)
 	}
-	wantTotals := report.Totals{VMs: 500, MovedVMs: 350, Prefixes: 4, MovedPrefixes: 3, Batches: 4, Committed: 3, RolledBack: 1, Rollbacks: 1}
+	wantTotals := report.Totals{VMs: 500, MovedVMs: 350, Prefixes: 4, MovedPrefixes: 3, AtSourceVMs: 150, Batches: 4, Committed: 3, RolledBack: 1, Rollbacks: 1}
 	if rep.Totals != wantTotals {
 		t.Errorf("totals\n got %+v\nwant %+v", rep.Totals, wantTotals)
+	}
+	if want := []string{"vm-d 10.0.0.4: tcp 80: connection refused"}; !slices.Equal(rep.BaselineDown, want) {
+		t.Errorf("baseline down %q, want %q", rep.BaselineDown, want)
 	}
 	var phases []engine.BatchPhase
 	for _, b := range rep.Batches {
@@ -91,13 +95,22 @@ func TestBuild(t *testing.T) {
 	if want := []engine.BatchPhase{c, c, rb, c}; !slices.Equal(phases, want) {
 		t.Errorf("phases %v, want %v", phases, want)
 	}
-	// Who ran what: alice started it, bob gave the go after the canary.
+	// Who ran what: alice started it, bob gave the go at both points.
 	var cmds []string
 	for _, c := range rep.Commands {
 		cmds = append(cmds, c.Operator+": "+c.Command+" "+c.Args)
 	}
-	if want := []string{"alice: run runbooks/helse-nord/runbook.yaml", "bob: confirm after-canary go"}; !slices.Equal(cmds, want) {
+	want := []string{"alice: run runbooks/helse-nord/runbook.yaml", "bob: confirm baseline-down go", "bob: confirm after-canary go"}
+	if !slices.Equal(cmds, want) {
 		t.Errorf("commands %q, want %q", cmds, want)
+	}
+	// The go/no-go points are waits, from the pause to bob's answer.
+	var waits []string
+	for _, w := range rep.Waits {
+		waits = append(waits, fmt.Sprintf("%s: %s after %s", w.Why, w.Answer, w.To.Sub(w.From)))
+	}
+	if want := []string{"go/no-go at baseline-down: go by bob after 30.01s", "go/no-go at after-canary: go by bob after 1m0.01s"}; !slices.Equal(waits, want) {
+		t.Errorf("waits %q, want %q", waits, want)
 	}
 	// The fake clock makes every duration exact.
 	b0, b2 := rep.Batches[0], rep.Batches[2]
@@ -107,11 +120,13 @@ func TestBuild(t *testing.T) {
 	if b2.Reason != "gate failed: probe: "+gateReason+" (+1 more)" {
 		t.Errorf("batch 2 reason %q", b2.Reason)
 	}
-	if len(b2.Gates) != 1 || b2.Gates[0].Pass || b2.Gates[0].Verdicts[1].Reasons[0] != gateReason {
+	if len(b2.Gates) != 1 || b2.Gates[0].Pass || b2.Gates[0].Ready || b2.Gates[0].Verdicts[1].Reasons[0] != gateReason {
 		t.Errorf("batch 2 gates %+v", b2.Gates)
 	}
-	if b2.RollbackTook != 220*time.Millisecond || b2.RolledBack.Sub(b2.RollbackStart) != 230*time.Millisecond {
-		t.Errorf("batch 2 rollback took %s (%s to %s)", b2.RollbackTook, b2.RollbackStart, b2.RolledBack)
+	// The rollback's duration is the engine's measure of its change, not
+	// the time between the batch's records.
+	if b2.RollbackTook != 220*time.Millisecond || b2.RollbackBy != "policy" || b2.RolledBack.Sub(b2.RollbackStart) != 230*time.Millisecond {
+		t.Errorf("batch 2 rollback by %s took %s (%s to %s)", b2.RollbackBy, b2.RollbackTook, b2.RollbackStart, b2.RolledBack)
 	}
 	wantRB := []report.Rollback{{Time: b2.RollbackStart, Batches: []int{2}, Names: []string{"b02-hsyk"}, By: "policy",
 		Reason: b2.Reason, Took: 220 * time.Millisecond}}
@@ -125,7 +140,7 @@ func TestBuild(t *testing.T) {
 	if want := []int{0, 10, 210, 360, 210, 350}; !slices.Equal(moved, want) {
 		t.Errorf("moved VMs over time %v, want %v", moved, want)
 	}
-	if rep.Started != at("10ms") || !rep.Ended.After(b2.RolledBack) || rep.Until != rep.Ended {
+	if rep.Started != t0.Add(10*time.Millisecond) || !rep.Ended.After(b2.RolledBack) || rep.Until != rep.Ended {
 		t.Errorf("started %s ended %s until %s", rep.Started, rep.Ended, rep.Until)
 	}
 	// The canary is at the target from its applied record on.
@@ -135,10 +150,16 @@ func TestBuild(t *testing.T) {
 	if i < 0 || rep.Moved[1].Time != entries[i].Time {
 		t.Errorf("canary at the target at %s, want the time of journal record %d", rep.Moved[1].Time, i+1)
 	}
-	wantDiff := report.Diff{Name: "edge routes", Removed: []string{},
-		Added: []string{"B>* 10.64.0.0/24 [20/0] via 10.255.2.2, eth2", "B>* 10.64.1.0/24 [20/0] via 10.255.2.2, eth2", "B>* 10.64.3.0/24 [20/0] via 10.255.2.2, eth2"}}
-	if len(rep.Diffs) != 2 || !reflect.DeepEqual(rep.Diffs[0], wantDiff) {
-		t.Errorf("diffs %+v", rep.Diffs)
+	wantDiffs := []report.Diff{
+		{Name: "edge routes", Kind: report.DiffLines,
+			Added: []string{"B>* 10.64.0.0/24 [20/0] via 10.255.2.2, eth2", "B>* 10.64.1.0/24 [20/0] via 10.255.2.2, eth2", "B>* 10.64.3.0/24 [20/0] via 10.255.2.2, eth2"}},
+		{Name: "nft table", Kind: report.DiffSets, Sets: []report.SetDiff{{Set: "skm2_v4", Added: []string{"10.64.0.0/24", "10.64.1.0/24", "10.64.3.0/24"}}}},
+	}
+	if !reflect.DeepEqual(rep.Diffs, wantDiffs) {
+		t.Errorf("diffs\n got %+v\nwant %+v", rep.Diffs, wantDiffs)
+	}
+	if j := rep.Journal; j.Records != len(entries) || j.First != 1 || j.Last != uint64(len(entries)) || len(j.Digest) != 64 {
+		t.Errorf("journal %+v, want records 1 to %d", j, len(entries))
 	}
 }
 
@@ -163,9 +184,10 @@ func TestEventsAsTold(t *testing.T) {
 	}
 	want := []string{
 		"baseline routes and nft state applied before the first batch in 200ms (0 routes)",
-		"pre-check passed: baseline 3 of 4 probed VMs healthy",
+		"pre-check: baseline 3 of 4 probed VMs healthy; 1 down before any move: vm-d 10.0.0.4: tcp 80: connection refused",
+		`waiting for go/no-go at "baseline-down"`,
 		`waiting for go/no-go at "after-canary"`,
-		"run finished: 3 batches committed, 1 rolled back; 350 VMs at the target",
+		"run finished: 3 batches committed, 1 rolled back; 350 VMs at the target, 150 VMs (batch 2) still at the source (skm1): cutover retry moves them again",
 	}
 	if !slices.Equal(texts, want) {
 		t.Errorf("events %q, want %q", texts, want)
@@ -176,18 +198,26 @@ func TestMarkdown(t *testing.T) {
 	rep, _ := buildFailing(t)
 	md := rep.Markdown()
 	for _, want := range []string{
+		"**Outcome:** done — partial: 150 VMs (batch 2 b02-hsyk rolled back) still at skm1; cutover retry moves them. 350 of 500 VMs at skm2 (70%).",
 		"| 0 | b00-canary | 10 | committed |",
 		"| 1 | b01-unn | 200 | committed |",
 		"| 2 | b02-hsyk | 150 | rolled-back |",
 		"| 3 | b03-nlsh | 140 | committed |",
+		"| rollback 23:01:42 by policy | 220ms | 4.2s | FAIL probe (1 of 2 gates) |",
+		"| commit 23:00:34 |  | 4s | pass (2 gates) |",
 		"probe: FAIL — vm-2a (10.64.2.10): tcp/443 connect: connection refused",
 		"| alice | `cutover run runbooks/helse-nord/runbook.yaml` |",
 		"| bob | `cutover confirm after-canary go` |",
+		"| 23:00:34 | 23:01:34 | 1m0s | go/no-go at after-canary | go by bob |",
 		"| 2 b02-hsyk | policy | gate failed: probe: vm-2a (10.64.2.10): tcp/443 connect: connection refused (+1 more) | 220ms |",
-		"| Runbook digest | `" + runbookDigest + "` |",
-		"| Inventory digest | `" + inventoryDigest + "` |",
+		"| Runbook digest | `" + runbookDigest + "` (SHA-256 of the runbook file) |",
+		"| Inventory digest | `" + inventoryDigest + "` (SHA-256 of the inventory file) |",
+		"- VMs still at skm1: 150 — batch 2 b02-hsyk rolled back\n",
+		"- Rolled back: batch 2 b02-hsyk (150 VMs)\n- Held (not ready at the target): none\n",
+		"- vm-d 10.0.0.4: tcp 80: connection refused\n",
 		"**Rehearsal:** PASS",
 		"+ B>* 10.64.1.0/24 [20/0] via 10.255.2.2, eth2",
+		"| skm2\\_v4 | 3 | 0 | 0 |",
 	} {
 		if !bytes.Contains(md, []byte(want)) {
 			t.Errorf("markdown lacks %q", want)
@@ -202,7 +232,7 @@ func TestSVG(t *testing.T) {
 	dec := xml.NewDecoder(bytes.NewReader(svg))
 	dec.Strict = true
 	var stack []string
-	bars, segs, rollbacks := 0, map[string]int{}, 0
+	bars, segs, rollbacks, waits, yticks := 0, map[string]int{}, 0, 0, 0
 	root := ""
 	for {
 		tok, err := dec.Token()
@@ -230,6 +260,10 @@ func TestSVG(t *testing.T) {
 					segs[classes[1]]++
 				case el.Name.Local == "g" && slices.Contains(classes, "rollback"):
 					rollbacks++
+				case el.Name.Local == "g" && slices.Contains(classes, "wait"):
+					waits++
+				case el.Name.Local == "text" && slices.Contains(classes, "ytick"):
+					yticks++
 				}
 			}
 		case xml.EndElement:
@@ -239,8 +273,11 @@ func TestSVG(t *testing.T) {
 	if root != "http://www.w3.org/2000/svg svg" || len(stack) != 0 {
 		t.Errorf("root %q, %d elements left open", root, len(stack))
 	}
-	if bars != 4 || rollbacks != 1 {
-		t.Errorf("%d bars and %d rollback markers, want 4 and 1", bars, rollbacks)
+	if bars != 4 || rollbacks != 1 || waits != 2 {
+		t.Errorf("%d bars, %d rollback markers and %d waits, want 4, 1 and 2", bars, rollbacks, waits)
+	}
+	if yticks != 6 {
+		t.Errorf("%d ticks of VMs at the target, want 6 (0 to 500 by 100)", yticks)
 	}
 	want := map[string]int{"seg-announce": 4, "seg-converge": 4, "seg-gate": 4, "seg-at-target": 3, "seg-rollback": 1}
 	if !reflect.DeepEqual(segs, want) {
@@ -288,7 +325,7 @@ func TestBuildRerunRestartRollback(t *testing.T) {
 		t.Fatal(err)
 	}
 	// dave takes everything back.
-	if err := r.e.Rollback(context.Background(), engine.AllBatches(), "dave"); err != nil {
+	if err := r.e.Rollback(context.Background(), engine.AllBatches().Because("change window ends"), "dave"); err != nil {
 		t.Fatal(err)
 	}
 	entries := r.j.Entries()
@@ -297,14 +334,14 @@ func TestBuildRerunRestartRollback(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.RunID != "20260314T230116Z" || rep.Operator != "carol" {
+	if rep.RunID != "20260314T230246Z" || rep.Operator != "carol" {
 		t.Errorf("last run: %s by %s", rep.RunID, rep.Operator)
 	}
 	var cmds []string
 	for _, c := range rep.Commands {
 		cmds = append(cmds, c.Operator+": "+c.Command+" "+c.Args)
 	}
-	want := []string{"carol: run --yes runbooks/helse-nord/runbook.yaml", "dave: rollback --all"}
+	want := []string{"carol: run --yes runbooks/helse-nord/runbook.yaml", "carol (--yes): confirm baseline-down go", "dave: rollback --all"}
 	if !slices.Equal(cmds, want) {
 		t.Errorf("commands %q, want %q", cmds, want)
 	}
@@ -314,8 +351,17 @@ func TestBuildRerunRestartRollback(t *testing.T) {
 	if len(rep.Rollbacks) != 2 {
 		t.Fatalf("rollbacks %+v", rep.Rollbacks)
 	}
-	if rb := rep.Rollbacks[1]; rb.By != "dave" || !slices.Equal(rb.Batches, []int{0, 1, 3}) || rb.Took == 0 {
+	if rb := rep.Rollbacks[1]; rb.By != "dave" || rb.Command != "rollback --all" || rb.Reason != "change window ends" ||
+		!slices.Equal(rb.Batches, []int{0, 1, 3}) || rb.Took != 220*time.Millisecond {
 		t.Errorf("dave's rollback %+v", rb)
+	}
+	if c := rep.Commands[2]; c.Reason != "change window ends" {
+		t.Errorf("dave's command %+v", c)
+	}
+	wantBanner := "aborted — rolled back by dave; 0 of 500 VMs at skm2 (0%); 500 VMs (batch 0 b00-canary rolled back, " +
+		"batch 1 b01-unn rolled back, batch 2 b02-hsyk rolled back, batch 3 b03-nlsh rolled back) back at skm1"
+	if rep.Outcome != engine.OutcomeAborted || rep.Banner != wantBanner || rep.Tone != report.ToneBad {
+		t.Errorf("outcome %s %q (%s), want %q", rep.Outcome, rep.Banner, rep.Tone, wantBanner)
 	}
 	// The second run starts with the first run's 350 VMs at the target.
 	if rep.Moved[0].VMs != 350 || rep.Moved[len(rep.Moved)-1].VMs != 0 {
@@ -433,8 +479,12 @@ func TestBuildInterruptedChange(t *testing.T) {
 	if len(texts) < 3 || !slices.Equal(texts[len(texts)-3:], want) {
 		t.Errorf("events %q, want them to end with %q", texts, want)
 	}
-	if rep.Totals.Restarts != 1 || rep.Totals.MovedVMs != 210 || !strings.HasPrefix(rep.Outcome, "under way, paused (interrupted)") {
-		t.Errorf("restarts %d moved %d outcome %q", rep.Totals.Restarts, rep.Totals.MovedVMs, rep.Outcome)
+	if rep.Totals.Restarts != 1 || rep.Totals.MovedVMs != 210 || rep.Outcome != engine.OutcomeNone || rep.Tone != report.ToneBusy ||
+		rep.Banner != "under way, paused (interrupted); 210 of 500 VMs at skm2 (42%)" {
+		t.Errorf("restarts %d moved %d outcome %q %q", rep.Totals.Restarts, rep.Totals.MovedVMs, rep.Outcome, rep.Banner)
+	}
+	if w := rep.Waits[len(rep.Waits)-1]; w.Why != "paused: daemon restart" || !w.To.IsZero() {
+		t.Errorf("last wait %+v, want the restart's pause, not over", w)
 	}
 }
 

@@ -321,7 +321,7 @@ daemon has moved.`,
 			if a.jsonOut() {
 				return a.writeJSON(rollbackResult{Command: "rollback", Target: t.String(), DaemonTook: took, Took: all.String()})
 			}
-			_, err = fmt.Fprintf(a.out, "rolled back (%s): daemon took %s, %s in all\n", t, took, all)
+			_, err = fmt.Fprintf(a.out, "rolled back (%s) in %s: one BGP change and one nft transaction (%s from the command to the answer)\n", t, took, all)
 			return err
 		},
 	}
@@ -341,7 +341,7 @@ daemon has moved.`,
 type rollbackResult struct {
 	Command    string `json:"command"`
 	Target     string `json:"target"`      // --all, --batch N or --to N
-	DaemonTook string `json:"daemon_took"` // as the daemon measured it
+	DaemonTook string `json:"daemon_took"` // the change (BGP and nft), as the engine measured and journaled it
 	Took       string `json:"took"`        // command to answer, here
 }
 

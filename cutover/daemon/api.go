@@ -34,7 +34,9 @@ type Control interface {
 	Resume(operator string) error
 	Step(operator string) error
 	Confirm(point string, goAhead bool, operator string) error
-	Rollback(ctx context.Context, t engine.RollbackTarget, operator string) error
+	// Rollback returns how long the change took (BGP and nft, as the
+	// engine measured and journaled it).
+	Rollback(ctx context.Context, t engine.RollbackTarget, operator string) (time.Duration, error)
 	// Retry takes rolled-back or held batches back to pending (none: every
 	// one of them).
 	Retry(batches []int, operator string) error
@@ -532,8 +534,8 @@ func (a *api) rollback(w http.ResponseWriter, r *http.Request) {
 	}
 	a.log.Info().Str("op", "rollback").Str("operator", op).Str("reason", t.String()).Str("why", t.Reason).Msg("operator command")
 	start := time.Now()
-	err := a.c.Rollback(r.Context(), t, op)
-	a.reply(w, map[string]any{"took": time.Since(start).String()}, err)
+	took, err := a.c.Rollback(r.Context(), t, op)
+	a.reply(w, map[string]any{"took": took.String(), "answered": time.Since(start).String()}, err)
 }
 
 func (a *api) retry(w http.ResponseWriter, r *http.Request) {

@@ -63,13 +63,13 @@ func (f *fakeControl) Confirm(point string, goAhead bool, op string) error {
 	f.record("confirm %q go=%v by %s", point, goAhead, op)
 	return nil
 }
-func (f *fakeControl) Rollback(_ context.Context, t engine.RollbackTarget, op string) error {
+func (f *fakeControl) Rollback(_ context.Context, t engine.RollbackTarget, op string) (time.Duration, error) {
 	if t.Reason != "" {
 		f.record("rollback %s by %s because %q", t, op, t.Reason)
-		return nil
+		return time.Millisecond, nil
 	}
 	f.record("rollback %s by %s", t, op)
-	return nil
+	return time.Millisecond, nil
 }
 func (f *fakeControl) Retry(batches []int, op string) error {
 	f.record("retry %v by %s", batches, op)

@@ -489,14 +489,16 @@ func (d *Daemon) Confirm(point string, goAhead bool, op string) error {
 // While an earlier run's traces wait for a decision, rollback --all is
 // reconcile clear (the brake takes away what was found) and the others
 // are refused.
-func (d *Daemon) Rollback(ctx context.Context, t engine.RollbackTarget, op string) error {
+func (d *Daemon) Rollback(ctx context.Context, t engine.RollbackTarget, op string) (time.Duration, error) {
 	if f := d.foundTraces(); f != nil {
 		if !t.All() {
-			return fmt.Errorf("rollback %s: %w", t, unreconciledError(f))
+			return 0, fmt.Errorf("rollback %s: %w", t, unreconciledError(f))
 		}
-		return d.Reconcile(ctx, DecideClear, op)
+		start := time.Now()
+		err := d.Reconcile(ctx, DecideClear, op)
+		return time.Since(start), err
 	}
-	return d.e.Rollback(ctx, t, op)
+	return d.e.RollbackMeasured(ctx, t, op)
 }
 
 // Retry implements Control.

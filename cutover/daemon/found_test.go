@@ -91,7 +91,7 @@ func movedState(t *testing.T, dir string, lose func(path string) error) (*plan.P
 	}
 	waitPhase(t, d, engine.PhaseDone)
 	// Take batches 2 and 3 back: two of four stay moved.
-	if err := d.Rollback(context.Background(), engine.BatchesFrom(2), "alice"); err != nil {
+	if _, err := d.Rollback(context.Background(), engine.BatchesFrom(2), "alice"); err != nil {
 		t.Fatal(err)
 	}
 	if got := d.Status(0).State.Applied; !slices.Equal(got, []int{0, 1}) {
@@ -160,7 +160,7 @@ func TestDaemonJournalLostAdopt(t *testing.T) {
 			if !errors.Is(err, ErrUnreconciled) || !strings.Contains(err.Error(), "cutover reconcile adopt") {
 				t.Errorf("run while unreconciled: %v", err)
 			}
-			if err := d.Rollback(ctx, engine.OnlyBatch(1), "bob"); !errors.Is(err, ErrUnreconciled) {
+			if _, err := d.Rollback(ctx, engine.OnlyBatch(1), "bob"); !errors.Is(err, ErrUnreconciled) {
 				t.Errorf("rollback --batch 1 while unreconciled: %v", err)
 			}
 
@@ -200,7 +200,7 @@ func TestDaemonJournalLostAdopt(t *testing.T) {
 				t.Errorf("after a restart %d routes announced", got)
 			}
 			// And the brake works as after any run.
-			if err := d.Rollback(ctx, engine.AllBatches(), "carol"); err != nil {
+			if _, err := d.Rollback(ctx, engine.AllBatches(), "carol"); err != nil {
 				t.Fatal(err)
 			}
 			if got := kernel.State().Moved["skm2"]; len(got) != 0 {
@@ -230,7 +230,8 @@ func TestDaemonJournalLostClear(t *testing.T) {
 	}{
 		{"reconcile clear", func(d *Daemon) error { return d.Reconcile(context.Background(), DecideClear, "dave") }, "clear"},
 		{"rollback --all", func(d *Daemon) error {
-			return d.Rollback(context.Background(), engine.AllBatches(), "dave")
+			_, err := d.Rollback(context.Background(), engine.AllBatches(), "dave")
+			return err
 		}, "clear"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

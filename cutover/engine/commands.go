@@ -172,10 +172,18 @@ func (t RollbackTarget) String() string {
 // Rollback moves the selected batches back to the source in one BGP change
 // and one nft transaction, interrupting a batch under way.
 func (e *Engine) Rollback(ctx context.Context, t RollbackTarget, operator string) error {
+	_, err := e.RollbackMeasured(ctx, t, operator)
+	return err
+}
+
+// RollbackMeasured is Rollback that also returns how long the change took
+// (BGP and nft, as the engine measured it and journaled it: the rollback's
+// one duration); zero when nothing was at the target.
+func (e *Engine) RollbackMeasured(ctx context.Context, t RollbackTarget, operator string) (time.Duration, error) {
 	e.mu.Lock()
 	if e.spec == nil {
 		e.mu.Unlock()
-		return fmt.Errorf("rollback: %w", ErrNoRun)
+		return 0, fmt.Errorf("rollback: %w", ErrNoRun)
 	}
 	n := len(e.st.Batches)
 	var sel func(int) bool
@@ -188,11 +196,11 @@ func (e *Engine) Rollback(ctx context.Context, t RollbackTarget, operator string
 		sel = func(i int) bool { return i >= t.Batch }
 	default:
 		e.mu.Unlock()
-		return fmt.Errorf("rollback: no target: give all, one batch or a batch and every later one; nothing was rolled back")
+		return 0, fmt.Errorf("rollback: no target: give all, one batch or a batch and every later one; nothing was rolled back")
 	}
 	if !t.All() && (t.Batch < 0 || t.Batch >= n) {
 		e.mu.Unlock()
-		return fmt.Errorf("rollback %s: batches are numbered 0 to %d", t, n-1)
+		return 0, fmt.Errorf("rollback %s: batches are numbered 0 to %d", t, n-1)
 	}
 	any := false
 	for i, b := range e.st.Batches {
@@ -202,7 +210,7 @@ func (e *Engine) Rollback(ctx context.Context, t RollbackTarget, operator string
 	}
 	if !any && !t.All() {
 		e.mu.Unlock()
-		return fmt.Errorf("rollback %s: nothing of that is at the target", t)
+		return 0, fmt.Errorf("rollback %s: nothing of that is at the target", t)
 	}
 	why := "operator " + operator + " rollback " + t.String()
 	if t.Reason != "" {
@@ -210,9 +218,10 @@ func (e *Engine) Rollback(ctx context.Context, t RollbackTarget, operator string
 	}
 	if err := e.auditLocked("rollback", strings.TrimPrefix(why, "operator "+operator+" rollback "), operator); err != nil {
 		e.mu.Unlock()
-		return err
+		return 0, err
 	}
-	req := rollbackReq{sel: sel, why: why, operator: operator, all: t.All(), pause: !t.All(), done: make(chan error, 1)}
+	var took time.Duration
+	req := rollbackReq{sel: sel, why: why, operator: operator, all: t.All(), pause: !t.All(), done: make(chan error, 1), took: &took}
 	e.pending = append(e.pending, req)
 	if e.batchCancel != nil {
 		e.batchCancel()
@@ -226,9 +235,9 @@ func (e *Engine) Rollback(ctx context.Context, t RollbackTarget, operator string
 	e.poke()
 	select {
 	case err := <-req.done:
-		return err
+		return took, err
 	case <-ctx.Done():
-		return ctx.Err()
+		return 0, ctx.Err()
 	}
 }
 

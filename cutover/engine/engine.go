@@ -113,6 +113,9 @@ type rollbackReq struct {
 	all      bool // ends the run
 	pause    bool // pauses a running run afterwards (an operator's partial rollback)
 	done     chan error
+	// took receives the measured duration of the rollback's change (BGP
+	// and nft) before done; nil: not wanted.
+	took *time.Duration
 }
 
 // NewEngine returns an engine whose state is cfg.State.
@@ -859,6 +862,9 @@ func (e *Engine) rollback(ctx context.Context, r rollbackReq) error {
 		return err
 	}
 	took := e.now().Sub(start)
+	if r.took != nil {
+		*r.took = took
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for _, i := range sel {

@@ -361,7 +361,10 @@ func TestEngineAutoConfirm(t *testing.T) {
 }
 
 func TestEnginePauseStepResume(t *testing.T) {
-	h := newHarness(t, 3, RollbackBatch)
+	// Batch 0's gate waits for release: the run cannot end before the
+	// pause, however fast the fakes are.
+	release := make(chan struct{})
+	h := newHarnessWith(t, 3, RollbackBatch, func(h *harness) { h.release[0] = release })
 	h.spec.Batches[0].Confirm = []string{"before-start"}
 	if err := h.e.Start(h.spec, "nina", false); err != nil {
 		t.Fatal(err)
@@ -374,6 +377,11 @@ func TestEnginePauseStepResume(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.wait("paused", func(s RunState) bool { return s.Phase == PhasePaused })
+	// The pause came before batch 0 started, or lets it finish.
+	close(release)
+	h.wait("batch 0 finished or not started", func(s RunState) bool {
+		return s.Batches[0].Phase == BatchCommitted || s.Batches[0].Phase == BatchPending
+	})
 	// Pause lets a batch under way finish; nothing new starts.
 	time.Sleep(20 * time.Millisecond)
 	before := h.e.Status(0).State.Applied

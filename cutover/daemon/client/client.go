@@ -183,8 +183,8 @@ func (c *Client) Confirm(ctx context.Context, point string, goAhead bool) error 
 	return c.do(ctx, http.MethodPost, "/v1/confirm", ConfirmRequest{Point: point, Go: goAhead, Operator: whoami()}, nil)
 }
 
-// Rollback sends a rollback and returns how long the daemon took:
-// engine.AllBatches as {"all": true}, OnlyBatch(n) as {"batch": n},
+// Rollback sends a rollback and returns how long its change took (BGP and
+// nft, as the engine measured and journaled it): engine.AllBatches as {"all": true}, OnlyBatch(n) as {"batch": n},
 // BatchesFrom(n) as {"to": n}. A target without a kind (the zero value)
 // is refused here and sends nothing.
 func (c *Client) Rollback(ctx context.Context, t engine.RollbackTarget) (string, error) {

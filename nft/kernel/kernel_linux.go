@@ -223,13 +223,13 @@ func (d *dataplane) Apply(ctx context.Context, desired nft.State) (nft.Result, e
 		drift = nft.Drift{}
 		switch {
 		case d.last != nil:
-			drift = d.driftLocked(k, d.last, true)
+			drift = d.driftLocked(k, d.last, true, false)
 		case k.exists:
-			drift = d.driftLocked(k, want, false)
+			drift = d.driftLocked(k, want, false, false)
 		default:
 			// First start: nothing of the tool's is in the kernel, except
 			// what does not belong there.
-			_, drift.Objects = routingDrift(k.routing, rules, routes)
+			_, drift.Objects = routingDrift(k.routing, rules, routes, false)
 		}
 		return drift.Empty()
 	}
@@ -251,6 +251,15 @@ func (d *dataplane) Apply(ctx context.Context, desired nft.State) (nft.Result, e
 		res.Corrected = drift.Items()
 		d.log.Warn().Str("op", "correct").Strs("drift", res.Corrected).Msg("correcting drift")
 	}
+	if lost := missingRoutes(k.routing, routes); len(lost) > 0 {
+		var items []string
+		for _, w := range lost {
+			items = append(items, w.String()+": missing")
+		}
+		res.Corrected = append(res.Corrected, items...)
+		d.log.Warn().Str("op", "repair").Strs("routes", items).
+			Msg("adding back the steering routes the kernel dropped (a link to a site went down?)")
+	}
 
 	p := plan(k, want)
 	setChanges, changed := layout.SetChanges(k.kernelSets(), want)
@@ -259,8 +268,13 @@ func (d *dataplane) Apply(ctx context.Context, desired nft.State) (nft.Result, e
 	res.Timings.Plan = time.Since(t)
 
 	t = time.Now()
-	if _, err := addRouting(d.rt, k.routing, rules, routes); err != nil {
+	_, skipped, err := addRouting(d.rt, k.routing, rules, routes)
+	if err != nil {
 		return res, fmt.Errorf("apply: %w", err)
+	}
+	if len(skipped) > 0 {
+		d.log.Error().Str("op", "repair").Strs("routes", skipped).
+			Msg("a site's next-hop is unreachable: its steering route is missing, so packets marked for it keep their old path")
 	}
 	res.Timings.Routes = time.Since(t)
 
@@ -300,7 +314,7 @@ func (d *dataplane) Apply(ctx context.Context, desired nft.State) (nft.Result, e
 	}
 	var after nft.Drift
 	k2, err := d.readConfirmedLocked(want, func(k *kernelTable) bool {
-		after = d.driftLocked(k, want, true)
+		after = d.driftLocked(k, want, true, len(skipped) == 0)
 		return after.Empty()
 	})
 	if err != nil {
@@ -333,7 +347,7 @@ func (d *dataplane) Drift(ctx context.Context, desired nft.State) (nft.Drift, er
 	}
 	var drift nft.Drift
 	if _, err := d.readConfirmedLocked(want, func(k *kernelTable) bool {
-		drift = d.driftLocked(k, want, true)
+		drift = d.driftLocked(k, want, true, true)
 		return drift.Empty()
 	}); err != nil {
 		return nft.Drift{}, fmt.Errorf("drift: read kernel: %w", err)
@@ -445,12 +459,12 @@ func (d *dataplane) readCachedLocked(want *layout.Compiled) (*kernelTable, error
 
 // driftLocked returns the difference between k and want; elements only when
 // asked.
-func (d *dataplane) driftLocked(k *kernelTable, want *layout.Compiled, elements bool) nft.Drift {
+func (d *dataplane) driftLocked(k *kernelTable, want *layout.Compiled, elements, withMissingRoutes bool) nft.Drift {
 	var drift nft.Drift
 	p := plan(k, want)
 	drift.Objects = p.items
 	rules, routes := d.routing(want)
-	missing, unexpected := routingDrift(k.routing, rules, routes)
+	missing, unexpected := routingDrift(k.routing, rules, routes, withMissingRoutes)
 	drift.Objects = append(drift.Objects, missing...)
 	drift.Objects = append(drift.Objects, unexpected...)
 	// The kernel's sets may hold the same addresses in other ranges (after

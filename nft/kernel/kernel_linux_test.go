@@ -428,3 +428,52 @@ func TestKernelHostsSetSize(t *testing.T) {
 		}
 	}
 }
+
+// TestKernelLinkFlap: a link to a site going down makes the kernel drop
+// the site's steering routes. That is not drift that stops Apply: a
+// rollback while the link is down works (the route cannot come back yet
+// and is reported), and the next Apply after the link is up adds the
+// routes back.
+func TestKernelLinkFlap(t *testing.T) {
+	testenv.RequireRoot(t)
+	testenv.RequireCommand(t, "nft")
+	ns := gatewayNS(t, "flap")
+	ctx := context.Background()
+	moved := nft.State{Sites: testSites(), Moved: map[string][]netip.Prefix{"skm2": {mp("10.0.0.1/32"), mp("2001:db8:1::/64")}}}
+	back := nft.State{Sites: testSites()}
+	dp := newKernel(t, nft.Config{NetNS: ns})
+	if _, err := dp.Apply(ctx, moved); err != nil {
+		t.Fatal(err)
+	}
+	routes := func() string { return nsRun(t, ns, "ip", "-4", "route", "show", "table", "102") }
+	if !strings.Contains(routes(), "default via 192.0.2.2") {
+		t.Fatalf("table 102 before the flap: %q", routes())
+	}
+	ipn(t, ns, "link", "set", "gw0", "down")
+	if strings.Contains(routes(), "default via 192.0.2.2") {
+		t.Skip("this kernel keeps the route of a link that is down; nothing to repair")
+	}
+	res, err := dp.Apply(ctx, back)
+	if err != nil {
+		t.Fatalf("rollback with the link down: %v", err)
+	}
+	if len(res.Corrected) == 0 || !strings.Contains(strings.Join(res.Corrected, "; "), "ip route default via 192.0.2.2 table 102: missing") {
+		t.Errorf("rollback with the link down reported %q, want the missing route", res.Corrected)
+	}
+	if got := nsRun(t, ns, "nft", "list", "set", "inet", nft.DefaultTable, "moved_skm2_v4"); strings.Contains(got, "10.0.0.1") {
+		t.Errorf("after the rollback the set still holds the address:\n%s", got)
+	}
+	ipn(t, ns, "link", "set", "gw0", "up")
+	// The link lost its IPv6 address going down (keep_addr_on_down is 0 by
+	// default): the network's configuration puts it back.
+	ipn(t, ns, "addr", "replace", "2001:db8:ffff::fe/64", "dev", "gw0", "nodad")
+	if _, err := dp.Apply(ctx, moved); err != nil {
+		t.Fatalf("apply after the link came back: %v", err)
+	}
+	if !strings.Contains(routes(), "default via 192.0.2.2") {
+		t.Errorf("table 102 after the link came back: %q, want the default route again", routes())
+	}
+	if d, err := dp.Drift(ctx, moved); err != nil || !d.Empty() {
+		t.Errorf("drift after the repair: %v, %v", d, err)
+	}
+}

@@ -94,8 +94,9 @@ func readRouting(h *netlink.Handle, priority int, tables []int) (kernelRouting, 
 }
 
 // routingDrift lists the differences between k and the wanted rules and
-// routes.
-func routingDrift(k kernelRouting, rules []layout.IPRule, routes []layout.Route) (missing, unexpected []string) {
+// routes. Routes k lacks are listed only with withMissingRoutes: Apply
+// adds them back without calling that drift (missingRoutes).
+func routingDrift(k kernelRouting, rules []layout.IPRule, routes []layout.Route, withMissingRoutes bool) (missing, unexpected []string) {
 	for _, w := range rules {
 		if !slices.Contains(k.rules, w) {
 			missing = append(missing, w.String()+": missing")
@@ -106,8 +107,8 @@ func routingDrift(k kernelRouting, rules []layout.IPRule, routes []layout.Route)
 			unexpected = append(unexpected, r.String()+": unexpected")
 		}
 	}
-	for _, w := range routes {
-		if !slices.ContainsFunc(k.routes, func(r kernelRoute) bool { return r.is(w) }) {
+	if withMissingRoutes {
+		for _, w := range missingRoutes(k, routes) {
 			missing = append(missing, w.String()+": missing")
 		}
 	}
@@ -119,10 +120,33 @@ func routingDrift(k kernelRouting, rules []layout.IPRule, routes []layout.Route)
 	return missing, unexpected
 }
 
+// missingRoutes is the wanted routes k lacks. The tool's own default
+// routes in the site tables go missing without anyone editing them: the
+// kernel deletes a route when the link to its next-hop goes down, and does
+// not bring it back with the link. So they are not drift that stops Apply
+// (which would stop the brake after a link flap): Apply adds them back.
+func missingRoutes(k kernelRouting, routes []layout.Route) []layout.Route {
+	var out []layout.Route
+	for _, w := range routes {
+		if !slices.ContainsFunc(k.routes, func(r kernelRoute) bool { return r.is(w) }) {
+			out = append(out, w)
+		}
+	}
+	return out
+}
+
+// unreachable reports whether adding a route failed because its next-hop
+// cannot be reached now (the link to it is down).
+func unreachable(err error) bool {
+	return errors.Is(err, unix.ENETUNREACH) || errors.Is(err, unix.EHOSTUNREACH)
+}
+
 // addRouting adds the wanted rules and routes k lacks (before the steering
-// that needs them), and reports what it did.
-func addRouting(h *netlink.Handle, k kernelRouting, rules []layout.IPRule, routes []layout.Route) ([]string, error) {
-	var done []string
+// that needs them), and reports what it did. A route whose next-hop is
+// unreachable is skipped and reported in skipped, not an error: marked
+// packets of that site then fall through to the main table (their old
+// path), and a rollback away from a site whose link is down still works.
+func addRouting(h *netlink.Handle, k kernelRouting, rules []layout.IPRule, routes []layout.Route) (done, skipped []string, err error) {
 	for _, w := range routes {
 		if slices.ContainsFunc(k.routes, func(r kernelRoute) bool { return r.is(w) }) {
 			continue
@@ -135,7 +159,11 @@ func addRouting(h *netlink.Handle, k kernelRouting, rules []layout.IPRule, route
 		// Replace: a default route via another next-hop is switched atomically.
 		r := &netlink.Route{Family: fam, Table: w.Table, Dst: dst, Gw: w.Via.AsSlice()}
 		if err := h.RouteReplace(r); err != nil {
-			return done, fmt.Errorf("add %s: %w", w, err)
+			if unreachable(err) {
+				skipped = append(skipped, fmt.Sprintf("%s: not added: %v", w, err))
+				continue
+			}
+			return done, skipped, fmt.Errorf("add %s: %w", w, err)
 		}
 		done = append(done, w.String())
 	}
@@ -150,11 +178,11 @@ func addRouting(h *netlink.Handle, k kernelRouting, rules []layout.IPRule, route
 		}
 		r.Priority, r.Mark, r.Table = w.Priority, w.Mark, w.Table
 		if err := h.RuleAdd(r); err != nil && !errors.Is(err, unix.EEXIST) {
-			return done, fmt.Errorf("add %s: %w", w, err)
+			return done, skipped, fmt.Errorf("add %s: %w", w, err)
 		}
 		done = append(done, w.String())
 	}
-	return done, nil
+	return done, skipped, nil
 }
 
 // removeRouting deletes the rules and routes in k that are not wanted

@@ -2,9 +2,11 @@ package main
 
 import (
 	"fmt"
+	"github.com/cutover/cutover/cutover/engine"
 	"io"
 	"net/netip"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -32,8 +34,16 @@ name or "middle" (the default):
 Progress goes to standard output before the result; with -o json it goes to the log
 (standard error) and standard output holds only the result.
 
-Exit status 0 only when the outcome is what the policy promises.`,
+--retry: when the run leaves VMs at the source (a batch rolled back or held), the
+rehearsal starts the faulted VMs again, retries those batches (cutover retry) and
+requires every VM moved.
+
+Exit status: 1 when the outcome is not what the runbook's policies promise; else the
+run's outcome (after --retry, the retry's): 0 every VM moved, 5 VMs left at the
+source (as a vm-down or target-down rehearsal promises), 6 aborted (as rollback-all
+promises).`,
 		Example: `  cutover lab rehearse runbooks/helse-nord/runbook.yaml
+  cutover lab rehearse runbooks/helse-nord/runbook.yaml --inject target-down@2 --retry
   cutover lab rehearse runbooks/helse-nord/runbook.yaml --inject vm-down@middle --inject daemon-kill@3
   cutover lab rehearse runbooks/drain-upgrade/out.yaml -o json > rehearsal.json`,
 		Args: cobra.ExactArgs(1),
@@ -57,7 +67,7 @@ Exit status 0 only when the outcome is what the policy promises.`,
 			res, err := rehearse.Run(ctx, rehearse.Options{
 				Runbook: args[0], Lab: a.v.GetString("name"), VMs: a.v.GetInt("vms"), Faults: faults,
 				Keep: a.v.GetBool("keep"), ReportDir: a.v.GetString("report-dir"),
-				MeasureRollback: a.v.GetBool("measure-rollback"), ReachAll: a.v.GetBool("reach-all"),
+				MeasureRollback: a.v.GetBool("measure-rollback"), ReachAll: a.v.GetBool("reach-all"), Retry: a.v.GetBool("retry"),
 				Out: progress, Log: a.log, Report: rehearse.WriteReport,
 			})
 			if err != nil {
@@ -74,6 +84,12 @@ Exit status 0 only when the outcome is what the policy promises.`,
 			if !res.OK {
 				return &exitError{code: exitFailed, err: fmt.Errorf("rehearsal: the outcome is not what the runbook's policy promises")}
 			}
+			switch res.FinalOutcome() {
+			case engine.OutcomePartial:
+				return &exitError{code: exitRunPartly, err: fmt.Errorf("rehearsal as promised: the run left VMs at the source (batch %s)", joinBatches(res.FinalAtSource()))}
+			case engine.OutcomeAborted:
+				return &exitError{code: exitRunAbort, err: fmt.Errorf("rehearsal as promised: the run was aborted")}
+			}
 			return nil
 		},
 	}
@@ -85,6 +101,7 @@ Exit status 0 only when the outcome is what the policy promises.`,
 	f.String("report-dir", "", "where to write the report (default reports/<runbook>-<time>)")
 	f.Bool("measure-rollback", false, "after the run, roll everything back and measure until the edge FIB is back at the source")
 	f.Bool("reach-all", false, "fetch every VM from hosp at the end (default: 50 per site)")
+	f.Bool("retry", false, "when the run leaves VMs at the source, start them again, retry and require every VM moved")
 	addOutputFlag(c, "text", "json")
 	return c
 }
@@ -177,4 +194,13 @@ func (a *app) writeFault(r faultResult) error {
 		fmt.Fprintf(a.out, "  %s\n", l)
 	}
 	return nil
+}
+
+// joinBatches is "1, 3".
+func joinBatches(list []int) string {
+	s := make([]string, len(list))
+	for i, b := range list {
+		s[i] = strconv.Itoa(b)
+	}
+	return strings.Join(s, ", ")
 }

@@ -2,14 +2,15 @@
 // it brings the lab up sized and addressed from the runbook's inventory,
 // starts the cutover daemon in the lab's controller namespace, runs the
 // runbook with every go/no-go point answered, injects faults at chosen
-// batches, checks that the outcome is what the runbook's failure policy
-// promises, and writes the report. "A bad dress rehearsal makes a good
+// batches, checks that the outcome is what the runbook's failure and
+// readiness policies promise, optionally retries what was left at the
+// source, and writes the report. "A bad dress rehearsal makes a good
 // premiere."
 //
 // The fault kinds are declared once, in Kinds: their name, argument,
 // help texts, how a rehearsal schedules them, what they do to a batch's
-// gates, and their injection, which `cutover lab fault KIND` calls by hand
-// on a running lab.
+// readiness check and gates, and their injection, which `cutover lab
+// fault KIND` calls by hand on a running lab.
 package rehearse
 
 import (
@@ -26,8 +27,9 @@ import (
 
 // Fault kinds.
 const (
-	VMDown     = "vm-down"     // stop the responders of some VMs of a batch at the target
-	SlowVM     = "slow-vm"     // delay the responders of some VMs of a batch at the target
+	VMDown     = "vm-down"     // stop the responders of some VMs of a batch at the target once it moves
+	TargetDown = "target-down" // stop them before the batch: its readiness check must hold it
+	SlowVM     = "slow-vm"     // delay the responders of some VMs of a batch at the target once it moves
 	BGPReset   = "bgp-reset"   // clear the edge's BGP session to the controller
 	LinkDown   = "link-down"   // take the target site's link down while a batch is gated
 	DaemonKill = "daemon-kill" // kill -9 the daemon in a batch and start it again
@@ -48,56 +50,81 @@ type Kind struct {
 	// NeedsVMs: the fault acts on VM addresses (Injection.VMs), at
 	// Injection.Site.
 	NeedsVMs bool
-	// Early faults are put in place before their batch starts (the VMs are
-	// down or slow when the gates look at them); the others are injected
-	// while the batch is announcing or gated.
+	// Early faults are put in place before the run starts, so that they
+	// are there when their batch's readiness check probes the VMs at the
+	// target (target-down). The others are injected the moment a
+	// rehearsal sees their batch announcing (or gated): after its
+	// readiness check passed, before its gates decide.
 	Early bool
+	// AfterReady faults must be in place before the batch's gates look at
+	// the VMs (vm-down, slow-vm: VMs fail at the target after the move): a
+	// rehearsal polls the daemon quickly while one is armed, so that it
+	// lands while the batch is announcing.
+	AfterReady bool
 	// UndoWhenDecided faults are undone by a rehearsal once their batch is
-	// committed or rolled back (a link comes back up).
+	// committed, rolled back or held (a link comes back up, responders
+	// start again).
 	UndoWhenDecided bool
 
 	parse     func(f *Fault, arg string) error               // nil: takes no argument
 	format    func(f Fault) string                           // ":ARG" of String, or ""
 	failsGate func(f Fault, probeTimeout time.Duration) bool // nil: never
-	inject    func(ctx context.Context, in Injection) ([]string, error)
-	describe  func(in Injection) string
+	// failsReady: the fault makes its batch fail the readiness check
+	// (what then happens is the runbook's readiness policy).
+	failsReady bool
+	// undoable: Inject with Injection.Undo takes the fault away again.
+	undoable bool
+	inject   func(ctx context.Context, in Injection) ([]string, error)
+	describe func(in Injection) string
 }
 
 // Kinds is every fault kind, in the order help texts list them.
 var Kinds = []Kind{
 	{
 		Name: VMDown, Arg: "[:10%|:N]",
-		Help:     "stop the responders of a share (or N) of the batch's VMs at the target",
+		Help:     "stop a share (or N) of the batch's VMs at the target once it moves",
 		Usage:    "--addrs A,B [--site skm2] [--up]",
 		ByHand:   "stop (or, with --up, restart) VM responders",
-		NeedsVMs: true, Early: true,
+		NeedsVMs: true, AfterReady: true, undoable: true,
 		parse:     parseShare,
 		format:    formatShare,
 		failsGate: func(Fault, time.Duration) bool { return true },
-		inject: func(_ context.Context, in Injection) ([]string, error) {
-			return nil, in.Lab.SetVMDown(in.Site, in.VMs, !in.Undo)
-		},
-		describe: func(in Injection) string {
-			if in.Undo {
-				return fmt.Sprintf("responders of %d VM addresses at %s started again", len(in.VMs), in.Site)
-			}
-			return fmt.Sprintf("responders of %d VM addresses at %s stopped", len(in.VMs), in.Site)
-		},
+		inject:    setVMsDown,
+		describe:  describeVMsDown,
+	},
+	{
+		Name: TargetDown, Arg: "[:10%|:N]",
+		Help:  "as vm-down, before the batch starts: the readiness check must hold it",
+		Usage: "--addrs A,B [--site skm2] [--up]",
+		ByHand: "as vm-down, before the VMs' batch starts: its\n" +
+			"readiness check must hold it (or pause the run)",
+		NeedsVMs: true, Early: true, UndoWhenDecided: true, undoable: true,
+		parse:  parseShare,
+		format: formatShare,
+		// With the readiness check off, the VMs are down when the gates
+		// look at them.
+		failsGate:  func(Fault, time.Duration) bool { return true },
+		failsReady: true,
+		inject:     setVMsDown,
+		describe:   describeVMsDown,
 	},
 	{
 		Name: SlowVM, Arg: "[:2s]",
-		Help:     "delay the responders of 10% of the batch's VMs at the target",
+		Help:     "delay 10% of the batch's VMs at the target once it moves",
 		Usage:    "--addrs A,B [--site skm2] --delay 2s",
 		ByHand:   "delay VM responders (0 undoes it)",
-		NeedsVMs: true, Early: true,
+		NeedsVMs: true, AfterReady: true, undoable: true,
 		parse:     parseDelay,
 		format:    func(f Fault) string { return ":" + f.Delay.String() },
 		failsGate: func(f Fault, probeTimeout time.Duration) bool { return f.Delay >= probeTimeout },
 		inject: func(_ context.Context, in Injection) ([]string, error) {
+			if in.Undo {
+				in.Delay = 0
+			}
 			return nil, in.Lab.SetVMDelay(in.Site, in.VMs, in.Delay)
 		},
 		describe: func(in Injection) string {
-			if in.Delay == 0 {
+			if in.Delay == 0 || in.Undo {
 				return fmt.Sprintf("responders of %d VM addresses at %s no longer delayed", len(in.VMs), in.Site)
 			}
 			return fmt.Sprintf("responders of %d VM addresses at %s delayed by %s", len(in.VMs), in.Site, in.Delay)
@@ -119,6 +146,7 @@ var Kinds = []Kind{
 		Usage:           "[--site skm2] [--up]",
 		ByHand:          "take a site's link at the edge down (or up)",
 		UndoWhenDecided: true,
+		undoable:        true,
 		failsGate:       func(Fault, time.Duration) bool { return true },
 		inject: func(ctx context.Context, in Injection) ([]string, error) {
 			return nil, setSiteLink(ctx, in.Lab, in.Site, in.Undo)
@@ -142,16 +170,29 @@ var Kinds = []Kind{
 	},
 }
 
+// setVMsDown stops (or, undone, starts again) the responders of in.VMs at
+// in.Site: vm-down and target-down.
+func setVMsDown(_ context.Context, in Injection) ([]string, error) {
+	return nil, in.Lab.SetVMDown(in.Site, in.VMs, !in.Undo)
+}
+
+func describeVMsDown(in Injection) string {
+	if in.Undo {
+		return fmt.Sprintf("responders of %d VM addresses at %s started again", len(in.VMs), in.Site)
+	}
+	return fmt.Sprintf("responders of %d VM addresses at %s stopped", len(in.VMs), in.Site)
+}
+
 // Injection is where and how a fault is put on a lab: by a rehearsal at a
 // batch, or by hand (cutover lab fault).
 type Injection struct {
 	Lab *lab.Lab
-	// Site is the site of the VMs (vm-down, slow-vm) or whose link at the
-	// edge goes down (link-down).
+	// Site is the site of the VMs (vm-down, target-down, slow-vm) or whose
+	// link at the edge goes down (link-down).
 	Site string
-	VMs  []netip.Addr // vm-down, slow-vm
-	// Undo starts the responders again (vm-down) or brings the link up
-	// (link-down).
+	VMs  []netip.Addr // vm-down, target-down, slow-vm
+	// Undo starts the responders again (vm-down, target-down), takes the
+	// delay away (slow-vm) or brings the link up (link-down).
 	Undo  bool
 	Delay time.Duration // slow-vm: response delay; 0 undoes it
 	Gap   time.Duration // daemon-kill: how long the daemon stays dead (default 3s)
@@ -209,12 +250,16 @@ func (k *Kind) Describe(in Injection) string { return k.describe(in) }
 // InjectHelp lists the kinds as a rehearsal's --inject takes them, one
 // line each, indented for a command's help.
 func InjectHelp() string {
+	width := 18
+	for _, k := range Kinds {
+		width = max(width, len(k.Name+k.Arg)+2)
+	}
 	var b strings.Builder
 	for i, k := range Kinds {
 		if i > 0 {
 			b.WriteByte('\n')
 		}
-		fmt.Fprintf(&b, "  %-18s %s", k.Name+k.Arg, k.Help)
+		fmt.Fprintf(&b, "  %-*s %s", width, k.Name+k.Arg, k.Help)
 	}
 	return b.String()
 }
@@ -241,16 +286,17 @@ func ByHandHelp() string {
 
 // Fault is one fault to inject: KIND[:ARG][@WHEN].
 //
-//	vm-down[:SHARE|:COUNT]  share of the batch's probed VMs (default 10%, at least 1) or a count
-//	slow-vm[:DELAY]         response delay (default 2s) of 10% of the batch's probed VMs
+//	vm-down[:SHARE|:COUNT]      share of the batch's probed VMs (default 10%, at least 1) or a count
+//	target-down[:SHARE|:COUNT]  the same, stopped before the batch starts
+//	slow-vm[:DELAY]             response delay (default 2s) of 10% of the batch's probed VMs
 //	bgp-reset, link-down, daemon-kill
 //
 // WHEN is a batch index, a batch name ("canary", "batch-03") or "middle"
 // (the default).
 type Fault struct {
 	Kind  string
-	Share float64       // vm-down, slow-vm: share of the batch's probed VMs
-	Count int           // vm-down: a fixed number of VMs instead
+	Share float64       // vm-down, target-down, slow-vm: share of the batch's probed VMs
+	Count int           // vm-down, target-down: a fixed number of VMs instead
 	Delay time.Duration // slow-vm
 	When  string        // as written; resolved against the plan by Batch
 }
@@ -297,7 +343,7 @@ func ParseFault(s string) (Fault, error) {
 	return f, nil
 }
 
-// parseShare parses vm-down's SHARE% or COUNT.
+// parseShare parses vm-down's and target-down's SHARE% or COUNT.
 func parseShare(f *Fault, arg string) error {
 	if pct, ok := strings.CutSuffix(arg, "%"); ok {
 		v, err := strconv.ParseFloat(pct, 64)
@@ -357,6 +403,10 @@ func (f Fault) failsGate(probeTimeout time.Duration) bool {
 	k := f.kind()
 	return k.failsGate != nil && k.failsGate(f, probeTimeout)
 }
+
+// failsReady reports whether the fault must make its batch fail the
+// readiness check before the move.
+func (f Fault) failsReady() bool { return f.kind().failsReady }
 
 // setSiteLink takes the edge's link to site down or up.
 func setSiteLink(ctx context.Context, l *lab.Lab, site string, up bool) error {

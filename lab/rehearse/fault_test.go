@@ -16,6 +16,9 @@ func TestParseFault(t *testing.T) {
 		{in: "vm-down", want: "vm-down:10%@middle"},
 		{in: "vm-down:25%@3", want: "vm-down:25%@3"},
 		{in: "vm-down:5@batch-02", want: "vm-down:5@batch-02"},
+		{in: "target-down:100%@2", want: "target-down:100%@2"},
+		{in: "target-down:3", want: "target-down:3@middle"},
+		{in: "target-down", want: "target-down:10%@middle"},
 		{in: "slow-vm:3s@canary", want: "slow-vm:3s@canary"},
 		{in: "slow-vm", want: "slow-vm:2s@middle"},
 		{in: "daemon-kill@2", want: "daemon-kill@2"},
@@ -23,9 +26,10 @@ func TestParseFault(t *testing.T) {
 		{in: "link-down@1", want: "link-down@1"},
 		{in: "vm-down:0%", wantErr: `fault "vm-down:0%": share "0%": want 1% to 100%`},
 		{in: "vm-down:many", wantErr: `fault "vm-down:many": "many": want a share such as 10% or a count of VMs`},
+		{in: "target-down:0", wantErr: `fault "target-down:0": "0": want a share such as 10% or a count of VMs`},
 		{in: "slow-vm:fast", wantErr: `fault "slow-vm:fast": delay "fast": want a duration such as 2s`},
 		{in: "daemon-kill:9", wantErr: `fault "daemon-kill:9": daemon-kill takes no argument`},
-		{in: "meteor@2", wantErr: `fault "meteor@2": unknown kind "meteor" (want one of vm-down, slow-vm, bgp-reset, link-down, daemon-kill)`},
+		{in: "meteor@2", wantErr: `fault "meteor@2": unknown kind "meteor" (want one of vm-down, target-down, slow-vm, bgp-reset, link-down, daemon-kill)`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
@@ -86,6 +90,15 @@ func TestFailsGate(t *testing.T) {
 	if kill.failsGate(time.Second) {
 		t.Error("daemon-kill must not fail a gate")
 	}
+	down, _ := ParseFault("target-down:1@2")
+	if !down.failsReady() || !down.failsGate(time.Second) {
+		t.Error("target-down must fail the readiness check, and the gates when the check is off")
+	}
+	for _, s := range []string{"vm-down", "slow-vm:5s", "link-down", "daemon-kill"} {
+		if f, _ := ParseFault(s); f.failsReady() {
+			t.Errorf("%s must not fail the readiness check: it lands after it", s)
+		}
+	}
 }
 
 // TestKinds checks the fault table: every kind complete, names unique,
@@ -104,15 +117,18 @@ func TestKinds(t *testing.T) {
 			t.Errorf("%s: argument synopsis %q without a parser and formatter, or the other way round", k.Name, k.Arg)
 		}
 	}
-	const inject = `  vm-down[:10%|:N]   stop the responders of a share (or N) of the batch's VMs at the target
-  slow-vm[:2s]       delay the responders of 10% of the batch's VMs at the target
-  bgp-reset          clear the edge's BGP sessions while the batch runs
-  link-down          take the target site's link down while the batch runs
-  daemon-kill        kill -9 the daemon in the batch, sample the edge FIB, restart, resume`
+	const inject = `  vm-down[:10%|:N]       stop a share (or N) of the batch's VMs at the target once it moves
+  target-down[:10%|:N]   as vm-down, before the batch starts: the readiness check must hold it
+  slow-vm[:2s]           delay 10% of the batch's VMs at the target once it moves
+  bgp-reset              clear the edge's BGP sessions while the batch runs
+  link-down              take the target site's link down while the batch runs
+  daemon-kill            kill -9 the daemon in the batch, sample the edge FIB, restart, resume`
 	if got := InjectHelp(); got != inject {
 		t.Errorf("InjectHelp:\n%s\nwant\n%s", got, inject)
 	}
 	const byHand = `  vm-down   --addrs A,B [--site skm2] [--up]     stop (or, with --up, restart) VM responders
+  target-down --addrs A,B [--site skm2] [--up]   as vm-down, before the VMs' batch starts: its
+                                                 readiness check must hold it (or pause the run)
   slow-vm   --addrs A,B [--site skm2] --delay 2s delay VM responders (0 undoes it)
   bgp-reset                                      clear the edge's BGP sessions
   link-down [--site skm2] [--up]                 take a site's link at the edge down (or up)
@@ -126,8 +142,11 @@ func TestKinds(t *testing.T) {
 
 func TestLookupKind(t *testing.T) {
 	k, err := LookupKind(SlowVM)
-	if err != nil || k.Name != SlowVM || !k.NeedsVMs || !k.Early {
+	if err != nil || k.Name != SlowVM || !k.NeedsVMs || !k.AfterReady || k.Early {
 		t.Fatalf("LookupKind(slow-vm) = %+v, %v", k, err)
+	}
+	if td, err := LookupKind(TargetDown); err != nil || !td.NeedsVMs || !td.Early || !td.UndoWhenDecided {
+		t.Fatalf("LookupKind(target-down) = %+v, %v", td, err)
 	}
 	_, err = LookupKind("meteor")
 	var uk *UnknownKindError

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -52,6 +53,11 @@ type Options struct {
 	// Confine, when set, starts the daemon as the systemd unit runs it:
 	// its own user and only the unit's capabilities (see Confinement).
 	Confine *Confinement
+	// Retry: when the run ends with VMs left at the source (batches rolled
+	// back or held), undo the faults, retry those batches (cutover retry)
+	// without injecting anything new, follow the run to its end again and
+	// check that it then moved every VM (Result.Retry).
+	Retry bool
 }
 
 // ReportInput is what a rehearsal hands to the report writer.
@@ -62,6 +68,9 @@ type ReportInput struct {
 	InventoryDigest string
 	Snapshots       []Snapshot
 	Result          *Result
+	// Took is how long the rehearsal had taken when the report was
+	// written (Result.Took is set only when it ends).
+	Took time.Duration
 }
 
 // Snapshot is a named text capture (edge routes, nft table).
@@ -70,39 +79,57 @@ type Snapshot struct {
 	Text string
 }
 
-// Outcome is how a run ended.
+// Outcome is how a run ended: its phase and where each batch stands.
 type Outcome struct {
 	Phase      engine.RunPhase `json:"phase"`
 	Committed  []int           `json:"committed"`
 	RolledBack []int           `json:"rolled_back"`
-	Pending    []int           `json:"pending,omitempty"`
+	// Held are the batches the readiness check kept at the source, never
+	// announced.
+	Held    []int `json:"held,omitempty"`
+	Pending []int `json:"pending,omitempty"`
 }
 
 func (o Outcome) String() string {
-	return fmt.Sprintf("%s; committed %v; rolled back %v; pending %v", o.Phase, o.Committed, o.RolledBack, o.Pending)
+	s := fmt.Sprintf("%s; committed %v; rolled back %v", o.Phase, o.Committed, o.RolledBack)
+	if len(o.Held) > 0 {
+		s += fmt.Sprintf("; held %v", o.Held)
+	}
+	return s + fmt.Sprintf("; pending %v", o.Pending)
 }
 
 func (o Outcome) equal(p Outcome) bool {
 	return o.Phase == p.Phase && slices.Equal(o.Committed, p.Committed) &&
-		slices.Equal(o.RolledBack, p.RolledBack) && slices.Equal(o.Pending, p.Pending)
+		slices.Equal(o.RolledBack, p.RolledBack) && slices.Equal(o.Held, p.Held) && slices.Equal(o.Pending, p.Pending)
 }
 
 // Injected records one injected fault and what was seen.
 type Injected struct {
-	Fault    string   `json:"fault"`
-	Batch    int      `json:"batch"`
-	At       string   `json:"at"` // phase of the batch when injected
-	VMs      []string `json:"vms,omitempty"`
-	Evidence []string `json:"evidence,omitempty"`
+	Fault string `json:"fault"`
+	Batch int    `json:"batch"`
+	At    string `json:"at"` // phase of the batch when injected
+	// Time is when it was injected.
+	Time     time.Time `json:"time,omitzero"`
+	VMs      []string  `json:"vms,omitempty"`
+	Evidence []string  `json:"evidence,omitempty"`
 }
 
 // Result is what a rehearsal found.
 type Result struct {
-	Runbook   string        `json:"runbook"`
-	Lab       string        `json:"lab"`
-	VMs       int           `json:"vms"`
-	Expected  Outcome       `json:"expected"`
-	Actual    Outcome       `json:"actual"`
+	Runbook  string  `json:"runbook"`
+	Lab      string  `json:"lab"`
+	VMs      int     `json:"vms"`
+	Expected Outcome `json:"expected"`
+	Actual   Outcome `json:"actual"`
+	// Outcome is how the run ended, as the daemon says (all-moved,
+	// partial, aborted), before any retry; AtSourceVMs and AtSourceBatches
+	// are the VMs and batches it left at the source (rolled back or held).
+	Outcome         engine.Outcome `json:"outcome"`
+	AtSourceVMs     int            `json:"at_source_vms,omitempty"`
+	AtSourceBatches []int          `json:"at_source_batches,omitempty"`
+	// Retry is what Options.Retry did; nil when it was not asked for or
+	// the run left nothing at the source to retry.
+	Retry     *Retried      `json:"retry,omitempty"`
 	OK        bool          `json:"ok"`
 	Problems  []string      `json:"problems,omitempty"`
 	Injected  []Injected    `json:"injected,omitempty"`
@@ -115,22 +142,78 @@ type Result struct {
 	Reports   []string      `json:"reports,omitempty"`
 }
 
+// Retried is the retry of a run that left VMs at the source: the faults
+// undone, the batches retried, how the run then ended and what was
+// checked.
+type Retried struct {
+	Batches []int `json:"batches"` // the batches retried
+	// Expected is every batch committed; Actual is where the batches stood
+	// when the run ended again.
+	Expected        Outcome        `json:"expected"`
+	Actual          Outcome        `json:"actual"`
+	Outcome         engine.Outcome `json:"outcome"`
+	AtSourceVMs     int            `json:"at_source_vms,omitempty"`
+	AtSourceBatches []int          `json:"at_source_batches,omitempty"`
+	Took            time.Duration  `json:"took"` // from the retry to the run's end
+	// Evidence: the faults undone before the retry, and the edge's FIB
+	// and hosp's probes checked after it.
+	Evidence []string `json:"evidence,omitempty"`
+}
+
+// FinalOutcome is how the rehearsed run ended in the end: after the retry
+// when there was one (Options.Retry), else Outcome.
+func (res *Result) FinalOutcome() engine.Outcome {
+	if res.Retry != nil {
+		return res.Retry.Outcome
+	}
+	return res.Outcome
+}
+
+// FinalAtSource is the batches the run left at the source in the end:
+// after the retry when there was one, else AtSourceBatches.
+func (res *Result) FinalAtSource() []int {
+	if res.Retry != nil {
+		return res.Retry.AtSourceBatches
+	}
+	return res.AtSourceBatches
+}
+
 type rehearsal struct {
-	o    Options
-	pl   *plan.Plan
-	l    *lab.Lab
-	dir  string // daemon state dir and socket inside the lab dir
-	sock string
-	ld   *labDaemon // how the daemon was started (for restarts and teardown)
-	cl   *client.Client
-	res  *Result
-	out  io.Writer
+	began time.Time // when Run started
+	o     Options
+	pl    *plan.Plan
+	l     *lab.Lab
+	dir   string // daemon state dir and socket inside the lab dir
+	sock  string
+	ld    *labDaemon // how the daemon was started (for restarts and teardown)
+	cl    *client.Client
+	res   *Result
+	out   io.Writer
 	// faults by batch, resolved
 	at     map[int][]Fault
 	target string // lab site of the runbook's target
 	source string // lab site of the runbook's source
 	// logLines is how many lines of daemon.log checkDaemonLog has checked.
 	logLines int
+
+	// What watch keeps across the run and its retry: the last event
+	// printed, the batches whose faults were injected, the faults in
+	// place (to undo), and the edge FIB watches of target-down faults.
+	since    int
+	injected map[int]bool
+	placed   []*placed
+	watches  []*fibWatch
+	// notReady counts the run's pauses "not-ready" per batch.
+	notReady map[int]int
+}
+
+// placed is a fault the rehearsal put on the lab, and how to take it away.
+type placed struct {
+	batch  int
+	f      Fault
+	in     Injection
+	rec    int  // its index in Result.Injected
+	undone bool // taken away again (or cannot be: daemon-kill, bgp-reset)
 }
 
 // Run rehearses o.Runbook. The error is for a rehearsal that could not be
@@ -177,6 +260,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		}
 		r.at[i] = append(r.at[i], f)
 	}
+	r.began = start
 	defer func() { r.res.Took = time.Since(start) }()
 	if err := r.up(ctx); err != nil {
 		r.teardown()
@@ -311,7 +395,24 @@ func (r *rehearsal) teardown() {
 	}
 }
 
+// readiness is the runbook's readiness policy: what the daemon does with a
+// batch whose VMs do not answer at the target before the move.
+func (r *rehearsal) readiness() engine.ReadyPolicy {
+	rb := r.pl.Runbook
+	if !rb.Dataplane.Enabled || rb.Readiness == "" {
+		return engine.ReadyOff
+	}
+	return rb.Readiness
+}
+
 // expected is what the policy promises for the injected faults.
+//
+// A fault that fails the readiness check (target-down) holds its batch at
+// the source under readiness skip; under readiness pause the run pauses
+// before the batch, the rehearsal's person starts the VMs again and
+// resumes, and the batch moves; with the check off the batch is moved
+// and its gates decide, as for a fault that fails the gates (vm-down,
+// slow-vm slower than the probe timeout, link-down).
 func (r *rehearsal) expected() Outcome {
 	n := len(r.pl.Batches)
 	probeTimeout := time.Second
@@ -320,39 +421,53 @@ func (r *rehearsal) expected() Outcome {
 			probeTimeout = g.Timeout
 		}
 	}
+	ready := r.readiness()
 	failing := -1
-	var failed []int
+	var failed, held []int
 	for i := range n {
+		notReady, fails := false, false
 		for _, f := range r.at[i] {
-			if f.failsGate(probeTimeout) {
-				failed = append(failed, i)
-				if failing < 0 {
-					failing = i
-				}
+			if f.failsReady() && ready != engine.ReadyOff {
+				// skip: held, never gated; pause: undone before the move.
+				notReady = notReady || ready == engine.ReadySkip
+				continue
+			}
+			fails = fails || f.failsGate(probeTimeout)
+		}
+		switch {
+		case notReady:
+			held = append(held, i)
+		case fails:
+			failed = append(failed, i)
+			if failing < 0 {
+				failing = i
 			}
 		}
 	}
 	o := Outcome{Phase: engine.PhaseDone}
-	switch r.pl.Runbook.FailurePolicy {
-	case engine.RollbackAll:
-		if failing >= 0 {
-			o.Phase = engine.PhaseAborted
-			for i := range n {
-				if i <= failing {
-					o.RolledBack = append(o.RolledBack, i)
-				} else {
-					o.Pending = append(o.Pending, i)
-				}
+	if r.pl.Runbook.FailurePolicy == engine.RollbackAll && failing >= 0 {
+		o.Phase = engine.PhaseAborted
+		for i := range n {
+			switch {
+			case i > failing:
+				o.Pending = append(o.Pending, i)
+			case slices.Contains(held, i):
+				o.Held = append(o.Held, i) // never moved: nothing to roll back
+			default:
+				o.RolledBack = append(o.RolledBack, i)
 			}
-			return o
 		}
+		return o
 	}
 	// rollback-batch, and pause (resolved by the rehearsal as a person
 	// would: roll the batch back, resume).
 	for i := range n {
-		if slices.Contains(failed, i) {
+		switch {
+		case slices.Contains(held, i):
+			o.Held = append(o.Held, i)
+		case slices.Contains(failed, i):
 			o.RolledBack = append(o.RolledBack, i)
-		} else {
+		default:
 			o.Committed = append(o.Committed, i)
 		}
 	}
@@ -367,6 +482,8 @@ func outcomeOf(s engine.RunState) Outcome {
 			o.Committed = append(o.Committed, i)
 		case engine.BatchRolledBack:
 			o.RolledBack = append(o.RolledBack, i)
+		case engine.BatchHeld:
+			o.Held = append(o.Held, i)
 		default:
 			o.Pending = append(o.Pending, i)
 		}
@@ -375,16 +492,23 @@ func outcomeOf(s engine.RunState) Outcome {
 }
 
 func (r *rehearsal) run(ctx context.Context) error {
+	defer r.stopWatches()
 	r.res.Expected = r.expected()
 	var snaps []Snapshot
 	snaps = append(snaps, r.snapshot(ctx, "before")...)
-	// Faults that must be in place before their batch is gated.
-	for i, fs := range r.at {
-		for _, f := range fs {
-			if f.kind().Early {
-				if err := r.inject(ctx, i, f, "pending", nil); err != nil {
-					return err
-				}
+	// Faults that must be in place before their batch is checked for
+	// readiness, and the edge's FIB watched for their batches from now on.
+	for _, i := range slices.Sorted(maps.Keys(r.at)) {
+		for _, f := range r.at[i] {
+			if !f.kind().Early {
+				continue
+			}
+			p, err := r.inject(ctx, i, f, "pending", nil)
+			if err != nil {
+				return err
+			}
+			if f.failsReady() {
+				r.watches = append(r.watches, r.watchFIB(ctx, p))
 			}
 		}
 	}
@@ -397,18 +521,27 @@ func (r *rehearsal) run(ctx context.Context) error {
 		return fmt.Errorf("run: %w", err)
 	}
 	r.printf("run %s started (go/no-go points answered: --yes)", r.pl.Runbook.Name)
-	st, err := r.watch(ctx)
+	st, err := r.watch(ctx, true)
+	r.stopWatches() // before a retry moves the held batches
 	if err != nil {
 		return err
 	}
 	r.res.RunTook = time.Since(start)
 	r.res.Actual = outcomeOf(st)
-	r.printf("run %s in %s: %s", st.Phase, r.res.RunTook.Round(time.Millisecond), st.Result)
+	r.res.Outcome = st.Outcome()
+	r.res.AtSourceVMs, r.res.AtSourceBatches = st.AtSource()
+	r.printf("run %s in %s: %s (%s)", st.Phase, r.res.RunTook.Round(time.Millisecond), st.Result, r.res.Outcome)
 	if !r.res.Actual.equal(r.res.Expected) {
 		r.res.Problems = append(r.res.Problems, fmt.Sprintf("outcome %s; the policy %s promised %s",
-			r.res.Actual, r.pl.Runbook.FailurePolicy, r.res.Expected))
+			r.res.Actual, r.policy(), r.res.Expected))
 	}
+	r.checkNotReady(st)
 	r.verify(ctx, st)
+	if r.o.Retry {
+		if err := r.retry(ctx, st); err != nil {
+			return err
+		}
+	}
 	snaps = append(snaps, r.snapshot(ctx, "after")...)
 	if r.o.MeasureRollback {
 		r.measureRollback(ctx)
@@ -421,20 +554,111 @@ func (r *rehearsal) run(ctx context.Context) error {
 	return nil
 }
 
-// watch follows the run, injects faults at their batches and plays the
-// person at pauses, until the run ends.
-func (r *rehearsal) watch(ctx context.Context) (engine.RunState, error) {
-	since := 0
-	done := map[int]bool{}    // batches whose faults were injected
-	undo := map[int][]Fault{} // faults to undo once their batch is decided
+// policy names the runbook's failure policy, and its readiness policy
+// when a fault depends on it.
+func (r *rehearsal) policy() string {
+	p := string(r.pl.Runbook.FailurePolicy)
+	for _, fs := range r.at {
+		for _, f := range fs {
+			if f.failsReady() {
+				return p + " with readiness " + string(r.readiness())
+			}
+		}
+	}
+	return p
+}
+
+// checkNotReady checks that, under readiness pause, the run paused
+// "not-ready" before each batch it reached whose VMs a fault stopped at
+// the target.
+func (r *rehearsal) checkNotReady(st engine.RunState) {
+	if r.readiness() != engine.ReadyPause {
+		return
+	}
+	for _, i := range slices.Sorted(maps.Keys(r.at)) {
+		if i >= len(st.Batches) || st.Batches[i].Phase == engine.BatchPending {
+			continue // not reached (the run aborted before it)
+		}
+		for _, f := range r.at[i] {
+			if !f.failsReady() {
+				continue
+			}
+			if r.notReady[i] == 0 {
+				r.res.Problems = append(r.res.Problems, fmt.Sprintf("%s: the run never paused \"not-ready\" before batch %d although readiness is pause and its VMs did not answer at %s", f.Kind, i, r.target))
+			} else {
+				r.res.Checked = append(r.res.Checked, fmt.Sprintf("%s: the run paused \"not-ready\" before batch %d; the operator started the VMs at %s again and resumed; the batch was then moved and %s",
+					f, i, r.target, st.Batches[i].Phase))
+			}
+			break
+		}
+	}
+}
+
+// retry retries the batches the run left at the source, with every fault
+// undone, follows the run to its end again and checks that it moved every
+// VM.
+func (r *rehearsal) retry(ctx context.Context, st engine.RunState) error {
+	switch o := st.Outcome(); o {
+	case engine.OutcomePartial:
+	case engine.OutcomeAllMoved:
+		r.printf("retry: nothing to retry, every VM moved")
+		return nil
+	case engine.OutcomeAborted:
+		r.printf("retry: the run was aborted (%s): a retry is for a run that finished with VMs at the source; not retried", st.Result)
+		return nil
+	default:
+		r.printf("retry: the run ended %s (%q): nothing to retry", st.Phase, o)
+		return nil
+	}
+	rt := &Retried{}
+	r.res.Retry = rt
+	_, rt.Batches = st.AtSource()
+	for i := range st.Batches {
+		rt.Expected.Committed = append(rt.Expected.Committed, i)
+	}
+	rt.Expected.Phase = engine.PhaseDone
+	for _, p := range r.placed {
+		if line, ok := r.undo(ctx, p, "before the retry"); ok {
+			rt.Evidence = append(rt.Evidence, line)
+		}
+	}
+	start := time.Now()
+	if err := r.cl.Retry(ctx, nil); err != nil {
+		r.res.Problems = append(r.res.Problems, "retry: "+err.Error())
+		return nil
+	}
+	r.printf("retry: batches %v back to pending with every fault undone; following the run again (no new faults)", rt.Batches)
+	st, err := r.watch(ctx, false)
+	if err != nil {
+		return fmt.Errorf("after the retry: %w", err)
+	}
+	rt.Took = time.Since(start)
+	rt.Actual = outcomeOf(st)
+	rt.Outcome = st.Outcome()
+	rt.AtSourceVMs, rt.AtSourceBatches = st.AtSource()
+	r.printf("run %s again in %s after the retry: %s (%s)", st.Phase, rt.Took.Round(time.Millisecond), st.Result, rt.Outcome)
+	if !rt.Actual.equal(rt.Expected) {
+		r.res.Problems = append(r.res.Problems, fmt.Sprintf("after the retry: outcome %s (%s); with the faults undone every batch must move: %s",
+			rt.Actual, rt.Outcome, rt.Expected))
+	}
+	rt.Evidence = append(rt.Evidence, r.check(ctx, st)...)
+	return nil
+}
+
+// watch follows the run, injects the faults at their batches (with
+// faults) and plays the person at pauses, until the run ends.
+func (r *rehearsal) watch(ctx context.Context, faults bool) (engine.RunState, error) {
+	if r.injected == nil {
+		r.injected = map[int]bool{}
+	}
 	deadline := time.Now().Add(30 * time.Minute)
 	for {
-		st, err := r.cl.Status(ctx, since)
+		st, err := r.cl.Status(ctx, r.since)
 		if err != nil {
 			return engine.RunState{}, err
 		}
 		for _, ev := range st.Events {
-			since = ev.Seq
+			r.since = ev.Seq
 			b := "run"
 			if ev.Batch >= 0 {
 				b = fmt.Sprintf("b%02d", ev.Batch)
@@ -443,28 +667,25 @@ func (r *rehearsal) watch(ctx context.Context) (engine.RunState, error) {
 		}
 		s := st.State
 		for i, b := range s.Batches {
-			if done[i] || (b.Phase != engine.BatchGating && b.Phase != engine.BatchAnnouncing) {
+			if !faults || r.injected[i] || (b.Phase != engine.BatchGating && b.Phase != engine.BatchAnnouncing) {
 				continue
 			}
-			done[i] = true
+			r.injected[i] = true
 			for _, f := range r.at[i] {
 				if f.kind().Early {
 					continue
 				}
-				if err := r.inject(ctx, i, f, string(b.Phase), r.withdrawn(s)); err != nil {
+				if _, err := r.inject(ctx, i, f, phaseAt(b), r.withdrawn(s)); err != nil {
 					return s, err
-				}
-				if f.kind().UndoWhenDecided {
-					undo[i] = append(undo[i], f)
 				}
 			}
 		}
-		for i, fs := range undo {
-			if p := s.Batches[i].Phase; p == engine.BatchCommitted || p == engine.BatchRolledBack {
-				for _, f := range fs {
-					r.undo(ctx, i, f)
-				}
-				delete(undo, i)
+		for _, p := range r.placed {
+			if p.undone || !p.f.kind().UndoWhenDecided || p.batch >= len(s.Batches) {
+				continue
+			}
+			if ph := s.Batches[p.batch].Phase; ph == engine.BatchCommitted || ph.AtSource() {
+				r.undo(ctx, p, fmt.Sprintf("after batch %d was decided (%s)", p.batch, ph))
 			}
 		}
 		if !s.Active() {
@@ -478,12 +699,59 @@ func (r *rehearsal) watch(ctx context.Context) (engine.RunState, error) {
 		if time.Now().After(deadline) {
 			return s, errors.New("the run did not end within 30 minutes")
 		}
+		every := 100 * time.Millisecond
+		if faults && r.armed(s) {
+			every = 20 * time.Millisecond
+		}
 		select {
 		case <-ctx.Done():
 			return s, ctx.Err()
-		case <-time.After(100 * time.Millisecond):
+		case <-time.After(every):
 		}
 	}
+}
+
+// armed reports whether a fault that must land right after its batch's
+// readiness check (vm-down, slow-vm) waits for a batch that is next: the
+// batches before it have started. watch then polls the daemon every 20 ms,
+// so that the fault is in place while the batch is announcing, before its
+// gates' first round.
+func (r *rehearsal) armed(s engine.RunState) bool {
+	for i, fs := range r.at {
+		if r.injected[i] || i >= len(s.Batches) || s.Batches[i].Phase != engine.BatchPending {
+			continue
+		}
+		if !slices.ContainsFunc(fs, func(f Fault) bool { return f.kind().AfterReady }) {
+			continue
+		}
+		next := true
+		for _, b := range s.Batches[:i] {
+			if b.Phase == engine.BatchPending {
+				next = false
+				break
+			}
+		}
+		if next {
+			return true
+		}
+	}
+	return false
+}
+
+// phaseAt says where batch b stood when a fault was injected: its phase,
+// and the gates' last round while it is gated.
+func phaseAt(b engine.BatchState) string {
+	at := string(b.Phase)
+	for _, v := range b.Verdicts {
+		if v.Pending && v.Round > 0 {
+			held := "failed"
+			if v.RoundOK {
+				held = "held"
+			}
+			at += fmt.Sprintf(", %s round %d %s", v.Gate, v.Round, held)
+		}
+	}
+	return at
 }
 
 // person answers a pause the way the night shift would in a rehearsal.
@@ -502,12 +770,67 @@ func (r *rehearsal) person(ctx context.Context, s engine.RunState) error {
 			}
 		}
 		return r.cl.Resume(ctx)
+	case s.Pause == "not-ready":
+		return r.notReadyPause(ctx, s)
+	case strings.HasPrefix(s.Pause, "error: "):
+		// The daemon stalled on an error it cannot decide about (the
+		// journal, BGP or nft would not take a change): a person pulls the
+		// brake rather than leave the run paused.
+		r.res.Problems = append(r.res.Problems, "the run stalled: "+strings.TrimPrefix(s.Pause, "error: "))
+		r.printf("operator: the run stalled (%s); roll everything back", strings.TrimPrefix(s.Pause, "error: "))
+		if _, err := r.cl.Rollback(ctx, engine.AllBatches()); err != nil {
+			return fmt.Errorf("the run stalled (%s) and rollback --all failed: %w", strings.TrimPrefix(s.Pause, "error: "), err)
+		}
+		return nil
 	case strings.HasPrefix(s.Pause, "rollback by"):
 		return r.cl.Resume(ctx)
 	case s.Confirm != "":
 		return r.cl.Confirm(ctx, s.Confirm, true)
 	}
 	return nil
+}
+
+// notReadyPause answers the run's pause before a batch whose VMs did not
+// answer at the target (readiness pause): the operator starts the VMs a
+// target-down fault stopped there again and resumes, which checks the
+// batch again and moves it. A pause no fault explains cannot be answered:
+// the operator rolls everything back.
+func (r *rehearsal) notReadyPause(ctx context.Context, s engine.RunState) error {
+	batch := -1
+	for i, b := range s.Batches {
+		if b.Phase == engine.BatchPending {
+			batch = i
+			break
+		}
+	}
+	if r.notReady == nil {
+		r.notReady = map[int]int{}
+	}
+	r.notReady[batch]++
+	var fix []*placed
+	for _, p := range r.placed {
+		if p.batch == batch && !p.undone && p.f.failsReady() {
+			fix = append(fix, p)
+		}
+	}
+	if len(fix) == 0 {
+		r.res.Problems = append(r.res.Problems, fmt.Sprintf("the run paused \"not-ready\" before batch %d, whose VMs no fault of the rehearsal stopped: they do not answer at %s", batch, r.target))
+		r.printf("operator: batch %d is not ready at %s and no fault explains it; roll everything back", batch, r.target)
+		_, err := r.cl.Rollback(ctx, engine.AllBatches())
+		return err
+	}
+	// The edge must not have held the batch's prefixes via the target
+	// while its VMs were down there: the watch ends before they come back.
+	for _, w := range r.watches {
+		if w.p.batch == batch {
+			r.endWatch(w)
+		}
+	}
+	r.printf("operator: batch %d is not ready at %s under readiness pause; start its VMs there again and resume (the readiness check runs again, then the batch moves)", batch, r.target)
+	for _, p := range fix {
+		r.undo(ctx, p, fmt.Sprintf("while the run paused not-ready before batch %d", batch))
+	}
+	return r.cl.Resume(ctx)
 }
 
 // injection is where the rehearsal puts fault f: the target site, and
@@ -518,10 +841,9 @@ func (r *rehearsal) injection(f Fault) Injection {
 
 // inject puts fault f on batch i. An edge that drops routes while the
 // daemon is dead is a problem of the outcome, not of the rehearsal.
-func (r *rehearsal) inject(ctx context.Context, i int, f Fault, phase string, withdrawn map[netip.Prefix]bool) error {
+func (r *rehearsal) inject(ctx context.Context, i int, f Fault, phase string, withdrawn map[netip.Prefix]bool) (*placed, error) {
 	k := f.kind()
-	rec := Injected{Fault: f.String(), Batch: i, At: phase}
-	defer func() { r.res.Injected = append(r.res.Injected, rec) }()
+	rec := Injected{Fault: f.String(), Batch: i, At: phase, Time: time.Now()}
 	in := r.injection(f)
 	in.Withdrawn = withdrawn
 	if k.NeedsVMs {
@@ -529,13 +851,16 @@ func (r *rehearsal) inject(ctx context.Context, i int, f Fault, phase string, wi
 	}
 	ev, err := k.Inject(ctx, in)
 	rec.Evidence = ev
+	r.res.Injected = append(r.res.Injected, rec)
+	p := &placed{batch: i, f: f, in: in, rec: len(r.res.Injected) - 1, undone: !k.undoable}
 	var dropped *RoutesDroppedError
 	switch {
 	case errors.As(err, &dropped):
 		r.res.Problems = append(r.res.Problems, dropped.Error())
 	case err != nil:
-		return fmt.Errorf("inject %s: %w", f, err)
+		return nil, fmt.Errorf("inject %s: %w", f, err)
 	}
+	r.placed = append(r.placed, p)
 	msg := fmt.Sprintf("fault %s: %s while batch %d was %s", f, k.Describe(in), i, phase)
 	if len(rec.VMs) > 0 {
 		msg += ": " + strings.Join(rec.VMs, " ")
@@ -544,7 +869,7 @@ func (r *rehearsal) inject(ctx context.Context, i int, f Fault, phase string, wi
 		msg += "; " + strings.Join(ev, "; ")
 	}
 	r.printf("%s", msg)
-	return nil
+	return p, nil
 }
 
 // withdrawn is the prefixes of the batches s has rolled back or is rolling
@@ -564,20 +889,28 @@ func (r *rehearsal) withdrawn(s engine.RunState) map[netip.Prefix]bool {
 	return set
 }
 
-// undo takes fault f of batch i away again once the batch is decided.
-func (r *rehearsal) undo(ctx context.Context, i int, f Fault) {
-	k := f.kind()
-	in := r.injection(f)
+// undo takes fault p away again (when, such as "after batch 2 was
+// decided", says why now) and returns the line it printed; false when
+// there was nothing to undo or it failed (a problem then).
+func (r *rehearsal) undo(ctx context.Context, p *placed, when string) (string, bool) {
+	if p.undone {
+		return "", false
+	}
+	p.undone = true
+	k := p.f.kind()
+	in := p.in
 	in.Undo = true
 	if _, err := k.Inject(ctx, in); err != nil {
-		r.res.Problems = append(r.res.Problems, fmt.Sprintf("undo %s: %v", f, err))
-		return
+		r.res.Problems = append(r.res.Problems, fmt.Sprintf("undo %s: %v", p.f, err))
+		return "", false
 	}
-	r.printf("fault %s: %s after batch %d was decided", f, k.Describe(in), i)
+	line := fmt.Sprintf("fault %s: %s %s", p.f, k.Describe(in), when)
+	r.printf("%s", line)
+	return line, true
 }
 
-// pick chooses the VMs a vm-down or slow-vm fault hits: a share (or count)
-// of batch i's probed VMs, spread over the batch.
+// pick chooses the VMs a vm-down, target-down or slow-vm fault hits: a
+// share (or count) of batch i's probed VMs, spread over the batch.
 func (r *rehearsal) pick(i int, f Fault) ([]netip.Addr, []string) {
 	var probed []*runbook.VM
 	for _, vm := range r.pl.Batches[i].VMs {
@@ -607,23 +940,33 @@ func (r *rehearsal) movedRoutes(ctx context.Context, nh lab.NextHop) (int, error
 	return hostRoutesVia(ctx, r.l, nh)
 }
 
-// verify checks the edge's FIB and what hosp reaches against the outcome.
+// verify checks the edge's FIB and what hosp reaches against the outcome
+// (Result.Checked, Result.Problems).
 func (r *rehearsal) verify(ctx context.Context, st engine.RunState) {
+	r.res.Checked = append(r.res.Checked, r.check(ctx, st)...)
+}
+
+// check checks the edge's FIB and what hosp reaches against st and returns
+// what it checked; what disagrees goes to Result.Problems. The VMs of
+// faults still in place stay out of hosp's probes.
+func (r *rehearsal) check(ctx context.Context, st engine.RunState) []string {
 	topo := r.l.Topology()
 	tgt := topo.SiteNextHop[r.target]
 	fib, err := r.l.EdgeFIB(ctx)
 	if err != nil {
 		r.res.Problems = append(r.res.Problems, "read the edge FIB: "+err.Error())
-		return
+		return nil
 	}
 	inLab := map[netip.Prefix]bool{}
 	for _, p := range topo.VMs {
 		inLab[p] = true
 	}
 	faulted := map[string]bool{}
-	for _, in := range r.res.Injected {
-		for _, n := range in.VMs {
-			faulted[n] = true
+	for _, p := range r.placed {
+		if !p.undone && p.rec < len(r.res.Injected) {
+			for _, n := range r.res.Injected[p.rec].VMs {
+				faulted[n] = true
+			}
 		}
 	}
 	var wrong []string
@@ -659,17 +1002,19 @@ func (r *rehearsal) verify(ctx context.Context, st engine.RunState) {
 	if len(wrong) > 0 {
 		r.res.Problems = append(r.res.Problems, "edge FIB disagrees with the journal: "+strings.Join(wrong, "; "))
 	}
-	r.res.Checked = append(r.res.Checked, fmt.Sprintf("edge FIB: %d VM prefixes via %s, %d via the covering route to %s, as the journal says",
-		atTarget, r.target, atSource, r.source))
-	r.checkReach(ctx, sampleMoved, r.target)
-	r.checkReach(ctx, sampleStay, r.source)
+	lines := []string{fmt.Sprintf("edge FIB: %d VM prefixes via %s, %d via the covering route to %s, as the journal says",
+		atTarget, r.target, atSource, r.source)}
+	lines = append(lines, r.checkReach(ctx, sampleMoved, r.target)...)
+	lines = append(lines, r.checkReach(ctx, sampleStay, r.source)...)
+	return lines
 }
 
 // checkReach fetches addrs from hosp (all of them with ReachAll, else 50
-// spread over them) and expects the site's name.
-func (r *rehearsal) checkReach(ctx context.Context, addrs []netip.Addr, site string) {
+// spread over them), expects the site's name and returns the line of what
+// it checked; what failed goes to Result.Problems.
+func (r *rehearsal) checkReach(ctx context.Context, addrs []netip.Addr, site string) []string {
 	if len(addrs) == 0 {
-		return
+		return nil
 	}
 	n := len(addrs)
 	if !r.o.ReachAll {
@@ -709,7 +1054,7 @@ func (r *rehearsal) checkReach(ctx context.Context, addrs []netip.Addr, site str
 	if n == len(addrs) {
 		what = "VMs (all)"
 	}
-	r.res.Checked = append(r.res.Checked, fmt.Sprintf("hosp → %d %s answered %q: %d of %d", n, what, site, ok, n))
+	return []string{fmt.Sprintf("hosp → %d %s answered %q: %d of %d", n, what, site, ok, n)}
 }
 
 // measureRollback rolls every batch back and measures, from the command,
@@ -802,7 +1147,7 @@ func (r *rehearsal) writeReport(ctx context.Context, snaps []Snapshot) {
 	}
 	r.res.ReportDir = dir
 	files, err := r.o.Report(dir, ReportInput{Entries: es, RunbookPath: r.o.Runbook, RunbookDigest: r.pl.Runbook.Digest,
-		InventoryDigest: r.pl.Inventory.Digest, Snapshots: snaps, Result: r.res})
+		InventoryDigest: r.pl.Inventory.Digest, Snapshots: snaps, Result: r.res, Took: time.Since(r.began)})
 	if err != nil {
 		r.res.Problems = append(r.res.Problems, "write the report: "+err.Error())
 	}

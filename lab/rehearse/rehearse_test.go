@@ -12,6 +12,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/cutover/cutover/cutover/engine"
 	"github.com/cutover/cutover/cutover/serve"
 	"github.com/cutover/cutover/internal/logcheck"
 	"github.com/cutover/cutover/internal/testenv"
@@ -93,4 +94,126 @@ func TestRehearseHelseNord(t *testing.T) {
 		t.Fatalf("rollback --all took %s from the command to the edge FIB, want under 1s", res.Rollback)
 	}
 	t.Logf("%d VMs: lab up %s, run %s, rollback --all %s, total %s", res.VMs, res.LabUp, res.RunTook, res.Rollback, res.Took)
+}
+
+// TestRehearseTargetDown stops the responders of every VM of batch 2 at the
+// target before the run: the readiness check must hold the batch at the
+// source (readiness skip, the default of rollback-batch) without ever
+// announcing it, the run must end partial, and the edge's FIB, sampled
+// through the whole run, must never have held a prefix of batch 2 via the
+// target.
+func TestRehearseTargetDown(t *testing.T) {
+	testenv.RequireFRR(t)
+	down, _ := ParseFault("target-down:100%@2")
+	res, err := Run(context.Background(), Options{Runbook: "testdata/small.yaml", Lab: "rt" + randSuffix(),
+		Faults: []Fault{down}, Out: testWriter{t}, Log: zerolog.New(logcheck.Writer(t))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	logResult(t, res)
+	if !res.OK {
+		t.Fatalf("rehearsal not OK: %v", res.Problems)
+	}
+	if res.Actual.Phase != "done" || !slices.Equal(res.Actual.Held, []int{2}) || len(res.Actual.RolledBack) != 0 ||
+		!slices.Equal(res.Actual.Committed, []int{0, 1, 3}) {
+		t.Fatalf("outcome %s, want batch 2 held and every other batch committed", res.Actual)
+	}
+	if res.Outcome != engine.OutcomePartial || res.AtSourceVMs != 12 || !slices.Equal(res.AtSourceBatches, []int{2}) {
+		t.Fatalf("outcome %s, %d VMs at the source in batches %v; want partial, 12 in [2]", res.Outcome, res.AtSourceVMs, res.AtSourceBatches)
+	}
+	if len(res.Injected) != 1 || res.Injected[0].At != "pending" || len(res.Injected[0].VMs) != 12 {
+		t.Fatalf("injected %+v, want the 12 VMs of batch 2 while it was pending", res.Injected)
+	}
+	ev := strings.Join(res.Injected[0].Evidence, "; ")
+	var samples int
+	if _, err := fmt.Sscanf(ev, "edge FIB sampled %d times", &samples); err != nil || samples < 20 {
+		t.Fatalf("evidence %q: want the edge FIB sampled through the run (20 times at least)", ev)
+	}
+	if !strings.Contains(ev, "none of its 12 prefixes via skm2") || strings.Contains(ev, "up to 0 other VM prefixes") {
+		t.Fatalf("evidence %q: want none of batch 2's prefixes via skm2, and the other batches' moves seen", ev)
+	}
+}
+
+// TestRehearseTargetDownPause is TestRehearseTargetDown's fault under
+// readiness pause: the run pauses "not-ready" before batch 1, the
+// rehearsal's person starts the VMs at the target again and resumes, and
+// the batch moves: every batch committed. The edge must not have held the
+// batch's prefixes via the target before the person did.
+func TestRehearseTargetDownPause(t *testing.T) {
+	testenv.RequireFRR(t)
+	rb := smallVariant(t, "hold: 0s", "hold: 0s\nreadiness: pause")
+	down, _ := ParseFault("target-down:2@1")
+	res, err := Run(context.Background(), Options{Runbook: rb, Lab: "rp" + randSuffix(),
+		Faults: []Fault{down}, Out: testWriter{t}, Log: zerolog.New(logcheck.Writer(t))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	logResult(t, res)
+	if !res.OK {
+		t.Fatalf("rehearsal not OK: %v", res.Problems)
+	}
+	if res.Outcome != engine.OutcomeAllMoved || !slices.Equal(res.Actual.Committed, []int{0, 1, 2, 3}) {
+		t.Fatalf("outcome %s (%s), want every batch committed", res.Actual, res.Outcome)
+	}
+	if !slices.ContainsFunc(res.Checked, func(s string) bool { return strings.Contains(s, `paused "not-ready" before batch 1`) }) {
+		t.Fatalf("checked %q: want the run paused not-ready before batch 1", res.Checked)
+	}
+	if ev := strings.Join(res.Injected[0].Evidence, "; "); !strings.Contains(ev, "none of its 12 prefixes via skm2") {
+		t.Fatalf("evidence %q: want none of batch 1's prefixes via skm2 before the operator started the VMs", ev)
+	}
+}
+
+// TestRehearseRetry stops two VMs of batch 1 at the target right after its
+// readiness check: its gates roll it back and the run ends partial. The
+// rehearsal then starts the VMs again, retries, and the run must end with
+// every VM moved, at the target in the edge's FIB and for hosp.
+func TestRehearseRetry(t *testing.T) {
+	testenv.RequireFRR(t)
+	vmDown, _ := ParseFault("vm-down:2@1")
+	res, err := Run(context.Background(), Options{Runbook: "testdata/small.yaml", Lab: "rr" + randSuffix(),
+		Faults: []Fault{vmDown}, Retry: true, Out: testWriter{t}, Log: zerolog.New(logcheck.Writer(t))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	logResult(t, res)
+	if !res.OK {
+		t.Fatalf("rehearsal not OK: %v", res.Problems)
+	}
+	if res.Outcome != engine.OutcomePartial || !slices.Equal(res.Actual.RolledBack, []int{1}) || !slices.Equal(res.AtSourceBatches, []int{1}) {
+		t.Fatalf("outcome before the retry %s (%s, batches %v at the source), want partial with batch 1 rolled back", res.Actual, res.Outcome, res.AtSourceBatches)
+	}
+	if at := res.Injected[0].At; !strings.HasPrefix(at, "announcing") && !strings.HasPrefix(at, "gating") {
+		t.Errorf("vm-down injected while batch 1 was %s, want announcing (right after its readiness check)", at)
+	} else if !strings.HasPrefix(at, "announcing") {
+		t.Logf("vm-down injected late, while batch 1 was %s: the rehearsal polls every 20 ms, the machine is loaded", at)
+	}
+	rt := res.Retry
+	if rt == nil {
+		t.Fatal("no retry")
+	}
+	if rt.Outcome != engine.OutcomeAllMoved || res.FinalOutcome() != engine.OutcomeAllMoved || !slices.Equal(rt.Batches, []int{1}) ||
+		!slices.Equal(rt.Actual.Committed, []int{0, 1, 2, 3}) {
+		t.Fatalf("after the retry of %v: %s (%s)", rt.Batches, rt.Actual, rt.Outcome)
+	}
+	ev := strings.Join(rt.Evidence, "; ")
+	for _, want := range []string{"started again before the retry", "edge FIB: 40 VM prefixes via skm2", `hosp → 40 VMs (all) answered "skm2": 40 of 40`} {
+		if !strings.Contains(ev, want) {
+			t.Errorf("retry evidence %q: want %q", ev, want)
+		}
+	}
+}
+
+// logResult logs what a rehearsal checked and injected.
+func logResult(t *testing.T, res *Result) {
+	t.Helper()
+	for _, c := range res.Checked {
+		t.Log("checked:", c)
+	}
+	for _, in := range res.Injected {
+		t.Logf("injected %s in batch %d (%s): %v %v", in.Fault, in.Batch, in.At, in.VMs, in.Evidence)
+	}
+	if rt := res.Retry; rt != nil {
+		t.Logf("retry of %v: %s (%s) in %s: %v", rt.Batches, rt.Actual, rt.Outcome, rt.Took, rt.Evidence)
+	}
+	t.Logf("outcome %s; lab up %s, run %s, total %s", res.Outcome, res.LabUp, res.RunTook, res.Took)
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cutover/cutover/cutover/engine"
 	"github.com/cutover/cutover/cutover/report"
 )
 
@@ -16,11 +17,21 @@ func (res *Result) WriteText(w io.Writer) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "\nrehearsal of %s in lab %s (%d VM addresses)\n", res.Runbook, res.Lab, res.VMs)
 	fmt.Fprintf(&b, "  expected  %s\n  actual    %s\n", res.Expected, res.Actual)
+	if res.Outcome != "" {
+		fmt.Fprintf(&b, "  outcome   %s\n", outcomeText(res.Outcome, res.AtSourceVMs, res.AtSourceBatches))
+	}
 	for _, in := range res.Injected {
 		fmt.Fprintf(&b, "  fault     %s in batch %d (%s) %s %s\n", in.Fault, in.Batch, in.At, strings.Join(in.VMs, " "), strings.Join(in.Evidence, "; "))
 	}
 	for _, c := range res.Checked {
 		fmt.Fprintf(&b, "  checked   %s\n", c)
+	}
+	if rt := res.Retry; rt != nil {
+		fmt.Fprintf(&b, "  retry     batches %v with the faults undone: %s in %s\n", rt.Batches, rt.Actual, rt.Took.Round(time.Millisecond))
+		fmt.Fprintf(&b, "  retry     outcome %s\n", outcomeText(rt.Outcome, rt.AtSourceVMs, rt.AtSourceBatches))
+		for _, e := range rt.Evidence {
+			fmt.Fprintf(&b, "  retry     %s\n", e)
+		}
 	}
 	for _, p := range res.Problems {
 		fmt.Fprintf(&b, "  PROBLEM   %s\n", p)
@@ -41,12 +52,36 @@ func (res *Result) WriteText(w io.Writer) error {
 	return err
 }
 
+// outcomeText says how a run ended, and what it left at the source.
+func outcomeText(o engine.Outcome, vms int, batches []int) string {
+	if o == engine.OutcomePartial || len(batches) > 0 {
+		return fmt.Sprintf("%s: %d VMs left at the source (batches %v)", o, vms, batches)
+	}
+	return string(o)
+}
+
+// actualText is the outcome for the report: where the batches stand, how
+// the run ended and, after a retry, how it ended then.
+func (res *Result) actualText() string {
+	s := res.Actual.String()
+	if res.Outcome != "" {
+		s += " (" + outcomeText(res.Outcome, res.AtSourceVMs, res.AtSourceBatches) + ")"
+	}
+	if rt := res.Retry; rt != nil {
+		s += fmt.Sprintf("; after retrying batches %v: %s (%s)", rt.Batches, rt.Actual, outcomeText(rt.Outcome, rt.AtSourceVMs, rt.AtSourceBatches))
+	}
+	return s
+}
+
 // WriteReport writes a rehearsal's report into dir (report.md,
 // report.html, timeline.svg, report.json) and returns the files: the
 // writer for Options.Report.
 func WriteReport(dir string, in ReportInput) ([]string, error) {
-	rh := &report.Rehearsal{Expected: in.Result.Expected.String(), Actual: in.Result.Actual.String(),
+	rh := &report.Rehearsal{Expected: in.Result.Expected.String(), Actual: in.Result.actualText(),
 		Passed: len(in.Result.Problems) == 0, Took: in.Result.Took}
+	if rh.Took == 0 {
+		rh.Took = in.Took
+	}
 	for _, f := range in.Result.Injected {
 		res := fmt.Sprintf("injected while the batch was %s", f.At)
 		if len(f.VMs) > 0 {
@@ -55,7 +90,14 @@ func WriteReport(dir string, in ReportInput) ([]string, error) {
 		for _, e := range f.Evidence {
 			res += "; " + e
 		}
-		rh.Faults = append(rh.Faults, report.Fault{Fault: f.Fault, When: fmt.Sprintf("batch %d", f.Batch), Result: res})
+		rh.Faults = append(rh.Faults, report.Fault{Fault: f.Fault, When: fmt.Sprintf("batch %d", f.Batch), At: f.Time, Result: res})
+	}
+	if rt := in.Result.Retry; rt != nil {
+		res := fmt.Sprintf("batches %v retried with the faults undone: %s", rt.Batches, outcomeText(rt.Outcome, rt.AtSourceVMs, rt.AtSourceBatches))
+		for _, e := range rt.Evidence {
+			res += "; " + e
+		}
+		rh.Faults = append(rh.Faults, report.Fault{Fault: "retry", When: "after the run", Result: res})
 	}
 	var snaps []report.Snapshot
 	for _, s := range in.Snapshots {

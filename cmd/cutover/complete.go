@@ -50,49 +50,36 @@ func (a *app) completePoint(cmd *cobra.Command, args []string, _ string) ([]stri
 	return []string{st.Confirm + "\tthe run waits here"}, cobra.ShellCompDirectiveNoFileComp
 }
 
-// completeBatch completes rollback's --batch and --to: the batches whose
-// prefixes are at the target (announcing, gating, committed), with name
-// and phase.
+// completeBatch completes rollback's --batch and --to with the batches the
+// daemon has moved, each with its name and phase.
 func (a *app) completeBatch(cmd *cobra.Command, _ []string, _ string) ([]string, cobra.ShellCompDirective) {
-	st, ok := a.daemonState(cmd)
-	if !ok {
-		return nil, cobra.ShellCompDirectiveNoFileComp
-	}
-	var out []string
-	for _, b := range st.Batches {
-		switch b.Phase {
-		case engine.BatchAnnouncing, engine.BatchGating, engine.BatchCommitted:
-			out = append(out, fmt.Sprintf("%s\t%s (%s)", strconv.Itoa(b.Index), b.Name, b.Phase))
-		}
-	}
-	return out, cobra.ShellCompDirectiveNoFileComp | cobra.ShellCompDirectiveKeepOrder
+	return a.completeBatches(cmd, func(p engine.BatchPhase) bool {
+		return p == engine.BatchAnnouncing || p == engine.BatchGating || p == engine.BatchCommitted
+	})
 }
 
 // completeAtSource completes retry's --batch with the batches the run
 // left at the source (rolled back or held).
 func (a *app) completeAtSource(cmd *cobra.Command, _ []string, _ string) ([]string, cobra.ShellCompDirective) {
-	st, ok := a.daemonState(cmd)
-	if !ok {
-		return nil, cobra.ShellCompDirectiveNoFileComp
-	}
-	var out []string
-	for _, b := range st.Batches {
-		if b.Phase.AtSource() {
-			out = append(out, fmt.Sprintf("%s\t%s (%s)", strconv.Itoa(b.Index), b.Name, b.Phase))
-		}
-	}
-	return out, cobra.ShellCompDirectiveNoFileComp | cobra.ShellCompDirectiveKeepOrder
+	return a.completeBatches(cmd, engine.BatchPhase.AtSource)
 }
 
 // completeAnyBatch completes status's --batch with every batch of the run.
 func (a *app) completeAnyBatch(cmd *cobra.Command, _ []string, _ string) ([]string, cobra.ShellCompDirective) {
+	return a.completeBatches(cmd, func(engine.BatchPhase) bool { return true })
+}
+
+// completeBatches offers the daemon's batches whose phase keep accepts.
+func (a *app) completeBatches(cmd *cobra.Command, keep func(engine.BatchPhase) bool) ([]string, cobra.ShellCompDirective) {
 	st, ok := a.daemonState(cmd)
 	if !ok {
 		return nil, cobra.ShellCompDirectiveNoFileComp
 	}
 	var out []string
 	for _, b := range st.Batches {
-		out = append(out, fmt.Sprintf("%s\t%s (%s)", strconv.Itoa(b.Index), b.Name, b.Phase))
+		if keep(b.Phase) {
+			out = append(out, fmt.Sprintf("%s\t%s (%s)", strconv.Itoa(b.Index), b.Name, b.Phase))
+		}
 	}
 	return out, cobra.ShellCompDirectiveNoFileComp | cobra.ShellCompDirectiveKeepOrder
 }

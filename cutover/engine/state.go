@@ -119,6 +119,15 @@ type VerdictRecord struct {
 	Need    int  `json:"need,omitempty"`
 }
 
+// Failures are the verdict's failing targets in full, or its reasons when
+// it names no targets.
+func (v VerdictRecord) Failures() []string {
+	if len(v.Failed) > 0 {
+		return v.Failed
+	}
+	return v.Reasons
+}
+
 // RunState is the engine's whole state. It is a fold over the journal:
 // Apply(record) for each record in order gives the state after them.
 type RunState struct {

@@ -63,7 +63,7 @@ var page = template.Must(template.New("report").Funcs(template.FuncMap{
 	"failed":      func(b Batch) []GateRun { return b.failedGates() },
 	"gated":       func(b Batch) bool { return b.gated() },
 	"heading":     gateHeading,
-	"failures":    failures,
+	"failures":    engine.VerdictRecord.Failures,
 	"notZero":     func(t time.Time) bool { return !t.IsZero() },
 	"list":        batchList,
 	"cmdline":     commandLine,

@@ -207,7 +207,7 @@ func (r *Report) mdGateReasons(p func(string, ...any)) {
 			failed = true
 			p("### %s\n\n", mdText(gateHeading(x, i, g)))
 			for _, v := range g.Verdicts {
-				list := failures(v)
+				list := v.Failures()
 				switch {
 				case v.Pass:
 					p("- %s: pass\n", mdText(v.Gate))

@@ -1114,15 +1114,6 @@ func (b *Batch) failedGates() []GateRun {
 	return out
 }
 
-// failures are a verdict's failing targets in full, or its reasons when
-// it names no targets.
-func failures(v engine.VerdictRecord) []string {
-	if len(v.Failed) > 0 {
-		return v.Failed
-	}
-	return v.Reasons
-}
-
 // took is how long a wait lasted, up to until for one not over.
 func (wt Wait) took(until time.Time) time.Duration {
 	end := wt.To

@@ -135,7 +135,7 @@ func verdictsText(title string, vs []engine.VerdictRecord) string {
 	b.WriteString(title + "\n")
 	for _, v := range vs {
 		name, pending := gateName(v)
-		list := failures(v)
+		list := v.Failures()
 		var state string
 		switch {
 		case pending:

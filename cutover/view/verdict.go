@@ -83,15 +83,6 @@ func failing(vs []engine.VerdictRecord) []engine.VerdictRecord {
 	return out
 }
 
-// failures are a verdict's failing targets in full, or its reasons when it
-// names no targets.
-func failures(v engine.VerdictRecord) []string {
-	if len(v.Failed) > 0 {
-		return v.Failed
-	}
-	return v.Reasons
-}
-
 // moved reports whether a batch in phase p got as far as the target: its
 // failing verdicts are gate failures, not a readiness check's.
 func moved(p engine.BatchPhase) bool { return p != engine.BatchPending && p != engine.BatchHeld }
@@ -191,7 +182,7 @@ func whyKind(x engine.BatchState) string {
 // the others: "probe: vm-0042 10.64.0.52: tcp 80: connection refused (+19
 // more: cutover status --batch 3)".
 func failText(v engine.VerdictRecord, batch int) string {
-	list := failures(v)
+	list := v.Failures()
 	if len(list) == 0 {
 		return v.Gate
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -200,7 +199,7 @@ run (start it again with cutover run). The shell completes --batch.`,
 			}
 			what := "every rolled-back and held batch"
 			if len(batches) > 0 {
-				what = "batch " + strings.Trim(strings.Join(strings.Fields(fmt.Sprint(batches)), ", "), "[]")
+				what = "batch " + joinBatches(batches)
 			}
 			return a.result(commandResult{Command: "retry", Result: "retry: " + what + " back to pending; the run goes on (cutover status --watch)"})
 		},

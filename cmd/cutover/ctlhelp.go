@@ -38,9 +38,10 @@ func (a *app) dryRun(ctx context.Context, path string) error {
 
 // follow shows the run until it ends and returns nil when every VM moved,
 // or an error with the outcome's exit code (5: VMs left at the source, 6:
-// aborted); nil too when the person left the view of a run that goes on. In text it shows the view (on a terminal redrawn in
-// place, elsewhere plain lines); with -o json it shows nothing and then
-// hands the last status to emit.
+// aborted); nil too when the person left the view of a run that goes on.
+// In text it shows the view (on a terminal redrawn in place, elsewhere
+// plain lines); with -o json it shows nothing and then hands the last
+// status to emit.
 func (a *app) follow(ctx context.Context, cl *client.Client, emit func(engine.Status) error) error {
 	return a.followOpts(ctx, cl, view.Options{}, emit)
 }

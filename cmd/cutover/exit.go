@@ -68,9 +68,21 @@ func exitCodeHelp() string {
 func outcomeErr(st engine.Status) error {
 	switch st.Outcome {
 	case engine.OutcomePartial:
-		return &exitError{code: exitRunPartly, err: errors.New(leftAtSource(st))}
+		return outcomeExit(st.Outcome, errors.New(leftAtSource(st)))
 	case engine.OutcomeAborted:
-		return &exitError{code: exitRunAbort, err: fmt.Errorf("run aborted: %s", st.State.Result)}
+		return outcomeExit(st.Outcome, fmt.Errorf("run aborted: %s", st.State.Result))
+	}
+	return nil
+}
+
+// outcomeExit gives err the exit code of outcome o: 5 for partial, 6 for
+// aborted; nil for a run that moved every VM (or is under way).
+func outcomeExit(o engine.Outcome, err error) error {
+	switch o {
+	case engine.OutcomePartial:
+		return &exitError{code: exitRunPartly, err: err}
+	case engine.OutcomeAborted:
+		return &exitError{code: exitRunAbort, err: err}
 	}
 	return nil
 }

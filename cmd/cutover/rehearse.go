@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"github.com/cutover/cutover/cutover/engine"
 	"io"
@@ -84,13 +85,12 @@ promises).`,
 			if !res.OK {
 				return &exitError{code: exitFailed, err: fmt.Errorf("rehearsal: the outcome is not what the runbook's policy promises")}
 			}
-			switch res.FinalOutcome() {
-			case engine.OutcomePartial:
-				return &exitError{code: exitRunPartly, err: fmt.Errorf("rehearsal as promised: the run left VMs at the source (batch %s)", joinBatches(res.FinalAtSource()))}
-			case engine.OutcomeAborted:
-				return &exitError{code: exitRunAbort, err: fmt.Errorf("rehearsal as promised: the run was aborted")}
+			o := res.FinalOutcome()
+			msg := "rehearsal as promised: the run was aborted"
+			if o == engine.OutcomePartial {
+				msg = fmt.Sprintf("rehearsal as promised: the run left VMs at the source (batch %s)", joinBatches(res.FinalAtSource()))
 			}
-			return nil
+			return outcomeExit(o, errors.New(msg))
 		},
 	}
 	f := c.Flags()

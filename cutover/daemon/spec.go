@@ -85,7 +85,7 @@ func NewSpec(pl *plan.Plan, o SpecOptions) *engine.Spec {
 		rec := engine.BaselineRecord{Healthy: b.Healthy, Probed: b.Probed}
 		for _, t := range all {
 			if why, ok := b.Down[t.Name]; ok {
-				rec.Down = append(rec.Down, fmt.Sprintf("%s %s: %s", t.Name, t.Addr, why))
+				rec.Down = append(rec.Down, t.Failure(why))
 			}
 		}
 		return rec, nil
@@ -98,62 +98,27 @@ func NewSpec(pl *plan.Plan, o SpecOptions) *engine.Spec {
 		pass, vs := health.Evaluate(ctx, gates, in)
 		out := make([]engine.VerdictRecord, 0, len(vs))
 		for _, v := range vs {
-			out = append(out, engine.VerdictRecord{Gate: v.Gate, Pass: v.Pass, Reasons: v.Reasons, Failed: v.Failed})
+			out = append(out, verdictRecord(v))
 		}
 		return pass, out
 	}
 	if o.Ready != nil && rb.Readiness != engine.ReadyOff {
 		sp.ReadyPolicy = rb.Readiness
 		sp.Ready = func(ctx context.Context, i int, baseline []string) (bool, engine.VerdictRecord) {
-			return ready(ctx, o.Ready, plan.Targets(pl.Batches[i].VMs), baseline, rb.Move.To)
+			var base *health.Baseline
+			if baseline != nil {
+				base = health.BaselineOf(baseline)
+			}
+			v := health.Ready(ctx, o.Ready, plan.Targets(pl.Batches[i].VMs), base, rb.Move.To)
+			return v.Pass, verdictRecord(v)
 		}
 	}
 	return sp
 }
 
-// ready probes the targets that were healthy at baseline (all of them
-// without a baseline) through the target site, twice for one that does
-// not answer, and judges them: every one must answer.
-func ready(ctx context.Context, p health.Prober, targets []health.Target, baseline []string, site string) (bool, engine.VerdictRecord) {
-	v := engine.VerdictRecord{Gate: "ready"}
-	var check []health.Target
-	skipped := 0
-	healthy := make(map[string]bool, len(baseline))
-	for _, n := range baseline {
-		healthy[n] = true
-	}
-	for _, t := range targets {
-		if baseline != nil && !healthy[t.Name] {
-			skipped++
-			continue
-		}
-		check = append(check, t)
-	}
-	if len(check) == 0 {
-		v.Pass = true
-		v.Reasons = []string{fmt.Sprintf("no VM to check (%d down at baseline)", skipped)}
-		return true, v
-	}
-	b, err := health.TakeBaseline(ctx, p, check, health.BaselineOptions{})
-	if err != nil {
-		v.Reasons = []string{err.Error()}
-		return false, v
-	}
-	for _, t := range check {
-		if why, down := b.Down[t.Name]; down {
-			v.Failed = append(v.Failed, fmt.Sprintf("%s %s: %s", t.Name, t.Addr, why))
-		}
-	}
-	head := fmt.Sprintf("%d/%d VMs answer at %s", len(check)-len(v.Failed), len(check), site)
-	if skipped > 0 {
-		head += fmt.Sprintf(" (%d down at baseline not checked)", skipped)
-	}
-	v.Reasons = append([]string{head}, v.Failed[:min(len(v.Failed), health.MaxReasonTargets)]...)
-	if n := len(v.Failed) - health.MaxReasonTargets; n > 0 {
-		v.Reasons = append(v.Reasons, fmt.Sprintf("and %d more", n))
-	}
-	v.Pass = len(v.Failed) == 0
-	return v.Pass, v
+// verdictRecord is a gate's verdict as the engine journals it.
+func verdictRecord(v health.Verdict) engine.VerdictRecord {
+	return engine.VerdictRecord{Gate: v.Gate, Pass: v.Pass, Reasons: v.Reasons, Failed: v.Failed}
 }
 
 // waitPeers waits until every configured peer is established.

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 )
 
@@ -212,11 +211,12 @@ func (e *Engine) RollbackMeasured(ctx context.Context, t RollbackTarget, operato
 		e.mu.Unlock()
 		return 0, fmt.Errorf("rollback %s: nothing of that is at the target", t)
 	}
-	why := "operator " + operator + " rollback " + t.String()
+	args := t.String()
 	if t.Reason != "" {
-		why += ": " + t.Reason
+		args += ": " + t.Reason
 	}
-	if err := e.auditLocked("rollback", strings.TrimPrefix(why, "operator "+operator+" rollback "), operator); err != nil {
+	why := "operator " + operator + " rollback " + args
+	if err := e.auditLocked("rollback", args, operator); err != nil {
 		e.mu.Unlock()
 		return 0, err
 	}
@@ -286,11 +286,7 @@ func (e *Engine) Retry(batches []int, operator string) error {
 		}
 	}
 	again = append(again, e.spec.ConfirmEnd...)
-	args := make([]string, len(sel))
-	for k, i := range sel {
-		args[k] = fmt.Sprint(i)
-	}
-	if err := e.auditLocked("retry", "--batch "+strings.Join(args, ","), operator); err != nil {
+	if err := e.auditLocked("retry", "--batch "+joinInts(sel, ","), operator); err != nil {
 		return err
 	}
 	rec := RetryRecord{Batches: sel, Operator: operator, Unconfirm: again}

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -62,7 +63,7 @@ func phaseText(r PhaseRecord, st *RunState) string {
 		vms, _ := st.Moved()
 		line := fmt.Sprintf("run finished: %s; %d VMs at the target", r.Result, vms)
 		if left, batches := st.AtSource(); left > 0 {
-			line += fmt.Sprintf(", %d VMs (batch %s) still at the source%s: cutover retry moves them again", left, joinInts(batches), siteSuffix(st.Source))
+			line += fmt.Sprintf(", %d VMs (batch %s) still at the source%s: cutover retry moves them again", left, joinInts(batches, ", "), siteSuffix(st.Source))
 		}
 		return line
 	case PhaseAborted:
@@ -104,13 +105,13 @@ func phaseText(r PhaseRecord, st *RunState) string {
 	return "paused: " + r.Pause
 }
 
-// joinInts is "1, 3, 4".
-func joinInts(list []int) string {
+// joinInts is list joined by sep: "1, 3, 4".
+func joinInts(list []int, sep string) string {
 	s := make([]string, len(list))
 	for k, i := range list {
-		s[k] = fmt.Sprint(i)
+		s[k] = strconv.Itoa(i)
 	}
-	return strings.Join(s, ", ")
+	return strings.Join(s, sep)
 }
 
 // siteSuffix is " (skm1)" for a named site, "" otherwise.

@@ -87,3 +87,44 @@ func (b *Baseline) healthySet() map[string]bool {
 	}
 	return s
 }
+
+// Ready probes the targets that were healthy at base (every target when
+// base is nil) through p, twice for one that does not answer, and judges
+// them as the readiness check before a batch moves: every one must answer.
+// site names where they were probed, for the verdict's head line. The
+// verdict is gate "ready"; Failed lists every target that did not answer.
+func Ready(ctx context.Context, p Prober, targets []Target, base *Baseline, site string) Verdict {
+	v := Verdict{Gate: "ready"}
+	healthy := base.healthySet()
+	var check []Target
+	skipped := 0
+	for _, t := range targets {
+		if healthy != nil && !healthy[t.Name] {
+			skipped++
+			continue
+		}
+		check = append(check, t)
+	}
+	if len(check) == 0 {
+		v.Pass = true
+		v.Reasons = []string{fmt.Sprintf("no VM to check (%d down at baseline)", skipped)}
+		return v
+	}
+	b, err := TakeBaseline(ctx, p, check, BaselineOptions{})
+	if err != nil {
+		v.Reasons = []string{err.Error()}
+		return v
+	}
+	for _, t := range check {
+		if why, down := b.Down[t.Name]; down {
+			v.Failed = append(v.Failed, t.Failure(why))
+		}
+	}
+	head := fmt.Sprintf("%d/%d VMs answer at %s", len(check)-len(v.Failed), len(check), site)
+	if skipped > 0 {
+		head += fmt.Sprintf(" (%d down at baseline not checked)", skipped)
+	}
+	v.Reasons = append([]string{head}, capReasons(v.Failed)...)
+	v.Pass = len(v.Failed) == 0
+	return v
+}

@@ -109,6 +109,12 @@ type Target struct {
 	Probe Probe
 }
 
+// Failure is the line that names t failing for why, as verdicts list
+// failing targets: "vm-0042 10.64.0.52: tcp 80: connection refused".
+func (t Target) Failure(why string) string {
+	return fmt.Sprintf("%s %s: %s", t.Name, t.Addr, why)
+}
+
 // Result is the outcome of one probe.
 type Result struct {
 	OK  bool          `json:"ok"`

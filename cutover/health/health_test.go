@@ -268,3 +268,46 @@ func TestEvaluate(t *testing.T) {
 		}
 	})
 }
+
+// TestReady: the readiness check judges only the targets healthy at
+// baseline, tries a failing one twice, and lists every one that does not
+// answer.
+func TestReady(t *testing.T) {
+	targets := []Target{
+		{Name: "vm-a", Addr: netip.MustParseAddr("10.64.0.1"), Probe: Probe{Kind: KindTCP, Port: 80}},
+		{Name: "vm-b", Addr: netip.MustParseAddr("10.64.0.2"), Probe: Probe{Kind: KindTCP, Port: 80}},
+		{Name: "vm-c", Addr: netip.MustParseAddr("10.64.0.3"), Probe: Probe{Kind: KindTCP, Port: 80}},
+	}
+	down := &Fake{Func: func(t Target, _ int) Result {
+		if t.Name == "vm-b" || t.Name == "vm-c" {
+			return Result{Err: "tcp 80: connection refused"}
+		}
+		return Result{OK: true}
+	}}
+	for _, tt := range []struct {
+		name    string
+		base    *Baseline
+		pass    bool
+		reasons []string
+	}{
+		{"no baseline: every target", nil, false, []string{"1/3 VMs answer at skm2",
+			"vm-b 10.64.0.2: tcp 80: connection refused", "vm-c 10.64.0.3: tcp 80: connection refused"}},
+		{"vm-c down at baseline", BaselineOf([]string{"vm-a", "vm-b"}), false, []string{"1/2 VMs answer at skm2 (1 down at baseline not checked)",
+			"vm-b 10.64.0.2: tcp 80: connection refused"}},
+		{"only vm-a healthy at baseline", BaselineOf([]string{"vm-a"}), true, []string{"1/1 VMs answer at skm2 (2 down at baseline not checked)"}},
+		{"nothing healthy at baseline", BaselineOf(nil), true, []string{"no VM to check (3 down at baseline)"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			v := Ready(context.Background(), down, targets, tt.base, "skm2")
+			if v.Gate != "ready" || v.Pass != tt.pass || !slices.Equal(v.Reasons, tt.reasons) {
+				t.Errorf("Ready = %s pass %v %q, want pass %v %q", v.Gate, v.Pass, v.Reasons, tt.pass, tt.reasons)
+			}
+			if !tt.pass && !slices.Equal(v.Failed, tt.reasons[1:]) {
+				t.Errorf("failed %q, want %q", v.Failed, tt.reasons[1:])
+			}
+		})
+	}
+	if n := down.Calls("vm-b"); n != 4 {
+		t.Errorf("vm-b probed %d times in two checks, want 4 (two tries each)", n)
+	}
+}

@@ -176,7 +176,7 @@ func (g ProbeGate) judge(targets []Target, base map[string]bool, res map[string]
 			r.healthy++
 		} else {
 			r.regressed++
-			r.failing = append(r.failing, fmt.Sprintf("%s %s: %s", t.Name, t.Addr, res.Err))
+			r.failing = append(r.failing, t.Failure(res.Err))
 		}
 	}
 	r.ok = true

@@ -340,12 +340,7 @@ footer { margin-top: 32px; color: var(--idle); font-size: 12px; }
 <h3>{{.Name}}: {{diffSummary .}}</h3>
 {{- if eq .Kind "lines"}}
 <pre>
-{{- range .Removed}}
-<span class="del">- {{.}}</span>
-{{- end}}
-{{- range .Added}}
-<span class="add">+ {{.}}</span>
-{{- end}}
+{{- template "plusminus" .}}
 </pre>
 {{- else}}
 {{- range diffNotes .}}
@@ -362,12 +357,7 @@ footer { margin-top: 32px; color: var(--idle); font-size: 12px; }
 {{- if or .Added .Removed}}
 <pre>
 <b>{{.Set}}</b>
-{{- range .Removed}}
-<span class="del">- {{.}}</span>
-{{- end}}
-{{- range .Added}}
-<span class="add">+ {{.}}</span>
-{{- end}}
+{{- template "plusminus" .}}
 </pre>
 {{- end}}
 {{- end}}
@@ -416,4 +406,12 @@ footer { margin-top: 32px; color: var(--idle); font-size: 12px; }
 </main>
 </body>
 </html>
+{{- define "plusminus"}}
+{{- range .Removed}}
+<span class="del">- {{.}}</span>
+{{- end}}
+{{- range .Added}}
+<span class="add">+ {{.}}</span>
+{{- end}}
+{{- end}}
 `

@@ -53,6 +53,10 @@ type Config struct {
 	Metrics  *engine.Metrics
 	Notify   func(kind, msg string)
 	Now      func() time.Time
+	// IgnoreWindow runs runbooks outside their change window: for
+	// rehearsals in the lab, which run at any time of day. Set from the
+	// command line only, never over the API.
+	IgnoreWindow bool
 
 	// reserve is the journal's reserve for a run of n batches (nil:
 	// reserveBytes); tests shrink it.
@@ -272,12 +276,18 @@ func (d *Daemon) spec(pl *plan.Plan) *engine.Spec {
 	d.mu.Lock()
 	sp, pr, rp := d.speaker, d.prober, d.ready
 	d.mu.Unlock()
-	return NewSpec(pl, SpecOptions{Speaker: sp, Prober: pr, Ready: rp, Progress: func(b int, v health.Verdict) {
+	spec := NewSpec(pl, SpecOptions{Speaker: sp, Prober: pr, Ready: rp, Progress: func(b int, v health.Verdict) {
 		d.cfg.Metrics.GateRound(v.Gate)
 		d.mu.Lock()
 		d.progress[b] = v
 		d.mu.Unlock()
 	}})
+	if d.cfg.IgnoreWindow && spec.Window != nil {
+		d.cfg.Log.Warn().Str("op", "window").Str("runbook", pl.Runbook.Name).Str("window", pl.Runbook.Window.String()).
+			Msg("the change window is ignored (--ignore-window): a rehearsal runs at any time of day")
+		spec.Window = nil
+	}
+	return spec
 }
 
 // ensureBackends starts the speaker, dataplane and prober for pl, or

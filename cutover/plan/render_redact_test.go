@@ -44,7 +44,7 @@ func TestPlanRedactsURL(t *testing.T) {
 	}
 	want := gateJSON{Kind: "prometheus", Text: wantText, Settings: map[string]string{
 		"url": "https://xxxxx@prom.example:9090/prom?tenant=xxxxx&token=xxxxx", "query": "sum(up)", "op": ">=", "value": "3",
-		"interval": "5s", "timeout": "5s", "within": "1m0s"}}
+		"interval": "5s", "timeout": "5s", "within": "1m0s", "rise": "1", "fall": "1"}}
 	if len(out.Gates) != 3 || !reflect.DeepEqual(out.Gates[2], want) {
 		t.Errorf("gates in the JSON\n got %+v\nwant [2] %+v", out.Gates, want)
 	}

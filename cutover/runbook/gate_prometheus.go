@@ -17,13 +17,25 @@ const GatePrometheus = "prometheus"
 
 func init() {
 	registerGate(GatePrometheus, gateKind{
-		fields:   []string{"url", "query", "op", "value", "interval", "timeout", "within"},
-		many:     true,
-		defaults: map[string]any{"interval": 5 * time.Second, "timeout": 5 * time.Second, "within": 60 * time.Second},
+		fields: []string{"url", "query", "op", "value", "rise", "fall", "interval", "timeout", "within"},
+		many:   true,
+		// rise 1: one poll decides, as before rise existed here; a rate
+		// over a window lags the move, so a runbook raises it to watch a
+		// while (rise 3 at 5s: 15 s of clean signal after the move).
+		defaults: map[string]any{"rise": 1, "fall": 1, "interval": 5 * time.Second, "timeout": 5 * time.Second, "within": 60 * time.Second},
 		check: func(rb *Runbook, g GateConfig, at string, bad badFunc) {
 			positive(bad, at, "interval", g.Interval)
 			positive(bad, at, "timeout", g.Timeout)
 			positive(bad, at, "within", g.Within)
+			if g.Rise < 1 {
+				bad(at+".rise", strconv.Itoa(g.Rise), "must be at least 1")
+			}
+			if g.Fall < 1 {
+				bad(at+".fall", strconv.Itoa(g.Fall), "must be at least 1")
+			}
+			if g.Rise >= 1 && g.Interval > 0 && g.Within > 0 && g.Within < time.Duration(g.Rise)*g.Interval {
+				bad(at+".within", g.Within.String(), "shorter than rise × interval (%s): the gate could never pass", time.Duration(g.Rise)*g.Interval)
+			}
 			if u, err := url.Parse(g.URL); g.URL == "" {
 				bad(at+".url", "", "required: the Prometheus server, such as http://127.0.0.1:9090")
 			} else if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -47,12 +59,16 @@ func init() {
 			}
 		},
 		describe: func(g GateConfig) string {
-			return fmt.Sprintf("prometheus: %s %s %s at %s, every %s, within %s",
-				g.Query, g.Op, strconv.FormatFloat(g.Value, 'g', -1, 64), redact.URL(g.URL), g.Interval, g.Within)
+			rise := ""
+			if g.Rise > 1 || g.Fall > 1 {
+				rise = fmt.Sprintf(" (rise %d, fall %d)", g.Rise, g.Fall)
+			}
+			return fmt.Sprintf("prometheus: %s %s %s at %s, every %s%s, within %s",
+				g.Query, g.Op, strconv.FormatFloat(g.Value, 'g', -1, 64), redact.URL(g.URL), g.Interval, rise, g.Within)
 		},
 		live: func(g GateConfig, _ health.Prober) health.Gate {
 			return health.PromGate{URL: g.URL, Query: g.Query, Op: g.Op, Value: g.Value,
-				Within: g.Within, Interval: g.Interval, Timeout: g.Timeout}
+				Within: g.Within, Interval: g.Interval, Timeout: g.Timeout, Rise: g.Rise, Fall: g.Fall}
 		},
 		least: risen,
 	})

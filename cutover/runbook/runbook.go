@@ -36,9 +36,16 @@ type Runbook struct {
 	Inventory string `yaml:"inventory"`
 	// Tenants, when given, is the complete list of tenants the inventory
 	// may name; any other tenant is an error.
-	Tenants         []string             `yaml:"tenants"`
-	Sites           map[string]*Site     `yaml:"sites"`
-	Move            Move                 `yaml:"move"`
+	Tenants []string         `yaml:"tenants"`
+	Sites   map[string]*Site `yaml:"sites"`
+	Move    Move             `yaml:"move"`
+	// Fallback is the site the network's own routes (the edge's covering
+	// routes for allowed_prefixes) lead to when the controller announces
+	// nothing: where a withdrawn route's traffic goes. Default: move.from
+	// without announce_source (the baseline is the network's own routes);
+	// with announce_source it is unknown unless written. The lab builds the
+	// edge's covering routes from it.
+	Fallback        string               `yaml:"fallback"`
 	BGP             BGPConfig            `yaml:"bgp"`
 	AllowedPrefixes []netip.Prefix       `yaml:"allowed_prefixes"`
 	MaxPrefixes     int                  `yaml:"max_prefixes"`

@@ -318,6 +318,26 @@ func (rb *Runbook) checkSites(bad badFunc) {
 	if from != "" && from == to {
 		bad("move.to", to, "the same site as move.from: nothing would move")
 	}
+	switch fb := rb.Fallback; {
+	case fb == "":
+	case rb.Sites[fb] == nil:
+		bad("fallback", fb, "unknown site (sites: %s)", known)
+	case !rb.BGP.AnnounceSource && from != "" && fb != from:
+		bad("fallback", fb, "without bgp.announce_source the baseline is the network's own routes, so they must lead to move.from (%s)", from)
+	}
+}
+
+// FallbackSite is the site the network's own routes lead to: fallback
+// when written, else move.from when the baseline announces nothing, else
+// "" (unknown).
+func (rb *Runbook) FallbackSite() string {
+	switch {
+	case rb.Fallback != "":
+		return rb.Fallback
+	case !rb.BGP.AnnounceSource:
+		return rb.Move.From
+	}
+	return ""
 }
 
 func checkNextHop(bad badFunc, path string, a netip.Addr, v6 bool) {

@@ -29,6 +29,7 @@ func AddFlags(fs *pflag.FlagSet) {
 	fs.Duration("drain-timeout", 0, "how long flows opened before a move keep their old path (0: the dataplane's default)")
 	fs.Bool("correct-drift", false, "let the dataplane correct hand edits of its nft table instead of refusing")
 	fs.Bool("withdraw-on-stop", false, "on a clean stop, withdraw every route and empty the nft table")
+	fs.Bool("ignore-window", false, "run runbooks outside their change window (rehearsals in the lab; never for the night itself)")
 	fs.String("webhook", "", "POST JSON notifications (go/no-go points, failed gates, end of run) to this URL")
 }
 
@@ -48,6 +49,7 @@ func OptionsFrom(g Getter, log zerolog.Logger) Options {
 		StateDir:       g.GetString("state-dir"),
 		MetricsAddr:    g.GetString("metrics-addr"),
 		WithdrawOnStop: g.GetBool("withdraw-on-stop"),
+		IgnoreWindow:   g.GetBool("ignore-window"),
 		Backends: LiveBackends{Log: log, ProbeNetns: g.GetString("probe-netns"),
 			DrainTimeout: g.GetDuration("drain-timeout"), CorrectDrift: g.GetBool("correct-drift"),
 			DataplaneNetns: g.GetString("dataplane-netns")},

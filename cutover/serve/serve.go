@@ -31,6 +31,7 @@ type Options struct {
 	StateDir       string
 	MetricsAddr    string // "": no metrics listener
 	WithdrawOnStop bool
+	IgnoreWindow   bool // see daemon.Config.IgnoreWindow
 	Backends       LiveBackends
 	Notify         func(kind, msg string)
 }
@@ -47,7 +48,7 @@ func Run(ctx context.Context, o Options, log zerolog.Logger) error {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	start := time.Now()
 	d, err := daemon.Open(ctx, daemon.Config{StateDir: o.StateDir, Backends: o.Backends, Log: log,
-		Metrics: engine.NewMetrics(reg), Notify: o.Notify})
+		Metrics: engine.NewMetrics(reg), Notify: o.Notify, IgnoreWindow: o.IgnoreWindow})
 	if err != nil {
 		return err
 	}

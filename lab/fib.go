@@ -20,8 +20,13 @@ import (
 // netlink dump parsed in place (BenchmarkEdgeFIB: about 0.08 s and 9 MB
 // for 50,000 routes).
 func (l *Lab) EdgeFIB(ctx context.Context) (map[netip.Prefix]netip.Addr, error) {
+	return l.EdgeFIBOf(ctx, NodeEdge)
+}
+
+// EdgeFIBOf is EdgeFIB of the edge router at node edge.
+func (l *Lab) EdgeFIBOf(ctx context.Context, edge string) (map[netip.Prefix]netip.Addr, error) {
 	var fib map[netip.Prefix]netip.Addr
-	err := l.edgeRoutes(ctx, func(n int) { fib = make(map[netip.Prefix]netip.Addr, n) },
+	err := l.edgeRoutes(ctx, edge, func(n int) { fib = make(map[netip.Prefix]netip.Addr, n) },
 		func(r fibRoute) { fib[r.dst] = r.gw })
 	return fib, err
 }
@@ -41,9 +46,9 @@ const (
 )
 
 // edgeFIBCounts counts the edge's routes by family and protocol.
-func (l *Lab) edgeFIBCounts(ctx context.Context) (FIBCounts, error) {
+func (l *Lab) edgeFIBCounts(ctx context.Context, edge string) (FIBCounts, error) {
 	var c FIBCounts
-	err := l.edgeRoutes(ctx, func(int) { c = FIBCounts{} }, func(r fibRoute) {
+	err := l.edgeRoutes(ctx, edge, func(int) { c = FIBCounts{} }, func(r fibRoute) {
 		if r.dst.Addr().Is4() {
 			c.V4++
 		} else {
@@ -69,9 +74,9 @@ type fibRoute struct {
 // edgeRoutes dumps the edge's main table: start(estimate) then fn per
 // route. A dump the kernel interrupts because the table changed meanwhile is
 // started over, up to 20 times.
-func (l *Lab) edgeRoutes(ctx context.Context, start func(estimate int), fn func(fibRoute)) error {
+func (l *Lab) edgeRoutes(ctx context.Context, edge string, start func(estimate int), fn func(fibRoute)) error {
 	var fd int
-	err := netnsrun.Run(l.Namespace(NodeEdge), func() (err error) {
+	err := netnsrun.Run(l.Namespace(edge), func() (err error) {
 		fd, err = unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_ROUTE)
 		return err
 	})
@@ -241,14 +246,23 @@ func parseRoute(msg []byte) (fibRoute, bool) {
 	return r, true
 }
 
-// waitCovering waits until the edge's FIB holds the covering routes via the
-// baseline site: zebra and staticd work.
+// waitCovering waits until every edge's FIB holds the covering routes via
+// the baseline site: zebra and staticd work.
 func (l *Lab) waitCovering(ctx context.Context, d time.Duration) error {
+	deadline := time.Now().Add(d)
+	for _, e := range l.st.Topology.EdgeNodes() {
+		if err := l.waitCoveringOn(ctx, e, deadline); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (l *Lab) waitCoveringOn(ctx context.Context, edge string, deadline time.Time) error {
 	t := l.st.Topology
 	nh := t.SiteNextHop[t.BaselineSite]
-	deadline := time.Now().Add(d)
 	for {
-		fib, err := l.EdgeFIB(ctx)
+		fib, err := l.EdgeFIBOf(ctx, edge)
 		if err != nil {
 			return err
 		}
@@ -266,8 +280,8 @@ func (l *Lab) waitCovering(ctx context.Context, d time.Duration) error {
 			return nil
 		}
 		if ctx.Err() != nil || time.Now().After(deadline) {
-			return fmt.Errorf("covering routes %v via %s not in the edge FIB after %s (see %s/staticd.log)",
-				missing, t.BaselineSite, d, l.edgeDir())
+			return fmt.Errorf("covering routes %v via %s not in the FIB of %s in time (see %s/staticd.log)",
+				missing, t.BaselineSite, edge, l.edgeDir(edge))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -16,8 +16,8 @@ import (
 // DialContext connects to address from inside node's namespace, as a
 // process in that node would. The connection is usable from anywhere.
 func (l *Lab) DialContext(ctx context.Context, node, network, address string) (net.Conn, error) {
-	if !slices.Contains(Nodes, node) {
-		return nil, fmt.Errorf("dial from %q: no such node (want one of %v)", node, Nodes)
+	if nodes := l.st.Topology.Nodes(); !slices.Contains(nodes, node) {
+		return nil, fmt.Errorf("dial from %q: no such node (want one of %v)", node, nodes)
 	}
 	var conn net.Conn
 	err := netnsrun.Run(l.Namespace(node), func() error {

@@ -2,9 +2,24 @@
 // Linux network namespaces, in the production shape, so that a BGP
 // announcement is proven by a real router's routing table changing.
 //
-// Nodes live in namespaces named cutover-<lab>-<node> and are linked to the
-// edge by veth pairs (the interface on the edge is named after the node, the
-// one on the node "edge"):
+// A lab has a shape (Shape): its sites, each a gateway that holds every VM
+// address; its edge routers, each an FRR where the controller peers; and
+// the fallback site the edges' covering static routes lead to. The
+// built-in shape (DefaultShape) is the one below; ShapeOf derives one from
+// a runbook (a site per runbook site with its next-hops, an edge per
+// bgp.peers entry with its address, AS, port, timers and MD5 password),
+// and ConfigFor adds the runbook's inventory, probe ports and Prometheus
+// servers. Nodes live in namespaces named cutover-<lab>-<node>: the edges
+// edge, edge2..., the sites by their names (siteN where a name is not a
+// usable node name), hosp and ctl. Every edge has a veth link to every
+// other node; a site with two or more edges has its gateway address on a
+// bridge "edges" that joins them, like a datacenter's gateway segment.
+// The addresses the shape gives (next-hops, the edges' peer addresses)
+// are used as they are, each in the smallest usual subnet (/30 or /29;
+// /64) that holds its link's nodes, /31 or a longer IPv6 prefix where
+// another lab address is near; the lab chooses the rest itself
+// (10.255.3.0/24 and up, then 100.64.0.0/10; fd00:255:3::/64 and up).
+// The default lab:
 //
 //	link       edge side                        other side
 //	edge–ctl   10.255.0.1/30, fd00:255::1/64    10.255.0.2/30, fd00:255::2/64 (controller, AS 65100, router-id 10.255.0.2)
@@ -12,18 +27,20 @@
 //	edge–skm2  10.255.2.1/30, fd00:255:2::1/64  10.255.2.2/30, fd00:255:2::2/64 (site gateway)
 //	edge–hosp  10.255.3.1/24, fd00:255:3::1/64  10.255.3.2/24, fd00:255:3::2/64 (client)
 //
-// The edge runs FRR (zebra, staticd, bgpd; AS 65000, router-id 10.255.0.1)
-// with static covering routes for the VM ranges (default 10.64.0.0/14 and
-// fd00:64::/48) via skm1, and an eBGP session toward the controller in ctl
-// (10.255.0.2 and fd00:255::2) that accepts only prefixes inside the VM
-// ranges and mirrors its best paths for them back with the next-hop
-// unchanged. Every VM address is on lo in both skm1 and skm2 (past 2,048 VMs
+// Each edge runs FRR (zebra, staticd, bgpd; the default edge AS 65000,
+// router-id 10.255.0.1) with static covering routes for the VM ranges
+// (default 10.64.0.0/14 and fd00:64::/48) via the fallback site (skm1),
+// and eBGP sessions toward the controller in ctl (10.255.0.2 and
+// fd00:255::2) that accept only prefixes inside the VM ranges and mirror
+// the edge's best paths for them back with the next-hop unchanged. Every
+// VM address is on lo at every site (past 2,048 VMs
 // the rest go on extra veth pairs vms1, vms2... of 512 each: adding an
 // address scans the interface's list, so 50,000 on lo would take minutes),
 // where a responder
-// (`cutover lab responder`) answers HTTP on port 80 with the site name and
-// can play a VM that is down (SetVMDown) or slow (SetVMDelay). skm1, skm2,
-// hosp and ctl have default routes toward the edge.
+// (`cutover lab responder`) answers HTTP on port 80 with the site's node name and
+// can play a VM that is down (SetVMDown) or slow (SetVMDelay). The sites,
+// hosp and ctl have default routes toward the first edge, where the
+// clients' traffic enters and the daemon's nft table steers it.
 //
 // Up builds the lab, Down removes everything (also after a crash), Open
 // attaches to a running lab through its state file, Exec and Lab.Command run
@@ -72,9 +89,25 @@ type Config struct {
 	// VMs are the VM addresses (/32 or /128) put on lo at both sites; nil
 	// means DefaultVMs(2000), an empty non-nil slice no VMs.
 	VMs []netip.Prefix
-	// Covering are the VM ranges the edge routes statically to skm1; default
-	// 10.64.0.0/14 and fd00:64::/48. Every VM must be inside one.
+	// Covering are the VM ranges the edges route statically to the
+	// shape's fallback site (skm1 by default); default 10.64.0.0/14 and
+	// fd00:64::/48. Every VM must be inside one.
 	Covering []netip.Prefix
+	// Shape is the lab's sites, edges and fallback; nil means
+	// DefaultShape(). ShapeOf derives one from a runbook.
+	Shape *Shape
+	// HTTPPorts are the ports the responders answer HTTP (and TCP
+	// connects) on; nil means 80 only. TLSPorts answer HTTPS with
+	// certificates of the lab's CA (CAFile).
+	HTTPPorts, TLSPorts []uint16
+	// Prometheus are the URLs of the Prometheus servers a runbook's gates
+	// ask: each runs in ctl, its host name resolving there, scraping the
+	// responders and the clients' traffic in hosp.
+	Prometheus []string
+	// Clients are the URLs the hospitals' traffic in hosp requests (at
+	// ClientRate a second, default 50) while a Prometheus runs.
+	Clients    []string
+	ClientRate float64
 	// Responder is the binary run as `<Responder> lab responder ...` in each
 	// site; default os.Executable(). A test binary serves it when its
 	// TestMain calls MaybeRunResponder.
@@ -188,13 +221,17 @@ func Up(ctx context.Context, cfg Config, log zerolog.Logger) (*Lab, error) {
 	if err := Down(ctx, cfg.Name, base); err != nil {
 		return nil, fmt.Errorf("remove previous lab %q: %w", cfg.Name, err)
 	}
+	topo, err := newTopology(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("lab up %q: %w", cfg.Name, err)
+	}
 	l := &Lab{st: state{
 		Version:  stateVersion,
 		Name:     cfg.Name,
 		Dir:      cfg.Dir,
 		FRRDir:   cfg.FRRDir,
 		Created:  time.Now().UTC().Truncate(time.Second),
-		Topology: newTopology(cfg),
+		Topology: topo,
 	}}
 	if err := l.build(ctx, cfg, log); err != nil {
 		err = fmt.Errorf("lab up %q: %w", cfg.Name, err)
@@ -215,7 +252,7 @@ func (l *Lab) build(ctx context.Context, cfg Config, log zerolog.Logger) error {
 		return err
 	}
 	t := time.Now()
-	for _, node := range Nodes {
+	for _, node := range topo.Nodes() {
 		if err := addNamespace(ctx, l.Namespace(node)); err != nil {
 			return err
 		}
@@ -225,23 +262,19 @@ func (l *Lab) build(ctx context.Context, cfg Config, log zerolog.Logger) error {
 	}
 	log.Debug().Str("op", "network").Dur("took", time.Since(t)).Msg("namespaces, links and addresses ready")
 	t = time.Now()
-	ds, err := l.startFRR(ctx)
-	l.st.Daemons = append(l.st.Daemons, ds...)
-	if err != nil {
-		return err
-	}
-	log.Debug().Str("op", "frr").Dur("took", time.Since(t)).Msg("FRR started")
-	t = time.Now()
-	for _, site := range Sites {
-		d, err := l.startResponder(ctx, cfg.Responder, site)
-		if d.PID != 0 {
-			l.st.Daemons = append(l.st.Daemons, d)
-		}
+	for _, e := range topo.Edges {
+		ds, err := l.startFRR(ctx, e)
+		l.st.Daemons = append(l.st.Daemons, ds...)
 		if err != nil {
 			return err
 		}
 	}
-	log.Debug().Str("op", "responders").Dur("took", time.Since(t)).Msg("responders answering")
+	log.Debug().Str("op", "frr").Int("edges", len(topo.Edges)).Dur("took", time.Since(t)).Msg("FRR started")
+	t = time.Now()
+	if err := l.startServices(ctx, cfg); err != nil {
+		return err
+	}
+	log.Debug().Str("op", "services").Int("prometheus", len(cfg.Prometheus)).Dur("took", time.Since(t)).Msg("responders answering")
 	t = time.Now()
 	if err := l.waitCovering(ctx, 10*time.Second); err != nil {
 		return err
@@ -339,6 +372,9 @@ func Down(ctx context.Context, name string, log zerolog.Logger) error {
 		if err := deleteNamespace(ctx, ns); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if err := removeNetnsEtc(name); err != nil {
+		errs = append(errs, err)
 	}
 	if err := removeDir(dir); err != nil {
 		errs = append(errs, err)

@@ -285,7 +285,7 @@ func TestStatusAndVtysh(t *testing.T) {
 	if n.Hold != 9000 || n.Keepalive != 3000 || n.PeerGroup != "CONTROLLER" || n.MinAdv != 0 {
 		t.Errorf("neighbor %s: %+v; want hold 9000, keepalive 3000, peer-group CONTROLLER, advertisement-interval 0", topo.Ctl4, n)
 	}
-	if _, err := l.Vtysh(ctx, NodeSKM1, "show version"); err == nil || err.Error() != `vtysh: node "skm1" runs no FRR (only "edge" does)` {
+	if _, err := l.Vtysh(ctx, NodeSKM1, "show version"); err == nil || err.Error() != `vtysh: node "skm1" runs no FRR (the edges do: edge)` {
 		t.Errorf("vtysh on skm1: %v", err)
 	}
 }
@@ -344,8 +344,8 @@ func TestDownAfterCrash(t *testing.T) {
 	if _, err := Open(name); !errors.Is(err, ErrNotUp) {
 		t.Errorf("Open without state: %v, want ErrNotUp", err)
 	}
-	if nss, _ := labNamespaces(name); len(nss) != len(Nodes) {
-		t.Fatalf("before Down: namespaces %v, want %d", nss, len(Nodes))
+	if nss, _ := labNamespaces(name); len(nss) != 5 {
+		t.Fatalf("before Down: namespaces %v, want 5", nss)
 	}
 	if err := Down(ctx, name, log); err != nil {
 		t.Fatal(err)
@@ -566,7 +566,7 @@ func TestUpFailureCleansUp(t *testing.T) {
 		cfg  Config
 		want []string // in the error
 	}{
-		{"zebra fails", Config{FRRDir: fakeFRR}, []string{"start zebra: exited at start (exit status 3)", "fake zebra: refusing to start"}},
+		{"zebra fails", Config{FRRDir: fakeFRR}, []string{"start zebra on edge: exited at start (exit status 3)", "fake zebra: refusing to start"}},
 		{"responder fails", Config{Responder: "/bin/false"}, []string{"start responder in skm1: exited at start (exit status 1)", "lab.MaybeRunResponder"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -49,15 +49,15 @@ func (h *nodeHandles) close() {
 	}
 }
 
-// sysctls returns the sysctls of node, set before its links exist so that
-// new interfaces inherit the defaults.
-func sysctls(node string) [][2]string {
+// sysctls returns the sysctls of a node (an edge router or not), set
+// before its links exist so that new interfaces inherit the defaults.
+func sysctls(edge bool) [][2]string {
 	s := [][2]string{
 		// No duplicate address detection: addresses are usable at once.
 		{"net.ipv6.conf.all.accept_dad", "0"},
 		{"net.ipv6.conf.default.accept_dad", "0"},
 	}
-	if node == NodeEdge {
+	if edge {
 		s = append(s,
 			[2]string{"net.ipv4.ip_forward", "1"},
 			[2]string{"net.ipv6.conf.all.forwarding", "1"},
@@ -80,33 +80,38 @@ func writeSysctls(kv [][2]string) error {
 	return nil
 }
 
-// setupNetwork creates the links, addresses and routes of topo in the
-// (existing, empty) namespaces, without ever touching the host namespace:
-// each veth pair is created from inside the edge's namespace with its peer
-// placed directly in the other node's.
+// setupNetwork creates the links, bridges, addresses and routes of topo in
+// the (existing, empty) namespaces, without ever touching the host
+// namespace: each veth pair is created from inside its edge's namespace
+// with its peer placed directly in the other node's.
 func (l *Lab) setupNetwork(topo Topology) error {
-	for _, node := range Nodes {
-		if err := netnsrun.Run(l.Namespace(node), func() error { return writeSysctls(sysctls(node)) }); err != nil {
+	nodes := topo.Nodes()
+	for _, node := range nodes {
+		if err := netnsrun.Run(l.Namespace(node), func() error { return writeSysctls(topo.Sysctls(node)) }); err != nil {
 			return fmt.Errorf("set up %s: %w", node, err)
 		}
 	}
-	h, err := l.openHandles(Nodes...)
+	h, err := l.openHandles(nodes...)
 	if err != nil {
 		return err
 	}
 	defer h.close()
-	edge := h.nl[NodeEdge]
 	for _, lk := range topo.Links {
 		veth := &netlink.Veth{
 			LinkAttrs:     netlink.LinkAttrs{Name: lk.A.Iface},
 			PeerName:      lk.B.Iface,
 			PeerNamespace: netlink.NsFd(int(h.ns[lk.B.Node])),
 		}
-		if err := edge.LinkAdd(veth); err != nil {
+		if err := h.nl[lk.A.Node].LinkAdd(veth); err != nil {
 			return fmt.Errorf("add link %s-%s: %w", lk.A, lk.B, err)
 		}
 	}
-	for _, node := range Nodes {
+	for _, br := range topo.Bridges {
+		if err := addBridge(h.nl[br.Node], br); err != nil {
+			return err
+		}
+	}
+	for _, node := range nodes {
 		nl := h.nl[node]
 		lo, err := nl.LinkByName("lo")
 		if err != nil {
@@ -116,24 +121,26 @@ func (l *Lab) setupNetwork(topo Topology) error {
 			return fmt.Errorf("set lo up in %s: %w", node, err)
 		}
 	}
-	var rp [][2]string
+	rp := map[string][][2]string{}
 	for _, lk := range topo.Links {
 		for _, ep := range []Endpoint{lk.A, lk.B} {
 			if err := setupIface(h.nl[ep.Node], ep); err != nil {
 				return err
 			}
 		}
-		rp = append(rp, [2]string{"net.ipv4.conf." + lk.A.Iface + ".rp_filter", "0"})
+		rp[lk.A.Node] = append(rp[lk.A.Node], [2]string{"net.ipv4.conf." + lk.A.Iface + ".rp_filter", "0"})
 	}
-	if err := netnsrun.Run(l.Namespace(NodeEdge), func() error { return writeSysctls(rp) }); err != nil {
-		return fmt.Errorf("set up edge: %w", err)
+	for _, e := range topo.EdgeNodes() {
+		if err := netnsrun.Run(l.Namespace(e), func() error { return writeSysctls(rp[e]) }); err != nil {
+			return fmt.Errorf("set up %s: %w", e, err)
+		}
 	}
-	for _, site := range Sites {
+	for _, site := range topo.SiteNodes() {
 		if err := addVMs(h.nl[site], topo.VMs); err != nil {
 			return fmt.Errorf("add VM addresses in %s: %w", site, err)
 		}
 	}
-	for _, node := range Nodes {
+	for _, node := range nodes {
 		for _, r := range topo.Routes[node] {
 			if err := h.nl[node].RouteAdd(&netlink.Route{Dst: ipNet(r.Dst), Gw: r.Via.AsSlice()}); err != nil {
 				return fmt.Errorf("add route %s via %s in %s: %w", r.Dst, r.Via, node, err)
@@ -143,10 +150,28 @@ func (l *Lab) setupNetwork(topo Topology) error {
 	return nil
 }
 
+// addBridge creates a site's bridge with the gateway's addresses; the
+// edges' links are enslaved to it by setupIface.
+func addBridge(nl *netlink.Handle, br Bridge) error {
+	if err := nl.LinkAdd(&netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: br.Name}}); err != nil {
+		return fmt.Errorf("add bridge %s:%s: %w", br.Node, br.Name, err)
+	}
+	return setupIface(nl, Endpoint{Node: br.Node, Iface: br.Name, Addrs: br.Addrs})
+}
+
 func setupIface(nl *netlink.Handle, ep Endpoint) error {
 	link, err := nl.LinkByName(ep.Iface)
 	if err != nil {
 		return fmt.Errorf("find %s: %w", ep, err)
+	}
+	if ep.Bridge != "" {
+		br, err := nl.LinkByName(ep.Bridge)
+		if err != nil {
+			return fmt.Errorf("find bridge %s of %s: %w", ep.Bridge, ep, err)
+		}
+		if err := nl.LinkSetMaster(link, br); err != nil {
+			return fmt.Errorf("enslave %s to %s: %w", ep, ep.Bridge, err)
+		}
 	}
 	for _, a := range ep.Addrs {
 		if err := nl.AddrAdd(link, nlAddr(a)); err != nil {

@@ -17,7 +17,11 @@ func defaultTopology(t *testing.T, cfg Config) Topology {
 	if err := cfg.validate(); err != nil {
 		t.Fatal(err)
 	}
-	return newTopology(cfg)
+	topo, err := newTopology(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return topo
 }
 
 func TestRenderFRR(t *testing.T) {
@@ -29,12 +33,12 @@ func TestRenderFRR(t *testing.T) {
 		name string
 		got  string
 	}{
-		{"zebra.conf", renderZebra(topo)},
-		{"staticd.conf", renderStaticd(topo)},
-		{"bgpd.conf", renderBgpd(topo)},
-		{"frr.conf", renderFRRConf(topo)},
-		{"bgpd-v4only.conf", renderBgpd(v4only)},
-		{"staticd-v4only.conf", renderStaticd(v4only)},
+		{"zebra.conf", renderZebra(topo, topo.Edges[0])},
+		{"staticd.conf", renderStaticd(topo, topo.Edges[0])},
+		{"bgpd.conf", renderBgpd(topo, topo.Edges[0])},
+		{"frr.conf", renderFRRConf(topo, topo.Edges[0])},
+		{"bgpd-v4only.conf", renderBgpd(v4only, v4only.Edges[0])},
+		{"staticd-v4only.conf", renderStaticd(v4only, v4only.Edges[0])},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			golden.Check(t, filepath.Join("testdata", "TestRenderFRR_"+tc.name+".golden"), []byte(tc.got))
@@ -55,8 +59,8 @@ func TestFRRAcceptsConfigs(t *testing.T) {
 	}
 	topo := defaultTopology(t, Config{VMs: DefaultVMs(3)})
 	for name, body := range map[string]string{
-		"zebra.conf": renderZebra(topo), "staticd.conf": renderStaticd(topo),
-		"bgpd.conf": renderBgpd(topo), "frr.conf": renderFRRConf(topo),
+		"zebra.conf": renderZebra(topo, topo.Edges[0]), "staticd.conf": renderStaticd(topo, topo.Edges[0]),
+		"bgpd.conf": renderBgpd(topo, topo.Edges[0]), "frr.conf": renderFRRConf(topo, topo.Edges[0]),
 	} {
 		p := filepath.Join(dir, name)
 		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
@@ -91,10 +95,10 @@ func TestConfigValidate(t *testing.T) {
 		{"outside", Config{VMs: []netip.Prefix{p("10.99.0.1/32")}}, "lab config: VM 10.99.0.1/32 is outside the covering ranges [10.64.0.0/14 fd00:64::/48]"},
 		{"twice", Config{VMs: []netip.Prefix{p("10.64.0.1/32"), p("10.64.0.1/32")}}, "lab config: VM 10.64.0.1/32: listed twice"},
 		{"default covering", Config{Covering: []netip.Prefix{p("0.0.0.0/0")}, VMs: []netip.Prefix{}},
-			"lab config: covering range 0.0.0.0/0: a default route cannot be a VM range\ncovering range 0.0.0.0/0 overlaps the lab's link subnet 10.255.0.0/30\ncovering range 0.0.0.0/0 overlaps the lab's link subnet 10.255.1.0/30\ncovering range 0.0.0.0/0 overlaps the lab's link subnet 10.255.2.0/30\ncovering range 0.0.0.0/0 overlaps the lab's link subnet 10.255.3.0/24"},
+			"lab config: covering range 0.0.0.0/0: a default route cannot be a VM range\ncovering range 0.0.0.0/0 holds the routers' addresses 10.255.1.2, 10.255.2.2, 10.255.0.1: VM ranges and router links must not overlap"},
 		{"host bits", Config{Covering: []netip.Prefix{p("10.64.0.1/14")}, VMs: []netip.Prefix{}}, "lab config: covering range 10.64.0.1/14: host bits set (want 10.64.0.0/14)"},
 		{"overlap infra", Config{Covering: []netip.Prefix{p("10.255.0.0/16")}, VMs: []netip.Prefix{}},
-			"lab config: covering range 10.255.0.0/16 overlaps the lab's link subnet 10.255.0.0/30\ncovering range 10.255.0.0/16 overlaps the lab's link subnet 10.255.1.0/30\ncovering range 10.255.0.0/16 overlaps the lab's link subnet 10.255.2.0/30\ncovering range 10.255.0.0/16 overlaps the lab's link subnet 10.255.3.0/24"},
+			"lab config: covering range 10.255.0.0/16 holds the routers' addresses 10.255.1.2, 10.255.2.2, 10.255.0.1: VM ranges and router links must not overlap"},
 		{"overlapping ranges", Config{Covering: []netip.Prefix{p("10.64.0.0/14"), p("10.64.0.0/16")}, VMs: []netip.Prefix{}},
 			"lab config: covering ranges 10.64.0.0/14 and 10.64.0.0/16 overlap"},
 		{"too many", Config{VMs: DefaultVMs(1 << 18)},
@@ -129,7 +133,10 @@ func TestDefaults(t *testing.T) {
 	if v6 := DefaultVMs6(2); v6[1] != netip.MustParsePrefix("fd00:64::11/128") {
 		t.Errorf("DefaultVMs6: %v", v6)
 	}
-	topo := newTopology(cfg)
+	topo, err := newTopology(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
 	checks := map[string][2]string{
 		"EdgeCtl4":   {topo.EdgeCtl4.String(), "10.255.0.1"},
 		"EdgeCtl6":   {topo.EdgeCtl6.String(), "fd00:255::1"},
@@ -160,7 +167,7 @@ func TestParseNeighbors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := parseNeighbors(b)
+	got, err := parseNeighbors(NodeEdge, b)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,7 +182,7 @@ func TestParseNeighbors(t *testing.T) {
 	if got[1].Peer.String() != "fd00:255::2" || got[1].Established() || got[1].Uptime != "" {
 		t.Errorf("session 1: %+v", got[1])
 	}
-	if _, err := parseNeighbors([]byte("% Unknown command")); err == nil {
+	if _, err := parseNeighbors(NodeEdge, []byte("% Unknown command")); err == nil {
 		t.Error("parseNeighbors accepted garbage")
 	}
 }

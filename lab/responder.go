@@ -3,11 +3,13 @@ package lab
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	stdlog "log"
 	"net"
 	"net/http"
 	"net/netip"
@@ -18,6 +20,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
 )
 
@@ -52,28 +56,62 @@ func MaybeRunResponder() {
 
 // ResponderMain parses the responder's flags and runs it until SIGTERM or
 // SIGINT. It is `cutover lab responder`, run by Up inside a site's namespace.
+// With --traffic it is the client instead (the hospitals in operation, in
+// the client's namespace): see TrafficMain.
 func ResponderMain(ctx context.Context, args []string, log zerolog.Logger) error {
 	fs := flag.NewFlagSet("lab responder", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	site := fs.String("site", "", "site name: the body of every answer")
 	addrs := fs.String("addrs", "", "file with the VM addresses, one prefix per line")
 	control := fs.String("control", "", "unix socket for the control requests")
-	listen := fs.String("listen", ":80", "TCP address to answer HTTP on")
+	var listen, tlsListen listFlag
+	fs.Var(&listen, "listen", "TCP address to answer HTTP on (repeatable; default :80)")
+	fs.Var(&tlsListen, "tls-listen", "TCP address to answer HTTPS on (repeatable; needs --ca)")
+	caDir := fs.String("ca", "", "directory of the lab CA (ca.pem, ca-key.pem) that issues the HTTPS certificates")
+	metrics := fs.String("metrics", "", "TCP address to serve /metrics on (Prometheus text format)")
 	useNFT := fs.Bool("nft", true, "refuse connections to down VMs in the kernel (nftables table inet "+refuseTable+")")
+	traffic := fs.String("traffic", "", "client mode: file with the URLs to request, one a line")
+	rate := fs.Float64("rate", 10, "client mode: requests per second over all URLs")
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("lab responder: %w", err)
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("lab responder: unexpected arguments %q", fs.Args())
 	}
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if *traffic != "" {
+		var server []string
+		fs.Visit(func(f *flag.Flag) {
+			switch f.Name {
+			case "site", "addrs", "control", "listen", "tls-listen", "nft":
+				server = append(server, "--"+f.Name)
+			}
+		})
+		if len(server) > 0 {
+			return fmt.Errorf("lab responder: --traffic is the client mode: %s do not apply", strings.Join(server, ", "))
+		}
+		return TrafficMain(ctx, TrafficFlags{URLFile: *traffic, Rate: *rate, Metrics: *metrics, CADir: *caDir}, log)
+	}
 	if *site == "" || *addrs == "" || *control == "" {
 		return errors.New("lab responder: --site, --addrs and --control are required")
+	}
+	if len(tlsListen) > 0 && *caDir == "" {
+		return errors.New("lab responder: --tls-listen needs --ca")
+	}
+	if len(listen) == 0 {
+		listen = listFlag{":80"}
 	}
 	vms, err := readVMList(*addrs)
 	if err != nil {
 		return fmt.Errorf("lab responder: %w", err)
 	}
-	cfg := ResponderConfig{Site: *site, VMs: vms, Control: *control, Listen: []string{*listen}}
+	cfg := ResponderConfig{Site: *site, VMs: vms, Control: *control, Listen: listen, TLSListen: tlsListen, Metrics: *metrics}
+	if *caDir != "" {
+		if cfg.CA, err = LoadCA(*caDir); err != nil {
+			return fmt.Errorf("lab responder: %w", err)
+		}
+	}
 	if *useNFT {
 		r, err := newNFTRefuser()
 		if err != nil {
@@ -82,9 +120,20 @@ func ResponderMain(ctx context.Context, args []string, log zerolog.Logger) error
 		defer r.Close()
 		cfg.Refuser = r
 	}
-	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
 	return RunResponder(ctx, cfg, log)
+}
+
+// listFlag is a flag that may be given several times.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+
+func (l *listFlag) Set(v string) error {
+	if v == "" {
+		return errors.New("empty address")
+	}
+	*l = append(*l, v)
+	return nil
 }
 
 func readVMList(path string) ([]netip.Addr, error) {
@@ -118,33 +167,47 @@ type Refuser interface {
 
 // ResponderConfig configures RunResponder.
 type ResponderConfig struct {
-	Site    string       // answered as the body: "<Site>\n"
-	VMs     []netip.Addr // the addresses control requests may name
-	Control string       // unix socket path for control requests
-	Listen  []string     // TCP addresses to answer HTTP on, e.g. ":80"
-	Refuser Refuser      // nil: down VMs are only reset after accept
+	Site      string       // answered as the body: "<Site>\n"
+	VMs       []netip.Addr // the addresses control requests may name
+	Control   string       // unix socket path for control requests
+	Listen    []string     // TCP addresses to answer HTTP on, e.g. ":80"
+	TLSListen []string     // TCP addresses to answer HTTPS on, e.g. ":443"; needs CA
+	// CA issues the HTTPS certificate of each VM address, chosen by the
+	// address a connection was made to.
+	CA *CA
+	// Metrics is a TCP address to serve /metrics on ("": none): counters
+	// of the answers given, by status class.
+	Metrics string
+	Refuser Refuser // nil: down VMs are only reset after accept
 }
 
-// responder answers HTTP with its site's name and plays down or slow VMs.
+// responder answers HTTP(S) with its site's name and plays down, slow or
+// failing VMs.
 type responder struct {
-	site   string
-	vms    map[netip.Addr]bool
-	refuse Refuser
-	log    zerolog.Logger
+	site    string
+	vms     map[netip.Addr]bool
+	refuse  Refuser
+	ca      *CA
+	metrics *answerMetrics
+	log     zerolog.Logger
 
-	mu    sync.Mutex // guards down and delay, and orders Refuser calls
+	mu    sync.Mutex // guards down, delay and codes, and orders Refuser calls
 	down  map[netip.Addr]bool
 	delay map[netip.Addr]time.Duration
+	codes map[netip.Addr]int // HTTP status to answer instead of 200
 }
 
 func newResponder(cfg ResponderConfig, log zerolog.Logger) *responder {
 	r := &responder{
-		site:   cfg.Site,
-		vms:    make(map[netip.Addr]bool, len(cfg.VMs)),
-		refuse: cfg.Refuser,
-		log:    log,
-		down:   map[netip.Addr]bool{},
-		delay:  map[netip.Addr]time.Duration{},
+		site:    cfg.Site,
+		vms:     make(map[netip.Addr]bool, len(cfg.VMs)),
+		refuse:  cfg.Refuser,
+		ca:      cfg.CA,
+		metrics: newAnswerMetrics(cfg.Site),
+		log:     log,
+		down:    map[netip.Addr]bool{},
+		delay:   map[netip.Addr]time.Duration{},
+		codes:   map[netip.Addr]int{},
 	}
 	for _, a := range cfg.VMs {
 		r.vms[a.Unmap()] = true
@@ -152,57 +215,112 @@ func newResponder(cfg ResponderConfig, log zerolog.Logger) *responder {
 	return r
 }
 
-// RunResponder answers HTTP on cfg.Listen and control requests on
-// cfg.Control until ctx ends.
-func RunResponder(ctx context.Context, cfg ResponderConfig, log zerolog.Logger) error {
-	r := newResponder(cfg, log)
-	var lns []net.Listener
-	closeAll := func() {
-		for _, ln := range lns {
+// responderListeners are what a responder serves on.
+type responderListeners struct {
+	http, https []net.Listener
+	metrics     net.Listener // nil: no metrics
+	control     net.Listener
+}
+
+func (ls responderListeners) close() {
+	for _, ln := range append(append([]net.Listener{ls.metrics, ls.control}, ls.http...), ls.https...) {
+		if ln != nil {
 			ln.Close()
 		}
 	}
-	for _, a := range cfg.Listen {
-		ln, err := net.Listen("tcp", a)
+}
+
+// RunResponder answers HTTP on cfg.Listen, HTTPS on cfg.TLSListen, metrics
+// on cfg.Metrics and control requests on cfg.Control until ctx ends.
+func RunResponder(ctx context.Context, cfg ResponderConfig, log zerolog.Logger) error {
+	if len(cfg.TLSListen) > 0 && cfg.CA == nil {
+		return errors.New("responder: HTTPS listeners need a CA")
+	}
+	r := newResponder(cfg, log)
+	var ls responderListeners
+	listen := func(addr string) (net.Listener, error) {
+		ln, err := net.Listen("tcp", addr)
 		if err != nil {
-			closeAll()
-			return fmt.Errorf("listen on %s: %w", a, err)
+			ls.close()
+			return nil, fmt.Errorf("listen on %s: %w", addr, err)
 		}
-		lns = append(lns, ln)
+		return ln, nil
+	}
+	for _, a := range cfg.Listen {
+		ln, err := listen(a)
+		if err != nil {
+			return err
+		}
+		ls.http = append(ls.http, ln)
+	}
+	for _, a := range cfg.TLSListen {
+		ln, err := listen(a)
+		if err != nil {
+			return err
+		}
+		ls.https = append(ls.https, ln)
+	}
+	if cfg.Metrics != "" {
+		ln, err := listen(cfg.Metrics)
+		if err != nil {
+			return err
+		}
+		ls.metrics = ln
 	}
 	_ = os.Remove(cfg.Control)
 	ctl, err := net.Listen("unix", cfg.Control)
 	if err != nil {
-		closeAll()
+		ls.close()
 		return fmt.Errorf("listen on %s: %w", cfg.Control, err)
 	}
+	ls.control = ctl
 	defer os.Remove(cfg.Control)
-	return r.serve(ctx, lns, ctl)
+	return r.serve(ctx, ls)
 }
 
 // serve runs until ctx ends; it closes the listeners.
-func (r *responder) serve(ctx context.Context, lns []net.Listener, ctl net.Listener) error {
+func (r *responder) serve(ctx context.Context, ls responderListeners) error {
+	if len(ls.https) > 0 && r.ca == nil {
+		ls.close()
+		return errors.New("responder: HTTPS listeners need a CA")
+	}
 	srv := &http.Server{
 		Handler:           http.HandlerFunc(r.serveHTTP),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       30 * time.Second,
+		// A TCP probe on an HTTPS port, or a client giving up, is a failed
+		// handshake the server would log on every probe round.
+		ErrorLog: stdlog.New(io.Discard, "", 0),
 	}
-	errc := make(chan error, len(lns)+1)
-	for _, ln := range lns {
+	msrv := &http.Server{Handler: r.metrics.handler(), ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, len(ls.http)+len(ls.https)+2)
+	for _, ln := range ls.http {
 		go func() { errc <- srv.Serve(&downFilter{Listener: ln, r: r}) }()
 	}
+	if len(ls.https) > 0 {
+		tcfg := r.ca.ServerConfig()
+		for _, ln := range ls.https {
+			// Down VMs are reset before the handshake, as on plain HTTP.
+			go func() { errc <- srv.Serve(tls.NewListener(&downFilter{Listener: ln, r: r}, tcfg)) }()
+		}
+	}
+	if ls.metrics != nil {
+		go func() { errc <- msrv.Serve(ls.metrics) }()
+	}
 	var wg sync.WaitGroup
-	go func() { errc <- r.serveControl(ctl, &wg) }()
-	r.log.Info().Str("site", r.site).Int("vms", len(r.vms)).Msg("responder answering")
+	go func() { errc <- r.serveControl(ls.control, &wg) }()
+	r.log.Info().Str("site", r.site).Int("vms", len(r.vms)).Int("http", len(ls.http)).Int("https", len(ls.https)).
+		Bool("metrics", ls.metrics != nil).Msg("responder answering")
 	var err error
 	select {
 	case <-ctx.Done():
 	case err = <-errc:
 	}
-	ctl.Close()
+	ls.control.Close()
 	sctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	_ = srv.Shutdown(sctx)
+	_ = msrv.Shutdown(sctx)
 	wg.Wait()
 	if errors.Is(err, http.ErrServerClosed) || errors.Is(err, net.ErrClosed) {
 		err = nil
@@ -210,18 +328,35 @@ func (r *responder) serve(ctx context.Context, lns []net.Listener, ctl net.Liste
 	return err
 }
 
+// serveHTTP answers any path with the site's name, after the VM's delay,
+// with the VM's status (200 unless SetVMStatus set one), and counts the
+// answer.
 func (r *responder) serveHTTP(w http.ResponseWriter, req *http.Request) {
-	if d := r.delayOf(localAddr(req.Context().Value(http.LocalAddrContextKey))); d > 0 {
+	d, code := r.behaviour(localAddr(req.Context().Value(http.LocalAddrContextKey)))
+	if d > 0 {
 		t := time.NewTimer(d)
 		select {
 		case <-t.C:
 		case <-req.Context().Done():
 			t.Stop()
-			return
+			return // the client gave up: no answer to count
 		}
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(code)
 	io.WriteString(w, r.site+"\n")
+	r.metrics.count(code)
+}
+
+// behaviour is how the VM at a answers: after what delay, with what status.
+func (r *responder) behaviour(a netip.Addr) (time.Duration, int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	code := r.codes[a]
+	if code == 0 {
+		code = http.StatusOK
+	}
+	return r.delay[a], code
 }
 
 func localAddr(v any) netip.Addr {
@@ -231,12 +366,6 @@ func localAddr(v any) netip.Addr {
 		}
 	}
 	return netip.Addr{}
-}
-
-func (r *responder) delayOf(a netip.Addr) time.Duration {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.delay[a]
 }
 
 func (r *responder) isDown(a netip.Addr) bool {
@@ -269,13 +398,34 @@ func (f *downFilter) Accept() (net.Conn, error) {
 	}
 }
 
+// setStatus makes addrs answer with code (0: normally again). Called with
+// r.mu held.
+func (r *responder) setStatus(addrs []netip.Addr, code int) error {
+	// 1xx are informational: Go would follow them with a 200 anyway.
+	if code != 0 && (code < 200 || code > 599) {
+		return fmt.Errorf("http-status %d: want 200 to 599, or 0 to answer normally", code)
+	}
+	for _, a := range addrs {
+		if code == 0 {
+			delete(r.codes, a.Unmap())
+		} else {
+			r.codes[a.Unmap()] = code
+		}
+	}
+	r.log.Info().Str("op", "http-status").Int("vms", len(addrs)).Int("code", code).Msg("answer status set")
+	return nil
+}
+
 // controlRequest is one line on the control socket.
 type controlRequest struct {
-	// Op is "ping", "status", "down", "up" or "delay".
+	// Op is "ping", "status", "down", "up", "delay" or "http-status".
 	Op    string       `json:"op"`
 	Addrs []netip.Addr `json:"addrs,omitempty"`
 	// Delay for op "delay", e.g. "1.5s"; "0s" clears it.
 	Delay string `json:"delay,omitempty"`
+	// Code for op "http-status": the status to answer with, such as 503;
+	// 0 answers normally again.
+	Code int `json:"code,omitempty"`
 }
 
 // controlResponse answers one request.
@@ -286,6 +436,9 @@ type controlResponse struct {
 	VMs     int    `json:"vms"`
 	Down    int    `json:"down"`
 	Delayed int    `json:"delayed"`
+	// Failing counts the VMs answering with a status set by http-status
+	// (omitted when none, so the answers of older tools stay the same).
+	Failing int `json:"failing,omitempty"`
 }
 
 // maxControlLine bounds one request line (50,000 addresses fit easily).
@@ -323,7 +476,7 @@ func (r *responder) serveControl(ln net.Listener, wg *sync.WaitGroup) error {
 func (r *responder) status(err error) controlResponse {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	resp := controlResponse{OK: err == nil, Site: r.site, VMs: len(r.vms), Down: len(r.down), Delayed: len(r.delay)}
+	resp := controlResponse{OK: err == nil, Site: r.site, VMs: len(r.vms), Down: len(r.down), Delayed: len(r.delay), Failing: len(r.codes)}
 	if err != nil {
 		resp.Error = err.Error()
 	}
@@ -334,9 +487,9 @@ func (r *responder) handle(req controlRequest) error {
 	switch req.Op {
 	case "ping", "status":
 		return nil
-	case "down", "up", "delay":
+	case "down", "up", "delay", "http-status":
 	default:
-		return fmt.Errorf("unknown op %q (want ping, status, down, up or delay)", req.Op)
+		return fmt.Errorf("unknown op %q (want ping, status, down, up, delay or http-status)", req.Op)
 	}
 	if len(req.Addrs) == 0 {
 		return fmt.Errorf("%s: no addresses", req.Op)
@@ -372,6 +525,8 @@ func (r *responder) handle(req controlRequest) error {
 		}
 		r.log.Info().Str("op", "delay").Int("vms", len(req.Addrs)).Dur("delay", d).Msg("response delay set")
 		return nil
+	case "http-status":
+		return r.setStatus(req.Addrs, req.Code)
 	}
 	down := req.Op == "down"
 	var change []netip.Addr
@@ -402,4 +557,55 @@ func (r *responder) handle(req controlRequest) error {
 	}
 	r.log.Info().Str("op", req.Op).Int("vms", len(change)).Msg("VM state changed")
 	return nil
+}
+
+// Status classes of the answer counters. All are exported from the start
+// at 0, so that a query on one class (code="5xx") is never empty.
+var answerClasses = []string{"1xx", "2xx", "3xx", "4xx", "5xx", "other"}
+
+// statusClass is the answer counters' code label of an HTTP status.
+func statusClass(code int) string {
+	if code < 100 || code > 599 {
+		return "other"
+	}
+	return answerClasses[code/100-1]
+}
+
+// answerMetrics counts the answers a responder gave, by status class,
+// under two names: haproxy_backend_http_responses_total, shaped as
+// HAProxy's so that a runbook gate written against HAProxy runs against
+// the lab unchanged, and cutover_lab_responses_total, the lab's own.
+type answerMetrics struct {
+	reg     *prometheus.Registry
+	byClass map[string][2]prometheus.Counter
+}
+
+func newAnswerMetrics(site string) *answerMetrics {
+	haproxy := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "haproxy_backend_http_responses_total",
+		Help: "HTTP answers of the lab responder by status class, shaped as HAProxy's backend counter (backend is the site).",
+	}, []string{"backend", "code"})
+	own := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "cutover_lab_responses_total",
+		Help: "HTTP answers of the lab responder by site and status class.",
+	}, []string{"site", "code"})
+	m := &answerMetrics{reg: prometheus.NewRegistry(), byClass: map[string][2]prometheus.Counter{}}
+	m.reg.MustRegister(haproxy, own)
+	for _, c := range answerClasses {
+		m.byClass[c] = [2]prometheus.Counter{haproxy.WithLabelValues(site, c), own.WithLabelValues(site, c)}
+	}
+	return m
+}
+
+func (m *answerMetrics) count(code int) {
+	for _, c := range m.byClass[statusClass(code)] {
+		c.Inc()
+	}
+}
+
+// handler serves the counters at /metrics (and only there).
+func (m *answerMetrics) handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
+	return mux
 }

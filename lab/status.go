@@ -81,7 +81,7 @@ func (l *Lab) Status(ctx context.Context) (Status, error) {
 	s := Status{Name: l.st.Name, Dir: l.st.Dir, Created: l.st.Created, VMs: len(l.st.Topology.VMs)}
 	problem := func(format string, a ...any) { s.Problems = append(s.Problems, fmt.Sprintf(format, a...)) }
 	exists := map[string]bool{}
-	for _, node := range Nodes {
+	for _, node := range l.st.Topology.Nodes() {
 		ns := l.Namespace(node)
 		_, err := os.Stat(filepath.Join(netnsDir, ns))
 		exists[node] = err == nil
@@ -113,7 +113,7 @@ func (l *Lab) Status(ctx context.Context) (Status, error) {
 		s.Sessions = sess
 	}
 	if exists[NodeEdge] {
-		if c, err := l.edgeFIBCounts(ctx); err != nil {
+		if c, err := l.edgeFIBCounts(ctx, NodeEdge); err != nil {
 			problem("edge FIB: %v", err)
 		} else {
 			s.FIB = c
@@ -150,14 +150,22 @@ type frrNeighbor struct {
 func (l *Lab) bgpSessions(ctx context.Context) ([]SessionStatus, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	out, err := l.Vtysh(ctx, NodeEdge, "show bgp neighbors json")
-	if err != nil {
-		return nil, err
+	var all []SessionStatus
+	for _, e := range l.st.Topology.EdgeNodes() {
+		out, err := l.Vtysh(ctx, e, "show bgp neighbors json")
+		if err != nil {
+			return nil, err
+		}
+		ss, err := parseNeighbors(e, []byte(out))
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, ss...)
 	}
-	return parseNeighbors([]byte(out))
+	return all, nil
 }
 
-func parseNeighbors(b []byte) ([]SessionStatus, error) {
+func parseNeighbors(node string, b []byte) ([]SessionStatus, error) {
 	var raw map[string]json.RawMessage
 	if err := json.Unmarshal(b, &raw); err != nil {
 		return nil, fmt.Errorf("parse show bgp neighbors json: %w", err)
@@ -172,7 +180,7 @@ func parseNeighbors(b []byte) ([]SessionStatus, error) {
 		if err := json.Unmarshal(v, &n); err != nil {
 			return nil, fmt.Errorf("parse neighbor %s: %w", k, err)
 		}
-		s := SessionStatus{Node: NodeEdge, Peer: peer, RemoteAS: n.RemoteAS, State: n.BGPState}
+		s := SessionStatus{Node: node, Peer: peer, RemoteAS: n.RemoteAS, State: n.BGPState}
 		if s.Established() {
 			s.Uptime = n.UpTime
 		}
@@ -210,16 +218,16 @@ func (s Status) WriteText(w io.Writer) error {
 	for _, d := range s.Daemons {
 		fmt.Fprintf(tw, "%s/%s\t%d\t%s\n", d.Node, d.Name, d.PID, yes(d.Alive))
 	}
-	fmt.Fprintln(tw, "\nBGP NEIGHBOR (edge)\tAS\tSTATE\tUP\tRECEIVED v4/v6\tSENT v4/v6")
+	fmt.Fprintln(tw, "\nEDGE\tBGP NEIGHBOR\tAS\tSTATE\tUP\tRECEIVED v4/v6\tSENT v4/v6")
 	for _, x := range s.Sessions {
 		up := x.Uptime
 		if up == "" {
 			up = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%d/%d\t%d/%d\n", x.Peer, x.RemoteAS, x.State, up,
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%d/%d\t%d/%d\n", x.Node, x.Peer, x.RemoteAS, x.State, up,
 			x.Received["ipv4Unicast"], x.Received["ipv6Unicast"], x.Sent["ipv4Unicast"], x.Sent["ipv6Unicast"])
 	}
-	fmt.Fprintf(tw, "\nedge FIB: %d IPv4 and %d IPv6 routes; %d from BGP, %d static\n", s.FIB.V4, s.FIB.V6, s.FIB.BGP, s.FIB.Static)
+	fmt.Fprintf(tw, "\n%s FIB: %d IPv4 and %d IPv6 routes; %d from BGP, %d static\n", NodeEdge, s.FIB.V4, s.FIB.V6, s.FIB.BGP, s.FIB.Static)
 	if len(s.Problems) > 0 {
 		fmt.Fprintf(tw, "\nPROBLEMS:\n  %s\n", strings.Join(s.Problems, "\n  "))
 	}

@@ -5,25 +5,25 @@ import (
 	"net/netip"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 )
 
-// Node names of the lab topology.
+// Node names of the default lab topology. A lab built from a runbook names
+// its sites after the runbook's sites and its edges edge, edge2, edge3...
 const (
-	NodeEdge = "edge" // FRR router where the hospitals' traffic enters
-	NodeSKM1 = "skm1" // first datacenter's gateway; every VM reaches it at baseline
-	NodeSKM2 = "skm2" // second datacenter's gateway; the cutover target
-	NodeHosp = "hosp" // a client network behind the edge
-	NodeCtl  = "ctl"  // where the cutover daemon runs and peers with the edge
+	NodeEdge = "edge" // the first edge router, where the clients' traffic enters
+	NodeSKM1 = "skm1" // the default lab's first site; every VM reaches it at baseline
+	NodeSKM2 = "skm2" // the default lab's second site; the cutover target
+	NodeHosp = "hosp" // the client network behind the edges
+	NodeCtl  = "ctl"  // where the cutover daemon runs and peers with the edges
 )
 
-// Nodes lists the lab's nodes in creation order.
-var Nodes = []string{NodeEdge, NodeSKM1, NodeSKM2, NodeHosp, NodeCtl}
-
-// Sites lists the datacenter nodes that hold the VMs.
+// Sites lists the default lab's sites.
 var Sites = []string{NodeSKM1, NodeSKM2}
 
-// BGP autonomous systems of the lab.
+// BGP autonomous systems of the default lab.
 const (
 	EdgeAS       uint32 = 65000
 	ControllerAS uint32 = 65100
@@ -61,26 +61,100 @@ func countUp(a netip.Addr, n int) []netip.Prefix {
 	return out
 }
 
-// NextHop is a pair of addresses of one node, one per family.
+// NextHop is a pair of addresses of one node, one per family; either may
+// be the zero Addr.
 type NextHop struct {
 	V4 netip.Addr `json:"v4"`
 	V6 netip.Addr `json:"v6"`
 }
 
+// For returns the address of a's family.
+func (n NextHop) For(a netip.Addr) netip.Addr {
+	if a.Is4() {
+		return n.V4
+	}
+	return n.V6
+}
+
+// Shape is what a lab is built of: its sites with their gateways'
+// addresses, its edge routers as the controller peers with them, and the
+// site the network's own (covering) routes lead to. DefaultShape is the
+// built-in lab; ShapeOf derives one from a runbook. Every other address
+// (the links to the client network, a second family where the runbook
+// gives one) the lab chooses itself, around the ones given here.
+type Shape struct {
+	ControllerAS uint32
+	// ControllerID is the controller's BGP router-id (informational: the
+	// lab puts no address on it).
+	ControllerID netip.Addr
+	Sites        []SiteSpec
+	Edges        []EdgeSpec
+	// Fallback names the site the edges' covering routes lead to.
+	Fallback string
+}
+
+// SiteSpec is a site: its name and its gateway's addresses, the next-hops
+// announced to send a VM's traffic there.
+type SiteSpec struct {
+	Name    string
+	NextHop NextHop
+}
+
+// EdgeSpec is an edge router as the controller sees it.
+type EdgeSpec struct {
+	// Addrs are the edge's addresses the controller dials, at most one per
+	// family (the default lab's edge has both; a runbook's peer one).
+	Addrs []netip.Addr
+	AS    uint32
+	Port  uint16 // 0: 179
+	// HoldTime and Keepalive of the edge's session; 0: the lab's 9 s / 3 s.
+	HoldTime, Keepalive time.Duration
+	Password            string // TCP MD5; "" none
+	Description         string
+}
+
+// DefaultShape is the built-in lab: sites skm1 and skm2, one edge in AS
+// 65000 that the controller (AS 65100) reaches over IPv4 and IPv6, and the
+// covering routes leading to skm1.
+func DefaultShape() Shape {
+	a := netip.MustParseAddr
+	return Shape{
+		ControllerAS: ControllerAS,
+		ControllerID: a("10.255.0.2"),
+		Sites: []SiteSpec{
+			{Name: NodeSKM1, NextHop: NextHop{V4: a("10.255.1.2"), V6: a("fd00:255:1::2")}},
+			{Name: NodeSKM2, NextHop: NextHop{V4: a("10.255.2.2"), V6: a("fd00:255:2::2")}},
+		},
+		Edges:    []EdgeSpec{{Addrs: []netip.Addr{a("10.255.0.1"), a("fd00:255::1")}, AS: EdgeAS}},
+		Fallback: NodeSKM1,
+	}
+}
+
 // Endpoint is one end of a link: an interface of a node with its addresses.
+// An interface enslaved to a bridge has its addresses on the bridge.
 type Endpoint struct {
-	Node  string         `json:"node"`
-	Iface string         `json:"iface"`
-	Addrs []netip.Prefix `json:"addrs"`
+	Node   string         `json:"node"`
+	Iface  string         `json:"iface"`
+	Addrs  []netip.Prefix `json:"addrs,omitempty"`
+	Bridge string         `json:"bridge,omitempty"`
 }
 
 // String returns "node:iface", containerlab's endpoint notation.
 func (e Endpoint) String() string { return e.Node + ":" + e.Iface }
 
-// Link is a veth pair between the edge (A) and another node (B).
+// Link is a veth pair between an edge (A) and another node (B).
 type Link struct {
 	A Endpoint `json:"a"`
 	B Endpoint `json:"b"`
+}
+
+// Bridge is a Linux bridge in a site's gateway: with two or more edges the
+// site's gateway address sits on one segment shared by every edge, as a
+// datacenter's gateway does.
+type Bridge struct {
+	Node  string         `json:"node"`
+	Name  string         `json:"name"`
+	Addrs []netip.Prefix `json:"addrs"`
 }
 
 // StaticRoute is a route a node gets at start: Dst via Via.
@@ -89,123 +163,570 @@ type StaticRoute struct {
 	Via netip.Addr   `json:"via"`
 }
 
+// Site is a site of the lab: the runbook's name, the node (namespace) of
+// its gateway, and the gateway's addresses.
+type Site struct {
+	Name    string  `json:"name"`
+	Node    string  `json:"node"`
+	NextHop NextHop `json:"next_hop"`
+}
+
+// Edge is an edge router of the lab: an FRR in its own namespace.
+type Edge struct {
+	Node     string     `json:"node"`
+	AS       uint32     `json:"as"`
+	RouterID netip.Addr `json:"router_id"`
+	// Sessions are the BGP sessions toward the controller: the edge's
+	// address the controller dials and the controller's address on that
+	// link, one per family the runbook (or the default lab) peers over.
+	Sessions    []Session `json:"sessions"`
+	Port        uint16    `json:"port,omitempty"`
+	HoldTime    int       `json:"hold_time"` // seconds
+	Keepalive   int       `json:"keepalive"` // seconds
+	Description string    `json:"description,omitempty"`
+	// Password is the TCP MD5 password; not kept in the state file (the
+	// rendered bgpd.conf, readable by frr only, holds it).
+	Password string `json:"-"`
+}
+
+// Session is one BGP session between an edge and the controller.
+type Session struct {
+	Edge netip.Addr `json:"edge"`
+	Ctl  netip.Addr `json:"ctl"`
+}
+
 // Topology is the lab's addressing plan (see the package documentation for
-// the table). Every field is filled by Up and kept in the state file.
+// the default one). Every field is filled by Up and kept in the state file.
 type Topology struct {
 	Name         string `json:"name"`
-	EdgeAS       uint32 `json:"edge_as"`       // 65000
-	ControllerAS uint32 `json:"controller_as"` // 65100
-	// EdgeRouterID is the edge's BGP router-id (its address toward ctl).
+	EdgeAS       uint32 `json:"edge_as"`       // the first edge's AS
+	ControllerAS uint32 `json:"controller_as"` // 65100 in the default lab
+	// EdgeRouterID is the first edge's BGP router-id (its IPv4 address
+	// toward ctl).
 	EdgeRouterID netip.Addr `json:"edge_router_id"`
-	// EdgeCtl4 and EdgeCtl6 are the edge's addresses on the ctl link: the
-	// peer addresses the controller dials (the edge accepts both).
+	// EdgeCtl4 and EdgeCtl6 are the first edge's addresses on its ctl link
+	// that the controller peers with (zero when it does not over a family).
 	EdgeCtl4 netip.Addr `json:"edge_ctl4"`
 	EdgeCtl6 netip.Addr `json:"edge_ctl6"`
-	// Ctl4 and Ctl6 are the controller's own addresses in ctl; Ctl4 is its
-	// router-id. The edge peers with both.
+	// Ctl4 and Ctl6 are the controller's addresses on the first edge's
+	// link; the routes out of ctl go through it.
 	Ctl4 netip.Addr `json:"ctl4"`
 	Ctl6 netip.Addr `json:"ctl6"`
-	// SiteNextHop maps a site ("skm1", "skm2") to its gateway addresses: the
+	// SiteNextHop maps a site's node to its gateway addresses: the
 	// next-hop to announce to send a VM's traffic there.
 	SiteNextHop map[string]NextHop `json:"site_next_hop"`
-	// BaselineSite is where the covering routes send every VM ("skm1").
+	// BaselineSite is the node of the site the covering routes lead to
+	// (the runbook's fallback).
 	BaselineSite string `json:"baseline_site"`
-	// HospAddr and HospAddr6 are the client's addresses in hosp.
+	// HospAddr and HospAddr6 are the client's addresses toward the first
+	// edge.
 	HospAddr  netip.Addr `json:"hosp_addr"`
 	HospAddr6 netip.Addr `json:"hosp_addr6"`
-	// VMs are the VM addresses (/32 or /128), present at both sites.
+	// VMs are the VM addresses (/32 or /128), present at every site.
 	VMs []netip.Prefix `json:"vms"`
-	// Covering are the ranges the edge routes to BaselineSite statically;
-	// every VM is inside one, and the edge accepts from and mirrors to the
+	// Covering are the ranges the edges route to BaselineSite statically;
+	// every VM is inside one, and the edges accept from and mirror to the
 	// controller only prefixes inside them.
 	Covering []netip.Prefix `json:"covering"`
+	// Sites and Edges in the order of the shape; Edges[0] is NodeEdge.
+	Sites []Site `json:"sites"`
+	Edges []Edge `json:"edges"`
 	// Links are the veth pairs, edge side first.
-	Links []Link `json:"links"`
-	// Routes are each node's static routes (default routes toward the edge).
+	Links   []Link   `json:"links"`
+	Bridges []Bridge `json:"bridges,omitempty"`
+	// Routes are each node's static routes (default routes toward the
+	// first edge).
 	Routes map[string][]StaticRoute `json:"routes"`
 }
 
-// Link returns the link between the edge and node.
-func (t Topology) Link(node string) (Link, bool) {
+// Link returns the link between the first edge and node.
+func (t Topology) Link(node string) (Link, bool) { return t.LinkOf(NodeEdge, node) }
+
+// LinkOf returns the link between edge and node.
+func (t Topology) LinkOf(edge, node string) (Link, bool) {
 	for _, l := range t.Links {
-		if l.B.Node == node {
+		if l.A.Node == edge && l.B.Node == node {
 			return l, true
 		}
 	}
 	return Link{}, false
 }
 
-var (
-	v4Default = netip.MustParsePrefix("0.0.0.0/0")
-	v6Default = netip.MustParsePrefix("::/0")
-)
-
-// linkPlan is the fixed part of the addressing plan: the edge's side of
-// each link, the other side, and which node it goes to.
-var linkPlan = []struct {
-	node          string
-	edge4, other4 string
-	edge6, other6 string
-	defaultToEdge bool
-}{
-	{NodeCtl, "10.255.0.1/30", "10.255.0.2/30", "fd00:255::1/64", "fd00:255::2/64", true},
-	{NodeSKM1, "10.255.1.1/30", "10.255.1.2/30", "fd00:255:1::1/64", "fd00:255:1::2/64", true},
-	{NodeSKM2, "10.255.2.1/30", "10.255.2.2/30", "fd00:255:2::1/64", "fd00:255:2::2/64", true},
-	{NodeHosp, "10.255.3.1/24", "10.255.3.2/24", "fd00:255:3::1/64", "fd00:255:3::2/64", true},
+// Nodes lists the lab's nodes in creation order: edges, sites, hosp, ctl.
+func (t Topology) Nodes() []string {
+	out := t.EdgeNodes()
+	out = append(out, t.SiteNodes()...)
+	return append(out, NodeHosp, NodeCtl)
 }
 
-// edgeIface is the edge's interface toward node: named after the node, so
-// that `ip -n cutover-lab-edge route` reads "via 10.255.2.2 dev skm2".
-func edgeIface(node string) string { return node }
+// EdgeNodes lists the edges' nodes, the first one NodeEdge.
+func (t Topology) EdgeNodes() []string {
+	var out []string
+	for _, e := range t.Edges {
+		out = append(out, e.Node)
+	}
+	return out
+}
 
-// peerIface is every other node's interface toward the edge.
-const peerIface = "edge"
+// SiteNodes lists the sites' nodes in the shape's order.
+func (t Topology) SiteNodes() []string {
+	var out []string
+	for _, s := range t.Sites {
+		out = append(out, s.Node)
+	}
+	return out
+}
 
-// newTopology builds the topology for a validated config.
-func newTopology(cfg Config) Topology {
+// SiteNode returns the node of the site called name (a runbook's site name).
+func (t Topology) SiteNode(name string) (string, bool) {
+	for _, s := range t.Sites {
+		if s.Name == name {
+			return s.Node, true
+		}
+	}
+	return "", false
+}
+
+// SiteName returns the runbook's name of the site at node.
+func (t Topology) SiteName(node string) string {
+	for _, s := range t.Sites {
+		if s.Node == node {
+			return s.Name
+		}
+	}
+	return node
+}
+
+// IsEdge reports whether node is one of the edges.
+func (t Topology) IsEdge(node string) bool { return slices.Contains(t.EdgeNodes(), node) }
+
+// edgeNode names the i-th edge: edge, edge2, edge3...
+func edgeNode(i int) string {
+	if i == 0 {
+		return NodeEdge
+	}
+	return NodeEdge + strconv.Itoa(i+1)
+}
+
+var (
+	v4Default  = netip.MustParsePrefix("0.0.0.0/0")
+	v6Default  = netip.MustParsePrefix("::/0")
+	nodeNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_]{0,14}$`)
+	// host and macvlan mean something else in containerlab's endpoints
+	reservedRE  = regexp.MustCompile(`^(edge[0-9]*|hosp|ctl|host|macvlan)$`)
+	maxEdges    = 8
+	maxSites    = 16
+	lanPrefix4  = 24 // the client's links
+	lanPrefix6  = 64
+	linkPrefix4 = 30 // preferred for a site's or the controller's link
+	linkPrefix6 = 64
+)
+
+// siteNode is the node of the i-th site called name: the name itself when
+// it makes an interface name (at most 15 characters) and is no other
+// node's name, else site1, site2...
+func siteNode(i int, name string) string {
+	if nodeNameRE.MatchString(name) && !reservedRE.MatchString(name) {
+		return name
+	}
+	return "site" + strconv.Itoa(i+1)
+}
+
+// validateShape checks a shape before any address is chosen.
+func validateShape(s Shape) error {
+	var errs []error
+	if s.ControllerAS == 0 {
+		errs = append(errs, fmt.Errorf("controller AS missing"))
+	}
+	switch n := len(s.Sites); {
+	case n < 2:
+		errs = append(errs, fmt.Errorf("%d sites: a lab needs at least two", n))
+	case n > maxSites:
+		errs = append(errs, fmt.Errorf("%d sites: the lab builds at most %d", n, maxSites))
+	}
+	switch n := len(s.Edges); {
+	case n == 0:
+		errs = append(errs, fmt.Errorf("no edge router: the controller needs a peer"))
+	case n > maxEdges:
+		errs = append(errs, fmt.Errorf("%d edge routers: the lab builds at most %d", n, maxEdges))
+	}
+	names := map[string]bool{}
+	for _, st := range s.Sites {
+		if names[st.Name] {
+			errs = append(errs, fmt.Errorf("site %s listed twice", st.Name))
+		}
+		names[st.Name] = true
+		if !st.NextHop.V4.IsValid() && !st.NextHop.V6.IsValid() {
+			errs = append(errs, fmt.Errorf("site %s has no next-hop", st.Name))
+		}
+		for _, a := range []netip.Addr{st.NextHop.V4, st.NextHop.V6} {
+			if a.IsValid() && !usable(a) {
+				errs = append(errs, fmt.Errorf("site %s next-hop %s: the lab needs a unicast, global or private address", st.Name, a))
+			}
+		}
+	}
+	if !names[s.Fallback] {
+		errs = append(errs, fmt.Errorf("fallback %q: not a site of the lab", s.Fallback))
+	}
+	for i, e := range s.Edges {
+		if len(e.Addrs) == 0 {
+			errs = append(errs, fmt.Errorf("edge %d has no address", i+1))
+		}
+		fam := map[bool]bool{}
+		for _, a := range e.Addrs {
+			if fam[a.Is4()] {
+				errs = append(errs, fmt.Errorf("edge %d: two addresses of one family (%v): the lab builds one edge router per peer address", i+1, e.Addrs))
+			}
+			fam[a.Is4()] = true
+			if !usable(a) {
+				errs = append(errs, fmt.Errorf("edge %s: the lab needs a unicast, global or private address (no link-local, no zone)", a))
+			}
+		}
+		switch {
+		case e.AS == 0:
+			errs = append(errs, fmt.Errorf("edge %v: AS missing", e.Addrs))
+		case e.AS == s.ControllerAS:
+			errs = append(errs, fmt.Errorf("edge %v: AS %d is the controller's: the lab's edges mirror routes back over eBGP, which iBGP does not do; give the peer another AS to rehearse", e.Addrs, e.AS))
+		}
+	}
+	return joinErrs("lab shape", errs)
+}
+
+func usable(a netip.Addr) bool {
+	return a.IsValid() && a.Zone() == "" && !a.Is4In6() && !a.IsUnspecified() && !a.IsLoopback() &&
+		!a.IsMulticast() && !a.IsLinkLocalUnicast() && !a.IsInterfaceLocalMulticast()
+}
+
+// newTopology builds the topology for a validated config: it places the
+// shape's fixed addresses, chooses a subnet around each that holds the
+// nodes on its link, and takes the rest from the lab's own ranges, never
+// overlapping an address or range of the shape and the VMs.
+func newTopology(cfg Config) (Topology, error) {
+	sh := *cfg.Shape
 	t := Topology{
 		Name:         cfg.Name,
-		EdgeAS:       EdgeAS,
-		ControllerAS: ControllerAS,
+		ControllerAS: sh.ControllerAS,
 		SiteNextHop:  map[string]NextHop{},
-		BaselineSite: NodeSKM1,
 		VMs:          cfg.VMs,
 		Covering:     cfg.Covering,
 		Routes:       map[string][]StaticRoute{},
 	}
-	for _, p := range linkPlan {
-		e4, o4 := netip.MustParsePrefix(p.edge4), netip.MustParsePrefix(p.other4)
-		e6, o6 := netip.MustParsePrefix(p.edge6), netip.MustParsePrefix(p.other6)
-		t.Links = append(t.Links, Link{
-			A: Endpoint{Node: NodeEdge, Iface: edgeIface(p.node), Addrs: []netip.Prefix{e4, e6}},
-			B: Endpoint{Node: p.node, Iface: peerIface, Addrs: []netip.Prefix{o4, o6}},
-		})
-		if p.defaultToEdge {
-			t.Routes[p.node] = []StaticRoute{{Dst: v4Default, Via: e4.Addr()}, {Dst: v6Default, Via: e6.Addr()}}
-		}
-		switch p.node {
-		case NodeCtl:
-			t.EdgeCtl4, t.EdgeCtl6 = e4.Addr(), e6.Addr()
-			t.EdgeRouterID = e4.Addr()
-			t.Ctl4, t.Ctl6 = o4.Addr(), o6.Addr()
-		case NodeSKM1, NodeSKM2:
-			t.SiteNextHop[p.node] = NextHop{V4: o4.Addr(), V6: o6.Addr()}
-		case NodeHosp:
-			t.HospAddr, t.HospAddr6 = o4.Addr(), o6.Addr()
+	al := newAllocator(sh, cfg.Covering)
+	for i, s := range sh.Sites {
+		node := siteNode(i, s.Name)
+		t.Sites = append(t.Sites, Site{Name: s.Name, Node: node, NextHop: s.NextHop})
+		t.SiteNextHop[node] = s.NextHop
+		if s.Name == sh.Fallback {
+			t.BaselineSite = node
 		}
 	}
-	return t
+	for i, e := range sh.Edges {
+		edge := Edge{Node: edgeNode(i), AS: e.AS, Port: e.Port, Description: e.Description, Password: e.Password,
+			HoldTime: ctlHold, Keepalive: ctlKeepalive}
+		if e.HoldTime > 0 || e.Keepalive > 0 {
+			edge.HoldTime, edge.Keepalive = int(e.HoldTime/time.Second), int(e.Keepalive/time.Second)
+			if edge.Keepalive == 0 {
+				edge.Keepalive = edge.HoldTime / 3
+			}
+		}
+		t.Edges = append(t.Edges, edge)
+	}
+	nEdges := len(sh.Edges)
+	// Sites: the gateway's address with every edge on its subnet.
+	for _, s := range t.Sites {
+		var gw []netip.Prefix
+		edgeAddrs := make([][]netip.Prefix, nEdges)
+		for _, a := range []netip.Addr{s.NextHop.V4, s.NextHop.V6} {
+			if !a.IsValid() {
+				continue
+			}
+			sub, hosts, err := al.around(a, nEdges)
+			if err != nil {
+				return Topology{}, fmt.Errorf("site %s: %w", s.Name, err)
+			}
+			gw = append(gw, netip.PrefixFrom(a, sub.Bits()))
+			for k := range nEdges {
+				edgeAddrs[k] = append(edgeAddrs[k], netip.PrefixFrom(hosts[k], sub.Bits()))
+			}
+		}
+		for k, e := range t.Edges {
+			b := Endpoint{Node: s.Node, Iface: e.Node, Addrs: gw}
+			if nEdges > 1 {
+				b = Endpoint{Node: s.Node, Iface: e.Node, Bridge: siteBridge}
+			}
+			t.Links = append(t.Links, Link{A: Endpoint{Node: e.Node, Iface: s.Node, Addrs: edgeAddrs[k]}, B: b})
+		}
+		if nEdges > 1 {
+			t.Bridges = append(t.Bridges, Bridge{Node: s.Node, Name: siteBridge, Addrs: gw})
+		}
+	}
+	// The controller's links: the edge's given address, the controller on
+	// the same subnet.
+	ctlLinks := make([]Link, nEdges)
+	for k, e := range sh.Edges {
+		ln := Link{A: Endpoint{Node: t.Edges[k].Node, Iface: NodeCtl}, B: Endpoint{Node: NodeCtl, Iface: t.Edges[k].Node}}
+		for _, a := range e.Addrs {
+			sub, hosts, err := al.around(a, 1)
+			if err != nil {
+				return Topology{}, fmt.Errorf("edge %s: %w", a, err)
+			}
+			ln.A.Addrs = append(ln.A.Addrs, netip.PrefixFrom(a, sub.Bits()))
+			ln.B.Addrs = append(ln.B.Addrs, netip.PrefixFrom(hosts[0], sub.Bits()))
+			t.Edges[k].Sessions = append(t.Edges[k].Sessions, Session{Edge: a, Ctl: hosts[0]})
+		}
+		ctlLinks[k] = ln
+	}
+	// The client's links: from the lab's own ranges.
+	for _, e := range t.Edges {
+		ln := Link{A: Endpoint{Node: e.Node, Iface: NodeHosp}, B: Endpoint{Node: NodeHosp, Iface: e.Node}}
+		for _, v6 := range []bool{false, true} {
+			sub, err := al.internal(v6, map[bool]int{false: lanPrefix4, true: lanPrefix6}[v6])
+			if err != nil {
+				return Topology{}, err
+			}
+			ln.A.Addrs = append(ln.A.Addrs, netip.PrefixFrom(sub.Addr().Next(), sub.Bits()))
+			ln.B.Addrs = append(ln.B.Addrs, netip.PrefixFrom(sub.Addr().Next().Next(), sub.Bits()))
+		}
+		t.Links = append(t.Links, ln)
+	}
+	// A family the controller does not peer over still gets addresses, so
+	// that ctl routes both families and every edge has an IPv4 router-id.
+	for k := range ctlLinks {
+		ln := &ctlLinks[k]
+		for _, v6 := range []bool{false, true} {
+			if slices.ContainsFunc(ln.A.Addrs, func(p netip.Prefix) bool { return p.Addr().Is6() == v6 }) {
+				continue
+			}
+			sub, err := al.internal(v6, map[bool]int{false: linkPrefix4, true: linkPrefix6}[v6])
+			if err != nil {
+				return Topology{}, err
+			}
+			ln.A.Addrs = append(ln.A.Addrs, netip.PrefixFrom(sub.Addr().Next(), sub.Bits()))
+			ln.B.Addrs = append(ln.B.Addrs, netip.PrefixFrom(sub.Addr().Next().Next(), sub.Bits()))
+		}
+		slices.SortStableFunc(ln.A.Addrs, familyFirst)
+		slices.SortStableFunc(ln.B.Addrs, familyFirst)
+		for _, p := range ln.A.Addrs {
+			if p.Addr().Is4() {
+				t.Edges[k].RouterID = p.Addr()
+				break
+			}
+		}
+	}
+	// The controller's link comes first, as in the default lab's plan.
+	t.Links = append(ctlLinks, t.Links...)
+
+	first := t.Edges[0]
+	t.EdgeAS, t.EdgeRouterID = first.AS, first.RouterID
+	for _, s := range first.Sessions {
+		if s.Edge.Is4() {
+			t.EdgeCtl4 = s.Edge
+		} else {
+			t.EdgeCtl6 = s.Edge
+		}
+	}
+	ctl := ctlLinks[0]
+	for i, p := range ctl.B.Addrs {
+		if p.Addr().Is4() {
+			t.Ctl4 = p.Addr()
+		} else {
+			t.Ctl6 = p.Addr()
+		}
+		t.Routes[NodeCtl] = append(t.Routes[NodeCtl], defaultVia(ctl.A.Addrs[i].Addr()))
+	}
+	hosp, _ := t.LinkOf(NodeEdge, NodeHosp)
+	for i, p := range hosp.B.Addrs {
+		if p.Addr().Is4() {
+			t.HospAddr = p.Addr()
+		} else {
+			t.HospAddr6 = p.Addr()
+		}
+		t.Routes[NodeHosp] = append(t.Routes[NodeHosp], defaultVia(hosp.A.Addrs[i].Addr()))
+	}
+	for _, s := range t.Sites {
+		ln, _ := t.LinkOf(NodeEdge, s.Node)
+		for _, p := range ln.A.Addrs {
+			t.Routes[s.Node] = append(t.Routes[s.Node], defaultVia(p.Addr()))
+		}
+	}
+	for _, c := range t.Covering {
+		if !t.SiteNextHop[t.BaselineSite].For(c.Addr()).IsValid() {
+			return Topology{}, fmt.Errorf("covering range %s: the fallback site %s has no %s next-hop to route it to",
+				c, t.SiteName(t.BaselineSite), family(c.Addr()))
+		}
+	}
+	return t, nil
 }
 
-// infraPrefixes are the link subnets; VM ranges must not overlap them.
-func infraPrefixes() []netip.Prefix {
-	var out []netip.Prefix
-	for _, p := range linkPlan {
-		for _, s := range []string{p.edge4, p.edge6} {
-			out = append(out, netip.MustParsePrefix(s).Masked())
+// siteBridge is the bridge of a site's gateway with two or more edges.
+const siteBridge = "edges"
+
+func defaultVia(via netip.Addr) StaticRoute {
+	if via.Is4() {
+		return StaticRoute{Dst: v4Default, Via: via}
+	}
+	return StaticRoute{Dst: v6Default, Via: via}
+}
+
+func familyFirst(a, b netip.Prefix) int {
+	switch {
+	case a.Addr().Is4() == b.Addr().Is4():
+		return 0
+	case a.Addr().Is4():
+		return -1
+	}
+	return 1
+}
+
+func family(a netip.Addr) string {
+	if a.Is4() {
+		return "IPv4"
+	}
+	return "IPv6"
+}
+
+// allocator places subnets: around the shape's fixed addresses, and from
+// the lab's own ranges, so that no two overlap and none holds an address
+// or range it must not.
+type allocator struct {
+	fixed []netip.Addr   // the shape's addresses: each belongs to one subnet only
+	avoid []netip.Prefix // covering ranges and subnets already placed
+	next  map[bool]int   // the next candidate of the lab's own ranges, per family
+}
+
+func newAllocator(sh Shape, covering []netip.Prefix) *allocator {
+	al := &allocator{next: map[bool]int{}}
+	for _, s := range sh.Sites {
+		for _, a := range []netip.Addr{s.NextHop.V4, s.NextHop.V6} {
+			if a.IsValid() {
+				al.fixed = append(al.fixed, a)
+			}
+		}
+	}
+	for _, e := range sh.Edges {
+		al.fixed = append(al.fixed, e.Addrs...)
+	}
+	al.avoid = append(al.avoid, covering...)
+	return al
+}
+
+func (al *allocator) free(sub netip.Prefix, own netip.Addr) bool {
+	for _, a := range al.fixed {
+		if a != own && sub.Contains(a) {
+			return false
+		}
+	}
+	for _, p := range al.avoid {
+		if p.Overlaps(sub) {
+			return false
+		}
+	}
+	return true
+}
+
+// around places the smallest usual subnet around a that holds a and n more
+// hosts and returns it with those n hosts.
+func (al *allocator) around(a netip.Addr, n int) (netip.Prefix, []netip.Addr, error) {
+	var tried []string
+	for _, bits := range candidateBits(a.Is4(), n+1) {
+		sub := netip.PrefixFrom(a, bits).Masked()
+		hosts := hostsOf(sub, a, n)
+		if len(hosts) < n {
+			continue
+		}
+		if !al.free(sub, a) {
+			tried = append(tried, sub.String())
+			continue
+		}
+		al.avoid = append(al.avoid, sub)
+		return sub, hosts, nil
+	}
+	return netip.Prefix{}, nil, fmt.Errorf("no subnet around %s holds %d more hosts without another lab address or VM range (tried %s)",
+		a, n, strings.Join(tried, ", "))
+}
+
+// candidateBits are the prefix lengths tried for a link of n hosts, the
+// usual one first (/30 or the /29... that holds them; /64), then smaller
+// subnets down to /31 and /127 where another address is close.
+func candidateBits(v4 bool, n int) []int {
+	var out []int
+	if v4 {
+		for b := 30; b >= 24; b-- {
+			if 1<<(32-b)-2 >= n {
+				out = append(out, b)
+				break
+			}
+		}
+		if n <= 2 {
+			out = append(out, 31)
+		}
+		return out
+	}
+	for _, b := range []int{64, 112, 120, 124, 125, 126, 127} {
+		if b == 127 && n > 2 {
+			continue
+		}
+		out = append(out, b)
+	}
+	return out
+}
+
+// hostsOf returns up to n addresses of sub other than own, skipping the
+// network and broadcast addresses where they are not usable (/31 and /127
+// use both).
+func hostsOf(sub netip.Prefix, own netip.Addr, n int) []netip.Addr {
+	pointToPoint := sub.Bits() == own.BitLen()-1
+	var last netip.Addr
+	if own.Is4() && !pointToPoint {
+		last = lastAddr(sub)
+	}
+	var out []netip.Addr
+	for a := sub.Addr(); sub.Contains(a) && len(out) < n; a = a.Next() {
+		switch {
+		case a == own:
+		case a == sub.Addr() && !pointToPoint:
+		case a == last:
+		default:
+			out = append(out, a)
 		}
 	}
 	return out
+}
+
+func lastAddr(p netip.Prefix) netip.Addr {
+	b := p.Addr().As4()
+	host := uint32(1)<<(32-p.Bits()) - 1
+	v := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+	v |= host
+	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
+}
+
+// internal places a subnet of the given length from the lab's own ranges:
+// 10.255.3.0 and up, then 100.64.0.0/10 (IPv4); fd00:255:3:: and up, then
+// fd00:c07::/32 (IPv6).
+func (al *allocator) internal(v6 bool, bits int) (netip.Prefix, error) {
+	for {
+		i := al.next[v6]
+		al.next[v6]++
+		var sub netip.Prefix
+		switch {
+		case !v6 && i < 253:
+			sub = netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 255, byte(3 + i), 0}), bits)
+		case !v6 && i < 253+16384:
+			j := i - 253
+			sub = netip.PrefixFrom(netip.AddrFrom4([4]byte{100, byte(64 + j>>8), byte(j), 0}), bits)
+		case v6 && i < 65533:
+			sub = netip.MustParsePrefix(fmt.Sprintf("fd00:255:%x::/%d", 3+i, bits))
+		case v6 && i < 65533+65536:
+			sub = netip.MustParsePrefix(fmt.Sprintf("fd00:c07:%x::/%d", i-65533, bits))
+		default:
+			return netip.Prefix{}, fmt.Errorf("the lab's own address ranges are used up")
+		}
+		if al.free(sub, netip.Addr{}) {
+			al.avoid = append(al.avoid, sub)
+			return sub, nil
+		}
+	}
 }
 
 var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,30}$`)
@@ -221,6 +742,10 @@ func (cfg *Config) validate() error {
 	if cfg.Dir == "" {
 		cfg.Dir = DefaultDir(cfg.Name)
 	}
+	if cfg.Shape == nil {
+		sh := DefaultShape()
+		cfg.Shape = &sh
+	}
 	if len(cfg.Covering) == 0 {
 		cfg.Covering = []netip.Prefix{DefaultCovering4, DefaultCovering6}
 	}
@@ -231,6 +756,10 @@ func (cfg *Config) validate() error {
 		cfg.FRRDir = DefaultFRRDir
 	}
 	var errs []error
+	if err := validateShape(*cfg.Shape); err != nil {
+		errs = append(errs, err)
+	}
+	fixed := shapeAddrs(*cfg.Shape)
 	for i, c := range cfg.Covering {
 		switch {
 		case !c.IsValid():
@@ -241,10 +770,14 @@ func (cfg *Config) validate() error {
 		case c.Bits() == 0:
 			errs = append(errs, fmt.Errorf("covering range %s: a default route cannot be a VM range", c))
 		}
-		for _, in := range infraPrefixes() {
-			if c.Overlaps(in) {
-				errs = append(errs, fmt.Errorf("covering range %s overlaps the lab's link subnet %s", c, in))
+		var in []string
+		for _, a := range fixed {
+			if c.Contains(a) {
+				in = append(in, a.String())
 			}
+		}
+		if len(in) > 0 {
+			errs = append(errs, fmt.Errorf("covering range %s holds the routers' addresses %s: VM ranges and router links must not overlap", c, strings.Join(in, ", ")))
 		}
 		for _, o := range cfg.Covering[:i] {
 			if o.IsValid() && c.Overlaps(o) {
@@ -287,6 +820,21 @@ func (cfg *Config) validate() error {
 	return joinErrs("lab config", errs)
 }
 
+func shapeAddrs(sh Shape) []netip.Addr {
+	var out []netip.Addr
+	for _, s := range sh.Sites {
+		for _, a := range []netip.Addr{s.NextHop.V4, s.NextHop.V6} {
+			if a.IsValid() {
+				out = append(out, a)
+			}
+		}
+	}
+	for _, e := range sh.Edges {
+		out = append(out, e.Addrs...)
+	}
+	return out
+}
+
 func checkName(name string) error {
 	if !nameRE.MatchString(name) {
 		return fmt.Errorf("lab name %q: want 1-31 characters of a-z, 0-9, '-' and '_', starting with a letter or digit", name)
@@ -300,14 +848,29 @@ func NewTopology(cfg Config) (Topology, error) {
 	if err := cfg.validate(); err != nil {
 		return Topology{}, err
 	}
-	return newTopology(cfg), nil
+	t, err := newTopology(cfg)
+	if err != nil {
+		return Topology{}, fmt.Errorf("lab config: %w", err)
+	}
+	return t, nil
 }
 
-// FRRConf is the edge router's configuration as one integrated frr.conf.
-func (t Topology) FRRConf() string { return renderFRRConf(t) }
+// FRRConf is the first edge router's configuration as one integrated
+// frr.conf.
+func (t Topology) FRRConf() string { return renderFRRConf(t, t.Edges[0]) }
 
-// Sysctls returns the sysctls the lab sets on a node.
-func Sysctls(node string) [][2]string { return sysctls(node) }
+// FRRConfOf is edge's configuration as one integrated frr.conf.
+func (t Topology) FRRConfOf(edge string) (string, error) {
+	for _, e := range t.Edges {
+		if e.Node == edge {
+			return renderFRRConf(t, e), nil
+		}
+	}
+	return "", fmt.Errorf("no edge %q (edges: %v)", edge, t.EdgeNodes())
+}
+
+// Sysctls returns the sysctls the lab sets on a node of t.
+func (t Topology) Sysctls(node string) [][2]string { return sysctls(t.IsEdge(node)) }
 
 // VMList is the lab's VM addresses, one a line: the responders' list.
 func (t Topology) VMList() string {

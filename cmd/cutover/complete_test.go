@@ -81,7 +81,7 @@ func TestComplete(t *testing.T) {
 		{"-o of status", down, []string{"status", "-o", ""}, []string{"text", "json"}},
 		{"--output of lab fault", down, []string{"lab", "fault", "vm-down", "--output", ""}, []string{"text", "json"}},
 		{"-o of report", down, []string{"report", "-o", ""}, []string{"md", "html", "json", "svg", "text", "markdown"}},
-		{"fault kinds", down, []string{"lab", "fault", ""}, []string{"vm-down", "target-down", "slow-vm", "bgp-reset", "link-down", "daemon-kill"}},
+		{"fault kinds", down, []string{"lab", "fault", ""}, []string{"vm-down", "target-down", "slow-vm", "http-5xx", "bgp-reset", "link-down", "daemon-kill"}},
 		{"reconcile", down, []string{"reconcile", ""}, []string{"adopt", "clear"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

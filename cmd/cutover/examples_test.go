@@ -167,7 +167,7 @@ func TestCheckExample(t *testing.T) {
 		{"cutover lab up --bogus", "cutover lab up", "unknown flag: --bogus"},
 		{"cutover status -o yaml", "cutover status", `-o "yaml": want text or json`},
 		{"cutover confirm a b", "cutover confirm", "accepts at most 1 arg(s), received 2"},
-		{"cutover lab fault meteor", "cutover lab fault", "meteor is not one of vm-down, target-down, slow-vm, bgp-reset, link-down, daemon-kill"},
+		{"cutover lab fault meteor", "cutover lab fault", "meteor is not one of vm-down, target-down, slow-vm, http-5xx, bgp-reset, link-down, daemon-kill"},
 		{"cutover plan runbooks/nope.yaml", "cutover plan", "stat ../../runbooks/nope.yaml: no such file or directory"},
 		{"cutover lab stauts", "cutover lab", "unknown command stauts"},
 		{"cutover rollback --batch x", "cutover rollback", `invalid argument "x" for "--batch" flag: strconv.ParseInt: parsing "x": invalid syntax`},

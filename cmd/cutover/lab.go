@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/cutover/cutover/cutover/plan"
 	"github.com/cutover/cutover/lab"
 	"github.com/cutover/cutover/lab/clab"
 )
@@ -20,11 +22,17 @@ func newLabCmd(a *app) *cobra.Command {
 		Use:   "lab",
 		Short: "Run the lab: real FRR routers and VM responders in network namespaces",
 		Long: `The lab is the production shape in Linux network namespaces (cutover-<name>-<node>):
-an FRR edge router (AS 65000) where the hospitals' traffic enters, the datacenter
-gateways skm1 and skm2 holding every VM address, a client network hosp, and ctl,
-where the cutover controller (AS 65100) peers with the edge. Every VM reaches
-skm1 through the edge's covering static routes until the controller announces a
-more specific route. Needs root, FRR and iproute2 (scripts/setup --packages).`,
+FRR edge routers where the hospitals' traffic enters, the datacenter gateways
+holding every VM address, a client network hosp, and ctl, where the cutover
+controller peers with the edges. Every VM reaches the fallback site through the
+edges' covering static routes until the controller announces a more specific route.
+
+Without --runbook it is the built-in lab: one edge (AS 65000), sites skm1 and skm2,
+the controller in AS 65100. With --runbook it is the runbook's own shape: a site per
+runbook site with its next-hops, an edge per bgp.peers entry (its address, IPv4 or
+IPv6 transport, AS, timers, MD5), the inventory's addresses at every site, responders
+on every port the inventory probes and a Prometheus for every prometheus gate.
+Needs root, FRR and iproute2 (scripts/setup --packages).`,
 		Example: `  cutover lab up
   cutover lab status
   cutover lab http 10.64.0.10
@@ -49,18 +57,45 @@ func addLabNameFlag(cmd *cobra.Command) {
 }
 
 func addVMFlags(cmd *cobra.Command) {
-	cmd.Flags().Int("vms", 2000, "number of IPv4 VMs (10.64.0.10 upwards)")
+	cmd.Flags().Int("vms", 2000, "number of IPv4 VMs (10.64.0.10 upwards); with --runbook: keep only the first N inventory addresses")
 	cmd.Flags().Int("vms6", 0, "number of IPv6 VMs (fd00:64::10 upwards)")
+	cmd.Flags().StringSlice("runbook", nil, "build the lab in this runbook's shape (repeat for a chained drill's runbooks)")
+	cmd.Flags().String("fallback", "", "with --runbook: site the edges' covering routes lead to (default: the runbook's fallback, else move.from)")
 }
 
 // labConfig builds the lab configuration from the flags.
-func (a *app) labConfig() (lab.Config, error) {
+func (a *app) labConfig(cmd *cobra.Command) (lab.Config, error) {
 	n4, n6 := a.v.GetInt("vms"), a.v.GetInt("vms6")
 	if n4 < 0 || n6 < 0 {
 		return lab.Config{}, usageErr(fmt.Errorf("--vms %d --vms6 %d: want numbers >= 0", n4, n6))
 	}
-	vms := append(lab.DefaultVMs(n4), lab.DefaultVMs6(n6)...)
-	return lab.Config{Name: a.v.GetString("name"), VMs: vms}, nil
+	rbs := a.v.GetStringSlice("runbook")
+	if len(rbs) == 0 {
+		if a.v.GetString("fallback") != "" {
+			return lab.Config{}, usageErr(errors.New("--fallback needs --runbook"))
+		}
+		vms := append(lab.DefaultVMs(n4), lab.DefaultVMs6(n6)...)
+		return lab.Config{Name: a.v.GetString("name"), VMs: vms}, nil
+	}
+	if cmd.Flags().Changed("vms6") {
+		return lab.Config{}, usageErr(errors.New("--vms6 counts the built-in lab's VMs: with --runbook the inventory says which (--vms N keeps the first N)"))
+	}
+	var books []lab.Book
+	for _, p := range rbs {
+		pl, _, err := plan.Load(p)
+		if err != nil {
+			return lab.Config{}, inputErr(err)
+		}
+		books = append(books, lab.Book{Runbook: pl.Runbook, Inventory: pl.Inventory})
+	}
+	cfg, err := lab.ConfigFor(a.v.GetString("name"), a.v.GetString("fallback"), books...)
+	if err != nil {
+		return lab.Config{}, inputErr(err)
+	}
+	if cmd.Flags().Changed("vms") && n4 < len(cfg.VMs) {
+		cfg.VMs = cfg.VMs[:n4]
+	}
+	return cfg, nil
 }
 
 func newLabUpCmd(a *app) *cobra.Command {
@@ -71,10 +106,12 @@ func newLabUpCmd(a *app) *cobra.Command {
 standard error (JSON when that is not a terminal), its result to standard output.`,
 		Example: `  cutover lab up
   cutover lab up --vms 10000 --vms6 100 --name big
+  cutover lab up --runbook runbooks/dr-drill/failover.yaml
+  cutover lab up --runbook runbooks/drain-upgrade/out.yaml --runbook runbooks/drain-upgrade/back.yaml
   cutover lab up -o json 2>lab-up.log | jq .controller`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := a.labConfig()
+			cfg, err := a.labConfig(cmd)
 			if err != nil {
 				return err
 			}
@@ -86,18 +123,39 @@ standard error (JSON when that is not a terminal), its result to standard output
 			t := l.Topology()
 			res := labUpResult{Lab: l.Name(), Took: time.Since(start), VMs: len(t.VMs), Covering: t.Covering,
 				BaselineSite: t.BaselineSite, NextHops: t.SiteNextHop,
-				Controller: labController{Namespace: l.Namespace(lab.NodeCtl), AS: t.ControllerAS,
-					Peers: []netip.Addr{t.EdgeCtl4, t.EdgeCtl6}, PeerAS: t.EdgeAS}}
+				Controller: labController{Namespace: l.Namespace(lab.NodeCtl), AS: t.ControllerAS, PeerAS: t.EdgeAS}}
+			for _, e := range t.Edges {
+				le := labEdge{Node: e.Node, Namespace: l.Namespace(e.Node), AS: e.AS}
+				for _, s := range e.Sessions {
+					le.Peers = append(le.Peers, s.Edge)
+					le.Local = append(le.Local, s.Ctl)
+					res.Controller.Peers = append(res.Controller.Peers, s.Edge)
+				}
+				res.Edges = append(res.Edges, le)
+			}
 			if a.jsonOut() {
 				return a.writeJSON(res)
 			}
 			fmt.Fprintf(a.out, "lab %q up in %.1fs: %d VMs, covering %v via %s\n",
 				res.Lab, res.Took.Seconds(), res.VMs, res.Covering, res.BaselineSite)
-			fmt.Fprintf(a.out, "controller: run it in %s, AS %d, peer %s (or %s) AS %d\n",
-				res.Controller.Namespace, res.Controller.AS, t.EdgeCtl4, t.EdgeCtl6, res.Controller.PeerAS)
-			_, err = fmt.Fprintf(a.out, "next-hops: skm1 %s %s, skm2 %s %s\n",
-				t.SiteNextHop[lab.NodeSKM1].V4, t.SiteNextHop[lab.NodeSKM1].V6,
-				t.SiteNextHop[lab.NodeSKM2].V4, t.SiteNextHop[lab.NodeSKM2].V6)
+			fmt.Fprintf(a.out, "controller: run it in %s, AS %d\n", res.Controller.Namespace, res.Controller.AS)
+			for _, e := range res.Edges {
+				fmt.Fprintf(a.out, "  edge %s (AS %d): peer %s from %s\n", e.Node, e.AS, joinAddrs(e.Peers), joinAddrs(e.Local))
+			}
+			var hops []string
+			for _, s := range t.Sites {
+				h := s.Name
+				if s.Node != s.Name {
+					h += " (node " + s.Node + ")"
+				}
+				for _, a := range []netip.Addr{s.NextHop.V4, s.NextHop.V6} {
+					if a.IsValid() {
+						h += " " + a.String()
+					}
+				}
+				hops = append(hops, h)
+			}
+			_, err = fmt.Fprintf(a.out, "next-hops: %s\n", strings.Join(hops, ", "))
 			return err
 		},
 	}
@@ -115,7 +173,25 @@ type labUpResult struct {
 	Covering     []netip.Prefix         `json:"covering"`
 	BaselineSite string                 `json:"baseline_site"`
 	Controller   labController          `json:"controller"`
+	Edges        []labEdge              `json:"edges"`
 	NextHops     map[string]lab.NextHop `json:"next_hops"`
+}
+
+// labEdge is an edge router of the lab and its sessions with the controller.
+type labEdge struct {
+	Node      string       `json:"node"`
+	Namespace string       `json:"namespace"`
+	AS        uint32       `json:"as"`
+	Peers     []netip.Addr `json:"peers"` // the edge's addresses the controller dials
+	Local     []netip.Addr `json:"local"` // the controller's addresses on the edge's link
+}
+
+func joinAddrs(as []netip.Addr) string {
+	s := make([]string, len(as))
+	for i, a := range as {
+		s[i] = a.String()
+	}
+	return strings.Join(s, ", ")
 }
 
 // labController is where the controller runs in a lab and whom it peers with.
@@ -272,7 +348,8 @@ func newLabHTTPCmd(a *app) *cobra.Command {
 	addOutputFlag(cmd, "text", "json")
 	cmd.Flags().String("from", lab.NodeHosp, "node to make the request from")
 	cmd.Flags().Uint16("port", lab.HTTPPort, "TCP port")
-	_ = cmd.RegisterFlagCompletionFunc("from", cobra.FixedCompletions(lab.Nodes, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("from", cobra.FixedCompletions([]string{lab.NodeHosp, lab.NodeCtl, lab.NodeEdge, lab.NodeSKM1, lab.NodeSKM2},
+		cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
 
@@ -295,7 +372,7 @@ the topology and the files' contents in one JSON object).
 			if f := a.v.GetString("format"); f != "clab" {
 				return usageErr(fmt.Errorf("--format %q: want clab", f))
 			}
-			cfg, err := a.labConfig()
+			cfg, err := a.labConfig(cmd)
 			if err != nil {
 				return err
 			}
@@ -303,7 +380,7 @@ the topology and the files' contents in one JSON object).
 			if err != nil {
 				return usageErr(err)
 			}
-			res := exportResult{Format: "clab", FilesDir: ex.FilesDir, Files: ex.FileNames()}
+			res := exportResult{Format: "clab", FilesDir: ex.FilesDir, Files: ex.FileNames(), Built: ex.Built}
 			out := a.v.GetString("out")
 			if out == "" || out == "-" {
 				if !a.jsonOut() {
@@ -338,8 +415,15 @@ the topology and the files' contents in one JSON object).
 			if a.jsonOut() {
 				return a.writeJSON(res)
 			}
-			_, err = fmt.Fprintf(a.out, "wrote %s and %d files in %s\n", out, len(ex.Files), res.FilesDir)
-			return err
+			if _, err := fmt.Fprintf(a.out, "wrote %s and %d files in %s\n", out, len(ex.Files), res.FilesDir); err != nil {
+				return err
+			}
+			for _, b := range ex.Built {
+				if _, err := fmt.Fprintf(a.out, "build %s before deploying: sh %s\n", filepath.Join(dir, b), filepath.Join(res.FilesDir, "build.sh")); err != nil {
+					return err
+				}
+			}
+			return nil
 		},
 	}
 	addLabNameFlag(cmd)
@@ -360,6 +444,9 @@ type exportResult struct {
 	// Files are the files the topology binds into the nodes: the paths
 	// written, or (without --out) their names relative to the topology.
 	Files []string `json:"files"`
+	// Built are files the topology binds that must be built first (the
+	// static cutover binary: sh <files_dir>/build.sh).
+	Built []string `json:"built,omitempty"`
 	// YAML and Contents (by name) are the topology and its files, without --out.
 	YAML     string            `json:"yaml,omitempty"`
 	Contents map[string]string `json:"contents,omitempty"`

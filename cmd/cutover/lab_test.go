@@ -58,7 +58,7 @@ func TestLabErrors(t *testing.T) {
 		{[]string{"lab", "export", "-o", "lab/cutover.clab.yml"},
 			`-o "lab/cutover.clab.yml": want text or json (-o is the output format; write a file with --out lab/cutover.clab.yml)`, 2},
 		{[]string{"lab", "fault", "meteor"},
-			`fault "meteor": unknown kind "meteor" (want one of vm-down, target-down, slow-vm, bgp-reset, link-down, daemon-kill)`, 2},
+			`fault "meteor": unknown kind "meteor" (want one of vm-down, target-down, slow-vm, http-5xx, bgp-reset, link-down, daemon-kill)`, 2},
 		{[]string{"lab", "fault", "vm-down", "--name", "never-up-x1"}, "vm-down needs --addrs", 2},
 		{[]string{"lab", "fault", "slow-vm", "--addrs", "10.64.0.10,nope"}, `--addrs: ParseAddr("nope"): unable to parse IP`, 2},
 		{[]string{"lab", "fault", "bgp-reset", "-o", "yaml"}, `-o "yaml": want text or json`, 2},

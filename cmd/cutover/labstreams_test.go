@@ -48,7 +48,7 @@ func TestLabStreams(t *testing.T) {
 	t.Cleanup(func() { cutover("lab", "down", "--name", name) })
 
 	out, _, code := cutover("lab", "up", "--vms", "2", "--name", name)
-	if code != 0 || !plainLines(out, 3) || !strings.HasPrefix(out, fmt.Sprintf("lab %q up in ", name)) {
+	if code != 0 || !plainLines(out, 4) || !strings.HasPrefix(out, fmt.Sprintf("lab %q up in ", name)) {
 		t.Errorf("lab up: exit %d, stdout:\n%s", code, out)
 	}
 	out, _, code = cutover("lab", "up", "--vms", "2", "--name", name, "-o", "json")

@@ -20,42 +20,72 @@ import (
 
 func newRehearseCmd(a *app) *cobra.Command {
 	c := &cobra.Command{
-		Use:   "rehearse RUNBOOK",
-		Short: "Rehearse a runbook, unchanged, in the lab with faults, and write the report",
-		Long: `rehearse brings the lab up sized and addressed from the runbook's inventory, starts the
-daemon in the lab's controller namespace (nft steering on the edge, probes from hosp),
-runs the runbook with every go/no-go point answered, injects the faults, checks that
-the outcome is what the runbook's failure policy promises, writes the report and tears
-the lab down (unless --keep).
+		Use:   "rehearse RUNBOOK [RUNBOOK...]",
+		Short: "Rehearse a runbook (or a chain of them), unchanged, in the lab with faults, and write the report",
+		Long: `rehearse builds a lab in the runbook's own shape — a site per runbook site with its
+next-hops, an edge router (FRR) per bgp.peers entry, every inventory address at every
+site, responders on every port the inventory probes, a real Prometheus for every
+prometheus gate — starts the daemon in the lab's controller namespace (nft steering on
+the first edge, probes from hosp), runs the runbook with every go/no-go point answered
+and its change window ignored, injects the faults, checks that the outcome is what the
+runbook's failure policy promises, writes the report and tears the lab down (unless
+--keep).
 
-Faults (--inject, repeatable) are KIND[:ARG][@WHEN]; WHEN is a batch index, a batch
-name or "middle" (the default):
+Several runbooks make a chained drill (drain out, then back; fail over, then back):
+they run one after the other in one lab built for all of them, against one daemon, each
+starting where the one before left the routes; each step's outcome is checked, and the
+report directory gets one report per step and an index.md. The chain stops at the first
+step that does not end as promised.
+
+The edges' covering routes (the network's own routes) lead to the runbook's fallback
+site: move.from unless bgp.announce_source is set, else the runbook's fallback key or
+--fallback.
+
+Faults (--inject, repeatable) are [STEP/]KIND[:ARG][@WHEN]; WHEN is a batch index, a
+batch name or "middle" (the default); STEP (1, 2...) names the runbook of a chain the
+fault is for, without it the fault is injected into every runbook:
 ` + rehearse.InjectHelp() + `
 
 Progress goes to standard output before the result; with -o json it goes to the log
-(standard error) and standard output holds only the result.
+(standard error) and standard output holds only the result (an array for a chain).
 
 --retry: when the run leaves VMs at the source (a batch rolled back or held), the
 rehearsal starts the faulted VMs again, retries those batches (cutover retry) and
 requires every VM moved.
 
-Exit status: 1 when the outcome is not what the runbook's policies promise; else the
-run's outcome (after --retry, the retry's): 0 every VM moved, 5 VMs left at the
-source (as a vm-down or target-down rehearsal promises), 6 aborted (as rollback-all
-promises).`,
+Exit status: 1 when an outcome is not what the runbook's policies promise; else the
+run's outcome (after --retry, the retry's; for a chain the worst step's): 0 every VM
+moved, 5 VMs left at the source (as a vm-down or target-down rehearsal promises), 6
+aborted (as rollback-all promises).`,
 		Example: `  cutover lab rehearse runbooks/helse-nord/runbook.yaml
   cutover lab rehearse runbooks/helse-nord/runbook.yaml --inject target-down@2 --retry
   cutover lab rehearse runbooks/helse-nord/runbook.yaml --inject vm-down@middle --inject daemon-kill@3
-  cutover lab rehearse runbooks/drain-upgrade/out.yaml -o json > rehearsal.json`,
-		Args: cobra.ExactArgs(1),
+  cutover lab rehearse runbooks/drain-upgrade/out.yaml runbooks/drain-upgrade/back.yaml --inject 2/daemon-kill@2
+  cutover lab rehearse runbooks/dr-drill/failover.yaml runbooks/dr-drill/failback.yaml -o json > drill.json`,
+		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var faults []rehearse.Fault
+			steps := make([]rehearse.Step, len(args))
+			for i, rb := range args {
+				steps[i] = rehearse.Step{Runbook: rb, Retry: a.v.GetBool("retry")}
+			}
 			for _, s := range a.v.GetStringSlice("inject") {
-				f, err := rehearse.ParseFault(s)
+				step, spec := 0, s
+				if n, rest, ok := strings.Cut(s, "/"); ok {
+					k, err := strconv.Atoi(n)
+					if err != nil || k < 1 || k > len(args) {
+						return usageErr(fmt.Errorf("--inject %q: step %q: want 1 to %d (the position of a runbook)", s, n, len(args)))
+					}
+					step, spec = k, rest
+				}
+				f, err := rehearse.ParseFault(spec)
 				if err != nil {
 					return usageErr(err)
 				}
-				faults = append(faults, f)
+				for i := range steps {
+					if step == 0 || step == i+1 {
+						steps[i].Faults = append(steps[i].Faults, f)
+					}
+				}
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
@@ -65,32 +95,43 @@ promises).`,
 				defer ll.flush()
 				progress = ll
 			}
-			res, err := rehearse.Run(ctx, rehearse.Options{
-				Runbook: args[0], Lab: a.v.GetString("name"), VMs: a.v.GetInt("vms"), Faults: faults,
-				Keep: a.v.GetBool("keep"), ReportDir: a.v.GetString("report-dir"),
-				MeasureRollback: a.v.GetBool("measure-rollback"), ReachAll: a.v.GetBool("reach-all"), Retry: a.v.GetBool("retry"),
+			reportDir := a.v.GetString("report-dir")
+			if reportDir == "" && len(steps) > 1 {
+				reportDir = "reports/chain-" + time.Now().Format("20060102-150405")
+			}
+			results, err := rehearse.RunChain(ctx, rehearse.Options{
+				Lab: a.v.GetString("name"), VMs: a.v.GetInt("vms"), Fallback: a.v.GetString("fallback"),
+				Keep: a.v.GetBool("keep"), ReportDir: reportDir,
+				MeasureRollback: a.v.GetBool("measure-rollback"), ReachAll: a.v.GetBool("reach-all"),
 				Out: progress, Log: a.log, Report: rehearse.WriteReport,
-			})
-			if err != nil {
+			}, steps)
+			if err != nil && len(results) == 0 {
 				return inputErr(err)
 			}
 			if a.jsonOut() {
-				err = a.writeJSON(res)
+				if len(steps) == 1 {
+					err = errors.Join(err, a.writeJSON(results[0]))
+				} else {
+					err = errors.Join(err, a.writeJSON(results))
+				}
 			} else {
-				err = res.WriteText(a.out)
+				for i, res := range results {
+					if len(steps) > 1 {
+						fmt.Fprintf(a.out, "\nstep %d of %d: %s\n", i+1, len(steps), steps[i].Runbook)
+					}
+					err = errors.Join(err, res.WriteText(a.out))
+				}
+				if len(steps) > 1 && reportDir != "" {
+					fmt.Fprintf(a.out, "\nchain report: %s/index.md\n", reportDir)
+				}
 			}
 			if err != nil {
 				return err
 			}
-			if !res.OK {
-				return &exitError{code: exitFailed, err: fmt.Errorf("rehearsal: the outcome is not what the runbook's policy promises")}
+			if !rehearse.ChainOK(steps, results) {
+				return &exitError{code: exitFailed, err: fmt.Errorf("rehearsal: an outcome is not what the runbook's policy promises")}
 			}
-			o := res.FinalOutcome()
-			msg := "rehearsal as promised: the run was aborted"
-			if o == engine.OutcomePartial {
-				msg = fmt.Sprintf("rehearsal as promised: the run left VMs at the source (batch %s)", joinBatches(res.FinalAtSource()))
-			}
-			return outcomeExit(o, errors.New(msg))
+			return rehearsalExit(steps, results)
 		},
 	}
 	f := c.Flags()
@@ -102,6 +143,7 @@ promises).`,
 	f.Bool("measure-rollback", false, "after the run, roll everything back and measure until the edge FIB is back at the source")
 	f.Bool("reach-all", false, "fetch every VM from hosp at the end (default: 50 per site)")
 	f.Bool("retry", false, "when the run leaves VMs at the source, start them again, retry and require every VM moved")
+	f.String("fallback", "", "site the edges' covering routes lead to (default: the runbook's fallback, else move.from)")
 	addOutputFlag(c, "text", "json")
 	return c
 }
@@ -203,4 +245,25 @@ func joinBatches(list []int) string {
 		s[i] = strconv.Itoa(b)
 	}
 	return strings.Join(s, ", ")
+}
+
+// rehearsalExit is the exit of rehearsals that all ran as promised: the
+// worst outcome of the steps (aborted, then partial), with the batches a
+// partial step left at the source.
+func rehearsalExit(steps []rehearse.Step, results []*rehearse.Result) error {
+	worst, at := engine.OutcomeAllMoved, ""
+	for i, res := range results {
+		o := res.FinalOutcome()
+		name := ""
+		if len(steps) > 1 {
+			name = steps[i].Runbook + ": "
+		}
+		switch {
+		case o == engine.OutcomeAborted:
+			return outcomeExit(o, fmt.Errorf("rehearsal as promised: %sthe run was aborted", name))
+		case o == engine.OutcomePartial && worst != engine.OutcomePartial:
+			worst, at = o, fmt.Sprintf("rehearsal as promised: %sthe run left VMs at the source (batch %s)", name, joinBatches(res.FinalAtSource()))
+		}
+	}
+	return outcomeExit(worst, errors.New(at))
 }

@@ -249,11 +249,17 @@ func upPaused(ctx context.Context, t *testing.T, restart time.Duration) (*rehear
 	r := &rehearsal{o: Options{Runbook: runbook, Lab: "ck" + randSuffix(), Binary: exe, DrainTimeout: 5 * time.Second,
 		Log: zerolog.New(logcheck.Writer(t)).Level(zerolog.InfoLevel)},
 		pl: pl, out: testWriter{t}, at: map[int][]Fault{}, res: &Result{Runbook: runbook}}
-	if err := r.mapSites(); err != nil {
+	r.res.Lab = r.o.Lab
+	cfg, err := lab.ConfigFor(r.o.Lab, "", lab.Book{Runbook: pl.Runbook, Inventory: pl.Inventory})
+	if err != nil {
 		t.Fatal(err)
 	}
-	r.res.Lab = r.o.Lab
-	if err := r.up(ctx); err != nil {
+	cfg.Responder = exe
+	if err := r.up(ctx, cfg); err != nil {
+		r.teardown()
+		t.Fatal(err)
+	}
+	if err := r.beginStep(r.o, pl, map[int][]Fault{}, r.res.LabUp, time.Now()); err != nil {
 		r.teardown()
 		t.Fatal(err)
 	}

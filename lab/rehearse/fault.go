@@ -30,6 +30,7 @@ const (
 	VMDown     = "vm-down"     // stop the responders of some VMs of a batch at the target once it moves
 	TargetDown = "target-down" // stop them before the batch: its readiness check must hold it
 	SlowVM     = "slow-vm"     // delay the responders of some VMs of a batch at the target once it moves
+	HTTP5xx    = "http-5xx"    // make the responders of some VMs of a batch answer 503 at the target once it moves
 	BGPReset   = "bgp-reset"   // clear the edge's BGP session to the controller
 	LinkDown   = "link-down"   // take the target site's link down while a batch is gated
 	DaemonKill = "daemon-kill" // kill -9 the daemon in a batch and start it again
@@ -131,6 +132,21 @@ var Kinds = []Kind{
 		},
 	},
 	{
+		Name: HTTP5xx, Arg: "[:10%|:N]",
+		Help:     "make a share of the batch's VMs answer HTTP 503 at the target once it moves",
+		Usage:    "--addrs A,B [--site skm2] [--up]",
+		ByHand:   "make VM responders answer HTTP 503 (--up: 200 again)",
+		NeedsVMs: true, AfterReady: true, undoable: true,
+		parse:  parseShare,
+		format: formatShare,
+		// A 503 is unhealthy to an http or https probe (2xx and 3xx are
+		// healthy) and counts in the responders' 5xx rate a prometheus
+		// gate watches; a tcp or icmp probe still passes.
+		failsGate: func(Fault, time.Duration) bool { return true },
+		inject:    setVMs5xx,
+		describe:  describeVMs5xx,
+	},
+	{
 		Name:   BGPReset,
 		Help:   "clear the edge's BGP sessions while the batch runs",
 		ByHand: "clear the edge's BGP sessions",
@@ -183,16 +199,38 @@ func describeVMsDown(in Injection) string {
 	return fmt.Sprintf("responders of %d VM addresses at %s stopped", len(in.VMs), in.Site)
 }
 
+// failingStatus is what http-5xx makes VMs answer: what a load balancer
+// or an application with a dead backend answers.
+const failingStatus = 503
+
+// setVMs5xx makes the responders of in.VMs at in.Site answer HTTP 503
+// (or, undone, 200 again): http-5xx.
+func setVMs5xx(_ context.Context, in Injection) ([]string, error) {
+	code := failingStatus
+	if in.Undo {
+		code = 0
+	}
+	return nil, in.Lab.SetVMStatus(in.Site, in.VMs, code)
+}
+
+func describeVMs5xx(in Injection) string {
+	if in.Undo {
+		return fmt.Sprintf("responders of %d VM addresses at %s answer 200 again", len(in.VMs), in.Site)
+	}
+	return fmt.Sprintf("responders of %d VM addresses at %s answer HTTP %d", len(in.VMs), in.Site, failingStatus)
+}
+
 // Injection is where and how a fault is put on a lab: by a rehearsal at a
 // batch, or by hand (cutover lab fault).
 type Injection struct {
 	Lab *lab.Lab
-	// Site is the site of the VMs (vm-down, target-down, slow-vm) or whose
-	// link at the edge goes down (link-down).
+	// Site is the site of the VMs (vm-down, target-down, slow-vm,
+	// http-5xx) or whose link at the edge goes down (link-down).
 	Site string
-	VMs  []netip.Addr // vm-down, target-down, slow-vm
+	VMs  []netip.Addr // vm-down, target-down, slow-vm, http-5xx
 	// Undo starts the responders again (vm-down, target-down), takes the
-	// delay away (slow-vm) or brings the link up (link-down).
+	// delay away (slow-vm), makes them answer 200 again (http-5xx) or
+	// brings the link up (link-down).
 	Undo  bool
 	Delay time.Duration // slow-vm: response delay; 0 undoes it
 	Gap   time.Duration // daemon-kill: how long the daemon stays dead (default 3s)
@@ -289,14 +327,15 @@ func ByHandHelp() string {
 //	vm-down[:SHARE|:COUNT]      share of the batch's probed VMs (default 10%, at least 1) or a count
 //	target-down[:SHARE|:COUNT]  the same, stopped before the batch starts
 //	slow-vm[:DELAY]             response delay (default 2s) of 10% of the batch's probed VMs
+//	http-5xx[:SHARE|:COUNT]     as vm-down, the VMs answer HTTP 503 instead
 //	bgp-reset, link-down, daemon-kill
 //
 // WHEN is a batch index, a batch name ("canary", "batch-03") or "middle"
 // (the default).
 type Fault struct {
 	Kind  string
-	Share float64       // vm-down, target-down, slow-vm: share of the batch's probed VMs
-	Count int           // vm-down, target-down: a fixed number of VMs instead
+	Share float64       // vm-down, target-down, slow-vm, http-5xx: share of the batch's probed VMs
+	Count int           // vm-down, target-down, http-5xx: a fixed number of VMs instead
 	Delay time.Duration // slow-vm
 	When  string        // as written; resolved against the plan by Batch
 }
@@ -343,7 +382,8 @@ func ParseFault(s string) (Fault, error) {
 	return f, nil
 }
 
-// parseShare parses vm-down's and target-down's SHARE% or COUNT.
+// parseShare parses the SHARE% or COUNT of vm-down, target-down and
+// http-5xx.
 func parseShare(f *Fault, arg string) error {
 	if pct, ok := strings.CutSuffix(arg, "%"); ok {
 		v, err := strconv.ParseFloat(pct, 64)

@@ -3,8 +3,11 @@ package rehearse
 import (
 	"context"
 	"errors"
+	"net/netip"
 	"testing"
 	"time"
+
+	"github.com/cutover/cutover/lab"
 )
 
 func TestParseFault(t *testing.T) {
@@ -21,6 +24,9 @@ func TestParseFault(t *testing.T) {
 		{in: "target-down", want: "target-down:10%@middle"},
 		{in: "slow-vm:3s@canary", want: "slow-vm:3s@canary"},
 		{in: "slow-vm", want: "slow-vm:2s@middle"},
+		{in: "http-5xx", want: "http-5xx:10%@middle"},
+		{in: "http-5xx:50%@canary", want: "http-5xx:50%@canary"},
+		{in: "http-5xx:3@2", want: "http-5xx:3@2"},
 		{in: "daemon-kill@2", want: "daemon-kill@2"},
 		{in: "bgp-reset", want: "bgp-reset@middle"},
 		{in: "link-down@1", want: "link-down@1"},
@@ -28,8 +34,10 @@ func TestParseFault(t *testing.T) {
 		{in: "vm-down:many", wantErr: `fault "vm-down:many": "many": want a share such as 10% or a count of VMs`},
 		{in: "target-down:0", wantErr: `fault "target-down:0": "0": want a share such as 10% or a count of VMs`},
 		{in: "slow-vm:fast", wantErr: `fault "slow-vm:fast": delay "fast": want a duration such as 2s`},
+		{in: "http-5xx:0", wantErr: `fault "http-5xx:0": "0": want a share such as 10% or a count of VMs`},
+		{in: "http-5xx:101%", wantErr: `fault "http-5xx:101%": share "101%": want 1% to 100%`},
 		{in: "daemon-kill:9", wantErr: `fault "daemon-kill:9": daemon-kill takes no argument`},
-		{in: "meteor@2", wantErr: `fault "meteor@2": unknown kind "meteor" (want one of vm-down, target-down, slow-vm, bgp-reset, link-down, daemon-kill)`},
+		{in: "meteor@2", wantErr: `fault "meteor@2": unknown kind "meteor" (want one of vm-down, target-down, slow-vm, http-5xx, bgp-reset, link-down, daemon-kill)`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
@@ -94,7 +102,11 @@ func TestFailsGate(t *testing.T) {
 	if !down.failsReady() || !down.failsGate(time.Second) {
 		t.Error("target-down must fail the readiness check, and the gates when the check is off")
 	}
-	for _, s := range []string{"vm-down", "slow-vm:5s", "link-down", "daemon-kill"} {
+	http5xx, _ := ParseFault("http-5xx:2")
+	if !http5xx.failsGate(time.Second) {
+		t.Error("http-5xx must fail the gates: a 503 is unhealthy to an http probe and counts in the 5xx rate")
+	}
+	for _, s := range []string{"vm-down", "slow-vm:5s", "http-5xx", "link-down", "daemon-kill"} {
 		if f, _ := ParseFault(s); f.failsReady() {
 			t.Errorf("%s must not fail the readiness check: it lands after it", s)
 		}
@@ -120,6 +132,7 @@ func TestKinds(t *testing.T) {
 	const inject = `  vm-down[:10%|:N]       stop a share (or N) of the batch's VMs at the target once it moves
   target-down[:10%|:N]   as vm-down, before the batch starts: the readiness check must hold it
   slow-vm[:2s]           delay 10% of the batch's VMs at the target once it moves
+  http-5xx[:10%|:N]      make a share of the batch's VMs answer HTTP 503 at the target once it moves
   bgp-reset              clear the edge's BGP sessions while the batch runs
   link-down              take the target site's link down while the batch runs
   daemon-kill            kill -9 the daemon in the batch, sample the edge FIB, restart, resume`
@@ -130,6 +143,7 @@ func TestKinds(t *testing.T) {
   target-down --addrs A,B [--site skm2] [--up]   as vm-down, before the VMs' batch starts: its
                                                  readiness check must hold it (or pause the run)
   slow-vm   --addrs A,B [--site skm2] --delay 2s delay VM responders (0 undoes it)
+  http-5xx  --addrs A,B [--site skm2] [--up]     make VM responders answer HTTP 503 (--up: 200 again)
   bgp-reset                                      clear the edge's BGP sessions
   link-down [--site skm2] [--up]                 take a site's link at the edge down (or up)
   daemon-kill [--gap 3s]                         kill -9 the daemon a rehearsal left up (--keep), sample
@@ -158,5 +172,33 @@ func TestLookupKind(t *testing.T) {
 	}
 	if _, err := k.Inject(context.Background(), Injection{}); err == nil {
 		t.Error("Inject without a lab succeeded")
+	}
+}
+
+// TestHTTP5xxKind: http-5xx is put in place and taken away as vm-down is:
+// on VMs, right after the readiness check, undoable.
+func TestHTTP5xxKind(t *testing.T) {
+	k, err := LookupKind(HTTP5xx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	down, _ := LookupKind(VMDown)
+	if k.NeedsVMs != down.NeedsVMs || k.AfterReady != down.AfterReady || k.Early != down.Early ||
+		k.UndoWhenDecided != down.UndoWhenDecided || k.undoable != down.undoable || k.failsReady != down.failsReady || k.Arg != down.Arg {
+		t.Errorf("http-5xx %+v is not placed as vm-down %+v", k, down)
+	}
+	in := Injection{Site: "skm2", VMs: []netip.Addr{netip.MustParseAddr("10.64.0.10"), netip.MustParseAddr("10.64.0.11")}}
+	if got, want := k.Describe(in), "responders of 2 VM addresses at skm2 answer HTTP 503"; got != want {
+		t.Errorf("Describe = %q, want %q", got, want)
+	}
+	in.Undo = true
+	if got, want := k.Describe(in), "responders of 2 VM addresses at skm2 answer 200 again"; got != want {
+		t.Errorf("Describe undone = %q, want %q", got, want)
+	}
+	if _, err := k.Inject(context.Background(), Injection{}); err == nil || err.Error() != "http-5xx: no lab" {
+		t.Errorf("Inject without a lab: %v", err)
+	}
+	if _, err := k.Inject(context.Background(), Injection{Lab: &lab.Lab{}}); err == nil || err.Error() != "http-5xx: no VM addresses" {
+		t.Errorf("Inject without VMs: %v", err)
 	}
 }

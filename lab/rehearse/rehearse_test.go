@@ -217,3 +217,119 @@ func logResult(t *testing.T, res *Result) {
 	}
 	t.Logf("outcome %s; lab up %s, run %s, total %s", res.Outcome, res.LabUp, res.RunTook, res.Took)
 }
+
+// TestRehearseThreeSites rehearses a runbook unlike the examples, in its
+// own shape: three sites with their own names and next-hops, two edges of
+// different ASes (the second reached over IPv6 only), IPv4 and IPv6 VMs
+// probed by http, https, tcp and icmp on several ports. With a VM failure
+// in batch 1 and a kill -9 of the daemon in batch 2, batch 1 must be rolled
+// back and every other batch moved, on both edges.
+func TestRehearseThreeSites(t *testing.T) {
+	testenv.RequireFRR(t)
+	vmDown, _ := ParseFault("vm-down:2@1")
+	kill, _ := ParseFault("daemon-kill@2")
+	res, err := Run(context.Background(), Options{Runbook: "testdata/three-sites/runbook.yaml", Lab: "r3" + randSuffix(),
+		Faults: []Fault{vmDown, kill}, Out: testWriter{t}, Log: zerolog.New(logcheck.Writer(t)), MeasureRollback: true, ReachAll: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range res.Checked {
+		t.Log("checked:", c)
+	}
+	if !res.OK {
+		t.Fatalf("rehearsal not OK: %v", res.Problems)
+	}
+	if !slices.Equal(res.Actual.RolledBack, []int{1}) || res.Actual.Phase != "done" || len(res.Actual.Committed) != len(res.Expected.Committed) {
+		t.Fatalf("outcome %s", res.Actual)
+	}
+	for _, want := range []string{"edge FIB: ", "edge2 FIB: ", `answered "site2"`} {
+		if !slices.ContainsFunc(res.Checked, func(c string) bool { return strings.Contains(c, want) }) {
+			t.Errorf("checked %q: no line with %q", res.Checked, want)
+		}
+	}
+	if res.Rollback <= 0 {
+		t.Errorf("rollback --all not measured")
+	}
+}
+
+// TestRehearseChain rehearses a move and its way back as one drill, in
+// one lab and against one daemon: the way back starts where the move left
+// the routes (its baseline announces every VM at the move's target). A VM
+// failure rolls back a batch of the move, which the retry then moves; a
+// kill -9 of the daemon in the way back keeps every route at the edge.
+// Both must end as their policies promise, and the chain's index names
+// both reports. Without the retry the chain stops after the move: the way
+// back cannot start from VMs left at the source.
+func TestRehearseChain(t *testing.T) {
+	testenv.RequireFRR(t)
+	vmDown, _ := ParseFault("vm-down:2@1")
+	kill, _ := ParseFault("daemon-kill@2")
+	steps := []Step{
+		{Runbook: "testdata/small.yaml", Faults: []Fault{vmDown}, Retry: true},
+		{Runbook: "testdata/small-back.yaml", Faults: []Fault{kill}},
+	}
+	dir := t.TempDir()
+	results, err := RunChain(context.Background(), Options{Lab: "rc" + randSuffix(), Out: testWriter{t},
+		Log: zerolog.New(logcheck.Writer(t)), ReportDir: dir, Report: WriteReport}, steps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !ChainOK(steps, results) {
+		for _, r := range results {
+			t.Errorf("%s: %s, problems %v", r.Runbook, r.Actual, r.Problems)
+		}
+		t.FailNow()
+	}
+	if o := results[0].Outcome; o != engine.OutcomePartial || !slices.Equal(results[0].Actual.RolledBack, []int{1}) || results[0].FinalOutcome() != engine.OutcomeAllMoved {
+		t.Errorf("step 1: outcome %s %s then %s, want partial with batch 1 rolled back, then all-moved", o, results[0].Actual, results[0].FinalOutcome())
+	}
+	if o := results[1].FinalOutcome(); o != engine.OutcomeAllMoved {
+		t.Errorf("step 2: outcome %s, want all-moved", o)
+	}
+	for i, r := range results {
+		for _, c := range r.Checked {
+			t.Logf("step %d checked: %s", i+1, c)
+		}
+	}
+	idx, err := os.ReadFile(dir + "/index.md")
+	for _, want := range []string{"| 1 | testdata/small.yaml | all-moved | yes |", "| 2 | testdata/small-back.yaml | all-moved | yes |", "(2-rehearse-small-back/report.md)"} {
+		if err != nil || !strings.Contains(string(idx), want) {
+			t.Errorf("index.md: %v: no %q in\n%s", err, want, idx)
+		}
+	}
+
+	// Without the retry, the chain stops after the move, and says why.
+	steps[0].Retry = false
+	steps[1].Faults = nil
+	var out strings.Builder
+	results, err = RunChain(context.Background(), Options{Lab: "rc" + randSuffix(), Out: &out,
+		Log: zerolog.New(logcheck.Writer(t))}, steps)
+	if err != nil || len(results) != 1 || ChainOK(steps, results) ||
+		!strings.Contains(out.String(), "step 1 of 2 left VMs at the source (partial): the next step starts where this one ends, so the chain stops here (rehearse with --retry)") {
+		t.Errorf("chain without retry: %d results, %v, output:\n%s", len(results), err, out.String())
+	}
+}
+
+// TestRehearsePrometheus rehearses a runbook whose only health gate asks
+// Prometheus: the lab runs a real one in ctl (its host name resolved
+// there), scraping the responders while the hospitals' traffic runs. The
+// gate passes for the healthy batches and fails batch 1, whose VMs answer
+// 503 at the target, which the rollback-batch policy rolls back.
+func TestRehearsePrometheus(t *testing.T) {
+	testenv.RequireFRR(t)
+	if _, err := lab.PrometheusBinary(); err != nil {
+		t.Skip(err)
+	}
+	fault, _ := ParseFault("http-5xx:50%@1")
+	res, err := Run(context.Background(), Options{Runbook: "testdata/prom.yaml", Lab: "rp" + randSuffix(),
+		Faults: []Fault{fault}, Out: testWriter{t}, Log: zerolog.New(logcheck.Writer(t))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.OK {
+		t.Fatalf("rehearsal not OK: %v", res.Problems)
+	}
+	if !slices.Equal(res.Actual.RolledBack, []int{1}) || !slices.Equal(res.Actual.Committed, []int{0, 2, 3}) {
+		t.Fatalf("outcome %s, want batch 1 rolled back and 0, 2, 3 committed", res.Actual)
+	}
+}

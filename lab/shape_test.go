@@ -1,0 +1,320 @@
+package lab
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/cutover/cutover/cutover/plan"
+	"github.com/cutover/cutover/internal/testenv"
+)
+
+func configOf(t *testing.T, fallback string, runbooks ...string) Config {
+	t.Helper()
+	var books []Book
+	for _, p := range runbooks {
+		pl, _, err := plan.Load(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		books = append(books, Book{Runbook: pl.Runbook, Inventory: pl.Inventory})
+	}
+	cfg, err := ConfigFor("t", fallback, books...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+const threeSites = "rehearse/testdata/three-sites/runbook.yaml"
+
+// TestTopologyOfThreeSites builds the lab of a runbook unlike the
+// examples: three sites (one named like a lab node, one too long for an
+// interface name), two edges of different ASes (the second over IPv6
+// only), IPv4 and IPv6 VMs.
+func TestTopologyOfThreeSites(t *testing.T) {
+	cfg := configOf(t, "", threeSites)
+	topo, err := NewTopology(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := topo.Nodes(), []string{"edge", "edge2", "nord", "site2", "site3", "hosp", "ctl"}; !slices.Equal(got, want) {
+		// Sites: move.from, move.to, then the rest.
+		t.Errorf("nodes %v, want %v", got, want)
+	}
+	a := netip.MustParseAddr
+	for _, c := range []struct {
+		name      string
+		got, want any
+	}{
+		{"site order", topo.Sites[1].Name + " " + topo.Sites[2].Name, "tromso_reserve_hall ctl"},
+		{"baseline", topo.BaselineSite, "nord"},
+		{"edge AS", topo.EdgeAS, 64600},
+		{"edge2 AS", topo.Edges[1].AS, 64601},
+		{"edge session", topo.Edges[0].Sessions[0].Edge.String() + " from " + topo.Edges[0].Sessions[0].Ctl.String(), "172.20.0.1 from 172.20.0.2"},
+		{"edge2 session", topo.Edges[1].Sessions[0].Edge.String() + " from " + topo.Edges[1].Sessions[0].Ctl.String(), "2001:db8:20::1 from 2001:db8:20::2"},
+		{"edge2 sessions", len(topo.Edges[1].Sessions), 1},
+		{"edge2 timers", topo.Edges[1].Keepalive*100 + topo.Edges[1].HoldTime, 412},
+		{"VMs", len(topo.VMs), 26},
+		{"bridges", len(topo.Bridges), 3},
+	} {
+		if fmt.Sprint(c.got) != fmt.Sprint(c.want) {
+			t.Errorf("%s = %v, want %v", c.name, c.got, c.want)
+		}
+	}
+	// Each site's gateway is on one segment with both edges.
+	br := topo.Bridges[1]
+	if br.Node != "site2" || !slices.Equal(br.Addrs, []netip.Prefix{netip.MustParsePrefix("172.21.3.1/29"), netip.MustParsePrefix("2001:db8:21:3::1/64")}) {
+		t.Errorf("bridge of tromso_reserve_hall: %+v", br)
+	}
+	l2, ok := topo.LinkOf("edge2", "site2")
+	if !ok || l2.B.Bridge != siteBridge || !slices.Contains(l2.A.Addrs, netip.MustParsePrefix("172.21.3.3/29")) {
+		t.Errorf("edge2's link to site2: %+v", l2)
+	}
+	// The edge reached over IPv6 still gets an IPv4 router-id of the lab's own.
+	if id := topo.Edges[1].RouterID; !id.Is4() || !id.IsValid() {
+		t.Errorf("edge2 router-id %s", id)
+	}
+	if topo.SiteNextHop["site2"].V4 != a("172.21.3.1") {
+		t.Errorf("next-hops %v", topo.SiteNextHop)
+	}
+	if !slices.Equal(cfg.HTTPPorts, []uint16{22, 80, 8080}) || !slices.Equal(cfg.TLSPorts, []uint16{443}) {
+		t.Errorf("ports: http %v tls %v", cfg.HTTPPorts, cfg.TLSPorts)
+	}
+	// No two links share a subnet.
+	var subs []netip.Prefix
+	for _, l := range topo.Links {
+		for _, p := range append(slices.Clone(l.A.Addrs), l.B.Addrs...) {
+			subs = append(subs, p.Masked())
+		}
+	}
+	for _, b := range topo.Bridges {
+		for _, p := range b.Addrs {
+			subs = append(subs, p.Masked())
+		}
+	}
+	slices.SortFunc(subs, func(a, b netip.Prefix) int { return a.Addr().Compare(b.Addr()) })
+	subs = slices.Compact(subs)
+	for i := range subs {
+		for j := i + 1; j < len(subs); j++ {
+			if subs[i].Overlaps(subs[j]) {
+				t.Errorf("subnets %s and %s overlap", subs[i], subs[j])
+			}
+		}
+		for _, c := range topo.Covering {
+			if c.Overlaps(subs[i]) {
+				t.Errorf("link subnet %s overlaps the VM range %s", subs[i], c)
+			}
+		}
+	}
+}
+
+// TestTopologyOfExamples builds the lab of every example runbook and of
+// both chained drills.
+func TestTopologyOfExamples(t *testing.T) {
+	root := "../runbooks"
+	for _, tc := range []struct {
+		name     string
+		runbooks []string
+		edges    []string
+		sites    []string
+		baseline string
+	}{
+		{"helse-nord", []string{"helse-nord/runbook.yaml"}, []string{"edge"}, []string{"skm1", "skm2"}, "skm1"},
+		{"drain out", []string{"drain-upgrade/out.yaml"}, []string{"edge", "edge2"}, []string{"skm1", "tmp"}, "skm1"},
+		{"drain back", []string{"drain-upgrade/back.yaml"}, []string{"edge", "edge2"}, []string{"tmp", "skm1"}, "skm1"},
+		{"drain chain", []string{"drain-upgrade/out.yaml", "drain-upgrade/back.yaml"}, []string{"edge", "edge2"}, []string{"skm1", "tmp"}, "skm1"},
+		{"dr chain", []string{"dr-drill/failover.yaml", "dr-drill/failback.yaml"}, []string{"edge", "edge2"}, []string{"skm1", "dr"}, "skm1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var paths []string
+			for _, p := range tc.runbooks {
+				paths = append(paths, filepath.Join(root, p))
+			}
+			topo, err := NewTopology(configOf(t, "", paths...))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(topo.EdgeNodes(), tc.edges) || !slices.Equal(topo.SiteNodes(), tc.sites) || topo.BaselineSite != tc.baseline {
+				t.Errorf("edges %v sites %v baseline %s; want %v %v %s", topo.EdgeNodes(), topo.SiteNodes(), topo.BaselineSite, tc.edges, tc.sites, tc.baseline)
+			}
+			// The runbook's addresses are the lab's.
+			if tc.name == "dr chain" {
+				if s := topo.Edges[1].Sessions; len(s) != 1 || s[0].Edge != netip.MustParseAddr("10.255.0.5") || s[0].Ctl != netip.MustParseAddr("10.255.0.6") {
+					t.Errorf("second edge's sessions %+v", s)
+				}
+			}
+		})
+	}
+}
+
+func TestShapeErrors(t *testing.T) {
+	a := netip.MustParseAddr
+	base := func() Shape { return DefaultShape() }
+	for _, tc := range []struct {
+		name string
+		edit func(*Shape)
+		want string
+	}{
+		{"one site", func(s *Shape) { s.Sites = s.Sites[:1] }, "lab shape: 1 sites: a lab needs at least two"},
+		{"no edge", func(s *Shape) { s.Edges = nil }, "lab shape: no edge router: the controller needs a peer"},
+		{"iBGP", func(s *Shape) { s.Edges[0].AS = s.ControllerAS },
+			"lab shape: edge [10.255.0.1 fd00:255::1]: AS 65100 is the controller's: the lab's edges mirror routes back over eBGP, which iBGP does not do; give the peer another AS to rehearse"},
+		{"link-local peer", func(s *Shape) { s.Edges[0].Addrs = []netip.Addr{a("fe80::1")} },
+			"lab shape: edge fe80::1: the lab needs a unicast, global or private address (no link-local, no zone)"},
+		{"fallback unknown", func(s *Shape) { s.Fallback = "x" }, `lab shape: fallback "x": not a site of the lab`},
+		{"no next-hop", func(s *Shape) { s.Sites[1].NextHop = NextHop{} }, "lab shape: site skm2 has no next-hop"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := base()
+			tc.edit(&s)
+			err := validateShape(s)
+			if err == nil || err.Error() != tc.want {
+				t.Errorf("got  %v\nwant %s", err, tc.want)
+			}
+		})
+	}
+	// Addresses too close for a subnet each: the error names them.
+	s := base()
+	s.Sites[1].NextHop.V4 = a("10.255.1.3")
+	_, err := NewTopology(Config{Shape: &s, VMs: DefaultVMs(2)})
+	want := "lab config: site skm1: no subnet around 10.255.1.2 holds 1 more hosts without another lab address or VM range (tried 10.255.1.0/30, 10.255.1.2/31)"
+	if err == nil || err.Error() != want {
+		t.Errorf("close next-hops: got %v\nwant %s", err, want)
+	}
+	// /31 is used where a /30 would hold another lab address.
+	s = base()
+	s.Sites[0].NextHop.V4, s.Sites[1].NextHop.V4 = a("10.255.1.1"), a("10.255.1.2")
+	topo, err := NewTopology(Config{Shape: &s, VMs: DefaultVMs(2)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l, _ := topo.Link("skm1"); l.A.Addrs[0] != netip.MustParsePrefix("10.255.1.0/31") {
+		t.Errorf("skm1 link %v, want 10.255.1.0/31 on the edge", l.A.Addrs)
+	}
+}
+
+func TestShapeOfAnnounceSourceNeedsFallback(t *testing.T) {
+	pl, _, err := plan.Load("../runbooks/drain-upgrade/back.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rb := *pl.Runbook
+	rb.Fallback = ""
+	_, err = ShapeOf(&rb, "")
+	want := "runbook return-tmp-to-skm1 announces its source (bgp.announce_source: true) and names no fallback site: the lab cannot tell where the network's own routes lead; write `fallback: SITE` in the runbook (or pass --fallback SITE)"
+	if err == nil || err.Error() != want {
+		t.Errorf("got  %v\nwant %s", err, want)
+	}
+	if sh, err := ShapeOf(&rb, "skm1"); err != nil || sh.Fallback != "skm1" {
+		t.Errorf("--fallback skm1: %v %v", sh.Fallback, err)
+	}
+}
+
+// TestFRRAcceptsEdgeConfigs checks every edge's config of the three-site
+// lab with FRR's own parser.
+func TestFRRAcceptsEdgeConfigs(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs FRR's vtysh: skipped in -short mode")
+	}
+	testenv.RequireCommand(t, "vtysh")
+	topo, err := NewTopology(configOf(t, "", threeSites))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "vtysh.conf"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range topo.Edges {
+		conf := renderFRRConf(topo, e)
+		p := filepath.Join(dir, e.Node+".conf")
+		if err := os.WriteFile(p, []byte(conf), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out, err := exec.Command("vtysh", "--config_dir", dir, "--dryrun", "-f", p).CombinedOutput()
+		if err != nil || strings.TrimSpace(string(out)) != "" {
+			t.Errorf("vtysh --dryrun %s: %v\n%s", e.Node, err, out)
+		}
+		for _, s := range e.Sessions {
+			if !strings.Contains(conf, " neighbor "+s.Ctl.String()+" peer-group CONTROLLER\n") {
+				t.Errorf("%s: no neighbor %s", e.Node, s.Ctl)
+			}
+		}
+		if !strings.Contains(conf, "router bgp "+fmt.Sprint(e.AS)+"\n") {
+			t.Errorf("%s: not AS %d", e.Node, e.AS)
+		}
+	}
+}
+
+// TestUpThreeSites brings the three-site lab up for real: both edges hold
+// the covering routes via the fallback site, hosp reaches IPv4 and IPv6
+// VMs there through the first edge, and the second edge reaches every
+// site's gateway over the site's shared segment.
+func TestUpThreeSites(t *testing.T) {
+	testenv.RequireFRR(t)
+	cfg := configOf(t, "", threeSites)
+	cfg.Name = testName()
+	log := zerolog.New(zerolog.NewTestWriter(t))
+	var daemons []Daemon
+	t.Cleanup(func() {
+		if err := Down(context.Background(), cfg.Name, log); err != nil {
+			t.Errorf("Down: %v", err)
+		}
+		assertGone(t, cfg.Name, daemons)
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	l, err := Up(ctx, cfg, log)
+	if err != nil {
+		t.Fatalf("Up: %v", err)
+	}
+	daemons = l.Daemons()
+	ctx, cancel = context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	topo := l.Topology()
+	nord := topo.SiteNextHop["nord"]
+	for _, e := range topo.EdgeNodes() {
+		fib, err := l.EdgeFIBOf(ctx, e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range topo.Covering {
+			if got := fib[c]; got != nord.For(c.Addr()) {
+				t.Errorf("%s FIB %s via %v, want via nord %s", e, c, got, nord.For(c.Addr()))
+			}
+		}
+	}
+	for _, vm := range []string{"10.90.0.10", "2001:db8:90::a", "2001:db8:90::99", "10.90.9.9"} {
+		body, err := l.HTTPGet(ctx, NodeHosp, netip.MustParseAddr(vm), HTTPPort)
+		if err != nil || body != "nord\n" {
+			t.Errorf("GET %s from hosp = %q, %v; want \"nord\\n\"", vm, body, err)
+		}
+	}
+	for _, s := range topo.Sites {
+		for _, gw := range []netip.Addr{s.NextHop.V4, s.NextHop.V6} {
+			c, err := l.DialContext(ctx, "edge2", "tcp", netip.AddrPortFrom(gw, HTTPPort).String())
+			if err != nil {
+				t.Errorf("edge2 → %s gateway %s: %v", s.Name, gw, err)
+				continue
+			}
+			c.Close()
+		}
+	}
+	st, err := l.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Problems) > 0 || len(st.Nodes) != 7 {
+		t.Errorf("status: %d nodes, problems %v", len(st.Nodes), st.Problems)
+	}
+}

@@ -159,8 +159,12 @@ func bgpBody(t Topology, e Edge) string {
 		w("  neighbor CONTROLLER activate")
 		w("  neighbor CONTROLLER route-map CONTROLLER-IN in")
 		w("  neighbor CONTROLLER route-map CONTROLLER-OUT out")
-		w("  ! Mirror the edge's best paths with the next-hop the edge uses.")
-		w("  neighbor CONTROLLER attribute-unchanged next-hop")
+		if e.AS == t.ControllerAS {
+			w("  ! iBGP: the edge sends a peer's routes back to nobody of its AS, so nothing mirrors them.")
+		} else {
+			w("  ! Mirror the edge's best paths with the next-hop the edge uses.")
+			w("  neighbor CONTROLLER attribute-unchanged next-hop")
+		}
 		w(" exit-address-family")
 	}
 	w("exit")

@@ -59,7 +59,7 @@ func TestTopologyOfThreeSites(t *testing.T) {
 		{"site order", topo.Sites[1].Name + " " + topo.Sites[2].Name, "tromso_reserve_hall ctl"},
 		{"baseline", topo.BaselineSite, "nord"},
 		{"edge AS", topo.EdgeAS, 64600},
-		{"edge2 AS", topo.Edges[1].AS, 64601},
+		{"edge2 AS (iBGP)", topo.Edges[1].AS, 64512},
 		{"edge session", topo.Edges[0].Sessions[0].Edge.String() + " from " + topo.Edges[0].Sessions[0].Ctl.String(), "172.20.0.1 from 172.20.0.2"},
 		{"edge2 session", topo.Edges[1].Sessions[0].Edge.String() + " from " + topo.Edges[1].Sessions[0].Ctl.String(), "2001:db8:20::1 from 2001:db8:20::2"},
 		{"edge2 sessions", len(topo.Edges[1].Sessions), 1},
@@ -167,8 +167,6 @@ func TestShapeErrors(t *testing.T) {
 	}{
 		{"one site", func(s *Shape) { s.Sites = s.Sites[:1] }, "lab shape: 1 sites: a lab needs at least two"},
 		{"no edge", func(s *Shape) { s.Edges = nil }, "lab shape: no edge router: the controller needs a peer"},
-		{"iBGP", func(s *Shape) { s.Edges[0].AS = s.ControllerAS },
-			"lab shape: edge [10.255.0.1 fd00:255::1]: AS 65100 is the controller's: the lab's edges mirror routes back over eBGP, which iBGP does not do; give the peer another AS to rehearse"},
 		{"link-local peer", func(s *Shape) { s.Edges[0].Addrs = []netip.Addr{a("fe80::1")} },
 			"lab shape: edge fe80::1: the lab needs a unicast, global or private address (no link-local, no zone)"},
 		{"fallback unknown", func(s *Shape) { s.Fallback = "x" }, `lab shape: fallback "x": not a site of the lab`},
@@ -200,6 +198,21 @@ func TestShapeErrors(t *testing.T) {
 	}
 	if l, _ := topo.Link("skm1"); l.A.Addrs[0] != netip.MustParsePrefix("10.255.1.0/31") {
 		t.Errorf("skm1 link %v, want 10.255.1.0/31 on the edge", l.A.Addrs)
+	}
+}
+
+func TestShapeOfObservedIBGP(t *testing.T) {
+	pl, _, err := plan.Load(threeSites)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rb := *pl.Runbook
+	rb.BGP.Peers = slices.Clone(rb.BGP.Peers)
+	rb.BGP.Peers[1].Observe = true
+	_, err = ShapeOf(&rb, "")
+	want := "runbook three-sites: peer 2001:db8:20::1 is iBGP (AS 64512, the controller's) and observed by the bgp gate, but a router sends a peer's routes back to no iBGP peer, so the gate could never see its view: set observe: false for it to rehearse"
+	if err == nil || err.Error() != want {
+		t.Errorf("got  %v\nwant %s", err, want)
 	}
 }
 

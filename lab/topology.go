@@ -382,11 +382,8 @@ func validateShape(s Shape) error {
 				errs = append(errs, fmt.Errorf("edge %s: the lab needs a unicast, global or private address (no link-local, no zone)", a))
 			}
 		}
-		switch {
-		case e.AS == 0:
+		if e.AS == 0 {
 			errs = append(errs, fmt.Errorf("edge %v: AS missing", e.Addrs))
-		case e.AS == s.ControllerAS:
-			errs = append(errs, fmt.Errorf("edge %v: AS %d is the controller's: the lab's edges mirror routes back over eBGP, which iBGP does not do; give the peer another AS to rehearse", e.Addrs, e.AS))
 		}
 	}
 	return joinErrs("lab shape", errs)

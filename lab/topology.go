@@ -522,24 +522,9 @@ func newTopology(cfg Config) (Topology, error) {
 			t.EdgeCtl6 = s.Edge
 		}
 	}
-	ctl := ctlLinks[0]
-	for i, p := range ctl.B.Addrs {
-		if p.Addr().Is4() {
-			t.Ctl4 = p.Addr()
-		} else {
-			t.Ctl6 = p.Addr()
-		}
-		t.Routes[NodeCtl] = append(t.Routes[NodeCtl], defaultVia(ctl.A.Addrs[i].Addr()))
-	}
+	t.Ctl4, t.Ctl6, t.Routes[NodeCtl] = towardEdge(ctlLinks[0])
 	hosp, _ := t.LinkOf(NodeEdge, NodeHosp)
-	for i, p := range hosp.B.Addrs {
-		if p.Addr().Is4() {
-			t.HospAddr = p.Addr()
-		} else {
-			t.HospAddr6 = p.Addr()
-		}
-		t.Routes[NodeHosp] = append(t.Routes[NodeHosp], defaultVia(hosp.A.Addrs[i].Addr()))
-	}
+	t.HospAddr, t.HospAddr6, t.Routes[NodeHosp] = towardEdge(hosp)
 	for _, s := range t.Sites {
 		ln, _ := t.LinkOf(NodeEdge, s.Node)
 		for _, p := range ln.A.Addrs {
@@ -553,6 +538,20 @@ func newTopology(cfg Config) (Topology, error) {
 		}
 	}
 	return t, nil
+}
+
+// towardEdge returns the other node's addresses on a link to the first
+// edge, and its default routes through it.
+func towardEdge(ln Link) (v4, v6 netip.Addr, routes []StaticRoute) {
+	for i, p := range ln.B.Addrs {
+		if p.Addr().Is4() {
+			v4 = p.Addr()
+		} else {
+			v6 = p.Addr()
+		}
+		routes = append(routes, defaultVia(ln.A.Addrs[i].Addr()))
+	}
+	return v4, v6, routes
 }
 
 // siteBridge is the bridge of a site's gateway with two or more edges.
@@ -592,19 +591,7 @@ type allocator struct {
 }
 
 func newAllocator(sh Shape, covering []netip.Prefix) *allocator {
-	al := &allocator{next: map[bool]int{}}
-	for _, s := range sh.Sites {
-		for _, a := range []netip.Addr{s.NextHop.V4, s.NextHop.V6} {
-			if a.IsValid() {
-				al.fixed = append(al.fixed, a)
-			}
-		}
-	}
-	for _, e := range sh.Edges {
-		al.fixed = append(al.fixed, e.Addrs...)
-	}
-	al.avoid = append(al.avoid, covering...)
-	return al
+	return &allocator{fixed: shapeAddrs(sh), avoid: slices.Clone(covering), next: map[bool]int{}}
 }
 
 func (al *allocator) free(sub netip.Prefix, own netip.Addr) bool {

@@ -185,7 +185,7 @@ func TestShapeErrors(t *testing.T) {
 	s := base()
 	s.Sites[1].NextHop.V4 = a("10.255.1.3")
 	_, err := NewTopology(Config{Shape: &s, VMs: DefaultVMs(2)})
-	want := "lab config: site skm1: no subnet around 10.255.1.2 holds 1 more hosts without another lab address or VM range (tried 10.255.1.0/30, 10.255.1.2/31)"
+	want := "lab config: site skm1: no subnet around 10.255.1.2 holds 1 more hosts without another lab address or a VM (tried 10.255.1.0/30, 10.255.1.2/31)"
 	if err == nil || err.Error() != want {
 		t.Errorf("close next-hops: got %v\nwant %s", err, want)
 	}
@@ -198,6 +198,38 @@ func TestShapeErrors(t *testing.T) {
 	}
 	if l, _ := topo.Link("skm1"); l.A.Addrs[0] != netip.MustParsePrefix("10.255.1.0/31") {
 		t.Errorf("skm1 link %v, want 10.255.1.0/31 on the edge", l.A.Addrs)
+	}
+}
+
+// TestTopologyInsideVMRanges: a network that numbers its routers from the
+// same ranges as its VMs (allowed_prefixes holding the next-hops and the
+// peers): the links keep the runbook's addresses, hold no VM, and the
+// lab's own links stay out of the VM ranges.
+func TestTopologyInsideVMRanges(t *testing.T) {
+	p := netip.MustParsePrefix
+	sh := DefaultShape()
+	covering := []netip.Prefix{p("10.255.0.0/16"), p("fd00:255::/32")}
+	vms := []netip.Prefix{p("10.255.1.1/32"), p("10.255.3.7/32"), p("fd00:255:1::1/128")}
+	topo, err := NewTopology(Config{Shape: &sh, Covering: covering, VMs: vms})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range topo.Links {
+		for _, a := range append(slices.Clone(l.A.Addrs), l.B.Addrs...) {
+			for _, vm := range vms {
+				if a.Masked().Contains(vm.Addr()) {
+					t.Errorf("link %s-%s subnet %s holds VM %s", l.A, l.B, a.Masked(), vm)
+				}
+			}
+			if (l.B.Node == NodeHosp) && slices.ContainsFunc(covering, func(c netip.Prefix) bool { return c.Overlaps(a) }) {
+				t.Errorf("the lab's own link %s-%s uses %s inside a VM range", l.A, l.B, a)
+			}
+		}
+	}
+	// skm1's gateway keeps 10.255.1.2; the edge takes the /31's other half,
+	// since the /30 would hold the VM 10.255.1.1.
+	if l, _ := topo.Link(NodeSKM1); l.A.Addrs[0] != p("10.255.1.3/31") || l.B.Addrs[0] != p("10.255.1.2/31") {
+		t.Errorf("skm1 link %v - %v", l.A.Addrs, l.B.Addrs)
 	}
 }
 

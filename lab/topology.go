@@ -408,7 +408,7 @@ func newTopology(cfg Config) (Topology, error) {
 		Covering:     cfg.Covering,
 		Routes:       map[string][]StaticRoute{},
 	}
-	al := newAllocator(sh, cfg.Covering)
+	al := newAllocator(sh, cfg.Covering, cfg.VMs)
 	for i, s := range sh.Sites {
 		node := siteNode(i, s.Name)
 		t.Sites = append(t.Sites, Site{Name: s.Name, Node: node, NextHop: s.NextHop})
@@ -583,26 +583,48 @@ func family(a netip.Addr) string {
 
 // allocator places subnets: around the shape's fixed addresses, and from
 // the lab's own ranges, so that no two overlap and none holds an address
-// or range it must not.
+// it must not. A subnet around a fixed address may lie inside a VM range
+// (a network that numbers its routers and VMs from one 10/8, say: the
+// link is more specific than the covering route) as long as it holds no
+// VM; the lab's own subnets stay out of the VM ranges altogether.
 type allocator struct {
-	fixed []netip.Addr   // the shape's addresses: each belongs to one subnet only
-	avoid []netip.Prefix // covering ranges and subnets already placed
-	next  map[bool]int   // the next candidate of the lab's own ranges, per family
+	fixed    []netip.Addr   // the shape's addresses: each belongs to one subnet only
+	vms      []netip.Addr   // the VMs' addresses, sorted
+	covering []netip.Prefix // the VM ranges
+	placed   []netip.Prefix // subnets already placed
+	next     map[bool]int   // the next candidate of the lab's own ranges, per family
 }
 
-func newAllocator(sh Shape, covering []netip.Prefix) *allocator {
-	return &allocator{fixed: shapeAddrs(sh), avoid: slices.Clone(covering), next: map[bool]int{}}
+func newAllocator(sh Shape, covering, vms []netip.Prefix) *allocator {
+	al := &allocator{fixed: shapeAddrs(sh), covering: covering, next: map[bool]int{}}
+	for _, vm := range vms {
+		al.vms = append(al.vms, vm.Addr())
+	}
+	slices.SortFunc(al.vms, netip.Addr.Compare)
+	return al
 }
 
+// free reports whether sub may be placed: own is the fixed address it is
+// placed around (the zero Addr for the lab's own subnets).
 func (al *allocator) free(sub netip.Prefix, own netip.Addr) bool {
 	for _, a := range al.fixed {
 		if a != own && sub.Contains(a) {
 			return false
 		}
 	}
-	for _, p := range al.avoid {
+	for _, p := range al.placed {
 		if p.Overlaps(sub) {
 			return false
+		}
+	}
+	if i, _ := slices.BinarySearchFunc(al.vms, sub.Addr(), netip.Addr.Compare); i < len(al.vms) && sub.Contains(al.vms[i]) {
+		return false
+	}
+	if !own.IsValid() {
+		for _, c := range al.covering {
+			if c.Overlaps(sub) {
+				return false
+			}
 		}
 	}
 	return true
@@ -622,10 +644,10 @@ func (al *allocator) around(a netip.Addr, n int) (netip.Prefix, []netip.Addr, er
 			tried = append(tried, sub.String())
 			continue
 		}
-		al.avoid = append(al.avoid, sub)
+		al.placed = append(al.placed, sub)
 		return sub, hosts, nil
 	}
-	return netip.Prefix{}, nil, fmt.Errorf("no subnet around %s holds %d more hosts without another lab address or VM range (tried %s)",
+	return netip.Prefix{}, nil, fmt.Errorf("no subnet around %s holds %d more hosts without another lab address or a VM (tried %s)",
 		a, n, strings.Join(tried, ", "))
 }
 
@@ -707,7 +729,7 @@ func (al *allocator) internal(v6 bool, bits int) (netip.Prefix, error) {
 			return netip.Prefix{}, fmt.Errorf("the lab's own address ranges are used up")
 		}
 		if al.free(sub, netip.Addr{}) {
-			al.avoid = append(al.avoid, sub)
+			al.placed = append(al.placed, sub)
 			return sub, nil
 		}
 	}
@@ -754,15 +776,6 @@ func (cfg *Config) validate() error {
 		case c.Bits() == 0:
 			errs = append(errs, fmt.Errorf("covering range %s: a default route cannot be a VM range", c))
 		}
-		var in []string
-		for _, a := range fixed {
-			if c.Contains(a) {
-				in = append(in, a.String())
-			}
-		}
-		if len(in) > 0 {
-			errs = append(errs, fmt.Errorf("covering range %s holds the routers' addresses %s: VM ranges and router links must not overlap", c, strings.Join(in, ", ")))
-		}
 		for _, o := range cfg.Covering[:i] {
 			if o.IsValid() && c.Overlaps(o) {
 				errs = append(errs, fmt.Errorf("covering ranges %s and %s overlap", o, c))
@@ -794,6 +807,9 @@ func (cfg *Config) validate() error {
 			continue
 		}
 		seen[vm] = true
+		if slices.Contains(fixed, vm.Addr()) {
+			report(fmt.Errorf("VM %s has the address of a site's gateway or an edge router", vm))
+		}
 		if !slices.ContainsFunc(cfg.Covering, func(c netip.Prefix) bool { return c.IsValid() && c.Contains(vm.Addr()) }) {
 			report(fmt.Errorf("VM %s is outside the covering ranges %v", vm, cfg.Covering))
 		}

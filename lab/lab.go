@@ -86,8 +86,9 @@ type Config struct {
 	// Dir is the state directory, default /run/cutover/lab/<Name>. It must be
 	// reachable by the frr user (FRR drops privileges).
 	Dir string
-	// VMs are the VM addresses (/32 or /128) put on lo at both sites; nil
-	// means DefaultVMs(2000), an empty non-nil slice no VMs.
+	// VMs are the VM prefixes put at every site: host addresses (/32,
+	// /128) on lo, a subnet made local as a whole; nil means
+	// DefaultVMs(2000), an empty non-nil slice no VMs.
 	VMs []netip.Prefix
 	// Covering are the VM ranges the edges route statically to the
 	// shape's fallback site (skm1 by default); default 10.64.0.0/14 and

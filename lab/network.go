@@ -198,6 +198,15 @@ const (
 // vms2/vms2p... in the same namespace, vmsPerIface each. Local addresses
 // answer on any interface, so the VMs behave the same.
 func addVMs(nl *netlink.Handle, vms []netip.Prefix) error {
+	var hosts []netip.Prefix
+	for _, vm := range vms {
+		if vm.IsSingleIP() {
+			hosts = append(hosts, vm)
+		} else if err := addLocalRange(nl, vm); err != nil {
+			return err
+		}
+	}
+	vms = hosts
 	for i := 0; len(vms) > 0; i++ {
 		n := vmsPerIface
 		if i == 0 {
@@ -214,6 +223,22 @@ func addVMs(nl *netlink.Handle, vms []netip.Prefix) error {
 			}
 		}
 		vms = vms[n:]
+	}
+	return nil
+}
+
+// addLocalRange makes every address of a VM that is a subnet local (a
+// "local" route on lo in the local table, AnyIP): the responder, listening
+// on every address, answers for all of them.
+func addLocalRange(nl *netlink.Handle, p netip.Prefix) error {
+	lo, err := nl.LinkByName("lo")
+	if err != nil {
+		return fmt.Errorf("find lo: %w", err)
+	}
+	r := &netlink.Route{Dst: ipNet(p), LinkIndex: lo.Attrs().Index, Table: unix.RT_TABLE_LOCAL,
+		Type: unix.RTN_LOCAL, Scope: netlink.SCOPE_HOST}
+	if err := nl.RouteAdd(r); err != nil && !errors.Is(err, unix.EEXIST) {
+		return fmt.Errorf("make %s local: %w", p, err)
 	}
 	return nil
 }

@@ -64,7 +64,7 @@ func TestTopologyOfThreeSites(t *testing.T) {
 		{"edge2 session", topo.Edges[1].Sessions[0].Edge.String() + " from " + topo.Edges[1].Sessions[0].Ctl.String(), "2001:db8:20::1 from 2001:db8:20::2"},
 		{"edge2 sessions", len(topo.Edges[1].Sessions), 1},
 		{"edge2 timers", topo.Edges[1].Keepalive*100 + topo.Edges[1].HoldTime, 412},
-		{"VMs", len(topo.VMs), 26},
+		{"VMs", len(topo.VMs), 27},
 		{"bridges", len(topo.Bridges), 3},
 	} {
 		if fmt.Sprint(c.got) != fmt.Sprint(c.want) {
@@ -339,7 +339,8 @@ func TestUpThreeSites(t *testing.T) {
 			}
 		}
 	}
-	for _, vm := range []string{"10.90.0.10", "2001:db8:90::a", "2001:db8:90::99", "10.90.9.9"} {
+	// 10.90.8.21 is inside the VM that is a subnet, 10.90.8.16/28.
+	for _, vm := range []string{"10.90.0.10", "2001:db8:90::a", "2001:db8:90::99", "10.90.9.9", "10.90.8.16", "10.90.8.21"} {
 		body, err := l.HTTPGet(ctx, NodeHosp, netip.MustParseAddr(vm), HTTPPort)
 		if err != nil || body != "nord\n" {
 			t.Errorf("GET %s from hosp = %q, %v; want \"nord\\n\"", vm, body, err)

@@ -222,7 +222,8 @@ type Topology struct {
 	// edge.
 	HospAddr  netip.Addr `json:"hosp_addr"`
 	HospAddr6 netip.Addr `json:"hosp_addr6"`
-	// VMs are the VM addresses (/32 or /128), present at every site.
+	// VMs are the VM prefixes, present at every site: host addresses on lo
+	// (or veths), subnets made local as a whole.
 	VMs []netip.Prefix `json:"vms"`
 	// Covering are the ranges the edges route to BaselineSite statically;
 	// every VM is inside one, and the edges accept from and mirror to the
@@ -589,7 +590,8 @@ func family(a netip.Addr) string {
 // VM; the lab's own subnets stay out of the VM ranges altogether.
 type allocator struct {
 	fixed    []netip.Addr   // the shape's addresses: each belongs to one subnet only
-	vms      []netip.Addr   // the VMs' addresses, sorted
+	vms      []netip.Addr   // the VMs' host addresses, sorted
+	vmNets   []netip.Prefix // the VMs that are subnets
 	covering []netip.Prefix // the VM ranges
 	placed   []netip.Prefix // subnets already placed
 	next     map[bool]int   // the next candidate of the lab's own ranges, per family
@@ -598,7 +600,11 @@ type allocator struct {
 func newAllocator(sh Shape, covering, vms []netip.Prefix) *allocator {
 	al := &allocator{fixed: shapeAddrs(sh), covering: covering, next: map[bool]int{}}
 	for _, vm := range vms {
-		al.vms = append(al.vms, vm.Addr())
+		if vm.IsSingleIP() {
+			al.vms = append(al.vms, vm.Addr())
+		} else {
+			al.vmNets = append(al.vmNets, vm)
+		}
 	}
 	slices.SortFunc(al.vms, netip.Addr.Compare)
 	return al
@@ -619,6 +625,11 @@ func (al *allocator) free(sub netip.Prefix, own netip.Addr) bool {
 	}
 	if i, _ := slices.BinarySearchFunc(al.vms, sub.Addr(), netip.Addr.Compare); i < len(al.vms) && sub.Contains(al.vms[i]) {
 		return false
+	}
+	for _, n := range al.vmNets {
+		if n.Overlaps(sub) {
+			return false
+		}
 	}
 	if !own.IsValid() {
 		for _, c := range al.covering {
@@ -796,8 +807,8 @@ func (cfg *Config) validate() error {
 		case !vm.IsValid():
 			report(fmt.Errorf("VM %s: invalid prefix", vm))
 			continue
-		case vm.Bits() != vm.Addr().BitLen():
-			report(fmt.Errorf("VM %s: want a host address (/32 or /128)", vm))
+		case vm != vm.Masked():
+			report(fmt.Errorf("VM %s: host bits set (want %s)", vm, vm.Masked()))
 			continue
 		case vm.Addr().Is4In6():
 			report(fmt.Errorf("VM %s: IPv4-mapped IPv6 address, write it as IPv4", vm))

@@ -577,11 +577,12 @@ func (r *rehearsal) failsGates(i int, f Fault, probeTimeout time.Duration) bool 
 	if f.Kind != VMDown && f.Kind != SlowVM && f.Kind != HTTP5xx {
 		return true
 	}
-	_, hit := r.pick(i, f)
+	// The probe gate counts addresses: a VM with two is two targets.
+	hit, _ := r.pick(i, f)
 	probed := 0
 	for _, vm := range r.pl.Batches[i].VMs {
 		if vm.Probe.Kind != runbook.ProbeNone {
-			probed++
+			probed += len(vm.Prefixes)
 		}
 	}
 	for _, g := range r.pl.Runbook.Gates {

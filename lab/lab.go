@@ -16,9 +16,12 @@
 // bridge "edges" that joins them, like a datacenter's gateway segment.
 // The addresses the shape gives (next-hops, the edges' peer addresses)
 // are used as they are, each in the smallest usual subnet (/30 or /29;
-// /64) that holds its link's nodes, /31 or a longer IPv6 prefix where
-// another lab address is near; the lab chooses the rest itself
-// (10.255.3.0/24 and up, then 100.64.0.0/10; fd00:255:3::/64 and up).
+// /64) that holds its link's nodes and no VM, /31 or a longer IPv6 prefix
+// where another address is near, and point to point (the address as a
+// /32 or /128 with the other end's as its peer) where none fits, as on a
+// transit network that holds the edges and the gateways together; the
+// lab chooses the rest itself (10.255.3.0/24 and up, then 100.64.0.0/10;
+// fd00:255:3::/64 and up), outside the VM ranges.
 // The default lab:
 //
 //	link       edge side                        other side

@@ -142,7 +142,15 @@ func (l *Lab) setupNetwork(topo Topology) error {
 	}
 	for _, node := range nodes {
 		for _, r := range topo.Routes[node] {
-			if err := h.nl[node].RouteAdd(&netlink.Route{Dst: ipNet(r.Dst), Gw: r.Via.AsSlice()}); err != nil {
+			route := &netlink.Route{Dst: ipNet(r.Dst), Gw: r.Via.AsSlice()}
+			if r.Dev != "" {
+				dev, err := h.nl[node].LinkByName(r.Dev)
+				if err != nil {
+					return fmt.Errorf("route %s via %s in %s: find %s: %w", r.Dst, r.Via, node, r.Dev, err)
+				}
+				route.LinkIndex, route.Flags = dev.Attrs().Index, int(netlink.FLAG_ONLINK)
+			}
+			if err := h.nl[node].RouteAdd(route); err != nil {
 				return fmt.Errorf("add route %s via %s in %s: %w", r.Dst, r.Via, node, err)
 			}
 		}
@@ -173,8 +181,12 @@ func setupIface(nl *netlink.Handle, ep Endpoint) error {
 			return fmt.Errorf("enslave %s to %s: %w", ep, ep.Bridge, err)
 		}
 	}
-	for _, a := range ep.Addrs {
-		if err := nl.AddrAdd(link, nlAddr(a)); err != nil {
+	for i, a := range ep.Addrs {
+		na := nlAddr(a)
+		if peer := ep.Peer(i); peer.IsValid() {
+			na.Peer = ipNet(netip.PrefixFrom(peer, peer.BitLen()))
+		}
+		if err := nl.AddrAdd(link, na); err != nil {
 			return fmt.Errorf("add %s to %s: %w", a, ep, err)
 		}
 	}

@@ -133,10 +133,33 @@ func DefaultShape() Shape {
 // Endpoint is one end of a link: an interface of a node with its addresses.
 // An interface enslaved to a bridge has its addresses on the bridge.
 type Endpoint struct {
-	Node   string         `json:"node"`
-	Iface  string         `json:"iface"`
-	Addrs  []netip.Prefix `json:"addrs,omitempty"`
-	Bridge string         `json:"bridge,omitempty"`
+	Node  string         `json:"node"`
+	Iface string         `json:"iface"`
+	Addrs []netip.Prefix `json:"addrs,omitempty"`
+	// Peers, when set, are aligned with Addrs: a valid one makes its
+	// address point-to-point (a /32 or /128 with the other end's address
+	// as its peer), which the lab uses where the shape's addresses are too
+	// close together for a subnet each (a transit network that holds the
+	// edge and the gateways, say).
+	Peers  []netip.Addr `json:"peers,omitempty"`
+	Bridge string       `json:"bridge,omitempty"`
+}
+
+// Peer returns the point-to-point peer of Addrs[i], or the zero Addr.
+func (e Endpoint) Peer(i int) netip.Addr {
+	if i < len(e.Peers) {
+		return e.Peers[i]
+	}
+	return netip.Addr{}
+}
+
+// addP2P adds a point-to-point address a with peer to e.
+func (e *Endpoint) addP2P(a, peer netip.Addr) {
+	for len(e.Peers) < len(e.Addrs) {
+		e.Peers = append(e.Peers, netip.Addr{})
+	}
+	e.Addrs = append(e.Addrs, netip.PrefixFrom(a, a.BitLen()))
+	e.Peers = append(e.Peers, peer)
 }
 
 // String returns "node:iface", containerlab's endpoint notation.
@@ -161,6 +184,9 @@ type Bridge struct {
 type StaticRoute struct {
 	Dst netip.Prefix `json:"dst"`
 	Via netip.Addr   `json:"via"`
+	// Dev, when set, is the interface Via is on, and the route is
+	// "onlink": a point-to-point peer needs no subnet route first.
+	Dev string `json:"dev,omitempty"`
 }
 
 // Site is a site of the lab: the runbook's name, the node (namespace) of
@@ -366,6 +392,25 @@ func validateShape(s Shape) error {
 			}
 		}
 	}
+	owner := map[netip.Addr]string{}
+	claim := func(a netip.Addr, who string) {
+		if prev, ok := owner[a]; ok {
+			errs = append(errs, fmt.Errorf("address %s is %s and %s: one address, one router", a, prev, who))
+		}
+		owner[a] = who
+	}
+	for _, st := range s.Sites {
+		for _, a := range []netip.Addr{st.NextHop.V4, st.NextHop.V6} {
+			if a.IsValid() {
+				claim(a, "site "+st.Name+"'s next-hop")
+			}
+		}
+	}
+	for i, e := range s.Edges {
+		for _, a := range e.Addrs {
+			claim(a, fmt.Sprintf("edge %d's address", i+1))
+		}
+	}
 	if !names[s.Fallback] {
 		errs = append(errs, fmt.Errorf("fallback %q: not a site of the lab", s.Fallback))
 	}
@@ -430,22 +475,33 @@ func newTopology(cfg Config) (Topology, error) {
 		t.Edges = append(t.Edges, edge)
 	}
 	nEdges := len(sh.Edges)
-	// Sites: the gateway's address with every edge on its subnet.
+	// Sites: the gateway's address with every edge on its subnet, or
+	// point-to-point links where no subnet fits.
 	for _, s := range t.Sites {
 		var gw []netip.Prefix
 		edgeAddrs := make([][]netip.Prefix, nEdges)
+		var fits []bool
+		mark := al.mark()
 		for _, a := range []netip.Addr{s.NextHop.V4, s.NextHop.V6} {
 			if !a.IsValid() {
 				continue
 			}
 			sub, hosts, err := al.around(a, nEdges)
+			fits = append(fits, err == nil)
 			if err != nil {
-				return Topology{}, fmt.Errorf("site %s: %w", s.Name, err)
+				continue
 			}
 			gw = append(gw, netip.PrefixFrom(a, sub.Bits()))
 			for k := range nEdges {
 				edgeAddrs[k] = append(edgeAddrs[k], netip.PrefixFrom(hosts[k], sub.Bits()))
 			}
+		}
+		if slices.Contains(fits, false) {
+			al.reset(mark) // one family point-to-point: both, and no bridge
+			if err := t.p2pSite(al, s); err != nil {
+				return Topology{}, err
+			}
+			continue
 		}
 		for k, e := range t.Edges {
 			b := Endpoint{Node: s.Node, Iface: e.Node, Addrs: gw}
@@ -466,7 +522,14 @@ func newTopology(cfg Config) (Topology, error) {
 		for _, a := range e.Addrs {
 			sub, hosts, err := al.around(a, 1)
 			if err != nil {
-				return Topology{}, fmt.Errorf("edge %s: %w", a, err)
+				c, err := al.p2pAddr(a.Is6())
+				if err != nil {
+					return Topology{}, fmt.Errorf("edge %s: %w", a, err)
+				}
+				ln.A.addP2P(a, c)
+				ln.B.addP2P(c, a)
+				t.Edges[k].Sessions = append(t.Edges[k].Sessions, Session{Edge: a, Ctl: c})
+				continue
 			}
 			ln.A.Addrs = append(ln.A.Addrs, netip.PrefixFrom(a, sub.Bits()))
 			ln.B.Addrs = append(ln.B.Addrs, netip.PrefixFrom(hosts[0], sub.Bits()))
@@ -502,8 +565,8 @@ func newTopology(cfg Config) (Topology, error) {
 			ln.A.Addrs = append(ln.A.Addrs, netip.PrefixFrom(sub.Addr().Next(), sub.Bits()))
 			ln.B.Addrs = append(ln.B.Addrs, netip.PrefixFrom(sub.Addr().Next().Next(), sub.Bits()))
 		}
-		slices.SortStableFunc(ln.A.Addrs, familyFirst)
-		slices.SortStableFunc(ln.B.Addrs, familyFirst)
+		ln.A.sortFamilies()
+		ln.B.sortFamilies()
 		for _, p := range ln.A.Addrs {
 			if p.Addr().Is4() {
 				t.Edges[k].RouterID = p.Addr()
@@ -529,7 +592,7 @@ func newTopology(cfg Config) (Topology, error) {
 	for _, s := range t.Sites {
 		ln, _ := t.LinkOf(NodeEdge, s.Node)
 		for _, p := range ln.A.Addrs {
-			t.Routes[s.Node] = append(t.Routes[s.Node], defaultVia(p.Addr()))
+			t.Routes[s.Node] = append(t.Routes[s.Node], defaultVia(p.Addr(), siteIface(t, ln)))
 		}
 	}
 	for _, c := range t.Covering {
@@ -541,6 +604,28 @@ func newTopology(cfg Config) (Topology, error) {
 	return t, nil
 }
 
+// p2pSite links every edge to site s point to point: the gateway's
+// next-hops as /32 and /128 on each link, each edge with an address of the
+// lab's own as their peer.
+func (t *Topology) p2pSite(al *allocator, s Site) error {
+	for _, e := range t.Edges {
+		ln := Link{A: Endpoint{Node: e.Node, Iface: s.Node}, B: Endpoint{Node: s.Node, Iface: e.Node}}
+		for _, gw := range []netip.Addr{s.NextHop.V4, s.NextHop.V6} {
+			if !gw.IsValid() {
+				continue
+			}
+			a, err := al.p2pAddr(gw.Is6())
+			if err != nil {
+				return fmt.Errorf("site %s: %w", s.Name, err)
+			}
+			ln.A.addP2P(a, gw)
+			ln.B.addP2P(gw, a)
+		}
+		t.Links = append(t.Links, ln)
+	}
+	return nil
+}
+
 // towardEdge returns the other node's addresses on a link to the first
 // edge, and its default routes through it.
 func towardEdge(ln Link) (v4, v6 netip.Addr, routes []StaticRoute) {
@@ -550,7 +635,7 @@ func towardEdge(ln Link) (v4, v6 netip.Addr, routes []StaticRoute) {
 		} else {
 			v6 = p.Addr()
 		}
-		routes = append(routes, defaultVia(ln.A.Addrs[i].Addr()))
+		routes = append(routes, defaultVia(ln.A.Addrs[i].Addr(), ln.B.Iface))
 	}
 	return v4, v6, routes
 }
@@ -558,21 +643,52 @@ func towardEdge(ln Link) (v4, v6 netip.Addr, routes []StaticRoute) {
 // siteBridge is the bridge of a site's gateway with two or more edges.
 const siteBridge = "edges"
 
-func defaultVia(via netip.Addr) StaticRoute {
+func defaultVia(via netip.Addr, dev string) StaticRoute {
 	if via.Is4() {
-		return StaticRoute{Dst: v4Default, Via: via}
+		return StaticRoute{Dst: v4Default, Via: via, Dev: dev}
 	}
-	return StaticRoute{Dst: v6Default, Via: via}
+	return StaticRoute{Dst: v6Default, Via: via, Dev: dev}
 }
 
-func familyFirst(a, b netip.Prefix) int {
-	switch {
-	case a.Addr().Is4() == b.Addr().Is4():
-		return 0
-	case a.Addr().Is4():
-		return -1
+// siteIface is the site's interface toward the first edge: the bridge
+// when the link is enslaved to one.
+func siteIface(t Topology, ln Link) string {
+	if ln.B.Bridge != "" {
+		return ln.B.Bridge
 	}
-	return 1
+	return ln.B.Iface
+}
+
+// sortFamilies puts e's IPv4 addresses (with their peers) first.
+func (e *Endpoint) sortFamilies() {
+	type addr struct {
+		p    netip.Prefix
+		peer netip.Addr
+	}
+	as := make([]addr, len(e.Addrs))
+	for i, p := range e.Addrs {
+		as[i] = addr{p, e.Peer(i)}
+	}
+	slices.SortStableFunc(as, func(a, b addr) int {
+		switch {
+		case a.p.Addr().Is4() == b.p.Addr().Is4():
+			return 0
+		case a.p.Addr().Is4():
+			return -1
+		}
+		return 1
+	})
+	p2p := false
+	for i, a := range as {
+		e.Addrs[i] = a.p
+		p2p = p2p || a.peer.IsValid()
+	}
+	e.Peers = nil
+	if p2p {
+		for _, a := range as {
+			e.Peers = append(e.Peers, a.peer)
+		}
+	}
 }
 
 func family(a netip.Addr) string {
@@ -639,6 +755,20 @@ func (al *allocator) free(sub netip.Prefix, own netip.Addr) bool {
 		}
 	}
 	return true
+}
+
+// mark and reset undo the subnets placed since mark.
+func (al *allocator) mark() int      { return len(al.placed) }
+func (al *allocator) reset(mark int) { al.placed = al.placed[:mark] }
+
+// p2pAddr is an address of the lab's own for one end of a point-to-point
+// link.
+func (al *allocator) p2pAddr(v6 bool) (netip.Addr, error) {
+	sub, err := al.internal(v6, map[bool]int{false: linkPrefix4, true: linkPrefix6}[v6])
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	return sub.Addr().Next(), nil
 }
 
 // around places the smallest usual subnet around a that holds a and n more

@@ -339,7 +339,7 @@ func interfaceLines(t lab.Topology, node string) []string {
 			if ep.Bridge != "" {
 				out = append(out, "ip link set "+ep.Iface+" master "+ep.Bridge)
 			}
-			out = append(out, addrLines(ep.Addrs, ep.Iface)...)
+			out = append(out, addrLines(ep.Addrs, ep.Iface, ep.Peers...)...)
 			out = append(out, "ip link set "+ep.Iface+" up")
 		}
 	}
@@ -348,13 +348,18 @@ func interfaceLines(t lab.Topology, node string) []string {
 
 // addrLines add addrs to dev; IPv6 ones without duplicate address
 // detection, usable at once as in the native lab.
-func addrLines(addrs []netip.Prefix, dev string) []string {
+// A valid peer (aligned with addrs) makes the address point-to-point.
+func addrLines(addrs []netip.Prefix, dev string, peers ...netip.Addr) []string {
 	var out []string
-	for _, a := range addrs {
+	for i, a := range addrs {
+		addr := a.String()
+		if i < len(peers) && peers[i].IsValid() {
+			addr = a.Addr().String() + " peer " + netip.PrefixFrom(peers[i], peers[i].BitLen()).String()
+		}
 		if a.Addr().Is6() {
-			out = append(out, fmt.Sprintf("ip -6 addr add %s dev %s nodad", a, dev))
+			out = append(out, fmt.Sprintf("ip -6 addr add %s dev %s nodad", addr, dev))
 		} else {
-			out = append(out, fmt.Sprintf("ip addr add %s dev %s", a, dev))
+			out = append(out, fmt.Sprintf("ip addr add %s dev %s", addr, dev))
 		}
 	}
 	return out
@@ -371,7 +376,11 @@ func routeLines(rs []lab.StaticRoute) []string {
 		if r.Dst.Bits() == 0 {
 			dst = "default"
 		}
-		out = append(out, fmt.Sprintf("ip %sroute add %s via %s", fam, dst, r.Via))
+		line := fmt.Sprintf("ip %sroute add %s via %s", fam, dst, r.Via)
+		if r.Dev != "" {
+			line += " dev " + r.Dev + " onlink"
+		}
+		out = append(out, line)
 	}
 	return out
 }

@@ -333,3 +333,25 @@ func TestRehearsePrometheus(t *testing.T) {
 		t.Fatalf("outcome %s, want batch 1 rolled back and 0, 2, 3 committed", res.Actual)
 	}
 }
+
+// TestRehearseTransit rehearses a runbook whose edges and gateways share
+// one small transit network: the lab keeps every address on
+// point-to-point links, and both edges route the moved VMs to the target.
+func TestRehearseTransit(t *testing.T) {
+	testenv.RequireFRR(t)
+	vmDown, _ := ParseFault("vm-down:2@1")
+	res, err := Run(context.Background(), Options{Runbook: "testdata/transit.yaml", Lab: "rx" + randSuffix(),
+		Faults: []Fault{vmDown}, Out: testWriter{t}, Log: zerolog.New(logcheck.Writer(t)), ReachAll: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range res.Checked {
+		t.Log("checked:", c)
+	}
+	if !res.OK {
+		t.Fatalf("rehearsal not OK: %v", res.Problems)
+	}
+	if !slices.Equal(res.Actual.RolledBack, []int{1}) || !slices.Equal(res.Actual.Committed, []int{0, 2, 3}) {
+		t.Fatalf("outcome %s", res.Actual)
+	}
+}

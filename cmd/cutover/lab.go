@@ -155,8 +155,20 @@ standard error (JSON when that is not a terminal), its result to standard output
 				}
 				hops = append(hops, h)
 			}
-			_, err = fmt.Fprintf(a.out, "next-hops: %s\n", strings.Join(hops, ", "))
-			return err
+			if _, err := fmt.Fprintf(a.out, "next-hops: %s\n", strings.Join(hops, ", ")); err != nil {
+				return err
+			}
+			if len(cfg.TLSPorts) > 0 {
+				if _, err := fmt.Fprintf(a.out, "https probes: start the daemon with SSL_CERT_FILE=%s (the lab's CA)\n", l.CAFile()); err != nil {
+					return err
+				}
+			}
+			for _, u := range cfg.Prometheus {
+				if _, err := fmt.Fprintf(a.out, "prometheus: %s answers in %s\n", u, res.Controller.Namespace); err != nil {
+					return err
+				}
+			}
+			return nil
 		},
 	}
 	addLabNameFlag(cmd)
@@ -273,13 +285,14 @@ func newLabStatusCmd(a *app) *cobra.Command {
 func newLabVtyshCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "vtysh NODE",
-		Short: "Run vtysh against a node's FRR (only edge runs FRR)",
+		Short: "Run vtysh against an edge's FRR (edge, edge2, ...)",
 		Example: `  cutover lab vtysh edge -c "show bgp summary"
+  cutover lab vtysh edge2 -c "show bgp summary"     # a lab of a runbook with two peers
   cutover lab vtysh edge -c "show ip route 10.64.0.10"
   cutover lab vtysh edge -c "show bgp summary json"
   cutover lab vtysh edge          # interactive`,
 		Args:      cobra.ExactArgs(1),
-		ValidArgs: []string{lab.NodeEdge},
+		ValidArgs: []string{lab.NodeEdge, "edge2", "edge3"},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			l, err := lab.Open(a.v.GetString("name"))
 			if err != nil {

@@ -132,6 +132,7 @@ command, and a key that is no command's flag is an error), in that order of prec
 	root.AddCommand(
 		newValidateCmd(a),
 		newPlanCmd(a),
+		newEdgeConfigCmd(a),
 		newLabCmd(a),
 		newBGPCmd(a),
 		newBenchCmd(a),

@@ -848,32 +848,67 @@ func lastAddr(p netip.Prefix) netip.Addr {
 	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
 }
 
-// internal places a subnet of the given length from the lab's own ranges:
-// 10.255.3.0 and up, then 100.64.0.0/10 (IPv4); fd00:255:3:: and up, then
-// fd00:c07::/32 (IPv6).
-func (al *allocator) internal(v6 bool, bits int) (netip.Prefix, error) {
-	for {
-		i := al.next[v6]
-		al.next[v6]++
-		var sub netip.Prefix
-		switch {
-		case !v6 && i < 253:
-			sub = netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 255, byte(3 + i), 0}), bits)
-		case !v6 && i < 253+16384:
-			j := i - 253
-			sub = netip.PrefixFrom(netip.AddrFrom4([4]byte{100, byte(64 + j>>8), byte(j), 0}), bits)
-		case v6 && i < 65533:
-			sub = netip.MustParsePrefix(fmt.Sprintf("fd00:255:%x::/%d", 3+i, bits))
-		case v6 && i < 65533+65536:
-			sub = netip.MustParsePrefix(fmt.Sprintf("fd00:c07:%x::/%d", i-65533, bits))
-		default:
-			return netip.Prefix{}, fmt.Errorf("the lab's own address ranges are used up")
-		}
-		if al.free(sub, netip.Addr{}) {
-			al.placed = append(al.placed, sub)
-			return sub, nil
-		}
+// ownPool is one of the lab's own address ranges: count subnets counted
+// up from first in steps of one /24 (IPv4) or /64 (IPv6), all inside block.
+type ownPool struct {
+	block netip.Prefix
+	first netip.Addr
+	count int
+}
+
+// ownPools are the lab's own ranges per family, in the order they are
+// used: 10.255.3.0 and up, then 100.64.0.0/10 (IPv4); fd00:255:3:: and
+// up, then fd00:c07::/32 (IPv6).
+var ownPools = map[bool][]ownPool{
+	false: {
+		{netip.MustParsePrefix("10.255.0.0/16"), netip.MustParseAddr("10.255.3.0"), 253},
+		{netip.MustParsePrefix("100.64.0.0/10"), netip.MustParseAddr("100.64.0.0"), 1 << 14},
+	},
+	true: {
+		{netip.MustParsePrefix("fd00:255::/32"), netip.MustParseAddr("fd00:255:3::"), 1<<16 - 3},
+		{netip.MustParsePrefix("fd00:c07::/32"), netip.MustParseAddr("fd00:c07::"), 1 << 16},
+	},
+}
+
+// nth is the n-th subnet of the pool, of length bits.
+func (p ownPool) nth(n, bits int) netip.Prefix {
+	if p.first.Is4() {
+		b := p.first.As4()
+		v := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+		v += uint32(n) << 8
+		return netip.PrefixFrom(netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}), bits)
 	}
+	b := p.first.As16()
+	v := uint16(b[4])<<8 | uint16(b[5])
+	v += uint16(n)
+	b[4], b[5] = byte(v>>8), byte(v)
+	return netip.PrefixFrom(netip.AddrFrom16(b), bits)
+}
+
+// internal places a subnet of the given length from the lab's own ranges
+// (ownPools), skipping a whole range that a VM range covers.
+func (al *allocator) internal(v6 bool, bits int) (netip.Prefix, error) {
+	start := al.next[v6]
+	for _, p := range ownPools[v6] {
+		if start >= p.count {
+			start -= p.count
+			continue
+		}
+		if slices.ContainsFunc(al.covering, func(c netip.Prefix) bool { return c.Bits() <= p.block.Bits() && c.Contains(p.block.Addr()) }) {
+			al.next[v6] += p.count - start
+			start = 0
+			continue
+		}
+		for n := start; n < p.count; n++ {
+			al.next[v6]++
+			if sub := p.nth(n, bits); al.free(sub, netip.Addr{}) {
+				al.placed = append(al.placed, sub)
+				return sub, nil
+			}
+		}
+		start = 0
+	}
+	return netip.Prefix{}, fmt.Errorf("the lab's own address ranges are used up (they are inside the VM ranges or taken)")
 }
 
 var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,30}$`)

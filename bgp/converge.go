@@ -77,19 +77,7 @@ func (c Convergence) String() string {
 			b.WriteString("; ")
 		}
 		fmt.Fprintf(&b, "%s %d/%d", p.Peer, p.Matched, c.Want)
-		if len(p.Missing) > 0 {
-			b.WriteString(" (missing ")
-			for j, m := range p.Missing {
-				if j > 0 {
-					b.WriteString(", ")
-				}
-				b.WriteString(m.String())
-			}
-			if more := c.Want - p.Matched - len(p.Missing); more > 0 {
-				fmt.Fprintf(&b, " and %d more", more)
-			}
-			b.WriteString(")")
-		}
+		WriteMissing(&b, p.Missing, c.Want-p.Matched)
 	}
 	return b.String()
 }
@@ -137,4 +125,23 @@ func WaitConverged(ctx context.Context, s Speaker, want []Route, poll time.Durat
 		case <-t.C:
 		}
 	}
+}
+
+// WriteMissing writes " (missing A, B and N more)" for the first missing
+// prefixes of all missing ones, or nothing when none is missing.
+func WriteMissing(b *strings.Builder, first []netip.Prefix, all int) {
+	if len(first) == 0 {
+		return
+	}
+	b.WriteString(" (missing ")
+	for i, m := range first {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(m.String())
+	}
+	if more := all - len(first); more > 0 {
+		fmt.Fprintf(b, " and %d more", more)
+	}
+	b.WriteString(")")
 }

@@ -59,7 +59,7 @@ func birdCovering(w *writer, in Input) {
 }
 
 func birdFilters(w *writer, in Input) {
-	v4, v6 := family(in.Allowed)
+	v4, v6 := SplitFamilies(in.Allowed)
 	w.l("# Only prefixes inside the VM ranges are accepted from the controller.")
 	for _, f := range []struct {
 		af  afi

@@ -214,8 +214,8 @@ func checkPassword(p string) error {
 	return nil
 }
 
-// family splits prefixes into IPv4 and IPv6.
-func family(ps []netip.Prefix) (v4, v6 []netip.Prefix) {
+// SplitFamilies splits prefixes into IPv4 and IPv6, in their order.
+func SplitFamilies(ps []netip.Prefix) (v4, v6 []netip.Prefix) {
 	for _, p := range ps {
 		if p.Addr().Is4() {
 			v4 = append(v4, p)

@@ -34,7 +34,7 @@ func eosCovering(w *writer, in Input) {
 }
 
 func eosFilters(w *writer, in Input) {
-	v4, v6 := family(in.Allowed)
+	v4, v6 := SplitFamilies(in.Allowed)
 	w.l("! Only prefixes inside the VM ranges are accepted from the controller.")
 	eosPrefixList(w, "ip", rangesV4, v4, 32)
 	eosPrefixList(w, "ipv6", rangesV6, v6, 128)

@@ -36,7 +36,7 @@ func frrCovering(w *writer, in Input) {
 }
 
 func frrFilters(w *writer, in Input) {
-	v4, v6 := family(in.Allowed)
+	v4, v6 := SplitFamilies(in.Allowed)
 	if in.mirrors() {
 		w.l("! Only prefixes inside the VM ranges are accepted from the controller and mirrored back to it.")
 	} else {
@@ -135,7 +135,7 @@ var (
 // families are the address families of the allowed ranges: the only ones
 // the sessions carry.
 func families(in Input) []afi {
-	v4, v6 := family(in.Allowed)
+	v4, v6 := SplitFamilies(in.Allowed)
 	var fs []afi
 	if len(v4) > 0 {
 		fs = append(fs, afi4)

@@ -112,7 +112,7 @@ func gobgpSets(w *writer, in Input) {
 	}
 	w.l("  neighbor-info-list = [%s]", list)
 	w.l("")
-	v4, v6 := family(in.Allowed)
+	v4, v6 := SplitFamilies(in.Allowed)
 	for _, f := range []struct {
 		name string
 		bits int
@@ -133,7 +133,7 @@ func gobgpSets(w *writer, in Input) {
 }
 
 func gobgpPolicies(w *writer, in Input) {
-	v4, v6 := family(in.Allowed)
+	v4, v6 := SplitFamilies(in.Allowed)
 	w.l("# Only prefixes inside the VM ranges are accepted from the controller.")
 	w.l("[[policy-definitions]]")
 	w.l("  name = %q", inPolicy)

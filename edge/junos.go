@@ -28,7 +28,7 @@ func renderJunos(in Input) (string, error) {
 }
 
 func junosPolicies(w *writer, in Input) {
-	v4, v6 := family(in.Allowed)
+	v4, v6 := SplitFamilies(in.Allowed)
 	w.l("policy-options {")
 	w.l("    /* Only prefixes inside the VM ranges are accepted from the controller. */")
 	w.l("    policy-statement %s {", inPolicy)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/netip"
 	"os"
 	"os/exec"
 	"os/user"
@@ -13,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/cutover/cutover/edge"
 )
 
 // FRR settings of the edge's session toward the controller.
@@ -98,21 +99,10 @@ func renderBgpd(t Topology, e Edge) string {
 	return b.String()
 }
 
-func splitFamilies(ps []netip.Prefix) (v4, v6 []netip.Prefix) {
-	for _, p := range ps {
-		if p.Addr().Is4() {
-			v4 = append(v4, p)
-		} else {
-			v6 = append(v6, p)
-		}
-	}
-	return v4, v6
-}
-
 func bgpBody(t Topology, e Edge) string {
 	var b strings.Builder
 	w := func(format string, a ...any) { fmt.Fprintf(&b, format+"\n", a...) }
-	v4, v6 := splitFamilies(t.Covering)
+	v4, v6 := edge.SplitFamilies(t.Covering)
 	w("! Only prefixes inside the VM ranges are accepted from the controller and mirrored back to it.")
 	for i, p := range v4 {
 		w("ip prefix-list VM-RANGES-V4 seq %d permit %s le 32", (i+1)*10, p)

@@ -51,19 +51,7 @@ func (h Holding) String() string {
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s %s %d/%d", h.Router, h.Source, h.Matched, h.Want)
-	if len(h.Missing) > 0 {
-		b.WriteString(" (missing ")
-		for i, m := range h.Missing {
-			if i > 0 {
-				b.WriteString(", ")
-			}
-			b.WriteString(m.String())
-		}
-		if more := h.Want - h.Matched - len(h.Missing); more > 0 {
-			fmt.Fprintf(&b, " and %d more", more)
-		}
-		b.WriteString(")")
-	}
+	bgp.WriteMissing(&b, h.Missing, h.Want-h.Matched)
 	return b.String()
 }
 

@@ -51,7 +51,7 @@ func labNamespaces(name string) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list namespaces: %w", err)
 	}
-	re := regexp.MustCompile(`^` + regexp.QuoteMeta(NamespacePrefix+name+"-") + `[a-z0-9]+$`)
+	re := regexp.MustCompile(`^` + regexp.QuoteMeta(NamespacePrefix+name+"-") + `[a-z0-9_]+$`)
 	var out []string
 	for _, e := range ents {
 		if re.MatchString(e.Name()) {

@@ -340,7 +340,18 @@ func TestRehearsePrometheus(t *testing.T) {
 func TestRehearseTransit(t *testing.T) {
 	testenv.RequireFRR(t)
 	vmDown, _ := ParseFault("vm-down:2@1")
-	res, err := Run(context.Background(), Options{Runbook: "testdata/transit.yaml", Lab: "rx" + randSuffix(),
+	name := "rx" + randSuffix()
+	t.Cleanup(func() {
+		// The sites' nodes are hall_a and hall_b: the teardown must find
+		// node names with an underscore too.
+		ents, _ := os.ReadDir("/run/netns")
+		for _, e := range ents {
+			if strings.HasPrefix(e.Name(), lab.NamespacePrefix+name+"-") {
+				t.Errorf("namespace %s left after the rehearsal", e.Name())
+			}
+		}
+	})
+	res, err := Run(context.Background(), Options{Runbook: "testdata/transit.yaml", Lab: name,
 		Faults: []Fault{vmDown}, Out: testWriter{t}, Log: zerolog.New(logcheck.Writer(t)), ReachAll: true})
 	if err != nil {
 		t.Fatal(err)

@@ -417,6 +417,9 @@ func TestRunbookWarnings(t *testing.T) {
 		{"local_pref towards eBGP", []runbooktest.Edit{{"med: 10", "local_pref: 200"}},
 			[]string{"runbook.yaml:12: sites.skm2.local_pref: local_pref is only sent to iBGP peers and every peer is eBGP: use med or prepend"}},
 		{"probe gate without probes", nil, nil},
+		{"observed iBGP peer", []runbooktest.Edit{{"keepalive: 3s}", "keepalive: 3s}\n    - {address: 10.255.0.9, as: 65100}"}},
+			[]string{"runbook.yaml:19: bgp.peers[1].observe: peer 10.255.0.9 is iBGP, and no router sends a peer's routes back over iBGP: the bgp gate cannot see its view (observe: false, with another peer observed)"}},
+		{"unobserved iBGP peer", []runbooktest.Edit{{"keepalive: 3s}", "keepalive: 3s}\n    - {address: 10.255.0.9, as: 65100, observe: false}"}}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -467,6 +467,18 @@ func (rb *Runbook) checkBGP(bad badFunc, p *problems) {
 			bad(at+"password_env", pr.PasswordEnv, "not an environment variable name")
 		}
 	}
+	if slices.ContainsFunc(rb.Gates, func(gc GateConfig) bool { return gc.Kind == GateBGP }) {
+		for i, pr := range g.Peers {
+			if pr.Observe && pr.AS == g.LocalAS && has(fmt.Sprintf("bgp.peers[%d].as", i)) {
+				path := fmt.Sprintf("bgp.peers[%d].observe", i)
+				line := rb.pos.Line(path)
+				if line == 0 {
+					line = rb.pos.Line(fmt.Sprintf("bgp.peers[%d]", i))
+				}
+				p.Warn(rb.File, line, path, "peer %s is iBGP, and no router sends a peer's routes back over iBGP: the bgp gate cannot see its view (observe: false, with another peer observed)", pr.Address)
+			}
+		}
+	}
 	if ebgpOnly && len(g.Peers) > 0 {
 		for _, name := range rb.SiteNames() {
 			if rb.Sites[name].LocalPref != 0 {

@@ -13,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/cutover/cutover/internal/logcheck"
+	"github.com/cutover/cutover/internal/testenv"
 )
 
 var (
@@ -227,18 +228,8 @@ func (c *fakeClock) add(d time.Duration) {
 	c.mu.Unlock()
 }
 
-// eventually polls cond (which returns "" when satisfied) until deadline.
+// eventually polls cond every 100 ms until it returns "" or d passes.
 func eventually(t *testing.T, d time.Duration, cond func() string) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		msg := cond()
-		if msg == "" {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s: %s", d, msg)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	testenv.Eventually(t, d, 100*time.Millisecond, cond)
 }

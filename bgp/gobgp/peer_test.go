@@ -26,6 +26,7 @@ import (
 
 	"github.com/cutover/cutover/bgp"
 	"github.com/cutover/cutover/internal/logcheck"
+	"github.com/cutover/cutover/internal/testenv"
 )
 
 // This file holds the test harness: plain GoBGP servers on loopback that
@@ -269,21 +270,10 @@ func (p *testPeer) inject(asPath []uint32, rs ...bgp.Route) {
 	}
 }
 
-// eventually polls cond every 20 ms until it returns "" or d passes, then
-// fails with its last answer.
+// eventually polls cond every 20 ms until it returns "" or d passes.
 func eventually(t testing.TB, d time.Duration, cond func() string) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		msg := cond()
-		if msg == "" {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s: %s", d, msg)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testenv.Eventually(t, d, 20*time.Millisecond, cond)
 }
 
 // newSpeaker starts a speaker (AS 65100, not listening) that dials peers

@@ -592,7 +592,7 @@ func newTopology(cfg Config) (Topology, error) {
 	for _, s := range t.Sites {
 		ln, _ := t.LinkOf(NodeEdge, s.Node)
 		for _, p := range ln.A.Addrs {
-			t.Routes[s.Node] = append(t.Routes[s.Node], defaultVia(p.Addr(), siteIface(t, ln)))
+			t.Routes[s.Node] = append(t.Routes[s.Node], defaultVia(p.Addr(), siteIface(ln)))
 		}
 	}
 	for _, c := range t.Covering {
@@ -652,7 +652,7 @@ func defaultVia(via netip.Addr, dev string) StaticRoute {
 
 // siteIface is the site's interface toward the first edge: the bridge
 // when the link is enslaved to one.
-func siteIface(t Topology, ln Link) string {
+func siteIface(ln Link) string {
 	if ln.B.Bridge != "" {
 		return ln.B.Bridge
 	}

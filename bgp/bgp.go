@@ -112,9 +112,11 @@ type Speaker interface {
 	// repeatedly with the same routes; nil or empty withdraws everything.
 	// Routes outside the configured Limits are refused before anything is sent.
 	Set(ctx context.Context, desired []Route) error
-	// Accepted reports how far the observed peers' view matches want. A
-	// wanted route without a next-hop asks for a withdrawal: it matches
-	// when the peer holds no path from us for the prefix (see Withdrawals).
+	// Accepted reports how far the observed peers' view matches want, for
+	// the peers whose proof (PeerConfig.Observe, or its ObserveFallback)
+	// the speaker judges itself: mirror and sent. A wanted route without a
+	// next-hop asks for a withdrawal: it matches when the peer holds no
+	// path from us for the prefix (see Withdrawals).
 	Accepted(ctx context.Context, want []Route) (Convergence, error)
 	// Peers reports each configured peer and its session state.
 	Peers(ctx context.Context) ([]PeerStatus, error)
@@ -132,9 +134,15 @@ type Convergence struct {
 
 // PeerConvergence is one observed peer's view of the wanted routes.
 type PeerConvergence struct {
-	Peer    netip.Addr
+	Peer netip.Addr
+	// Proof is how the view was learned: the peer's Proof, with detail
+	// where there is some ("bmp loc-rib", "sent, no BMP session").
+	Proof   string
 	Matched int            // routes the peer holds with the wanted next-hop
 	Missing []netip.Prefix // first few routes the peer lacks or holds differently
+	// Reason says why nothing could be judged (the session is down, no
+	// BMP session, ...); Matched is then 0 and Missing lists nothing.
+	Reason string
 }
 
 // Done reports whether every observed peer holds every wanted route.
@@ -144,7 +152,7 @@ func (c Convergence) Done() bool {
 		return false
 	}
 	for _, p := range c.Peers {
-		if p.Matched != c.Want {
+		if p.Matched != c.Want || p.Reason != "" {
 			return false
 		}
 	}
@@ -160,11 +168,10 @@ type PeerStatus struct {
 	Uptime      time.Duration
 	Received    int // prefixes received
 	Advertised  int // prefixes advertised
-	// Observe is set for an observe peer (PeerConfig.Observe): Accepted
-	// is known only for one.
-	Observe bool
-	// Accepted counts the prefixes for which the observe peer's best path
-	// is ours (our AS in its AS_PATH), as it mirrors them back: what it
-	// took of Advertised. 0 for a peer that does not observe.
+	// Observe is the peer's proof (PeerConfig.Observe).
+	Observe Proof
+	// Accepted counts the prefixes for which a mirror peer's best path is
+	// ours (our AS in its AS_PATH), as it mirrors them back: what it took
+	// of Advertised. 0 for a peer that does not mirror.
 	Accepted int
 }

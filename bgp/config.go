@@ -35,11 +35,18 @@ type PeerConfig struct {
 	Password string
 	// HoldTime and Keepalive; zero means 90 s and a third of the hold time.
 	HoldTime, Keepalive time.Duration
-	// Observe marks a peer whose mirrored view of our routes is read to
-	// judge convergence (see Speaker.Accepted): the peer sends its best paths
-	// for the announced prefixes back with the next-hop unchanged. What it
-	// sends is never installed or re-advertised.
-	Observe bool
+	// Observe is how the peer's view of our routes is proven to the bgp
+	// gate (see Proof); ProofNone: not observed. A Speaker judges
+	// ProofMirror (what the peer sends back is never installed or
+	// re-advertised) and ProofSent itself; ProofBMP is answered by a BMP
+	// station (package bgp/bmp), and a Speaker leaves such a peer out of
+	// Accepted unless ObserveFallback names a proof it judges.
+	Observe Proof
+	// ObserveFallback is the proof used, with Observe ProofBMP, while the
+	// router has never opened a BMP session to the station: ProofMirror or
+	// ProofSent. A router whose BMP session was up and went down is not
+	// judged by the fallback: it waits for BMP.
+	ObserveFallback Proof
 	// Passive waits for the peer to connect instead of dialing it.
 	Passive bool
 }
@@ -176,6 +183,18 @@ func (p PeerConfig) validate() error {
 	}
 	if len(p.Password) > maxMD5KeyLen {
 		errs = append(errs, fmt.Errorf("peer %s: password: longer than %d bytes (TCP MD5 limit)", name, maxMD5KeyLen))
+	}
+	switch p.Observe {
+	case ProofNone, ProofBMP, ProofMirror, ProofSent:
+	default:
+		errs = append(errs, fmt.Errorf("peer %s: observe %q: want bmp, mirror, sent or none", name, string(p.Observe)))
+	}
+	switch {
+	case p.ObserveFallback == ProofNone:
+	case p.Observe != ProofBMP:
+		errs = append(errs, fmt.Errorf("peer %s: observe fallback %s: only a bmp peer has a fallback", name, p.ObserveFallback))
+	case p.ObserveFallback != ProofMirror && p.ObserveFallback != ProofSent:
+		errs = append(errs, fmt.Errorf("peer %s: observe fallback %q: want mirror or sent", name, string(p.ObserveFallback)))
 	}
 	hold, ka := p.HoldTime, p.Keepalive
 	if hold != 0 && (hold < 3*time.Second || hold > 65535*time.Second || hold%time.Second != 0) {

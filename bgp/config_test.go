@@ -11,7 +11,7 @@ func validConfig() Config {
 		LocalAS:         65100,
 		RouterID:        ip("10.255.0.2"),
 		ListenPort:      -1,
-		Peers:           []PeerConfig{{Address: ip("10.255.0.1"), AS: 65000, HoldTime: 9 * time.Second, Keepalive: 3 * time.Second, Observe: true}},
+		Peers:           []PeerConfig{{Address: ip("10.255.0.1"), AS: 65000, HoldTime: 9 * time.Second, Keepalive: 3 * time.Second, Observe: ProofMirror}},
 		GracefulRestart: GracefulRestart{Enabled: true, RestartTime: 120 * time.Second},
 		Limits:          labLimits(),
 	}

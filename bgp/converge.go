@@ -13,7 +13,7 @@ import (
 // observe (PeerConfig.Observe): nothing can prove that a peer accepted the
 // routes, and the caller must not pretend it did. Peers' advertised counts
 // (Speaker.Peers) only show what was sent, not what was installed.
-var ErrNoObserver = errors.New("no observe peer: convergence cannot be proven (set observe on a peer that mirrors its best paths back)")
+var ErrNoObserver = errors.New("no observed peer: convergence cannot be proven (give a peer observe: bmp, mirror or sent)")
 
 // ErrClosed is returned by a Speaker's methods after Close.
 var ErrClosed = errors.New("speaker closed")
@@ -66,20 +66,50 @@ func Withdrawals(prefixes []netip.Prefix) []Route {
 }
 
 // String summarises the convergence for logs and errors, e.g.
-// "10.255.0.1 1998/2000 (missing 10.64.0.10/32, 10.64.0.11/32)".
+// "10.255.0.1 by bmp loc-rib 1998/2000 (missing 10.64.0.10/32,
+// 10.64.0.11/32)"; a peer that could not be judged says why.
 func (c Convergence) String() string {
 	if len(c.Peers) == 0 {
-		return fmt.Sprintf("0 observe peers for %d routes", c.Want)
+		return fmt.Sprintf("0 observed peers for %d routes", c.Want)
 	}
 	var b strings.Builder
 	for i, p := range c.Peers {
 		if i > 0 {
 			b.WriteString("; ")
 		}
-		fmt.Fprintf(&b, "%s %d/%d", p.Peer, p.Matched, c.Want)
+		b.WriteString(p.Peer.String())
+		if p.Proof != "" {
+			b.WriteString(" by " + p.Proof)
+		}
+		fmt.Fprintf(&b, " %d/%d", p.Matched, c.Want)
+		if p.Reason != "" {
+			b.WriteString(": " + p.Reason)
+			continue
+		}
 		WriteMissing(&b, p.Missing, c.Want-p.Matched)
 	}
 	return b.String()
+}
+
+// Pending is like String, but lists only the peers that do not yet hold
+// every wanted route: what a failed gate names.
+func (c Convergence) Pending() string {
+	p := Convergence{Want: c.Want}
+	for _, pc := range c.Peers {
+		if pc.Matched != c.Want || pc.Reason != "" {
+			p.Peers = append(p.Peers, pc)
+		}
+	}
+	if len(p.Peers) == 0 {
+		return c.String()
+	}
+	return p.String()
+}
+
+// Observer answers how far the observed peers hold wanted routes: a
+// Speaker for the proofs it judges itself, or a BMP station's view.
+type Observer interface {
+	Accepted(ctx context.Context, want []Route) (Convergence, error)
 }
 
 // DefaultPoll is WaitConverged's poll interval when none is given.
@@ -88,9 +118,10 @@ const DefaultPoll = 100 * time.Millisecond
 // WaitConverged asks s.Accepted(want) every poll until every observed peer
 // holds every wanted route (Convergence.Done), and returns the last answer.
 // It fails at once with ErrNoObserver when no peer observes, and with the
-// context's error (wrapped, naming what is still missing) when ctx ends
-// first; give ctx the deadline the gate allows.
-func WaitConverged(ctx context.Context, s Speaker, want []Route, poll time.Duration) (Convergence, error) {
+// context's error (wrapped, naming the peers that still miss routes, by
+// which proof, and their first missing prefixes) when ctx ends first; give
+// ctx the deadline the gate allows.
+func WaitConverged(ctx context.Context, s Observer, want []Route, poll time.Duration) (Convergence, error) {
 	if poll <= 0 {
 		poll = DefaultPoll
 	}
@@ -102,7 +133,7 @@ func WaitConverged(ctx context.Context, s Speaker, want []Route, poll time.Durat
 		c, err := s.Accepted(ctx, want)
 		if err != nil {
 			if ctxErr := ctx.Err(); ctxErr != nil && last != nil {
-				return *last, fmt.Errorf("wait for convergence: %s: %w", last, ctxErr)
+				return *last, fmt.Errorf("wait for convergence: %s: %w", last.Pending(), ctxErr)
 			}
 			return c, fmt.Errorf("wait for convergence: %w", err)
 		}
@@ -121,7 +152,7 @@ func WaitConverged(ctx context.Context, s Speaker, want []Route, poll time.Durat
 		}
 		select {
 		case <-ctx.Done():
-			return c, fmt.Errorf("wait for convergence: %s: %w", c, ctx.Err())
+			return c, fmt.Errorf("wait for convergence: %s: %w", c.Pending(), ctx.Err())
 		case <-t.C:
 		}
 	}

@@ -212,7 +212,7 @@ func (f *Fake) Peers(ctx context.Context) ([]PeerStatus, error) {
 			}
 		}
 		ps = append(ps, PeerStatus{Address: o, AS: 65000, State: "established", Established: true,
-			Advertised: len(f.announced), Observe: true, Accepted: held})
+			Advertised: len(f.announced), Observe: ProofMirror, Accepted: held})
 	}
 	return ps, nil
 }

@@ -16,8 +16,11 @@ import (
 // max_prefixes. A session joins addresses of one family, so only the
 // controllers of the peer's family are used; there must be one. The
 // edge's router-id is the peer address when that is IPv4 (unknown
-// otherwise). The mirror follows the peer's observe: the bgp gate needs
-// the edge's view only of observed peers. No covering routes: a real
+// otherwise). The mirror and the BMP station follow the peer's observe:
+// the bgp gate needs the edge's view only of observed peers, and by the
+// proof the peer is given. The station is bgp.bmp.listen, or, where that
+// leaves the address unspecified, the first controller address with its
+// port. No covering routes: a real
 // edge has the network's own routes; the lab adds its statics itself.
 func FromRunbook(rb *runbook.Runbook, peer netip.Addr, controllers []netip.Addr, flavor string) (Input, error) {
 	p, err := findPeer(rb, peer)
@@ -47,7 +50,10 @@ func FromRunbook(rb *runbook.Runbook, peer netip.Addr, controllers []netip.Addr,
 		MaxPrefixes:     rb.MaxPrefixes,
 		GracefulRestart: rb.BGP.GracefulRestart.Enabled,
 		RestartTime:     rb.BGP.GracefulRestart.RestartTime,
-		Mirror:          p.Observe,
+		Mirror:          p.Observe == bgp.ProofMirror || p.ObserveFallback == bgp.ProofMirror,
+	}
+	if p.Observe == bgp.ProofBMP {
+		in.BMP = stationFor(rb.BGP.BMP.Listen, ctl[0])
 	}
 	if in.GracefulRestart {
 		// What the controller offers (bgp.Config's default); the runbook
@@ -100,4 +106,18 @@ func peerPassword(p runbook.Peer) (string, error) {
 		return "", fmt.Errorf("peer %s takes its password from $%s, which is not set here: the edge needs the same password", p.Address, p.PasswordEnv)
 	}
 	return v, nil
+}
+
+// stationFor is where an edge that peers with ctl reaches the BMP station
+// that listens on listen: listen itself, or ctl at listen's port when
+// listen is every address.
+func stationFor(listen netip.AddrPort, ctl netip.Addr) netip.AddrPort {
+	port := listen.Port()
+	if port == 0 {
+		port = bgp.DefaultBMPPort
+	}
+	if listen.Addr().IsValid() && !listen.Addr().IsUnspecified() {
+		return netip.AddrPortFrom(listen.Addr().Unmap(), port)
+	}
+	return netip.AddrPortFrom(ctl, port)
 }

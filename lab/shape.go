@@ -2,6 +2,7 @@ package lab
 
 import (
 	"fmt"
+	"github.com/cutover/cutover/bgp"
 	"maps"
 	"net/netip"
 	"os"
@@ -29,10 +30,10 @@ func ShapeOf(rb *runbook.Runbook, fallback string) (Shape, error) {
 	slices.SortStableFunc(sh.Sites, func(a, b SiteSpec) int { return order[a.Name] - order[b.Name] })
 	gated := slices.ContainsFunc(rb.Gates, func(g runbook.GateConfig) bool { return g.Kind == runbook.GateBGP })
 	for _, p := range rb.BGP.Peers {
-		if p.AS == rb.BGP.LocalAS && p.Observe && gated {
+		if p.AS == rb.BGP.LocalAS && p.Observe == bgp.ProofMirror && gated {
 			return Shape{}, fmt.Errorf("runbook %s: peer %s is iBGP (AS %d, the controller's) and observed by the bgp gate, "+
 				"but a router sends a peer's routes back to no iBGP peer, so the gate could never see its view: "+
-				"set observe: false for it to rehearse", rb.Name, p.Address, p.AS)
+				"set observe: bmp (or false) for it to rehearse", rb.Name, p.Address, p.AS)
 		}
 		e := EdgeSpec{Addrs: []netip.Addr{p.Address}, AS: p.AS, Port: p.Port, HoldTime: p.HoldTime,
 			Keepalive: p.Keepalive, Password: p.Password, Description: p.Description}

@@ -3,6 +3,7 @@ package lab
 import (
 	"context"
 	"fmt"
+	"github.com/cutover/cutover/bgp"
 	"math/rand/v2"
 	"net/netip"
 	"os"
@@ -249,9 +250,9 @@ func TestShapeOfObservedIBGP(t *testing.T) {
 	}
 	rb := *pl.Runbook
 	rb.BGP.Peers = slices.Clone(rb.BGP.Peers)
-	rb.BGP.Peers[1].Observe = true
+	rb.BGP.Peers[1].Observe = bgp.ProofMirror
 	_, err = ShapeOf(&rb, "")
-	want := "runbook three-sites: peer 2001:db8:20::1 is iBGP (AS 64512, the controller's) and observed by the bgp gate, but a router sends a peer's routes back to no iBGP peer, so the gate could never see its view: set observe: false for it to rehearse"
+	want := "runbook three-sites: peer 2001:db8:20::1 is iBGP (AS 64512, the controller's) and observed by the bgp gate, but a router sends a peer's routes back to no iBGP peer, so the gate could never see its view: set observe: bmp (or false) for it to rehearse"
 	if err == nil || err.Error() != want {
 		t.Errorf("got  %v\nwant %s", err, want)
 	}

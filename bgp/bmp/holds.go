@@ -33,14 +33,22 @@ type Holding struct {
 	// Reason says why nothing can be judged (router unknown or down, no
 	// usable table); Matched is then 0.
 	Reason string
+	// NoSession is set when the station has no BMP session, up or down,
+	// from the router: it never connected (or was forgotten long ago).
+	NoSession bool
 }
 
 // Done reports whether the router holds every wanted route.
 func (h Holding) Done() bool { return h.Reason == "" && h.Matched == h.Want }
 
-// PeerConvergence returns h in the form bgp.Convergence lists peers in.
+// PeerConvergence returns h in the form bgp.Convergence lists peers in,
+// its proof "bmp" and the table that answered.
 func (h Holding) PeerConvergence() bgp.PeerConvergence {
-	return bgp.PeerConvergence{Peer: h.Router, Matched: h.Matched, Missing: h.Missing}
+	proof := string(bgp.ProofBMP)
+	if h.Source != "" {
+		proof += " " + h.Source
+	}
+	return bgp.PeerConvergence{Peer: h.Router, Proof: proof, Matched: h.Matched, Missing: h.Missing, Reason: h.Reason}
 }
 
 // String summarises h for logs and errors, e.g.
@@ -83,6 +91,7 @@ func (s *Station) Holds(router, controller netip.Addr, want []bgp.Route) Holding
 	r, bySource := s.findLocked(router)
 	if r == nil {
 		h.Reason = "no BMP session from this router"
+		h.NoSession = true
 		return h
 	}
 	h.BMP = r.src

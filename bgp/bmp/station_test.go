@@ -377,17 +377,3 @@ func TestFiftyThousand(t *testing.T) {
 	t.Logf("Holds of %d routes took %s", n, time.Since(start))
 }
 
-func TestView(t *testing.T) {
-	s := testStation(t, Options{})
-	ps := dial(t, s, "10.0.0.9:40000")
-	ps.send(initiation("edge1"), peerUp(ctlAddr, ctlAS, edgeAddr), announce(post(ctlAddr, ctlAS), "192.0.2.1", nil, "10.64.0.1/32"))
-	v := View{Station: s, Edges: []Edge{{Router: ip(edgeAddr)}, {Router: ip("10.255.1.1")}}}
-	want := []bgp.Route{route("10.64.0.1/32", "192.0.2.1")}
-	c, err := v.Accepted(t.Context(), want)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := c.String(); got != "10.255.0.1 1/1; 10.255.1.1 0/1 (missing 10.64.0.1/32)" || c.Done() {
-		t.Errorf("Accepted = %q (done %v)", got, c.Done())
-	}
-}

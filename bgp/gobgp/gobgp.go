@@ -86,8 +86,14 @@ type speaker struct {
 	// peersMu serialises re-arming peers (rearm) with Close.
 	peersMu sync.Mutex
 
+	// gen counts the Sets that changed what GoBGP holds; sent marks, per
+	// peer with the weak proof, where its proof stands (see sentReason).
+	// Both are guarded by mu.
+	gen  uint64
+	sent map[netip.Addr]sentMark
+
 	mirrorMu sync.Mutex
-	// mirror holds, per observe peer, what it sent us: its best paths for
+	// mirror holds, per mirror peer, what it sent us: its best paths for
 	// our prefixes.
 	mirror map[netip.Addr]map[netip.Prefix]bgp.Held
 }
@@ -125,9 +131,10 @@ func New(ctx context.Context, cfg bgp.Config, log zerolog.Logger) (bgp.Speaker, 
 	s := &speaker{
 		cfg: cfg, log: log, srv: srv, api: sock, enc: newEncoder(cfg.LocalAS),
 		announced: map[netip.Prefix]bgp.Route{}, mirror: map[netip.Addr]map[netip.Prefix]bgp.Held{},
+		sent: map[netip.Addr]sentMark{},
 	}
 	for _, p := range cfg.Peers {
-		if p.Observe {
+		if judges(p) == bgp.ProofMirror {
 			s.mirror[p.Address] = map[netip.Prefix]bgp.Held{}
 		}
 	}
@@ -241,6 +248,9 @@ func (s *speaker) Set(ctx context.Context, desired []bgp.Route) error {
 	}
 	if err := s.withdrawLocked(ctx, del); err != nil {
 		return fmt.Errorf("set routes: %w", err)
+	}
+	if len(add)+len(del) > 0 {
+		s.gen++
 	}
 	if !s.isPeering() {
 		if err := s.addPeersLocked(ctx); err != nil {

@@ -24,7 +24,7 @@ func TestLatePeerOpensAsRestart(t *testing.T) {
 	early := newTestPeer(t, 65000)
 	late := newTestPeer(t, 65001)
 	early.addNeighbor(local, 65100, neighborOpts{gr: true, grNotify: true})
-	sp := newSpeaker(t, local, testLimits, early.config(true), late.config(false))
+	sp := newSpeaker(t, local, testLimits, early.config(bgp.ProofMirror), late.config(bgp.ProofNone))
 	ctx := context.Background()
 	routes := vmRoutes(100, "10.255.2.2")
 	if err := sp.Set(ctx, routes); err != nil {
@@ -95,7 +95,7 @@ func TestLongLivedGracefulRestartOffered(t *testing.T) {
 	local := loopback()
 	peer := newTestPeer(t, 65000)
 	peer.addNeighbor(local, 65100, neighborOpts{gr: true, grNotify: true})
-	sp := newSpeaker(t, local, testLimits, peer.config(false))
+	sp := newSpeaker(t, local, testLimits, peer.config(bgp.ProofNone))
 	if err := sp.Set(context.Background(), vmRoutes(10, "10.255.2.2")); err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +116,7 @@ func TestLongLivedGracefulRestartOffered(t *testing.T) {
 
 	local2 := loopback()
 	peer.addNeighbor(local2, 65100, neighborOpts{gr: true})
-	pc := peer.config(false)
+	pc := peer.config(bgp.ProofNone)
 	pc.LocalAddress = local2
 	cfg := bgp.Config{
 		LocalAS: 65100, RouterID: local2, ListenPort: -1, Peers: []bgp.PeerConfig{pc},

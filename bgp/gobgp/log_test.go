@@ -14,6 +14,8 @@ import (
 	gobgplog "github.com/osrg/gobgp/v3/pkg/log"
 	"github.com/rs/zerolog"
 
+	"github.com/cutover/cutover/bgp"
+
 	"github.com/cutover/cutover/internal/logcheck"
 )
 
@@ -115,7 +117,7 @@ func TestLogLinesStrictJSON(t *testing.T) {
 	peer := newTestPeer(t, 65000)
 	peer.addNeighbor(local, 65100, neighborOpts{gr: true})
 	log := zerolog.New(&logs).Level(zerolog.TraceLevel).With().Timestamp().Logger()
-	sp := newSpeakerLog(t, log, local, testLimits, peer.config(true))
+	sp := newSpeakerLog(t, log, local, testLimits, peer.config(bgp.ProofMirror))
 	ctx := context.Background()
 	if err := sp.Set(ctx, vmRoutes(20, "10.255.2.2")); err != nil {
 		t.Fatal(err)

@@ -126,7 +126,7 @@ func (p *testPeer) addNeighbor(addr netip.Addr, as uint32, o neighborOpts) {
 }
 
 // config returns the PeerConfig with which a speaker dials this test peer.
-func (p *testPeer) config(observe bool) bgp.PeerConfig {
+func (p *testPeer) config(observe bgp.Proof) bgp.PeerConfig {
 	return bgp.PeerConfig{Address: p.addr, AS: p.as, Port: p.port, HoldTime: 9 * time.Second, Keepalive: 3 * time.Second, Observe: observe}
 }
 

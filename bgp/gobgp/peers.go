@@ -52,7 +52,7 @@ func (s *speaker) apiPeer(p bgp.PeerConfig) *api.Peer {
 	if p.LocalAddress.IsValid() {
 		ap.Transport.LocalAddress = p.LocalAddress.String()
 	}
-	if p.Observe {
+	if judges(p) == bgp.ProofMirror {
 		// The mirror of our own routes carries our AS. Let it pass GoBGP's
 		// AS-loop check, which would drop it before the Adj-RIB-In events
 		// that Accepted is built on; the import policy keeps it out of the
@@ -161,10 +161,25 @@ func (s *speaker) acceptedCounts() map[netip.Addr]int {
 	return out
 }
 
-// Accepted implements bgp.Speaker. It compares want with the mirrors of
-// the observe peers, which the speaker keeps up to date from GoBGP's
-// Adj-RIB-In events (see event), so it costs map lookups, not a copy of
-// GoBGP's tables.
+// judges returns the proof the speaker judges for peer p: its Observe,
+// or with bmp its fallback (the BMP station judges bmp itself); ""
+// when none.
+func judges(p bgp.PeerConfig) bgp.Proof {
+	pr := p.Observe
+	if pr == bgp.ProofBMP {
+		pr = p.ObserveFallback
+	}
+	if pr == bgp.ProofMirror || pr == bgp.ProofSent {
+		return pr
+	}
+	return bgp.ProofNone
+}
+
+// Accepted implements bgp.Speaker for the peers it judges (see judges),
+// in configuration order. Mirror peers are compared with the mirrors the
+// speaker keeps up to date from GoBGP's Adj-RIB-In events (see event), so
+// they cost map lookups, not a copy of GoBGP's tables; sent peers with
+// the announced routes and GoBGP's session counters (see sentView).
 func (s *speaker) Accepted(ctx context.Context, want []bgp.Route) (bgp.Convergence, error) {
 	if s.isClosed() {
 		return bgp.Convergence{}, bgp.ErrClosed
@@ -172,12 +187,31 @@ func (s *speaker) Accepted(ctx context.Context, want []bgp.Route) (bgp.Convergen
 	if err := ctx.Err(); err != nil {
 		return bgp.Convergence{}, err
 	}
+	var sentPeers []bgp.PeerConfig
+	for _, p := range s.cfg.Peers {
+		if judges(p) == bgp.ProofSent {
+			sentPeers = append(sentPeers, p)
+		}
+	}
+	sent, err := s.sentView(ctx, want, sentPeers)
+	if err != nil {
+		return bgp.Convergence{}, err
+	}
 	c := bgp.Convergence{Want: len(want)}
 	s.mirrorMu.Lock()
 	defer s.mirrorMu.Unlock()
 	for _, p := range s.cfg.Peers {
-		if p.Observe {
-			c.Peers = append(c.Peers, bgp.Compare(p.Address, want, s.mirror[p.Address]))
+		switch judges(p) {
+		case bgp.ProofMirror:
+			pc := bgp.Compare(p.Address, want, s.mirror[p.Address])
+			pc.Proof = string(bgp.ProofMirror)
+			if p.Observe == bgp.ProofBMP {
+				pc.Proof += ", no BMP session"
+			}
+			c.Peers = append(c.Peers, pc)
+		case bgp.ProofSent:
+			c.Peers = append(c.Peers, sent[0])
+			sent = sent[1:]
 		}
 	}
 	return c, nil

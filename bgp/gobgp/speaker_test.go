@@ -49,7 +49,7 @@ func TestSetAttributes(t *testing.T) {
 	ebgp.addNeighbor(local, 65100, neighborOpts{})
 	ibgp := newTestPeer(t, 65100)
 	ibgp.addNeighbor(local, 65100, neighborOpts{})
-	sp := newSpeaker(t, local, testLimits, ebgp.config(false), ibgp.config(false))
+	sp := newSpeaker(t, local, testLimits, ebgp.config(bgp.ProofNone), ibgp.config(bgp.ProofNone))
 
 	routes := []bgp.Route{
 		{
@@ -102,7 +102,7 @@ func TestPrepend(t *testing.T) {
 	local := loopback()
 	peer := newTestPeer(t, 65000)
 	peer.addNeighbor(local, 65100, neighborOpts{})
-	sp := newSpeaker(t, local, testLimits, peer.config(false))
+	sp := newSpeaker(t, local, testLimits, peer.config(bgp.ProofNone))
 	routes := []bgp.Route{
 		{Prefix: pfx("10.64.0.10/32"), NextHop: ip("10.255.2.2"), Prepend: 2},
 		{Prefix: pfx("fd00:64::a/128"), NextHop: ip("fd00:255:2::2"), Prepend: 1, LargeCommunities: []bgp.LargeCommunity{{Global: 4200000000, Local1: 1, Local2: 2}}},
@@ -128,7 +128,7 @@ func TestSetDiff(t *testing.T) {
 	local := loopback()
 	peer := newTestPeer(t, 65000)
 	peer.addNeighbor(local, 65100, neighborOpts{gr: true, grNotify: true})
-	sp := newSpeaker(t, local, testLimits, peer.config(false))
+	sp := newSpeaker(t, local, testLimits, peer.config(bgp.ProofNone))
 	ctx := context.Background()
 
 	a := vmRoutes(100, "10.255.2.2")
@@ -187,7 +187,7 @@ func TestSetAddsBeforeWithdrawing(t *testing.T) {
 	local := loopback()
 	peer := newTestPeer(t, 65000)
 	peer.addNeighbor(local, 65100, neighborOpts{})
-	sp := newSpeaker(t, local, testLimits, peer.config(false))
+	sp := newSpeaker(t, local, testLimits, peer.config(bgp.ProofNone))
 	ctx := context.Background()
 
 	a := vmRoutes(1000, "10.255.2.2")
@@ -280,7 +280,7 @@ func TestSetRefusesBeforeSending(t *testing.T) {
 	peer := newTestPeer(t, 65000)
 	peer.addNeighbor(local, 65100, neighborOpts{})
 	limits := bgp.Limits{Allowed: []netip.Prefix{pfx("10.64.0.0/14")}, MaxPrefixes: 50}
-	sp := newSpeaker(t, local, limits, peer.config(false))
+	sp := newSpeaker(t, local, limits, peer.config(bgp.ProofNone))
 	ctx := context.Background()
 
 	good := vmRoutes(10, "10.255.2.2")
@@ -336,7 +336,7 @@ func TestAcceptedReadsMirroredPaths(t *testing.T) {
 	edge.addNeighbor(local, 65100, neighborOpts{gr: true, grNotify: true})
 	other := newTestPeer(t, 65001)
 	other.addNeighbor(local, 65100, neighborOpts{})
-	sp := newSpeaker(t, local, testLimits, edge.config(true), other.config(false))
+	sp := newSpeaker(t, local, testLimits, edge.config(bgp.ProofMirror), other.config(bgp.ProofNone))
 	ctx := context.Background()
 
 	want := append(vmRoutes(20, "10.255.2.2"), bgp.Route{Prefix: pfx("fd00:64::a/128"), NextHop: ip("fd00:255:2::2")})
@@ -417,7 +417,7 @@ func TestPeersAndPassword(t *testing.T) {
 	good.addNeighbor(local, 65100, neighborOpts{password: "s3cret"})
 	bad := newTestPeer(t, 65001)
 	bad.addNeighbor(local, 65100, neighborOpts{password: "other"})
-	gc, bc := good.config(false), bad.config(false)
+	gc, bc := good.config(bgp.ProofNone), bad.config(bgp.ProofNone)
 	gc.Password, bc.Password = "s3cret", "s3cret"
 	ctx := context.Background()
 	if err := checkMD5(local, false); err != nil {
@@ -473,7 +473,7 @@ func TestCloseKeepsRoutesAndRestartDoesNotFlap(t *testing.T) {
 			ctx := context.Background()
 			routes := vmRoutes(200, "10.255.2.2")
 
-			sp := newSpeaker(t, local, testLimits, peer.config(false))
+			sp := newSpeaker(t, local, testLimits, peer.config(bgp.ProofNone))
 			if err := sp.Set(ctx, routes); err != nil {
 				t.Fatal(err)
 			}
@@ -522,7 +522,7 @@ func TestCloseKeepsRoutesAndRestartDoesNotFlap(t *testing.T) {
 				t.Errorf("Set after Close = %v, want ErrClosed", err)
 			}
 
-			sp2 := newSpeaker(t, local, testLimits, peer.config(false))
+			sp2 := newSpeaker(t, local, testLimits, peer.config(bgp.ProofNone))
 			// StartBgp writes GoBGP package variables the peer reads when it
 			// processes updates; this call orders the two for the race
 			// detector (the session only starts with Set).
@@ -564,7 +564,7 @@ func BenchmarkAccepted(b *testing.B) {
 	edge := newTestPeer(b, 65000)
 	edge.addNeighbor(local, 65100, neighborOpts{})
 	limits := bgp.Limits{Allowed: testLimits.Allowed, MaxPrefixes: 50000}
-	sp := newSpeaker(b, local, limits, edge.config(true))
+	sp := newSpeaker(b, local, limits, edge.config(bgp.ProofMirror))
 	ctx := context.Background()
 	all := vmRoutes(50000, "10.255.2.2")
 	if err := sp.Set(ctx, nil); err != nil {
@@ -622,7 +622,7 @@ func TestSessionLossRearmsGracefulRestart(t *testing.T) {
 	local := loopback()
 	peer := newTestPeer(t, 65000)
 	peer.addNeighbor(local, 65100, neighborOpts{gr: true, grNotify: true})
-	sp := newSpeaker(t, local, testLimits, peer.config(true))
+	sp := newSpeaker(t, local, testLimits, peer.config(bgp.ProofMirror))
 	ctx := context.Background()
 	routes := vmRoutes(100, "10.255.2.2")
 	if err := sp.Set(ctx, routes); err != nil {

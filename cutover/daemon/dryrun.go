@@ -137,11 +137,7 @@ func writeTimeline(w io.Writer, pl *plan.Plan, sp *engine.Spec, now time.Time) {
 	fmt.Fprintf(w, "plan %s: %d VMs, %d prefixes (%d IPv4, %d IPv6), %d batches, %s → %s\n",
 		pl.Digest[:min(12, len(pl.Digest))], vms, prefixes, v4, v6, len(pl.Batches), rb.Move.From, rb.Move.To)
 	for _, p := range rb.BGP.Peers {
-		obs := ""
-		if p.Observe {
-			obs = " (observed for convergence)"
-		}
-		fmt.Fprintf(w, "peer %s AS %d%s\n", p.Address, p.AS, obs)
+		fmt.Fprintf(w, "peer %s AS %d%s\n", p.Address, p.AS, plan.ObservedBy(p))
 	}
 	if rb.Window != nil {
 		state := "open now"

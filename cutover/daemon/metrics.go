@@ -103,7 +103,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		gauge(peerStateDesc, 1, peer, p.State)
 		gauge(peerAdvertisedDesc, float64(p.Advertised), peer)
 		gauge(peerReceivedDesc, float64(p.Received), peer)
-		if p.Observe {
+		if p.Observe == bgp.ProofMirror {
 			gauge(peerAcceptedDesc, float64(p.Accepted), peer)
 		}
 	}

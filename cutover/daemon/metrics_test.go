@@ -85,7 +85,7 @@ func TestCollectorPeers(t *testing.T) {
 		`cutover_bgp_peer_prefixes_accepted{peer="192.0.2.1"} 2`)
 
 	sp.SetPeers([]bgp.PeerStatus{
-		{Address: netip.MustParseAddr("10.255.0.1"), AS: 65000, State: "established", Established: true, Advertised: 3, Received: 7, Observe: true, Accepted: 3},
+		{Address: netip.MustParseAddr("10.255.0.1"), AS: 65000, State: "established", Established: true, Advertised: 3, Received: 7, Observe: bgp.ProofMirror, Accepted: 3},
 		{Address: netip.MustParseAddr("10.255.0.3"), AS: 65001, State: "active"},
 		{Address: netip.MustParseAddr("fd00:255::1"), AS: 65002, State: "waiting for the first Set"},
 	})

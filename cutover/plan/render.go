@@ -45,9 +45,10 @@ type (
 		Window          *runbook.ChangeWindow `json:"window"`
 	}
 	peerJSON struct {
-		Address string `json:"address"`
-		AS      uint32 `json:"as"`
-		Observe bool   `json:"observe"`
+		Address         string    `json:"address"`
+		AS              uint32    `json:"as"`
+		Observe         bgp.Proof `json:"observe"`
+		ObserveFallback bgp.Proof `json:"observe_fallback,omitempty"`
 	}
 	totalsJSON struct {
 		VMs      int            `json:"vms"`
@@ -129,7 +130,7 @@ func (pl *Plan) WriteJSON(w io.Writer) error {
 	}
 	peers := make([]string, len(pl.peers))
 	for i, pr := range rb.BGP.Peers {
-		out.Peers = append(out.Peers, peerJSON{Address: pr.Address.String(), AS: pr.AS, Observe: pr.Observe})
+		out.Peers = append(out.Peers, peerJSON{Address: pr.Address.String(), AS: pr.AS, Observe: pr.Observe, ObserveFallback: pr.ObserveFallback})
 		peers[i] = pr.Address.String()
 	}
 	for _, s := range pl.sites {
@@ -257,9 +258,7 @@ func (pl *Plan) writeHeader(w io.Writer) {
 	var peers []string
 	for _, pr := range rb.BGP.Peers {
 		d := fmt.Sprintf("%s AS %d", pr.Address, pr.AS)
-		if pr.Observe {
-			d += " (observed)"
-		}
+		d += observedBy(pr)
 		peers = append(peers, d)
 	}
 	row("bgp", "local AS %d, router-id %s, graceful restart %s", rb.BGP.LocalAS, rb.BGP.RouterID, grString(rb.BGP.GracefulRestart))
@@ -529,3 +528,22 @@ func tiersText(m map[int]int) string {
 	}
 	return strings.Join(parts, ", ")
 }
+
+// observedBy says how the bgp gate proves a peer's view, for the plan and
+// the dry run: " (observed by bmp, else sent)", or "" when not observed.
+func observedBy(pr runbook.Peer) string {
+	if !pr.Observe.Observed() {
+		return ""
+	}
+	s := " (observed by " + pr.Observe.String()
+	if pr.ObserveFallback.Observed() {
+		s += ", else " + pr.ObserveFallback.String()
+	}
+	if pr.Observe.Weak() || pr.ObserveFallback.Weak() {
+		s += ": weak proof"
+	}
+	return s + ")"
+}
+
+// ObservedBy is observedBy for the dry run.
+func ObservedBy(pr runbook.Peer) string { return observedBy(pr) }

@@ -32,7 +32,7 @@ func (pl *Plan) SpeakerConfig() (bgp.Config, error) {
 			}
 		}
 		c.Peers = append(c.Peers, bgp.PeerConfig{Address: p.Address, AS: p.AS, Port: p.Port, Password: pw,
-			HoldTime: p.HoldTime, Keepalive: p.Keepalive, Observe: p.Observe})
+			HoldTime: p.HoldTime, Keepalive: p.Keepalive, Observe: p.Observe, ObserveFallback: p.ObserveFallback})
 	}
 	return c, c.Validate()
 }

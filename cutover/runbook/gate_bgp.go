@@ -17,10 +17,10 @@ func init() {
 			positive(bad, at, "timeout", g.Timeout)
 			observed := false
 			for _, pr := range rb.BGP.Peers {
-				observed = observed || pr.Observe
+				observed = observed || pr.Observe.Observed()
 			}
 			if !observed && len(rb.BGP.Peers) > 0 {
-				bad(at+".kind", g.Kind, "a bgp gate needs at least one peer with observe: true")
+				bad(at+".kind", g.Kind, "a bgp gate needs at least one observed peer (observe: bmp, mirror or sent)")
 			}
 		},
 		describe: func(g GateConfig) string {

@@ -126,7 +126,24 @@ type BGPConfig struct {
 	// site; a batch then changes the next-hop instead of adding a route.
 	AnnounceSource  bool            `yaml:"announce_source"`
 	GracefulRestart GracefulRestart `yaml:"graceful_restart"`
-	Peers           []Peer          `yaml:"peers"`
+	// BMP is the controller's BMP station, for peers with observe: bmp.
+	BMP   BMP    `yaml:"bmp"`
+	Peers []Peer `yaml:"peers"`
+}
+
+// BMP is where the controller's BMP station (RFC 7854) listens for the
+// edges' sessions.
+type BMP struct {
+	// Listen is the station's address and port; default [::]:11019 (every
+	// address) when a peer observes by BMP. The edges connect to it: give
+	// an address of the controller they reach, or leave the address
+	// unspecified and they are told the address they peer with.
+	Listen netip.AddrPort `yaml:"listen"`
+}
+
+// UsesBMP reports whether a peer observes by BMP.
+func (g BGPConfig) UsesBMP() bool {
+	return slices.ContainsFunc(g.Peers, func(p Peer) bool { return p.Observe == bgp.ProofBMP })
 }
 
 // GracefulRestart is the controller's graceful restart (RFC 4724) setting.
@@ -147,8 +164,17 @@ type Peer struct {
 	PasswordEnv string        `yaml:"password_env"`
 	HoldTime    time.Duration `yaml:"hold_time"` // default 90s; 0 disables keepalives
 	Keepalive   time.Duration `yaml:"keepalive"` // default hold_time/3
-	// Observe makes the peer's view count for the bgp gate (default true).
-	Observe bool `yaml:"observe"`
+	// Observe is how the bgp gate learns that the peer holds the batch's
+	// routes: bmp (the router streams to the controller's BMP station),
+	// mirror (the router sends its best paths back, FRR's
+	// attribute-unchanged next-hop), sent (weak: the UPDATEs went out and
+	// a KEEPALIVE came back after them) or false (the peer's view does not
+	// count). Default mirror; true is mirror.
+	Observe bgp.Proof `yaml:"observe"`
+	// ObserveFallback, with observe: bmp, is the proof used while the
+	// router has never opened a BMP session to the station (mirror or
+	// sent): for a runbook rehearsed against routers with and without BMP.
+	ObserveFallback bgp.Proof `yaml:"observe_fallback"`
 }
 
 // MinPrefixLength is the shortest prefix a runbook accepts, per address
@@ -411,8 +437,11 @@ func (rb *Runbook) defaults() {
 			pr.Keepalive = (pr.HoldTime / 3).Truncate(time.Second)
 		}
 		if !has(at + "observe") {
-			pr.Observe = true
+			pr.Observe = bgp.ProofMirror
 		}
+	}
+	if !has("bgp.bmp.listen") && rb.BGP.UsesBMP() {
+		rb.BGP.BMP.Listen = netip.AddrPortFrom(netip.IPv6Unspecified(), bgp.DefaultBMPPort)
 	}
 	mpl := &rb.MinPrefixLength
 	for _, f := range []struct {

@@ -3,6 +3,7 @@ package runbook_test
 import (
 	"errors"
 	"fmt"
+	"github.com/cutover/cutover/bgp"
 	"os"
 	"path/filepath"
 	"slices"
@@ -32,7 +33,7 @@ func TestBaseRunbook(t *testing.T) {
 	}
 	// Defaults.
 	pr := rb.BGP.Peers[0]
-	if pr.Port != 179 || !pr.Observe || pr.HoldTime != 9*time.Second || pr.Keepalive != 3*time.Second {
+	if pr.Port != 179 || pr.Observe != bgp.ProofMirror || pr.HoldTime != 9*time.Second || pr.Keepalive != 3*time.Second {
 		t.Errorf("peer defaults: %+v", pr)
 	}
 	if rb.BGP.ListenPort != -1 || !rb.BGP.GracefulRestart.Enabled || rb.BGP.GracefulRestart.RestartTime != 120*time.Second {
@@ -236,7 +237,7 @@ func TestRunbookErrors(t *testing.T) {
 				`runbook.yaml:24: gates[1].value: required: the number the query's value is compared with`,
 			}},
 		{"bgp gate without an observed peer", []runbooktest.Edit{{"keepalive: 3s}", "keepalive: 3s, observe: false}"}}, "",
-			[]string{`runbook.yaml:23: gates[0].kind: a bgp gate needs at least one peer with observe: true (value "bgp")`}},
+			[]string{`runbook.yaml:23: gates[0].kind: a bgp gate needs at least one observed peer (observe: bmp, mirror or sent) (value "bgp")`}},
 		{"two bgp gates", []runbooktest.Edit{{"{kind: probe, min_healthy: 99%}", "{kind: bgp}"}}, "",
 			[]string{`runbook.yaml:24: gates[1].kind: a second bgp gate (also gates[0]): merge them (value "bgp")`}},
 		{"failure policy", []runbooktest.Edit{{"failure_policy: rollback-batch", "failure_policy: retry"}}, "",
@@ -418,7 +419,7 @@ func TestRunbookWarnings(t *testing.T) {
 			[]string{"runbook.yaml:12: sites.skm2.local_pref: local_pref is only sent to iBGP peers and every peer is eBGP: use med or prepend"}},
 		{"probe gate without probes", nil, nil},
 		{"observed iBGP peer", []runbooktest.Edit{{"keepalive: 3s}", "keepalive: 3s}\n    - {address: 10.255.0.9, as: 65100}"}},
-			[]string{"runbook.yaml:19: bgp.peers[1].observe: peer 10.255.0.9 is iBGP, and no router sends a peer's routes back over iBGP: the bgp gate cannot see its view (observe: false, with another peer observed)"}},
+			[]string{"runbook.yaml:19: bgp.peers[1].observe: peer 10.255.0.9 is iBGP, and no router sends a peer's routes back over iBGP: the bgp gate cannot see its view by mirror (observe: bmp)"}},
 		{"unobserved iBGP peer", []runbooktest.Edit{{"keepalive: 3s}", "keepalive: 3s}\n    - {address: 10.255.0.9, as: 65100, observe: false}"}}, nil},
 	}
 	for _, tt := range tests {

@@ -2,6 +2,7 @@ package runbook
 
 import (
 	"fmt"
+	"github.com/cutover/cutover/bgp"
 	"maps"
 	"net/netip"
 	"regexp"
@@ -466,16 +467,41 @@ func (rb *Runbook) checkBGP(bad badFunc, p *problems) {
 		if pr.PasswordEnv != "" && !envNameRE.MatchString(pr.PasswordEnv) {
 			bad(at+"password_env", pr.PasswordEnv, "not an environment variable name")
 		}
+		switch fb := pr.ObserveFallback; {
+		case fb == bgp.ProofNone:
+		case pr.Observe != bgp.ProofBMP:
+			bad(at+"observe_fallback", fb.String(), "only a peer with observe: bmp has a fallback (observe is %s)", pr.Observe)
+		case fb != bgp.ProofMirror && fb != bgp.ProofSent:
+			bad(at+"observe_fallback", fb.String(), "want mirror or sent: the proof used while the router has no BMP session")
+		}
+	}
+	if has("bgp.bmp.listen") {
+		switch l := g.BMP.Listen; {
+		case l.Port() == 0:
+			bad("bgp.bmp.listen", l.String(), "want ADDR:PORT with a port, e.g. [::]:%d", bgp.DefaultBMPPort)
+		case l.Addr().Zone() != "" || l.Addr().Is4In6() || l.Addr().IsMulticast():
+			bad("bgp.bmp.listen", l.String(), "want an address of the controller, or [::] or 0.0.0.0 for every address")
+		case !g.UsesBMP():
+			p.Warn(rb.File, rb.pos.Line("bgp.bmp.listen"), "bgp.bmp.listen", "no peer has observe: bmp: the BMP station is not started")
+		}
 	}
 	if slices.ContainsFunc(rb.Gates, func(gc GateConfig) bool { return gc.Kind == GateBGP }) {
 		for i, pr := range g.Peers {
-			if pr.Observe && pr.AS == g.LocalAS && has(fmt.Sprintf("bgp.peers[%d].as", i)) {
-				path := fmt.Sprintf("bgp.peers[%d].observe", i)
-				line := rb.pos.Line(path)
-				if line == 0 {
-					line = rb.pos.Line(fmt.Sprintf("bgp.peers[%d]", i))
-				}
-				p.Warn(rb.File, line, path, "peer %s is iBGP, and no router sends a peer's routes back over iBGP: the bgp gate cannot see its view (observe: false, with another peer observed)", pr.Address)
+			path := fmt.Sprintf("bgp.peers[%d].observe", i)
+			line := rb.pos.Line(path)
+			if line == 0 {
+				line = rb.pos.Line(fmt.Sprintf("bgp.peers[%d]", i))
+			}
+			mirror := pr.Observe == bgp.ProofMirror || pr.ObserveFallback == bgp.ProofMirror
+			if mirror && pr.AS == g.LocalAS && has(fmt.Sprintf("bgp.peers[%d].as", i)) {
+				p.Warn(rb.File, line, path, "peer %s is iBGP, and no router sends a peer's routes back over iBGP: the bgp gate cannot see its view by mirror (observe: bmp)", pr.Address)
+			}
+			switch {
+			case pr.Observe == bgp.ProofSent:
+				p.Warn(rb.File, line, path, "peer %s: the bgp gate rests on the weak proof (sent: the UPDATEs went out and the session held across a KEEPALIVE, not that the router installed them); observe: bmp proves it", pr.Address)
+			case pr.ObserveFallback == bgp.ProofSent:
+				fb := fmt.Sprintf("bgp.peers[%d].observe_fallback", i)
+				p.Warn(rb.File, rb.pos.Line(fb), fb, "peer %s: while the router has no BMP session, the bgp gate rests on the weak proof (sent: the UPDATEs went out and the session held across a KEEPALIVE, not that the router installed them)", pr.Address)
 			}
 		}
 	}

@@ -36,7 +36,7 @@ func ControllerConfig(t lab.Topology, maxPrefixes int) bgp.Config {
 		ListenPort: -1,
 		Peers: []bgp.PeerConfig{{
 			Address: t.EdgeCtl4, AS: t.EdgeAS, LocalAddress: t.Ctl4,
-			HoldTime: 9 * time.Second, Keepalive: 3 * time.Second, Observe: true,
+			HoldTime: 9 * time.Second, Keepalive: 3 * time.Second, Observe: bgp.ProofMirror,
 		}},
 		GracefulRestart: bgp.GracefulRestart{Enabled: true, RestartTime: DefaultRestartTime},
 		Limits:          bgp.Limits{Allowed: t.Covering, MaxPrefixes: maxPrefixes},

@@ -40,7 +40,7 @@ func TestControllerConfig(t *testing.T) {
 	}
 	p := cfg.Peers[0]
 	if cfg.LocalAS != 65100 || cfg.RouterID != topo.Ctl4 || cfg.ListenPort != -1 || p.Address != topo.EdgeCtl4 ||
-		p.AS != 65000 || !p.Observe || p.LocalAddress != topo.Ctl4 || cfg.Limits.MaxPrefixes != 2 ||
+		p.AS != 65000 || p.Observe != bgp.ProofMirror || p.LocalAddress != topo.Ctl4 || cfg.Limits.MaxPrefixes != 2 ||
 		!reflect.DeepEqual(cfg.Limits.Allowed, topo.Covering) || !cfg.GracefulRestart.Enabled {
 		t.Errorf("ControllerConfig = %+v", cfg)
 	}

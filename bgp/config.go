@@ -20,6 +20,20 @@ type Config struct {
 	Peers           []PeerConfig
 	GracefulRestart GracefulRestart
 	Limits          Limits
+	// BMP is where the BMP station listens for the routers of the peers
+	// with Observe ProofBMP (package bgp/bmp runs it; the speaker ignores
+	// it); the station's owner requires it when a peer observes by BMP.
+	BMP netip.AddrPort
+}
+
+// UsesBMP reports whether a peer observes by BMP.
+func (c Config) UsesBMP() bool {
+	for _, p := range c.Peers {
+		if p.Observe == ProofBMP {
+			return true
+		}
+	}
+	return false
 }
 
 // PeerConfig is one BGP neighbor.
@@ -162,6 +176,9 @@ func (c Config) Validate() error {
 	}
 	if err := c.Limits.Validate(); err != nil {
 		errs = append(errs, err)
+	}
+	if c.BMP.IsValid() && c.BMP.Port() == 0 {
+		errs = append(errs, fmt.Errorf("BMP station %s: want a port", c.BMP))
 	}
 	return errors.Join(errs...)
 }

@@ -185,7 +185,9 @@ func (f *Fake) Accepted(ctx context.Context, want []Route) (Convergence, error) 
 				have[p] = Held{NextHop: r.NextHop, Ours: true}
 			}
 		}
-		c.Peers = append(c.Peers, Compare(o, want, have))
+		pc := Compare(o, want, have)
+		pc.Proof = string(ProofMirror)
+		c.Peers = append(c.Peers, pc)
 	}
 	return c, nil
 }

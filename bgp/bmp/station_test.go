@@ -376,4 +376,3 @@ func TestFiftyThousand(t *testing.T) {
 	}
 	t.Logf("Holds of %d routes took %s", n, time.Since(start))
 }
-

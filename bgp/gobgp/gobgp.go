@@ -60,6 +60,9 @@ import (
 // GoBGP takes (whole seconds; 0 means its default of 360 s).
 const eorDeferral = time.Second
 
+// closeTimeout bounds how long Close waits for the sessions to end.
+const closeTimeout = 20 * time.Second
+
 // connectRetry is how often an unestablished session is retried.
 const connectRetry = 3 * time.Second
 
@@ -91,6 +94,10 @@ type speaker struct {
 	// Both are guarded by mu.
 	gen  uint64
 	sent map[netip.Addr]sentMark
+	// updatesBefore counts, per peer, the UPDATEs written before the
+	// current generation's Set (see sentBeforeLocked); guarded by mu.
+	updatesBefore map[netip.Addr]uint64
+	hasSentPeers  bool
 
 	mirrorMu sync.Mutex
 	// mirror holds, per mirror peer, what it sent us: its best paths for
@@ -131,9 +138,10 @@ func New(ctx context.Context, cfg bgp.Config, log zerolog.Logger) (bgp.Speaker, 
 	s := &speaker{
 		cfg: cfg, log: log, srv: srv, api: sock, enc: newEncoder(cfg.LocalAS),
 		announced: map[netip.Prefix]bgp.Route{}, mirror: map[netip.Addr]map[netip.Prefix]bgp.Held{},
-		sent: map[netip.Addr]sentMark{},
+		sent: map[netip.Addr]sentMark{}, updatesBefore: map[netip.Addr]uint64{},
 	}
 	for _, p := range cfg.Peers {
+		s.hasSentPeers = s.hasSentPeers || judges(p) == bgp.ProofSent
 		if judges(p) == bgp.ProofMirror {
 			s.mirror[p.Address] = map[netip.Prefix]bgp.Held{}
 		}
@@ -243,14 +251,15 @@ func (s *speaker) Set(ctx context.Context, desired []bgp.Route) error {
 			changed++
 		}
 	}
+	if len(add)+len(del) > 0 {
+		s.sentBeforeLocked(ctx)
+		s.gen++
+	}
 	if err := s.announceLocked(ctx, add); err != nil {
 		return fmt.Errorf("set routes: %w", err)
 	}
 	if err := s.withdrawLocked(ctx, del); err != nil {
 		return fmt.Errorf("set routes: %w", err)
-	}
-	if len(add)+len(del) > 0 {
-		s.gen++
 	}
 	if !s.isPeering() {
 		if err := s.addPeersLocked(ctx); err != nil {
@@ -313,7 +322,10 @@ func (s *speaker) Close() error {
 	if s.closed.Swap(true) {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	// Generous: stopping GoBGP with a session still established sends a
+	// NOTIFICATION that makes the peer flush our routes, and on a loaded
+	// machine GoBGP's FSM can take seconds to let a reset session go.
+	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
 	defer cancel()
 	err := s.endSessionsLocked(ctx)
 	s.cancel()

@@ -10,15 +10,37 @@ import (
 	"github.com/cutover/cutover/bgp"
 )
 
-// sentMark is where a sent peer's weak proof (bgp.ProofSent) stands: the
-// KEEPALIVEs received from the peer when GoBGP was first seen to hold the
-// routes of generation gen in the peer's Adj-RIB-Out, on the session that
-// came up at uptime. A KEEPALIVE counted after it proves the session
-// outlived the UPDATEs.
+// sentMark is where a sent peer's weak proof (bgp.ProofSent) stands, on
+// the session that came up at uptime, for the routes of generation gen:
+// the UPDATEs GoBGP had written to the peer and the KEEPALIVEs received
+// from it when the last of the generation's UPDATEs was seen gone out.
+// A KEEPALIVE counted after it, with no UPDATE written since, proves the
+// session outlived the UPDATEs.
 type sentMark struct {
 	gen        uint64
 	uptime     time.Time
+	updates    uint64
 	keepalives uint64
+}
+
+// sentBefore records, before a Set that changes routes sends anything, how
+// many UPDATEs each sent peer has been written: the generation's UPDATEs
+// are those written after. The caller holds s.mu.
+func (s *speaker) sentBeforeLocked(ctx context.Context) {
+	if !s.hasSentPeers || !s.isPeering() {
+		return
+	}
+	peers, err := s.listPeers(ctx, false)
+	if err != nil {
+		// Without the count, every UPDATE counts: the proof may come a
+		// KEEPALIVE early, never late.
+		s.log.Warn().Err(err).Str("op", "set").Msg("cannot count the UPDATEs sent so far for the weak proof")
+		clear(s.updatesBefore)
+		return
+	}
+	for a, p := range peers {
+		s.updatesBefore[a] = p.GetState().GetMessages().GetSent().GetUpdate()
+	}
 }
 
 // sentView judges the sent peers: one ListPeer for all of them, and the
@@ -33,7 +55,7 @@ func (s *speaker) sentView(ctx context.Context, want []bgp.Route, peers []bgp.Pe
 	var got map[netip.Addr]*api.Peer
 	if s.isPeering() {
 		var err error
-		if got, err = s.listPeers(ctx, true); err != nil {
+		if got, err = s.listPeers(ctx, false); err != nil {
 			return nil, err
 		}
 	}
@@ -47,7 +69,7 @@ func (s *speaker) sentView(ctx context.Context, want []bgp.Route, peers []bgp.Pe
 		if c.Observe == bgp.ProofBMP {
 			pc.Proof += ", no BMP session"
 		}
-		pc.Reason = s.sentReason(got[c.Address], len(have))
+		pc.Reason = s.sentReasonLocked(c.Address, got[c.Address])
 		if pc.Reason == "" {
 			cmp := bgp.Compare(c.Address, want, have)
 			pc.Matched, pc.Missing = cmp.Matched, cmp.Missing
@@ -57,10 +79,12 @@ func (s *speaker) sentView(ctx context.Context, want []bgp.Route, peers []bgp.Pe
 	return out, nil
 }
 
-// sentReason returns "" when peer p has been sent the whole table and a
-// KEEPALIVE arrived after, or what is still awaited. It moves the peer's
-// mark along.
-func (s *speaker) sentReason(p *api.Peer, announced int) string {
+const awaitKeepalive = "waiting for a KEEPALIVE after the UPDATEs"
+
+// sentReasonLocked returns "" when the routes GoBGP holds have been
+// written to peer p and a KEEPALIVE arrived after the last UPDATE, or what
+// is still awaited. It moves the peer's mark along.
+func (s *speaker) sentReasonLocked(addr netip.Addr, p *api.Peer) string {
 	if p == nil {
 		return "session not configured yet"
 	}
@@ -70,26 +94,30 @@ func (s *speaker) sentReason(p *api.Peer, announced int) string {
 	if p.GetGracefulRestart().GetLocalRestarting() {
 		return "session restarting: the table is not sent yet"
 	}
-	advertised := 0
-	for _, a := range p.AfiSafis {
-		advertised += int(a.GetState().GetAdvertised())
-	}
-	if advertised != announced {
-		return "UPDATEs still going out"
-	}
-	addr, _ := netip.ParseAddr(p.State.NeighborAddress)
 	var uptime time.Time
 	if t := p.GetTimers().GetState().GetUptime(); t != nil {
 		uptime = t.AsTime()
 	}
-	ka := p.GetState().GetMessages().GetReceived().GetKeepalive()
+	msgs := p.GetState().GetMessages()
+	updates, ka := msgs.GetSent().GetUpdate(), msgs.GetReceived().GetKeepalive()
 	m, ok := s.sent[addr]
-	if !ok || m.gen != s.gen || !m.uptime.Equal(uptime) || ka < m.keepalives {
-		s.sent[addr] = sentMark{gen: s.gen, uptime: uptime, keepalives: ka}
-		return "waiting for a KEEPALIVE after the UPDATEs"
+	switch {
+	case ok && m.gen == s.gen && m.uptime.Equal(uptime) && m.updates == updates:
+		if ka > m.keepalives {
+			return ""
+		}
+		return awaitKeepalive
+	case !ok || !m.uptime.Equal(uptime):
+		// A new session: it was sent the whole table when it came up
+		// (see sync), before or after now; take the UPDATEs written so
+		// far as all of them.
+	case m.gen != s.gen:
+		if before, ok := s.updatesBefore[addr]; ok && updates <= before {
+			return "UPDATEs not sent yet"
+		}
 	}
-	if ka == m.keepalives {
-		return "waiting for a KEEPALIVE after the UPDATEs"
-	}
-	return ""
+	// Another UPDATE went out since the mark (or a new generation, or a
+	// new session): a KEEPALIVE must follow this one.
+	s.sent[addr] = sentMark{gen: s.gen, uptime: uptime, updates: updates, keepalives: ka}
+	return awaitKeepalive
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/cutover/cutover/bgp"
+	"github.com/cutover/cutover/bgp/bmp"
 	"github.com/cutover/cutover/cutover/health"
 	"github.com/cutover/cutover/cutover/journal"
 	"github.com/cutover/cutover/nft"
@@ -97,6 +98,7 @@ type Daemon struct {
 	entries  []engine.JournalEntry
 	speaker  bgp.Speaker
 	bgpConf  bgp.Config
+	station  *station // with speaker, when a peer observes by BMP
 	dp       DataplaneCloser
 	dpConf   nft.Config
 	prober   health.Prober
@@ -352,15 +354,41 @@ func (d *Daemon) speakerLocked(ctx context.Context, bc bgp.Config, replace bool)
 			return fmt.Errorf("stop the previous speaker: %w", err)
 		}
 		d.speaker = nil
+		if err := d.closeStationLocked(); err != nil {
+			return fmt.Errorf("stop the previous BMP station: %w", err)
+		}
 	}
 	if d.speaker == nil {
+		// The station first: the edges' BMP sessions may take a while to
+		// come back, and the speaker's first Set starts the gate's clock.
+		var st *station
+		if bc.UsesBMP() {
+			var err error
+			if st, err = d.startStation(bc); err != nil {
+				return err
+			}
+		}
 		s, err := d.cfg.Backends.Speaker(ctx, bc)
 		if err != nil {
+			if st != nil {
+				_ = st.close()
+			}
 			return fmt.Errorf("start BGP speaker: %w", err)
 		}
-		d.speaker, d.bgpConf = s, bc
+		d.speaker, d.bgpConf, d.station = s, bc, st
 	}
 	return nil
+}
+
+// closeStationLocked stops the BMP station, if one runs. The caller holds
+// d.mu.
+func (d *Daemon) closeStationLocked() error {
+	if d.station == nil {
+		return nil
+	}
+	err := d.station.close()
+	d.station = nil
+	return err
 }
 
 // Run implements Control: it plans the runbook and inventory the client
@@ -598,6 +626,7 @@ func (d *Daemon) closeBackends() error {
 		errs = append(errs, d.speaker.Close())
 		d.speaker = nil
 	}
+	errs = append(errs, d.closeStationLocked())
 	if d.dp != nil {
 		errs = append(errs, d.dp.Close())
 		d.dp = nil
@@ -626,12 +655,19 @@ func (l lazySpeaker) Set(ctx context.Context, rs []bgp.Route) error {
 	return s.Set(ctx, rs)
 }
 
+// Accepted answers for every observed peer by its proof: the BMP station
+// for bmp peers, the speaker for the others.
 func (l lazySpeaker) Accepted(ctx context.Context, want []bgp.Route) (bgp.Convergence, error) {
-	s, err := l.get()
-	if err != nil {
-		return bgp.Convergence{}, err
+	l.d.mu.Lock()
+	s, st, peers := l.d.speaker, l.d.station, l.d.bgpConf.Peers
+	l.d.mu.Unlock()
+	if s == nil {
+		return bgp.Convergence{}, fmt.Errorf("no BGP speaker running")
 	}
-	return s.Accepted(ctx, want)
+	if st == nil {
+		return s.Accepted(ctx, want)
+	}
+	return bmp.Observer{Station: st.st, Speaker: s, Peers: peers}.Accepted(ctx, want)
 }
 
 func (l lazySpeaker) Peers(ctx context.Context) ([]bgp.PeerStatus, error) {

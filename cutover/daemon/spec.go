@@ -67,10 +67,16 @@ func NewSpec(pl *plan.Plan, o SpecOptions) *engine.Spec {
 			ctx, cancel := context.WithTimeout(ctx, bgpTimeout)
 			defer cancel()
 			c, err := bgp.WaitConverged(ctx, o.Speaker, routes, 50*time.Millisecond)
-			if err != nil {
-				return fmt.Errorf("peers did not accept the batch within %s: %w (%s)", bgpTimeout, err, c)
+			switch {
+			case err == nil:
+				return nil
+			case len(c.Peers) > 0 && ctx.Err() != nil:
+				// Once: the peers that still miss routes, by which
+				// proof, and their first missing prefixes.
+				return fmt.Errorf("peers did not hold the batch's routes within %s: %s", bgpTimeout, c.Pending())
+			default:
+				return fmt.Errorf("peers did not hold the batch's routes: %w", err)
 			}
-			return nil
 		}
 	}
 	all := plan.Targets(pl.Inventory.VMs)

@@ -22,6 +22,7 @@ func (pl *Plan) SpeakerConfig() (bgp.Config, error) {
 		ListenPort:      int32(rb.BGP.ListenPort),
 		GracefulRestart: bgp.GracefulRestart{Enabled: rb.BGP.GracefulRestart.Enabled, RestartTime: rb.BGP.GracefulRestart.RestartTime},
 		Limits:          bgp.Limits{Allowed: slices.Clone(rb.AllowedPrefixes), MaxPrefixes: rb.MaxPrefixes},
+		BMP:             rb.BGP.BMP.Listen,
 	}
 	for _, p := range rb.BGP.Peers {
 		pw := p.Password

@@ -1,0 +1,54 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+
+	"github.com/cutover/cutover/bgp"
+	"github.com/cutover/cutover/bgp/bmp"
+)
+
+// station is the BMP station the daemon runs while its speaker has peers
+// that observe by BMP: the edges stream their tables to it, and the bgp
+// gate reads them (bmp.Observer).
+type station struct {
+	st     *bmp.Station
+	ln     net.Listener
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// startStation listens on bc.BMP and serves the edges' BMP sessions until
+// close. It is started with the speaker and lives as long as it does.
+func (d *Daemon) startStation(bc bgp.Config) (*station, error) {
+	if !bc.BMP.IsValid() {
+		return nil, fmt.Errorf("BMP station: a peer observes by bmp, but no address to listen on (bgp.bmp.listen)")
+	}
+	ln, err := net.Listen("tcp", bc.BMP.String())
+	if err != nil {
+		return nil, fmt.Errorf("BMP station: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &station{st: bmp.New(d.cfg.Log, bmp.Options{}), ln: ln, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(s.done)
+		if err := s.st.Serve(ctx, ln); err != nil && ctx.Err() == nil {
+			d.cfg.Log.Error().Err(err).Str("op", "bmp").Msg("BMP station stopped: the bgp gate cannot see bmp peers")
+		}
+	}()
+	d.cfg.Log.Info().Str("op", "bmp").Str("listen", ln.Addr().String()).Msg("BMP station listening")
+	return s, nil
+}
+
+// close stops accepting and ends every BMP session.
+func (s *station) close() error {
+	s.cancel()
+	err := s.ln.Close()
+	<-s.done
+	if errors.Is(err, net.ErrClosed) {
+		err = nil
+	}
+	return err
+}

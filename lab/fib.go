@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -35,12 +36,17 @@ func (l *Lab) EdgeFIBOf(ctx context.Context, edge string) (map[netip.Prefix]neti
 type FIBCounts struct {
 	V4     int `json:"v4"`
 	V6     int `json:"v6"`
-	BGP    int `json:"bgp"`    // installed by bgpd
+	BGP    int `json:"bgp"`    // installed by bgpd, or by gobgpd through zebra
 	Static int `json:"static"` // installed by staticd
+	// BIRD counts what BIRD installed (its kernel protocol marks
+	// covering and controller's routes alike).
+	BIRD int `json:"bird"`
 }
 
-// Route protocols zebra installs with (FRR's rt_protos: 186 bgp, 196 static).
+// Route protocols of the edges' routes: FRR's rt_protos (186 bgp, 196
+// static), zebra's for gobgpd's routes too, and the kernel's RTPROT_BIRD.
 const (
+	rtprotBIRD   = 12
 	rtprotBGP    = 186
 	rtprotStatic = 196
 )
@@ -59,6 +65,8 @@ func (l *Lab) edgeFIBCounts(ctx context.Context, edge string) (FIBCounts, error)
 			c.BGP++
 		case rtprotStatic:
 			c.Static++
+		case rtprotBIRD:
+			c.BIRD++
 		}
 	})
 	return c, err
@@ -280,8 +288,12 @@ func (l *Lab) waitCoveringOn(ctx context.Context, edge string, deadline time.Tim
 			return nil
 		}
 		if ctx.Err() != nil || time.Now().After(deadline) {
-			return fmt.Errorf("covering routes %v via %s not in the FIB of %s in time (see %s/staticd.log)",
-				missing, t.BaselineSite, edge, l.edgeDir(edge))
+			log := "staticd.log"
+			if e, _ := t.Edge(edge); e.FlavorOf() == FlavorBIRD {
+				log = "bird.log"
+			}
+			return fmt.Errorf("covering routes %v via %s not in the FIB of %s in time (see %s)",
+				missing, t.BaselineSite, edge, filepath.Join(l.edgeDir(edge), log))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -13,20 +13,15 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/cutover/cutover/edge"
+	api "github.com/osrg/gobgp/v3/api"
 )
 
-// FRR settings of the edge's session toward the controller.
+// Settings of the edge's sessions toward the controller (the rest is
+// package edge's, as `cutover edge-config` renders it).
 const (
 	ctlKeepalive    = 3   // s; fast failure detection in the lab
 	ctlHold         = 9   // s
-	ctlConnectRetry = 5   // s; the edge retries quickly when it dials first
-	grRestartTime   = 120 // s; the edge's own restart time
-	grStalepathTime = 360 // s; how long the edge (as helper) keeps a restarting controller's paths
-	// llgrStaleTime caps how long the edge keeps a controller's paths as
-	// long-lived stale (RFC 9494) once the restart time ran out: the
-	// smaller of this and what the controller offers (bgp.DefaultLongLivedStaleTime).
-	llgrStaleTime   = 3600 // s
+	grRestartTime   = 120 // s; how long the edge (a graceful-restart helper) keeps a restarting controller's paths
 	zebraNetlinkBuf = 90000000
 )
 
@@ -66,111 +61,49 @@ func zebraBody(t Topology, e Edge) string {
 	return b.String()
 }
 
-// renderStaticd renders staticd.conf of edge e: the covering routes.
-func renderStaticd(t Topology, e Edge) string {
+// renderStaticd renders staticd.conf of edge e: the covering routes, as
+// edge.Render writes them.
+func renderStaticd(t Topology, e Edge) (string, error) {
+	conf, err := renderEdge(t, e, FlavorFRR)
+	if err != nil {
+		return "", err
+	}
+	static, _ := splitFRR(conf)
 	var b strings.Builder
 	b.WriteString(frrHeader(t, e, "staticd.conf"))
 	fmt.Fprintf(&b, "hostname %s\n", e.Node)
-	b.WriteString(staticBody(t))
-	return b.String()
-}
-
-func staticBody(t Topology) string {
-	var b strings.Builder
-	nh := t.SiteNextHop[t.BaselineSite]
-	fmt.Fprintf(&b, "! Covering routes: every VM reaches %s until the controller announces a more specific route.\n", t.SiteName(t.BaselineSite))
-	for _, c := range t.Covering {
-		if c.Addr().Is4() {
-			fmt.Fprintf(&b, "ip route %s %s\n", c, nh.V4)
-		} else {
-			fmt.Fprintf(&b, "ipv6 route %s %s\n", c, nh.V6)
-		}
-	}
+	b.WriteString(static)
 	b.WriteString("!\n")
-	return b.String()
+	return b.String(), nil
 }
 
-// renderBgpd renders bgpd.conf of edge e.
-func renderBgpd(t Topology, e Edge) string {
+// renderBgpd renders bgpd.conf of edge e: edge.Render's FRR config less
+// the covering routes (staticd's).
+func renderBgpd(t Topology, e Edge) (string, error) {
+	conf, err := renderEdge(t, e, FlavorFRR)
+	if err != nil {
+		return "", err
+	}
+	_, bgpd := splitFRR(conf)
 	var b strings.Builder
 	b.WriteString(frrHeader(t, e, "bgpd.conf"))
 	fmt.Fprintf(&b, "hostname %s\n", e.Node)
-	b.WriteString(bgpBody(t, e))
-	return b.String()
-}
-
-func bgpBody(t Topology, e Edge) string {
-	var b strings.Builder
-	w := func(format string, a ...any) { fmt.Fprintf(&b, format+"\n", a...) }
-	v4, v6 := edge.SplitFamilies(t.Covering)
-	w("! Only prefixes inside the VM ranges are accepted from the controller and mirrored back to it.")
-	for i, p := range v4 {
-		w("ip prefix-list VM-RANGES-V4 seq %d permit %s le 32", (i+1)*10, p)
-	}
-	for i, p := range v6 {
-		w("ipv6 prefix-list VM-RANGES-V6 seq %d permit %s le 128", (i+1)*10, p)
-	}
-	w("!")
-	for _, rm := range []string{"CONTROLLER-IN", "CONTROLLER-OUT"} {
-		if len(v4) > 0 {
-			w("route-map %s permit 10\n match ip address prefix-list VM-RANGES-V4\nexit", rm)
-		}
-		if len(v6) > 0 {
-			w("route-map %s permit 20\n match ipv6 address prefix-list VM-RANGES-V6\nexit", rm)
-		}
-		w("route-map %s deny 100\nexit\n!", rm)
-	}
-	w("router bgp %d", e.AS)
-	w(" bgp router-id %s", e.RouterID)
-	w(" bgp log-neighbor-changes")
-	w(" no bgp ebgp-requires-policy")
-	w(" no bgp default ipv4-unicast")
-	w(" ! The edge is a graceful-restart helper: a restarting controller keeps its routes.")
-	w(" bgp graceful-restart")
-	w(" bgp graceful-restart restart-time %d", grRestartTime)
-	w(" bgp graceful-restart stalepath-time %d", grStalepathTime)
-	w(" ! Long-lived graceful restart, the second line: past the restart time the paths stay, least preferred.")
-	w(" bgp long-lived-graceful-restart stale-time %d", llgrStaleTime)
-	w(" neighbor CONTROLLER peer-group")
-	w(" neighbor CONTROLLER remote-as %d", t.ControllerAS)
-	w(" neighbor CONTROLLER description cutover controller in ctl")
-	w(" neighbor CONTROLLER timers %d %d", e.Keepalive, e.HoldTime)
-	w(" neighbor CONTROLLER timers connect %d", ctlConnectRetry)
-	w(" neighbor CONTROLLER advertisement-interval 0")
-	if e.Password != "" {
-		w(" neighbor CONTROLLER password %s", e.Password)
-	}
-	for _, s := range e.Sessions {
-		w(" neighbor %s peer-group CONTROLLER", s.Ctl)
-	}
-	for _, af := range []string{"ipv4", "ipv6"} {
-		w(" !")
-		w(" address-family %s unicast", af)
-		w("  neighbor CONTROLLER activate")
-		w("  neighbor CONTROLLER route-map CONTROLLER-IN in")
-		w("  neighbor CONTROLLER route-map CONTROLLER-OUT out")
-		if e.AS == t.ControllerAS {
-			w("  ! iBGP: the edge sends a peer's routes back to nobody of its AS, so nothing mirrors them.")
-		} else {
-			w("  ! Mirror the edge's best paths with the next-hop the edge uses.")
-			w("  neighbor CONTROLLER attribute-unchanged next-hop")
-		}
-		w(" exit-address-family")
-	}
-	w("exit")
-	w("!")
-	return b.String()
+	b.WriteString(bgpd)
+	return b.String(), nil
 }
 
 // renderFRRConf renders edge e's integrated frr.conf (containerlab export).
-func renderFRRConf(t Topology, e Edge) string {
+func renderFRRConf(t Topology, e Edge) (string, error) {
+	conf, err := renderEdge(t, e, FlavorFRR)
+	if err != nil {
+		return "", err
+	}
 	var b strings.Builder
 	b.WriteString(frrHeader(t, e, "frr.conf"))
 	fmt.Fprintf(&b, "frr defaults traditional\nhostname %s\nlog stdout\n!\n", e.Node)
 	b.WriteString(zebraBody(t, e))
-	b.WriteString(staticBody(t))
-	b.WriteString(bgpBody(t, e))
-	return b.String()
+	b.WriteString(conf)
+	return b.String(), nil
 }
 
 // writeFiles creates the state directory with the FRR configs and the
@@ -214,17 +147,44 @@ func (l *Lab) writeFiles(cfg Config) error {
 	return nil
 }
 
-// writeEdgeFiles writes edge e's FRR configs into dir, readable by frr
-// only (bgpd.conf may hold an MD5 password).
+// writeEdgeFiles writes edge e's configs into dir, readable by frr only
+// (they may hold an MD5 password): FRR's per daemon, BIRD's bird.conf with
+// the BGP part in bgp.conf, gobgpd's gobgpd.toml beside zebra's and
+// staticd's.
 func writeEdgeFiles(dir string, t Topology, e Edge, uid, gid int) error {
 	if err := os.Mkdir(dir, 0o750); err != nil {
 		return fmt.Errorf("create %s: %w", dir, err)
 	}
-	files := map[string]string{
-		"zebra.conf":   renderZebra(t, e),
-		"staticd.conf": renderStaticd(t, e),
-		"bgpd.conf":    renderBgpd(t, e),
-		"vtysh.conf":   "! vtysh.conf: vtysh needs one in its config directory; empty on purpose.\n",
+	files := map[string]string{}
+	switch e.FlavorOf() {
+	case FlavorBIRD:
+		frag, err := renderEdge(t, e, FlavorBIRD)
+		if err != nil {
+			return err
+		}
+		files["bird.conf"] = birdConf(t, e, dir)
+		files["bgp.conf"] = frag
+	default: // FRR and gobgpd: zebra and staticd
+		files["zebra.conf"] = renderZebra(t, e)
+		static, err := renderStaticd(t, e)
+		if err != nil {
+			return err
+		}
+		files["staticd.conf"] = static
+		files["vtysh.conf"] = "! vtysh.conf: vtysh needs one in its config directory; empty on purpose.\n"
+		if e.FlavorOf() == FlavorGoBGP {
+			conf, err := renderEdge(t, e, FlavorGoBGP)
+			if err != nil {
+				return err
+			}
+			files["gobgpd.toml"] = conf + goBGPZebra(dir)
+			break
+		}
+		bgpd, err := renderBgpd(t, e)
+		if err != nil {
+			return err
+		}
+		files["bgpd.conf"] = bgpd
 	}
 	for name, body := range files {
 		p := filepath.Join(dir, name)
@@ -286,16 +246,17 @@ func frrIDs() (uid, gid int, err error) {
 	return uid, gid, nil
 }
 
-// startFRR starts zebra, staticd and bgpd in edge e's namespace, each with
-// its own config, pid file and vty socket in the edge's directory, and waits
-// until each is ready. The daemons run in the foreground as children in their
-// own session (not -d): their pid is known at once, and this process reaps
-// them while it lives. It returns the daemons it started, also on error.
-func (l *Lab) startFRR(ctx context.Context, e Edge) ([]Daemon, error) {
+// startFRR starts daemons (zebra, staticd and bgpd, or some of them) in
+// edge e's namespace, each with its own config, pid file and vty socket in
+// the edge's directory, and waits until each is ready. The daemons run in
+// the foreground as children in their own session (not -d): their pid is
+// known at once, and this process reaps them while it lives. It returns
+// the daemons it started, also on error.
+func (l *Lab) startFRR(ctx context.Context, e Edge, daemons []string) ([]Daemon, error) {
 	dir := l.edgeDir(e.Node)
 	zserv := filepath.Join(dir, "zserv.api")
 	var ds []Daemon
-	for _, d := range frrDaemons {
+	for _, d := range daemons {
 		pidFile := filepath.Join(dir, d+".pid")
 		logFile := filepath.Join(dir, d+".log")
 		args := []string{
@@ -314,6 +275,11 @@ func (l *Lab) startFRR(ctx context.Context, e Edge) ([]Daemon, error) {
 		if d == "bgpd" && e.Port != 0 && e.Port != 179 {
 			args = append(args, "-p", strconv.Itoa(int(e.Port)))
 		}
+		if d == "bgpd" {
+			// The BMP module, for the rendered "bmp targets" (harmless
+			// without them).
+			args = append(args, "-M", "bmp")
+		}
 		outFile := filepath.Join(dir, d+".out")
 		ready := filepath.Join(dir, d+".vty")
 		if d == "zebra" {
@@ -330,6 +296,29 @@ func (l *Lab) startFRR(ctx context.Context, e Edge) ([]Daemon, error) {
 		}
 	}
 	return ds, nil
+}
+
+// checkFRRLogs fails when an FRR daemon of edge e did not take a line of
+// its config: each reads only its own file, and a command it does not know
+// is logged, not fatal.
+func (l *Lab) checkFRRLogs(e Edge, daemons []string) error {
+	var errs []error
+	for _, d := range daemons {
+		for _, ext := range []string{".log", ".out"} {
+			b, err := os.ReadFile(filepath.Join(l.edgeDir(e.Node), d+ext))
+			if err != nil {
+				continue
+			}
+			for _, line := range strings.Split(string(b), "\n") {
+				// "No such command on config line 2: ...", "Command
+				// incomplete on config line...", "Ambiguous command..."
+				if strings.Contains(line, " on config line ") || strings.Contains(line, "Unknown command") {
+					errs = append(errs, fmt.Errorf("%s on %s did not take its config: %s", d, e.Node, strings.TrimSpace(line)))
+				}
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // startDetached starts cmd in its own session with its output written to
@@ -410,6 +399,14 @@ func (l *Lab) Vtysh(ctx context.Context, node string, cmds ...string) (string, e
 	if len(cmds) == 0 {
 		return "", errors.New("vtysh: no command")
 	}
+	if e, _ := l.st.Topology.Edge(node); e.FlavorOf() == FlavorGoBGP {
+		for _, c := range cmds {
+			if strings.Contains(c, "bgp") {
+				return "", fmt.Errorf("vtysh on %s %q: %s runs gobgpd (flavour gobgp), FRR only for zebra and staticd: ask gobgpd with %s",
+					node, c, node, strings.Join(l.cliHint(e), " "))
+			}
+		}
+	}
 	for _, c := range cmds {
 		args = append(args, "-c", c)
 	}
@@ -423,9 +420,65 @@ func (l *Lab) Vtysh(ctx context.Context, node string, cmds ...string) (string, e
 // VtyshArgs returns the vtysh arguments that address node's FRR (for an
 // interactive session).
 func (l *Lab) VtyshArgs(node string) ([]string, error) {
-	if !l.st.Topology.IsEdge(node) {
+	e, ok := l.st.Topology.Edge(node)
+	if !ok {
 		return nil, fmt.Errorf("vtysh: node %q runs no FRR (the edges do: %s)", node, strings.Join(l.st.Topology.EdgeNodes(), ", "))
+	}
+	if e.FlavorOf() == FlavorBIRD {
+		return nil, fmt.Errorf("vtysh: %s runs BIRD (flavour bird), no FRR: ask it with %s", node, strings.Join(l.cliHint(e), " "))
 	}
 	dir := l.edgeDir(node)
 	return []string{"--vty_socket", dir, "--config_dir", dir}, nil
+}
+
+// EdgeCLI returns the command line of the CLI of the edge at node, by
+// its flavour: vtysh (FRR), birdc (BIRD), gobgp (gobgpd). Each talks to
+// its router through a socket in the lab's directory, from any namespace.
+func (l *Lab) EdgeCLI(node string) (flavor string, argv []string, err error) {
+	e, ok := l.st.Topology.Edge(node)
+	if !ok {
+		return "", nil, fmt.Errorf("node %q is no edge router (edges: %s)", node, strings.Join(l.st.Topology.EdgeNodes(), ", "))
+	}
+	return e.FlavorOf(), l.cliHint(e), nil
+}
+
+func (l *Lab) cliHint(e Edge) []string {
+	switch e.FlavorOf() {
+	case FlavorBIRD:
+		return []string{l.st.Tools.BIRDC, "-s", l.birdSocket(e.Node)}
+	case FlavorGoBGP:
+		return []string{l.st.Tools.GoBGP, "--target", "unix://" + l.goBGPSocket(e.Node)}
+	}
+	dir := l.edgeDir(e.Node)
+	return []string{"vtysh", "--vty_socket", dir, "--config_dir", dir}
+}
+
+// ResetBGP hard-resets the BGP sessions of the edge at node toward the
+// controller, whatever its flavour: FRR's clear bgp *, BIRD's restart of
+// its controller protocols, gobgpd's neighbor reset.
+func (l *Lab) ResetBGP(ctx context.Context, node string) error {
+	e, ok := l.st.Topology.Edge(node)
+	if !ok {
+		return fmt.Errorf("reset BGP: node %q is no edge router (edges: %s)", node, strings.Join(l.st.Topology.EdgeNodes(), ", "))
+	}
+	switch e.FlavorOf() {
+	case FlavorBIRD:
+		_, err := l.birdc(ctx, node, "restart", `"controller_*"`)
+		return err
+	case FlavorGoBGP:
+		c, done, err := l.goBGPClient(ctx, node)
+		if err != nil {
+			return err
+		}
+		defer done()
+		var errs []error
+		for _, s := range e.Sessions {
+			if _, err := c.ResetPeer(ctx, &api.ResetPeerRequest{Address: s.Ctl.String(), Communication: "cutover lab: bgp-reset"}); err != nil {
+				errs = append(errs, fmt.Errorf("gobgpd on %s: reset %s: %w", node, s.Ctl, err))
+			}
+		}
+		return errors.Join(errs...)
+	}
+	_, err := l.Vtysh(ctx, node, "clear bgp *")
+	return err
 }

@@ -30,12 +30,20 @@
 //	edge–skm2  10.255.2.1/30, fd00:255:2::1/64  10.255.2.2/30, fd00:255:2::2/64 (site gateway)
 //	edge–hosp  10.255.3.1/24, fd00:255:3::1/64  10.255.3.2/24, fd00:255:3::2/64 (client)
 //
-// Each edge runs FRR (zebra, staticd, bgpd; the default edge AS 65000,
-// router-id 10.255.0.1) with static covering routes for the VM ranges
-// (default 10.64.0.0/14 and fd00:64::/48) via the fallback site (skm1),
-// and eBGP sessions toward the controller in ctl (10.255.0.2 and
-// fd00:255::2) that accept only prefixes inside the VM ranges and mirror
-// the edge's best paths for them back with the next-hop unchanged. Every
+// Each edge runs a router of its flavour (Config.EdgeFlavors): FRR by
+// default (zebra, staticd, bgpd with its BMP module), BIRD 2 (its kernel
+// protocol filling the FIB) or gobgpd (its best paths in the FIB through
+// FRR's zebra, staticd holding the covering routes). Every flavour's BGP
+// configuration is package edge's, as `cutover edge-config` renders it
+// (the default edge AS 65000, router-id 10.255.0.1): static covering
+// routes for the VM ranges (default 10.64.0.0/14 and fd00:64::/48) via
+// the fallback site (skm1), and eBGP sessions toward the controller in
+// ctl (10.255.0.2 and fd00:255::2) with graceful restart (the edge a
+// helper) that accept only prefixes inside the VM ranges, up to the
+// runbooks' max_prefixes; FRR mirrors the edge's best paths for them
+// back with the next-hop unchanged (BIRD and gobgpd cannot), and FRR and
+// gobgpd report to the controller's BMP station when a runbook observes
+// by BMP. Every
 // VM address is on lo at every site (past 2,048 VMs
 // the rest go on extra veth pairs vms1, vms2... of 512 each: adding an
 // address scans the interface's list, so 50,000 on lo would take minutes),
@@ -60,6 +68,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -118,6 +127,10 @@ type Config struct {
 	Responder string
 	// FRRDir holds zebra, staticd and bgpd; default /usr/lib/frr.
 	FRRDir string
+	// EdgeFlavors are the routers the edges run: FlavorFRR (the default),
+	// FlavorBIRD or FlavorGoBGP. One value is every edge's; several are
+	// the edges' in order (edge, edge2...: the runbook's bgp.peers order).
+	EdgeFlavors []string
 }
 
 // DefaultDir is the state directory of the lab called name.
@@ -136,7 +149,7 @@ func Exec(ns string, argv ...string) *exec.Cmd {
 // Daemon is a process the lab started.
 type Daemon struct {
 	Node string `json:"node"`
-	Name string `json:"name"` // zebra, staticd, bgpd, responder
+	Name string `json:"name"` // zebra, staticd, bgpd, bird, gobgpd, responder
 	PID  int    `json:"pid"`
 	// Match is a string the process's command line contains (a path inside
 	// the lab's directory), so that a reused pid is never taken for it.
@@ -152,6 +165,8 @@ type state struct {
 	Created  time.Time `json:"created"`
 	Topology Topology  `json:"topology"`
 	Daemons  []Daemon  `json:"daemons"`
+	// Tools are the programs of the BIRD and gobgpd edges.
+	Tools Tools `json:"tools,omitzero"`
 }
 
 const stateVersion = 1
@@ -217,7 +232,8 @@ func Up(ctx context.Context, cfg Config, log zerolog.Logger) (*Lab, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	if err := preflight(cfg); err != nil {
+	tools, err := preflight(cfg)
+	if err != nil {
 		return nil, err
 	}
 	base := log // Down adds component and lab itself
@@ -236,6 +252,7 @@ func Up(ctx context.Context, cfg Config, log zerolog.Logger) (*Lab, error) {
 		FRRDir:   cfg.FRRDir,
 		Created:  time.Now().UTC().Truncate(time.Second),
 		Topology: topo,
+		Tools:    tools,
 	}}
 	if err := l.build(ctx, cfg, log); err != nil {
 		err = fmt.Errorf("lab up %q: %w", cfg.Name, err)
@@ -250,7 +267,7 @@ func Up(ctx context.Context, cfg Config, log zerolog.Logger) (*Lab, error) {
 	return l, nil
 }
 
-func (l *Lab) build(ctx context.Context, cfg Config, log zerolog.Logger) error {
+func (l *Lab) build(ctx context.Context, cfg Config, log zerolog.Logger) (err error) {
 	topo := l.st.Topology
 	if err := l.writeFiles(cfg); err != nil {
 		return err
@@ -267,13 +284,13 @@ func (l *Lab) build(ctx context.Context, cfg Config, log zerolog.Logger) error {
 	log.Debug().Str("op", "network").Dur("took", time.Since(t)).Msg("namespaces, links and addresses ready")
 	t = time.Now()
 	for _, e := range topo.Edges {
-		ds, err := l.startFRR(ctx, e)
+		ds, err := l.startEdge(ctx, e)
 		l.st.Daemons = append(l.st.Daemons, ds...)
 		if err != nil {
 			return err
 		}
 	}
-	log.Debug().Str("op", "frr").Int("edges", len(topo.Edges)).Dur("took", time.Since(t)).Msg("FRR started")
+	log.Debug().Str("op", "edges").Int("edges", len(topo.Edges)).Dur("took", time.Since(t)).Msg("edge routers started")
 	t = time.Now()
 	if err := l.startServices(ctx, cfg); err != nil {
 		return err
@@ -284,26 +301,66 @@ func (l *Lab) build(ctx context.Context, cfg Config, log zerolog.Logger) error {
 		return err
 	}
 	log.Debug().Str("op", "covering").Dur("took", time.Since(t)).Msg("covering routes in the edge FIB")
+	for _, e := range topo.Edges {
+		// By now every daemon read its config.
+		switch e.FlavorOf() {
+		case FlavorFRR:
+			err = l.checkFRRLogs(e, frrDaemons)
+		case FlavorGoBGP:
+			err = l.checkFRRLogs(e, []string{"zebra", "staticd"})
+		}
+		if err != nil {
+			return err
+		}
+	}
 	return l.writeState()
 }
 
-// preflight checks what Up needs from the machine, before touching it.
-func preflight(cfg Config) error {
+// startEdge starts edge e's router, by its flavour.
+func (l *Lab) startEdge(ctx context.Context, e Edge) ([]Daemon, error) {
+	switch e.FlavorOf() {
+	case FlavorBIRD:
+		return l.startBIRD(ctx, e)
+	case FlavorGoBGP:
+		return l.startGoBGP(ctx, e)
+	}
+	return l.startFRR(ctx, e, frrDaemons)
+}
+
+// preflight checks what Up needs from the machine, before touching it,
+// and finds the programs of the BIRD and gobgpd edges. FRR is needed by
+// FRR's edges and by gobgpd's (zebra and staticd).
+func preflight(cfg Config) (Tools, error) {
 	if os.Geteuid() != 0 {
-		return errors.New("lab up: needs root (network namespaces, veth links, FRR): run it as root")
+		return Tools{}, errors.New("lab up: needs root (network namespaces, veth links, FRR): run it as root")
 	}
 	var errs []error
-	for _, d := range []string{"zebra", "staticd", "bgpd"} {
+	var frr []string
+	switch {
+	case slices.Contains(cfg.EdgeFlavors, FlavorFRR):
+		frr = frrDaemons
+	case slices.Contains(cfg.EdgeFlavors, FlavorGoBGP):
+		frr = []string{"zebra", "staticd"}
+	}
+	for _, d := range frr {
 		if _, err := os.Stat(filepath.Join(cfg.FRRDir, d)); err != nil {
 			errs = append(errs, fmt.Errorf("FRR daemon %s missing: install FRR (scripts/setup --packages)", filepath.Join(cfg.FRRDir, d)))
 		}
 	}
-	for _, c := range []string{"ip", "vtysh"} {
+	cmds := []string{"ip"}
+	if len(frr) > 0 {
+		cmds = append(cmds, "vtysh")
+	}
+	for _, c := range cmds {
 		if _, err := exec.LookPath(c); err != nil {
 			errs = append(errs, fmt.Errorf("%s not on PATH: install iproute2 and FRR (scripts/setup --packages)", c))
 		}
 	}
-	return joinErrs("lab up", errs)
+	tools, err := findTools(cfg.EdgeFlavors)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	return tools, joinErrs("lab up", errs)
 }
 
 // writeState writes the state file atomically.

@@ -24,6 +24,17 @@ func defaultTopology(t *testing.T, cfg Config) Topology {
 	return topo
 }
 
+// must returns a rendered config, failing t on an error.
+func must(t *testing.T) func(string, error) string {
+	return func(s string, err error) string {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+}
+
 func TestRenderFRR(t *testing.T) {
 	topo := defaultTopology(t, Config{VMs: DefaultVMs(3)})
 	v4only := defaultTopology(t, Config{Name: "v4", VMs: DefaultVMs(3), Covering: []netip.Prefix{
@@ -34,11 +45,11 @@ func TestRenderFRR(t *testing.T) {
 		got  string
 	}{
 		{"zebra.conf", renderZebra(topo, topo.Edges[0])},
-		{"staticd.conf", renderStaticd(topo, topo.Edges[0])},
-		{"bgpd.conf", renderBgpd(topo, topo.Edges[0])},
-		{"frr.conf", renderFRRConf(topo, topo.Edges[0])},
-		{"bgpd-v4only.conf", renderBgpd(v4only, v4only.Edges[0])},
-		{"staticd-v4only.conf", renderStaticd(v4only, v4only.Edges[0])},
+		{"staticd.conf", must(t)(renderStaticd(topo, topo.Edges[0]))},
+		{"bgpd.conf", must(t)(renderBgpd(topo, topo.Edges[0]))},
+		{"frr.conf", must(t)(renderFRRConf(topo, topo.Edges[0]))},
+		{"bgpd-v4only.conf", must(t)(renderBgpd(v4only, v4only.Edges[0]))},
+		{"staticd-v4only.conf", must(t)(renderStaticd(v4only, v4only.Edges[0]))},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			golden.Check(t, filepath.Join("testdata", "TestRenderFRR_"+tc.name+".golden"), []byte(tc.got))
@@ -59,8 +70,8 @@ func TestFRRAcceptsConfigs(t *testing.T) {
 	}
 	topo := defaultTopology(t, Config{VMs: DefaultVMs(3)})
 	for name, body := range map[string]string{
-		"zebra.conf": renderZebra(topo, topo.Edges[0]), "staticd.conf": renderStaticd(topo, topo.Edges[0]),
-		"bgpd.conf": renderBgpd(topo, topo.Edges[0]), "frr.conf": renderFRRConf(topo, topo.Edges[0]),
+		"zebra.conf": renderZebra(topo, topo.Edges[0]), "staticd.conf": must(t)(renderStaticd(topo, topo.Edges[0])),
+		"bgpd.conf": must(t)(renderBgpd(topo, topo.Edges[0])), "frr.conf": must(t)(renderFRRConf(topo, topo.Edges[0])),
 	} {
 		p := filepath.Join(dir, name)
 		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {

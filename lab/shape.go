@@ -19,7 +19,16 @@ import (
 // fallback site leaves the network's own routes unknown: ShapeOf refuses
 // to guess.
 func ShapeOf(rb *runbook.Runbook, fallback string) (Shape, error) {
-	sh := Shape{ControllerAS: rb.BGP.LocalAS, ControllerID: rb.BGP.RouterID}
+	sh := Shape{ControllerAS: rb.BGP.LocalAS, ControllerID: rb.BGP.RouterID, MaxPrefixes: rb.MaxPrefixes}
+	if rb.BGP.UsesBMP() {
+		sh.BMP = rb.BGP.BMP.Listen
+		if sh.BMP.Port() == 0 {
+			sh.BMP = netip.AddrPortFrom(sh.BMP.Addr(), bgp.DefaultBMPPort)
+		}
+		if !sh.BMP.Addr().IsValid() {
+			sh.BMP = netip.AddrPortFrom(netip.IPv6Unspecified(), sh.BMP.Port())
+		}
+	}
 	for _, name := range rb.SiteNames() {
 		s := rb.Sites[name]
 		sh.Sites = append(sh.Sites, SiteSpec{Name: name, NextHop: NextHop{V4: s.NextHop.IPv4, V6: s.NextHop.IPv6}})
@@ -76,7 +85,16 @@ func (a Shape) Merge(b Shape) (Shape, error) {
 	if a.Fallback != b.Fallback {
 		return Shape{}, fmt.Errorf("the network's own routes lead to %s in one runbook and to %s in another: one lab has one fallback", a.Fallback, b.Fallback)
 	}
+	if a.BMP.IsValid() && b.BMP.IsValid() && a.BMP != b.BMP {
+		return Shape{}, fmt.Errorf("the BMP station listens on %s in one runbook and on %s in another: one lab has one controller", a.BMP, b.BMP)
+	}
 	out := a
+	if !out.BMP.IsValid() {
+		out.BMP = b.BMP
+	}
+	// One lab's edges take every runbook's routes (a chain's steps
+	// start where the one before left them).
+	out.MaxPrefixes = a.MaxPrefixes + b.MaxPrefixes
 	out.Sites = slices.Clone(a.Sites)
 	out.Edges = slices.Clone(a.Edges)
 	for _, s := range b.Sites {

@@ -291,7 +291,7 @@ func TestFRRAcceptsEdgeConfigs(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, e := range topo.Edges {
-		conf := renderFRRConf(topo, e)
+		conf := must(t)(renderFRRConf(topo, e))
 		p := filepath.Join(dir, e.Node+".conf")
 		if err := os.WriteFile(p, []byte(conf), 0o644); err != nil {
 			t.Fatal(err)

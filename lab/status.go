@@ -3,6 +3,7 @@ package lab
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -19,15 +20,18 @@ import (
 
 // Status is what `cutover lab status` shows.
 type Status struct {
-	Name     string          `json:"name"`
-	Dir      string          `json:"dir"`
-	Created  time.Time       `json:"created"`
-	VMs      int             `json:"vms"`
-	Nodes    []NodeStatus    `json:"nodes"`
-	Links    []LinkStatus    `json:"links"`
-	Daemons  []DaemonStatus  `json:"daemons"`
+	Name    string         `json:"name"`
+	Dir     string         `json:"dir"`
+	Created time.Time      `json:"created"`
+	VMs     int            `json:"vms"`
+	Nodes   []NodeStatus   `json:"nodes"`
+	Links   []LinkStatus   `json:"links"`
+	Daemons []DaemonStatus `json:"daemons"`
+	// Edges are the edge routers: each one's flavour, BMP station and FIB.
+	Edges    []EdgeStatus    `json:"edges"`
 	Sessions []SessionStatus `json:"bgp_sessions"`
-	FIB      FIBCounts       `json:"edge_fib"`
+	// FIB is the first edge's (Edges[0].FIB).
+	FIB FIBCounts `json:"edge_fib"`
 	// Problems lists what is wrong; empty when the lab is healthy.
 	Problems []string `json:"problems"`
 }
@@ -58,12 +62,21 @@ type DaemonStatus struct {
 	Alive bool   `json:"alive"`
 }
 
+// EdgeStatus is one edge router.
+type EdgeStatus struct {
+	Node   string `json:"node"`
+	Flavor string `json:"flavor"`
+	// BMP is the station the edge reports to; "" none.
+	BMP string    `json:"bmp,omitempty"`
+	FIB FIBCounts `json:"fib"`
+}
+
 // SessionStatus is one BGP neighbor of the edge.
 type SessionStatus struct {
 	Node     string     `json:"node"`
 	Peer     netip.Addr `json:"peer"`
 	RemoteAS uint32     `json:"remote_as"`
-	State    string     `json:"state"` // FRR's bgpState: Idle, Active, Established, ...
+	State    string     `json:"state"` // FRR's names (bgpState): Idle, Active, Established, ...
 	// Uptime of an established session, as FRR prints it.
 	Uptime string `json:"uptime,omitempty"`
 	// Received counts accepted prefixes per address family ("ipv4Unicast").
@@ -112,12 +125,22 @@ func (l *Lab) Status(ctx context.Context) (Status, error) {
 	} else {
 		s.Sessions = sess
 	}
-	if exists[NodeEdge] {
-		if c, err := l.edgeFIBCounts(ctx, NodeEdge); err != nil {
-			problem("edge FIB: %v", err)
-		} else {
-			s.FIB = c
+	for _, e := range l.st.Topology.Edges {
+		es := EdgeStatus{Node: e.Node, Flavor: e.FlavorOf()}
+		if e.BMP.IsValid() {
+			es.BMP = e.BMP.String()
 		}
+		if exists[e.Node] {
+			if c, err := l.edgeFIBCounts(ctx, e.Node); err != nil {
+				problem("%s FIB: %v", e.Node, err)
+			} else {
+				es.FIB = c
+			}
+		}
+		s.Edges = append(s.Edges, es)
+	}
+	if len(s.Edges) > 0 {
+		s.FIB = s.Edges[0].FIB
 	}
 	return s, nil
 }
@@ -151,18 +174,47 @@ func (l *Lab) bgpSessions(ctx context.Context) ([]SessionStatus, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	var all []SessionStatus
-	for _, e := range l.st.Topology.EdgeNodes() {
-		out, err := l.Vtysh(ctx, e, "show bgp neighbors json")
+	var errs []error
+	for _, e := range l.st.Topology.Edges {
+		ss, err := l.edgeSessions(ctx, e)
 		if err != nil {
-			return nil, err
-		}
-		ss, err := parseNeighbors(e, []byte(out))
-		if err != nil {
-			return nil, err
+			errs = append(errs, err)
+			continue
 		}
 		all = append(all, ss...)
 	}
-	return all, nil
+	return all, errors.Join(errs...)
+}
+
+// edgeSessions reads edge e's BGP neighbors with its flavour's tool.
+func (l *Lab) edgeSessions(ctx context.Context, e Edge) ([]SessionStatus, error) {
+	switch e.FlavorOf() {
+	case FlavorBIRD:
+		return l.birdSessions(ctx, e.Node)
+	case FlavorGoBGP:
+		return l.goBGPSessions(ctx, e.Node)
+	}
+	out, err := l.Vtysh(ctx, e.Node, "show bgp neighbors json")
+	if err != nil {
+		return nil, err
+	}
+	return parseNeighbors(e.Node, []byte(out))
+}
+
+// EdgeSessions returns the BGP neighbors of the edge at node (its
+// sessions with the controller), whatever its flavour.
+func (l *Lab) EdgeSessions(ctx context.Context, node string) ([]SessionStatus, error) {
+	e, ok := l.st.Topology.Edge(node)
+	if !ok {
+		return nil, fmt.Errorf("no edge %q (edges: %s)", node, strings.Join(l.st.Topology.EdgeNodes(), ", "))
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	return l.edgeSessions(ctx, e)
+}
+
+func sortSessions(ss []SessionStatus) {
+	slices.SortFunc(ss, func(a, b SessionStatus) int { return a.Peer.Compare(b.Peer) })
 }
 
 func parseNeighbors(node string, b []byte) ([]SessionStatus, error) {
@@ -192,7 +244,7 @@ func parseNeighbors(node string, b []byte) ([]SessionStatus, error) {
 		}
 		out = append(out, s)
 	}
-	slices.SortFunc(out, func(a, b SessionStatus) int { return a.Peer.Compare(b.Peer) })
+	sortSessions(out)
 	return out, nil
 }
 
@@ -218,6 +270,14 @@ func (s Status) WriteText(w io.Writer) error {
 	for _, d := range s.Daemons {
 		fmt.Fprintf(tw, "%s/%s\t%d\t%s\n", d.Node, d.Name, d.PID, yes(d.Alive))
 	}
+	fmt.Fprintln(tw, "\nEDGE\tFLAVOUR\tBMP STATION\tFIB v4/v6\tFROM BGP\tSTATIC\tBIRD")
+	for _, e := range s.Edges {
+		bmp := e.BMP
+		if bmp == "" {
+			bmp = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d/%d\t%d\t%d\t%d\n", e.Node, e.Flavor, bmp, e.FIB.V4, e.FIB.V6, e.FIB.BGP, e.FIB.Static, e.FIB.BIRD)
+	}
 	fmt.Fprintln(tw, "\nEDGE\tBGP NEIGHBOR\tAS\tSTATE\tUP\tRECEIVED v4/v6\tSENT v4/v6")
 	for _, x := range s.Sessions {
 		up := x.Uptime
@@ -227,7 +287,6 @@ func (s Status) WriteText(w io.Writer) error {
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%d/%d\t%d/%d\n", x.Node, x.Peer, x.RemoteAS, x.State, up,
 			x.Received["ipv4Unicast"], x.Received["ipv6Unicast"], x.Sent["ipv4Unicast"], x.Sent["ipv6Unicast"])
 	}
-	fmt.Fprintf(tw, "\n%s FIB: %d IPv4 and %d IPv6 routes; %d from BGP, %d static\n", NodeEdge, s.FIB.V4, s.FIB.V6, s.FIB.BGP, s.FIB.Static)
 	if len(s.Problems) > 0 {
 		fmt.Fprintf(tw, "\nPROBLEMS:\n  %s\n", strings.Join(s.Problems, "\n  "))
 	}

@@ -91,6 +91,15 @@ type Shape struct {
 	Edges        []EdgeSpec
 	// Fallback names the site the edges' covering routes lead to.
 	Fallback string
+	// BMP is where the controller's BMP station listens (bgp.bmp.listen of
+	// a runbook with a peer that observes by BMP); invalid: none. The
+	// edges that can report to it: at their session's controller address
+	// when its address is unspecified, else at that address, which must
+	// be one of the controller's in ctl.
+	BMP netip.AddrPort
+	// MaxPrefixes is the edges' prefix limit toward the controller (the
+	// runbooks' max_prefixes); 0: the lab's own, generous one.
+	MaxPrefixes int
 }
 
 // SiteSpec is a site: its name and its gateway's addresses, the next-hops
@@ -197,9 +206,13 @@ type Site struct {
 	NextHop NextHop `json:"next_hop"`
 }
 
-// Edge is an edge router of the lab: an FRR in its own namespace.
+// Edge is an edge router of the lab in its own namespace: FRR, BIRD or
+// gobgpd (Flavor).
 type Edge struct {
-	Node     string     `json:"node"`
+	Node string `json:"node"`
+	// Flavor is the router the edge runs: FlavorFRR, FlavorBIRD or
+	// FlavorGoBGP; "" in a state file of an older lab means FRR.
+	Flavor   string     `json:"flavor,omitempty"`
 	AS       uint32     `json:"as"`
 	RouterID netip.Addr `json:"router_id"`
 	// Sessions are the BGP sessions toward the controller: the edge's
@@ -211,8 +224,21 @@ type Edge struct {
 	Keepalive   int       `json:"keepalive"` // seconds
 	Description string    `json:"description,omitempty"`
 	// Password is the TCP MD5 password; not kept in the state file (the
-	// rendered bgpd.conf, readable by frr only, holds it).
+	// rendered configs, readable by frr only, hold it).
 	Password string `json:"-"`
+	// BMP is the BMP station the edge reports to (the controller's, in
+	// ctl); invalid: none (no runbook of the lab observes by BMP, or the
+	// flavour has no BMP).
+	BMP netip.AddrPort `json:"bmp,omitempty"`
+}
+
+// FlavorOf is the edge's router, FRR when the state file predates
+// flavours.
+func (e Edge) FlavorOf() string {
+	if e.Flavor == "" {
+		return FlavorFRR
+	}
+	return e.Flavor
 }
 
 // Session is one BGP session between an edge and the controller.
@@ -264,6 +290,22 @@ type Topology struct {
 	// Routes are each node's static routes (default routes toward the
 	// first edge).
 	Routes map[string][]StaticRoute `json:"routes"`
+	// MaxPrefixes is the edges' prefix limit toward the controller, per
+	// address family: the runbooks' max_prefixes, else generous.
+	MaxPrefixes int `json:"max_prefixes"`
+	// BMP is where the controller's BMP station listens (the runbooks'
+	// bgp.bmp.listen); invalid: no runbook observes by BMP.
+	BMP netip.AddrPort `json:"bmp,omitempty"`
+}
+
+// Edge returns the edge router at node.
+func (t Topology) Edge(node string) (Edge, bool) {
+	for _, e := range t.Edges {
+		if e.Node == node {
+			return e, true
+		}
+	}
+	return Edge{}, false
 }
 
 // Link returns the link between the first edge and node.
@@ -453,6 +495,12 @@ func newTopology(cfg Config) (Topology, error) {
 		VMs:          cfg.VMs,
 		Covering:     cfg.Covering,
 		Routes:       map[string][]StaticRoute{},
+		MaxPrefixes:  sh.MaxPrefixes,
+		BMP:          sh.BMP,
+	}
+	if t.MaxPrefixes == 0 {
+		// No runbook says: room for every VM in both families and more.
+		t.MaxPrefixes = 2*len(cfg.VMs) + 1000
 	}
 	al := newAllocator(sh, cfg.Covering, cfg.VMs)
 	for i, s := range sh.Sites {
@@ -464,8 +512,8 @@ func newTopology(cfg Config) (Topology, error) {
 		}
 	}
 	for i, e := range sh.Edges {
-		edge := Edge{Node: edgeNode(i), AS: e.AS, Port: e.Port, Description: e.Description, Password: e.Password,
-			HoldTime: ctlHold, Keepalive: ctlKeepalive}
+		edge := Edge{Node: edgeNode(i), Flavor: cfg.EdgeFlavors[i], AS: e.AS, Port: e.Port, Description: e.Description,
+			Password: e.Password, HoldTime: ctlHold, Keepalive: ctlKeepalive}
 		if e.HoldTime > 0 || e.Keepalive > 0 {
 			edge.HoldTime, edge.Keepalive = int(e.HoldTime/time.Second), int(e.Keepalive/time.Second)
 			if edge.Keepalive == 0 {
@@ -600,6 +648,9 @@ func newTopology(cfg Config) (Topology, error) {
 			return Topology{}, fmt.Errorf("covering range %s: the fallback site %s has no %s next-hop to route it to",
 				c, t.SiteName(t.BaselineSite), family(c.Addr()))
 		}
+	}
+	if err := t.placeBMP(); err != nil {
+		return Topology{}, err
 	}
 	return t, nil
 }
@@ -941,6 +992,11 @@ func (cfg *Config) validate() error {
 	if err := validateShape(*cfg.Shape); err != nil {
 		errs = append(errs, err)
 	}
+	if fl, err := ExpandFlavors(cfg.EdgeFlavors, len(cfg.Shape.Edges)); err != nil {
+		errs = append(errs, err)
+	} else {
+		cfg.EdgeFlavors = fl
+	}
 	fixed := shapeAddrs(*cfg.Shape)
 	for i, c := range cfg.Covering {
 		switch {
@@ -1033,13 +1089,13 @@ func NewTopology(cfg Config) (Topology, error) {
 
 // FRRConf is the first edge router's configuration as one integrated
 // frr.conf.
-func (t Topology) FRRConf() string { return renderFRRConf(t, t.Edges[0]) }
+func (t Topology) FRRConf() (string, error) { return renderFRRConf(t, t.Edges[0]) }
 
 // FRRConfOf is edge's configuration as one integrated frr.conf.
 func (t Topology) FRRConfOf(edge string) (string, error) {
 	for _, e := range t.Edges {
 		if e.Node == edge {
-			return renderFRRConf(t, e), nil
+			return renderFRRConf(t, e)
 		}
 	}
 	return "", fmt.Errorf("no edge %q (edges: %v)", edge, t.EdgeNodes())

@@ -15,6 +15,7 @@ import (
 	"github.com/cutover/cutover/cutover/plan"
 	"github.com/cutover/cutover/lab"
 	"github.com/cutover/cutover/lab/clab"
+	"github.com/cutover/cutover/lab/rehearse"
 )
 
 func newLabCmd(a *app) *cobra.Command {
@@ -46,9 +47,57 @@ Needs root, FRR and iproute2 (scripts/setup --packages).`,
 		newLabHTTPCmd(a),
 		newLabExportCmd(a),
 		newLabResponderCmd(a),
-		newRehearseCmd(a),
+		withEdgeFlag(newRehearseCmd(a)),
 		newFaultCmd(a),
 	)
+	return cmd
+}
+
+// edgeFlagHelp is the help of --edge.
+const edgeFlagHelp = "edge routers: frr, bird or gobgp for every edge, or a comma list of one per edge in the order of bgp.peers (edge, edge2, ...)"
+
+func addEdgeFlag(cmd *cobra.Command) {
+	cmd.Flags().String("edge", lab.FlavorFRR, edgeFlagHelp)
+	_ = cmd.RegisterFlagCompletionFunc("edge", cobra.FixedCompletions(lab.Flavors, cobra.ShellCompDirectiveNoFileComp))
+}
+
+// edgeFlavors reads --edge; the count is checked against the lab's edges
+// when the lab is built.
+func (a *app) edgeFlavors() ([]string, error) {
+	fl, err := lab.ParseFlavors(a.v.GetString("edge"))
+	if err != nil {
+		return nil, usageErr(fmt.Errorf("--edge: %w", err))
+	}
+	return fl, nil
+}
+
+// withEdgeFlag gives `lab rehearse` the --edge flag: its flavours reach
+// the rehearsal through the command's context (rehearse.WithEdgeFlavors).
+func withEdgeFlag(cmd *cobra.Command) *cobra.Command {
+	addEdgeFlag(cmd)
+	cmd.Long += `
+
+--edge chooses the edge routers: frr (the default), bird or gobgp for every edge, or a
+comma list of one per edge in the order of bgp.peers. Each gets its BGP configuration from
+the same code as cutover edge-config, so the rehearsal tests it on the real router. BIRD
+has no BMP and sends no route back (observe_fallback: sent proves a BIRD edge); gobgpd
+reports to the BMP station and installs its routes through FRR's zebra.`
+	cmd.Example += `
+  cutover lab rehearse runbooks/dr-drill/failover.yaml --edge frr,bird
+  cutover lab rehearse runbooks/helse-nord/runbook.yaml --edge gobgp --inject daemon-kill@2`
+	run := cmd.RunE
+	cmd.RunE = func(c *cobra.Command, args []string) error {
+		v, err := flagSettings(c)
+		if err != nil {
+			return err
+		}
+		fl, err := lab.ParseFlavors(v.GetString("edge"))
+		if err != nil {
+			return usageErr(fmt.Errorf("--edge: %w", err))
+		}
+		c.SetContext(rehearse.WithEdgeFlavors(c.Context(), fl))
+		return run(c, args)
+	}
 	return cmd
 }
 
@@ -69,13 +118,17 @@ func (a *app) labConfig(cmd *cobra.Command) (lab.Config, error) {
 	if n4 < 0 || n6 < 0 {
 		return lab.Config{}, usageErr(fmt.Errorf("--vms %d --vms6 %d: want numbers >= 0", n4, n6))
 	}
+	flavors, err := a.edgeFlavors()
+	if err != nil {
+		return lab.Config{}, err
+	}
 	rbs := a.v.GetStringSlice("runbook")
 	if len(rbs) == 0 {
 		if a.v.GetString("fallback") != "" {
 			return lab.Config{}, usageErr(errors.New("--fallback needs --runbook"))
 		}
 		vms := append(lab.DefaultVMs(n4), lab.DefaultVMs6(n6)...)
-		return lab.Config{Name: a.v.GetString("name"), VMs: vms}, nil
+		return lab.Config{Name: a.v.GetString("name"), VMs: vms, EdgeFlavors: flavors}, nil
 	}
 	if cmd.Flags().Changed("vms6") {
 		return lab.Config{}, usageErr(errors.New("--vms6 counts the built-in lab's VMs: with --runbook the inventory says which (--vms N keeps the first N)"))
@@ -95,6 +148,7 @@ func (a *app) labConfig(cmd *cobra.Command) (lab.Config, error) {
 	if cmd.Flags().Changed("vms") && n4 < len(cfg.VMs) {
 		cfg.VMs = cfg.VMs[:n4]
 	}
+	cfg.EdgeFlavors = flavors
 	return cfg, nil
 }
 
@@ -103,8 +157,17 @@ func newLabUpCmd(a *app) *cobra.Command {
 		Use:   "up",
 		Short: "Bring the lab up (recreating it if it is up)",
 		Long: `up builds the lab and prints where the controller runs and peers. Its log goes to
-standard error (JSON when that is not a terminal), its result to standard output.`,
+standard error (JSON when that is not a terminal), its result to standard output.
+
+--edge chooses the edge routers: frr (the default: zebra, staticd, bgpd with BMP), bird
+(BIRD 2, its kernel protocol filling the edge's FIB; no BMP, no mirror) or gobgp (gobgpd,
+its routes in the FIB through FRR's zebra; BMP, no mirror): one for every edge, or a comma
+list of one per edge in the order of bgp.peers. Each edge's BGP configuration is the one
+cutover edge-config renders. bird needs Debian's bird2, gobgp gobgpd and gobgp in bin/
+beside cutover or on PATH (scripts/setup builds them).`,
 		Example: `  cutover lab up
+  cutover lab up --edge gobgp
+  cutover lab up --runbook runbooks/dr-drill/failover.yaml --edge frr,bird
   cutover lab up --vms 10000 --vms6 100 --name big
   cutover lab up --runbook runbooks/dr-drill/failover.yaml
   cutover lab up --runbook runbooks/drain-upgrade/out.yaml --runbook runbooks/drain-upgrade/back.yaml
@@ -125,7 +188,10 @@ standard error (JSON when that is not a terminal), its result to standard output
 				BaselineSite: t.BaselineSite, NextHops: t.SiteNextHop,
 				Controller: labController{Namespace: l.Namespace(lab.NodeCtl), AS: t.ControllerAS, PeerAS: t.EdgeAS}}
 			for _, e := range t.Edges {
-				le := labEdge{Node: e.Node, Namespace: l.Namespace(e.Node), AS: e.AS}
+				le := labEdge{Node: e.Node, Flavor: e.FlavorOf(), Namespace: l.Namespace(e.Node), AS: e.AS}
+				if e.BMP.IsValid() {
+					le.BMP = e.BMP.String()
+				}
 				for _, s := range e.Sessions {
 					le.Peers = append(le.Peers, s.Edge)
 					le.Local = append(le.Local, s.Ctl)
@@ -140,7 +206,7 @@ standard error (JSON when that is not a terminal), its result to standard output
 				res.Lab, res.Took.Seconds(), res.VMs, res.Covering, res.BaselineSite)
 			fmt.Fprintf(a.out, "controller: run it in %s, AS %d\n", res.Controller.Namespace, res.Controller.AS)
 			for _, e := range res.Edges {
-				fmt.Fprintf(a.out, "  edge %s (AS %d): peer %s from %s\n", e.Node, e.AS, joinAddrs(e.Peers), joinAddrs(e.Local))
+				fmt.Fprintf(a.out, "  edge %s (%s, AS %d): peer %s from %s\n", e.Node, e.Flavor, e.AS, joinAddrs(e.Peers), joinAddrs(e.Local))
 			}
 			var hops []string
 			for _, s := range t.Sites {
@@ -173,6 +239,7 @@ standard error (JSON when that is not a terminal), its result to standard output
 	}
 	addLabNameFlag(cmd)
 	addVMFlags(cmd)
+	addEdgeFlag(cmd)
 	addOutputFlag(cmd, "text", "json")
 	return cmd
 }
@@ -192,6 +259,8 @@ type labUpResult struct {
 // labEdge is an edge router of the lab and its sessions with the controller.
 type labEdge struct {
 	Node      string       `json:"node"`
+	Flavor    string       `json:"flavor"`        // frr, bird or gobgp
+	BMP       string       `json:"bmp,omitempty"` // the BMP station it reports to
 	Namespace string       `json:"namespace"`
 	AS        uint32       `json:"as"`
 	Peers     []netip.Addr `json:"peers"` // the edge's addresses the controller dials
@@ -249,8 +318,11 @@ its state directory. Safe to run when the lab is not up.`,
 func newLabStatusCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "status",
-		Short: "Show the lab's nodes, links, daemons, BGP sessions and edge FIB",
-		Long:  "Exits 1 when something is wrong (a namespace, link or daemon); BGP sessions need not be established.",
+		Short: "Show the lab's nodes, links, daemons, edge routers, BGP sessions and edge FIBs",
+		Long: `Shows each edge's flavour (frr, bird, gobgp), the BMP station it reports to, its FIB
+counts, and its sessions with the controller as its own router reports them (vtysh, birdc,
+gobgpd's API). Exits 1 when something is wrong (a namespace, link or daemon); BGP sessions
+need not be established.`,
 		Example: `  cutover lab status
   cutover lab status --name big -o json | jq .problems`,
 		Args: cobra.NoArgs,
@@ -286,6 +358,9 @@ func newLabVtyshCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "vtysh NODE",
 		Short: "Run vtysh against an edge's FRR (edge, edge2, ...)",
+		Long: `vtysh talks to an FRR edge's daemons. A gobgp edge runs FRR's zebra and staticd
+only (vtysh shows its FIB: show ip route), its BGP is gobgpd's; a bird edge runs no FRR.
+For those the error names their own CLI (gobgp, birdc) with its socket.`,
 		Example: `  cutover lab vtysh edge -c "show bgp summary"
   cutover lab vtysh edge2 -c "show bgp summary"     # a lab of a runbook with two peers
   cutover lab vtysh edge -c "show ip route 10.64.0.10"
@@ -441,6 +516,7 @@ the topology and the files' contents in one JSON object).
 	}
 	addLabNameFlag(cmd)
 	addVMFlags(cmd)
+	cmd.Flags().String("edge", lab.FlavorFRR, "edge routers: the export runs FRR only (frr)")
 	addOutputFlag(cmd, "text", "json")
 	cmd.Flags().String("format", "clab", "topology format: clab (containerlab)")
 	cmd.Flags().String("out", "", "write the topology to this file, and its files next to it (default: the topology to stdout)")

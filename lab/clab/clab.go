@@ -173,6 +173,11 @@ func New(cfg lab.Config) (Export, error) {
 	if err := checkNames(t); err != nil {
 		return Export{}, err
 	}
+	for _, e := range t.Edges {
+		if f := e.FlavorOf(); f != lab.FlavorFRR {
+			return Export{}, fmt.Errorf("containerlab export of lab %s: edge %s is %s: the export runs FRR edges only (the image is FRR's); export with --edge frr", t.Name, e.Node, f)
+		}
+	}
 	ex := Export{FilesDir: t.Name + "-files"}
 	ex.Built = []string{ex.path(binaryName)}
 	if ex.Files, err = files(t, ex); err != nil {
@@ -462,6 +467,10 @@ func daemons(e lab.Edge) string {
 	bgpd := "-A 127.0.0.1"
 	if e.Port != 0 && e.Port != 179 {
 		bgpd += " -p " + strconv.Itoa(int(e.Port))
+	}
+	if e.BMP.IsValid() {
+		// The BMP module, for frr.conf's "bmp targets".
+		bgpd += " -M bmp"
 	}
 	return fmt.Sprintf(daemonsTemplate, e.Node, bgpd)
 }

@@ -94,11 +94,15 @@ func TestExportClab(t *testing.T) {
 		t.Errorf("built %v, want %v", ex.Built, want)
 	}
 	// The edge runs exactly the native lab's configuration.
-	top, err := lab.NewTopology(lab.Config{VMs: lab.DefaultVMs(3)})
+	top, err := lab.NewTopology(lab.Config{VMs: append(lab.DefaultVMs(3), lab.DefaultVMs6(1)...)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := string(ex.Files["lab-files/edge/frr.conf"]), top.FRRConf(); got != want {
+	want, err := top.FRRConf()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := string(ex.Files["lab-files/edge/frr.conf"]); got != want {
 		t.Errorf("exported frr.conf differs from the rendered one")
 	}
 	if got := string(ex.Files["lab-files/vms.txt"]); got != "10.64.0.10/32\n10.64.0.11/32\n10.64.0.12/32\nfd00:64::10/128\n" {

@@ -151,8 +151,7 @@ var Kinds = []Kind{
 		Help:   "clear the edge's BGP sessions while the batch runs",
 		ByHand: "clear the edge's BGP sessions",
 		inject: func(ctx context.Context, in Injection) ([]string, error) {
-			_, err := in.Lab.Vtysh(ctx, lab.NodeEdge, "clear bgp *")
-			return nil, err
+			return nil, in.Lab.ResetBGP(ctx, lab.NodeEdge)
 		},
 		describe: func(Injection) string { return "the edge cleared its BGP sessions" },
 	},

@@ -115,7 +115,12 @@ func hostRoutesVia(ctx context.Context, l *lab.Lab, nhs ...lab.NextHop) (int, er
 // hostRoutesSet is the edge's host routes (/32, /128) whose gateway is one
 // of nhs.
 func hostRoutesSet(ctx context.Context, l *lab.Lab, nhs ...lab.NextHop) (map[netip.Prefix]bool, error) {
-	fib, err := l.EdgeFIB(ctx)
+	return hostRoutesSetOf(ctx, l, lab.NodeEdge, nhs...)
+}
+
+// hostRoutesSetOf is hostRoutesSet of the edge at node edge.
+func hostRoutesSetOf(ctx context.Context, l *lab.Lab, edge string, nhs ...lab.NextHop) (map[netip.Prefix]bool, error) {
+	fib, err := l.EdgeFIBOf(ctx, edge)
 	if err != nil {
 		return nil, err
 	}
@@ -143,53 +148,86 @@ func hostRoutesSet(ctx context.Context, l *lab.Lab, nhs ...lab.NextHop) (map[net
 // leaving is the withdrawal landing, not graceful restart failing. Every
 // other route the edge held before the kill must stay.
 func killAndRestart(ctx context.Context, l *lab.Lab, d *labDaemon, gap time.Duration, withdrawn map[netip.Prefix]bool) ([]string, bool, error) {
-	before, err := heldSet(ctx, l)
+	// Every edge must hold its routes, whatever router it runs; the
+	// counts are the first edge's, as the rest of the rehearsal's.
+	beforeAll, err := heldAll(ctx, l)
 	if err != nil {
 		return nil, false, err
 	}
-	keep := map[netip.Prefix]bool{}
-	for p := range before {
-		if !withdrawn[p] {
-			keep[p] = true
+	before := beforeAll[lab.NodeEdge]
+	keep := map[string]map[netip.Prefix]bool{}
+	lost := map[string]map[netip.Prefix]bool{} // of keep, missing in some sample
+	for e, held := range beforeAll {
+		keep[e], lost[e] = map[netip.Prefix]bool{}, map[netip.Prefix]bool{}
+		for p := range held {
+			if !withdrawn[p] {
+				keep[e][p] = true
+			}
 		}
 	}
 	old := d.PID
 	killPID(d.PID, d.Socket)
 	killed := time.Now()
 	lowest, highest, samples := len(before), 0, 0
-	lost := map[netip.Prefix]bool{} // of keep, missing in some sample
 	for time.Since(killed) < gap {
-		now, err := heldSet(ctx, l)
+		nowAll, err := heldAll(ctx, l)
 		if err != nil {
 			return nil, false, err
 		}
+		now := nowAll[lab.NodeEdge]
 		samples++
 		lowest, highest = min(lowest, len(now)), max(highest, len(now))
-		for p := range keep {
-			if !now[p] {
-				lost[p] = true
+		for e, k := range keep {
+			for p := range k {
+				if !nowAll[e][p] {
+					lost[e][p] = true
+				}
 			}
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	line := fmt.Sprintf("kill -9 of the daemon (pid %d); edge FIB sampled %d times over %s with the daemon dead: between %d and %d controller routes (before the kill: %d",
 		old, samples, time.Since(killed).Round(time.Millisecond), lowest, highest, len(before))
-	if n := len(before) - len(keep); n > 0 {
+	if n := len(before) - len(keep[lab.NodeEdge]); n > 0 {
 		line += fmt.Sprintf(", %d of them already withdrawn by the daemon", n)
 	}
 	line += ")"
-	if len(lost) > 0 {
-		line += fmt.Sprintf("; %d routes the daemon announced went missing, such as %s", len(lost), firstPrefix(lost))
+	if others := len(keep) - 1; others > 0 {
+		line += fmt.Sprintf("; %d more edges sampled alike", others)
+	}
+	dropped := false
+	for _, e := range l.Topology().EdgeNodes() {
+		if len(lost[e]) > 0 {
+			dropped = true
+			line += fmt.Sprintf("; %d routes the daemon announced went missing at %s, such as %s", len(lost[e]), e, firstPrefix(lost[e]))
+		}
 	}
 	ev := []string{line}
 	restart := time.Now()
 	if err := startLabDaemon(ctx, l, d); err != nil {
-		return ev, len(lost) > 0, err
+		return ev, dropped, err
 	}
 	after, _ := heldRoutes(ctx, l)
 	ev = append(ev, fmt.Sprintf("daemon restarted (pid %d) in %s; %d controller routes after the restart",
 		d.PID, time.Since(restart).Round(time.Millisecond), after))
-	return ev, len(lost) > 0, nil
+	return ev, dropped, nil
+}
+
+// heldAll is heldSet of every edge, by node.
+func heldAll(ctx context.Context, l *lab.Lab) (map[string]map[netip.Prefix]bool, error) {
+	var gws []lab.NextHop
+	for _, nh := range l.Topology().SiteNextHop {
+		gws = append(gws, nh)
+	}
+	out := map[string]map[netip.Prefix]bool{}
+	for _, e := range l.Topology().EdgeNodes() {
+		set, err := hostRoutesSetOf(ctx, l, e, gws...)
+		if err != nil {
+			return nil, err
+		}
+		out[e] = set
+	}
+	return out, nil
 }
 
 // firstPrefix is the lowest prefix of set, for a message.

@@ -61,6 +61,24 @@ type Options struct {
 	// Fallback overrides the site the lab's covering routes lead to (the
 	// runbook's fallback; see lab.ShapeOf).
 	Fallback string
+	// EdgeFlavors are the lab's edge routers (lab.Config.EdgeFlavors):
+	// one flavour for every edge or one per edge; nil: the ones of the
+	// context (WithEdgeFlavors), else FRR.
+	EdgeFlavors []string
+}
+
+type edgeFlavorsKey struct{}
+
+// WithEdgeFlavors returns ctx carrying the edge flavours a rehearsal run
+// with it uses when its Options name none: for a caller that builds the
+// Options elsewhere (the CLI's rehearse command gets --edge this way).
+func WithEdgeFlavors(ctx context.Context, flavors []string) context.Context {
+	return context.WithValue(ctx, edgeFlavorsKey{}, slices.Clone(flavors))
+}
+
+func edgeFlavorsOf(ctx context.Context) []string {
+	fl, _ := ctx.Value(edgeFlavorsKey{}).([]string)
+	return fl
 }
 
 // ReportInput is what a rehearsal hands to the report writer.
@@ -301,6 +319,10 @@ func RunChain(ctx context.Context, o Options, steps []Step) ([]*Result, error) {
 		cfg.VMs = cfg.VMs[:o.VMs]
 	}
 	cfg.Responder = o.Binary
+	if o.EdgeFlavors == nil {
+		o.EdgeFlavors = edgeFlavorsOf(ctx)
+	}
+	cfg.EdgeFlavors = o.EdgeFlavors
 	base := o
 	r := &rehearsal{o: o, out: o.Out, began: start, res: &Result{Runbook: steps[0].Runbook, Lab: o.Lab}}
 	if err := r.up(ctx, cfg); err != nil {
@@ -415,8 +437,12 @@ func (r *rehearsal) up(ctx context.Context, cfg lab.Config) error {
 			sites = append(sites, s.Name)
 		}
 	}
-	r.printf("lab %s: bringing up %s (FRR), sites %s, the client network hosp and the controller's ctl, with %d VM addresses at every site",
-		r.o.Lab, strings.Join(topo.EdgeNodes(), ", "), strings.Join(sites, ", "), len(cfg.VMs))
+	var edges []string
+	for _, e := range topo.Edges {
+		edges = append(edges, e.Node+" ("+e.FlavorOf()+")")
+	}
+	r.printf("lab %s: bringing up %s, sites %s, the client network hosp and the controller's ctl, with %d VM addresses at every site",
+		r.o.Lab, strings.Join(edges, ", "), strings.Join(sites, ", "), len(cfg.VMs))
 	l, err := lab.Up(ctx, cfg, r.o.Log)
 	if err != nil {
 		return err

@@ -13,7 +13,8 @@ func renderBIRD(in Input) (string, error) {
 	w.l("# Include it from bird.conf, which sets the router id%s.", birdRouterID(in))
 	w.l("#")
 	w.l("# No mirror: BIRD never exports a route back to the protocol (the session) it came from,")
-	w.l("# so the controller cannot see this edge's view over BGP: set observe: false for this peer.")
+	w.l("# and BIRD 2.0 has no BMP, so the controller cannot see this edge's view: give this peer")
+	w.l("# observe: sent (the weak proof), or observe: bmp with observe_fallback: sent.")
 	if in.BMP.IsValid() {
 		w.l("# No BMP: BIRD 2.0 has no BMP; station %s is not configured.", in.BMP)
 	}

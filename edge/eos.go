@@ -7,8 +7,8 @@ func renderEOS(in Input) (string, error) {
 	w := &writer{}
 	w.b.WriteString(header(in, "!"))
 	w.l("! No mirror: it is not verified that EOS sends a route back to the peer it came from with the")
-	w.l("! next-hop unchanged, so the controller cannot count on this edge's view over BGP: set observe: false")
-	w.l("! for this peer.")
+	w.l("! next-hop unchanged, so the controller cannot count on this edge's view over BGP: give this peer")
+	w.l("! observe: bmp (the BMP station below shows the edge's view).")
 	if in.Port != 0 && in.Port != 179 {
 		w.l("! The controller dials port %d, but EOS accepts BGP on port 179 only: set the peer's port to 179.", in.Port)
 	}

@@ -191,5 +191,5 @@ func noMirrorReason(in Input) string {
 	if in.ibgp() {
 		return "the sessions are iBGP, and a router sends a peer's routes back to nobody of its AS"
 	}
-	return "the mirror is off (the peer is not observed)"
+	return "the mirror is off (the peer's observe is not mirror)"
 }

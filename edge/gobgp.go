@@ -17,7 +17,7 @@ func renderGoBGP(in Input) (string, error) {
 	w := &writer{}
 	w.b.WriteString(header(in, "#"))
 	w.l("# No mirror: gobgpd never sends a path back to the peer it came from, so the controller cannot")
-	w.l("# see this edge's view over BGP: set observe: false for this peer (BMP below shows it instead).")
+	w.l("# see this edge's view over BGP: give this peer observe: bmp (the BMP station below shows it).")
 	if len(in.Covering) > 0 {
 		w.l("# Covering routes are not config in gobgpd: add them with gobgp global rib add, or in the kernel:")
 		for _, c := range in.Covering {
@@ -169,9 +169,12 @@ func gobgpBMP(w *writer, in Input) {
 	if !in.BMP.IsValid() {
 		return
 	}
+	w.l("# BMP: the Loc-RIB (RFC 9069), what the edge uses. Not post-policy: gobgpd remembers what it sent")
+	w.l("# to the station in a cache that outlives the BMP session, and does not send a route again that a")
+	w.l("# restarted controller re-announces unchanged, so a new station would never learn it.")
 	w.l("[[bmp-servers]]")
 	w.l("  [bmp-servers.config]")
 	w.l("    address = %q", in.BMP.Addr().String())
 	w.l("    port = %d", in.BMP.Port())
-	w.l("    route-monitoring-policy = \"post-policy\"")
+	w.l("    route-monitoring-policy = \"local-rib\"")
 }

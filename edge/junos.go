@@ -17,7 +17,7 @@ func renderJunos(in Input) (string, error) {
 	w.b.WriteString(header(in, "#"))
 	w.l("# No mirror: Junos does not send a route back to the AS it came from (advertise-peer-as) and rewrites")
 	w.l("# the next-hop toward a single-hop eBGP peer (no-nexthop-change is for multihop sessions only), so the")
-	w.l("# controller cannot see this edge's view over BGP: set observe: false for this peer.")
+	w.l("# controller cannot see this edge's view over BGP: give this peer observe: bmp (the BMP station below).")
 	if in.Port != 0 && in.Port != 179 {
 		w.l("# The controller dials port %d, but Junos accepts BGP on port 179 only: set the peer's port to 179.", in.Port)
 	}

@@ -21,12 +21,17 @@ names), the config that edge router needs to accept the controller: the session
 toward the controller with the peer's AS, timers and MD5 password, graceful
 restart helper and long-lived graceful restart, a filter that takes only
 prefixes inside allowed_prefixes (up to host routes, one list per family), a
-limit of max_prefixes, the outbound policy and, with --bmp, a BMP station.
+limit of max_prefixes, and what the peer's observe asks for: the BMP station
+(observe: bmp) or the mirror (observe: mirror).
 
 --flavor picks the router: frr, bird (BIRD 2), gobgp (gobgpd TOML), junos or eos.
-Only FRR mirrors (sends its best paths back with the next-hop unchanged, which
-the bgp gate reads for an observed peer); the other flavours say in a comment
-why they cannot, and such a peer wants observe: false.
+For observe: bmp the edge reports to the controller's BMP station: at
+bgp.bmp.listen, or, when that listens on every address, at the controller's
+address on the session with the listen port (default 11019); --bmp names
+another station. FRR, gobgpd, Junos and EOS speak BMP; BIRD 2.0 does not, and
+such a peer wants observe_fallback: sent (or observe: sent). Only FRR mirrors
+(sends its best paths back with the next-hop unchanged, over eBGP); the other
+flavours say in a comment why they cannot.
 
 The controller's address on the session defaults to bgp.router_id for IPv4
 peers; an IPv6 peer needs --controller with the controller's IPv6 address.
@@ -50,7 +55,7 @@ output, each after a header line.`,
 	f.String("flavor", "", "router flavour: "+orList(edge.Flavors)+" (required)")
 	f.String("peer", "", "only the edge at this bgp.peers address")
 	f.StringSlice("controller", nil, "controller address the edge peers with (repeatable; default bgp.router_id for IPv4 peers)")
-	f.String("bmp", "", "BMP station ADDR:PORT the edge reports to")
+	f.String("bmp", "", "BMP station ADDR:PORT the edge reports to (default: from bgp.bmp.listen, for observe: bmp peers)")
 	f.String("router-id", "", "the edge's router-id (default: the peer address, when IPv4)")
 	_ = cmd.RegisterFlagCompletionFunc("flavor", cobra.FixedCompletions(edge.Flavors, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
@@ -163,7 +168,9 @@ func edgeConfigFor(rb *runbook.Runbook, p runbook.Peer, o edgeConfigOptions) (st
 	if err != nil {
 		return "", err
 	}
-	in.BMP = o.bmp
+	if o.bmp.IsValid() {
+		in.BMP = o.bmp
+	}
 	if o.routerID.IsValid() {
 		in.RouterID = o.routerID
 	}

@@ -46,8 +46,7 @@ func TestEdgeConfigBothPeers(t *testing.T) {
 		" neighbor fd00:255::2 peer-group CONTROLLER\n",
 		"  neighbor CONTROLLER maximum-prefix 600\n",
 		"  bmp connect 192.0.2.10 port 5000",
-		"  neighbor CONTROLLER attribute-unchanged next-hop\n",                               // the observed IPv4 peer mirrors
-		"! Nothing is sent to the controller: the mirror is off (the peer is not observed).", // the IPv6 one does not
+		"! Nothing is sent to the controller: the mirror is off (the peer's observe is not mirror).", // both observe: bmp
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
@@ -106,5 +105,19 @@ func TestEdgeConfigGoBGPWithRouterID(t *testing.T) {
 	out, _, code, err := runEdge(t, drainOut, "--flavor", "gobgp", "--controller", "fd00:255::2", "--router-id", "10.255.0.1")
 	if err != nil || code != 0 || strings.Count(out, `router-id = "10.255.0.1"`) != 2 {
 		t.Errorf("exit %d: %v\n%s", code, err, out)
+	}
+}
+
+// TestEdgeConfigBMPFromRunbook: for observe: bmp peers the station comes
+// from bgp.bmp.listen; listening on every address, each edge is told the
+// controller's address of its own session, with the listen port.
+func TestEdgeConfigBMPFromRunbook(t *testing.T) {
+	out, errOut, code, err := runEdge(t, drainOut, "--flavor", "frr", "--controller", "fd00:255::2")
+	if err != nil || code != 0 || errOut != "" {
+		t.Fatalf("exit %d: %v\n%s", code, err, errOut)
+	}
+	v4, v6, _ := strings.Cut(out, "### edge fd00:255::1")
+	if !strings.Contains(v4, "  bmp connect 10.255.0.2 port 11019 ") || !strings.Contains(v6, "  bmp connect fd00:255::2 port 11019 ") {
+		t.Errorf("BMP stations are not the controller's addresses at port 11019:\n%s", out)
 	}
 }

@@ -107,7 +107,7 @@ func TestFakeLagWithholdAndFailures(t *testing.T) {
 	if c.Done() || c.Peers[0].Matched != 2 || c.Peers[1].Matched != 1 {
 		t.Errorf("with a withholding peer: %+v, want 2 and 1 matched, not done", c)
 	}
-	if got := c.String(); got != "192.0.2.1 2/2; 192.0.2.2 1/2 (missing 10.64.0.11/32)" {
+	if got := c.String(); got != "192.0.2.1 by mirror 2/2; 192.0.2.2 by mirror 1/2 (missing 10.64.0.11/32)" {
 		t.Errorf("String() = %q", got)
 	}
 	f.Withhold(other)
@@ -190,7 +190,7 @@ func TestWaitConverged(t *testing.T) {
 	tctx, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
 	defer cancel()
 	_, err = WaitConverged(tctx, f, a, time.Millisecond)
-	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "wait for convergence: 192.0.2.1 1/2 (missing 10.64.0.11/32)") {
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "wait for convergence: 192.0.2.1 by mirror 1/2 (missing 10.64.0.11/32)") {
 		t.Errorf("WaitConverged with a withheld prefix = %v", err)
 	}
 

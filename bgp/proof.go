@@ -33,6 +33,10 @@ const (
 // list them ("false" is ProofNone).
 var Proofs = []Proof{ProofBMP, ProofMirror, ProofSent}
 
+// NoBMPSession ends the PeerConvergence.Proof of a bmp peer judged by its
+// ObserveFallback, e.g. "sent, no BMP session".
+const NoBMPSession = ", no BMP session"
+
 // DefaultBMPPort is the port the controller's BMP station listens on
 // when none is given.
 const DefaultBMPPort = 11019

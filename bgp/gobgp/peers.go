@@ -206,7 +206,7 @@ func (s *speaker) Accepted(ctx context.Context, want []bgp.Route) (bgp.Convergen
 			pc := bgp.Compare(p.Address, want, s.mirror[p.Address])
 			pc.Proof = string(bgp.ProofMirror)
 			if p.Observe == bgp.ProofBMP {
-				pc.Proof += ", no BMP session"
+				pc.Proof += bgp.NoBMPSession
 			}
 			c.Peers = append(c.Peers, pc)
 		case bgp.ProofSent:

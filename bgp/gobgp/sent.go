@@ -67,7 +67,7 @@ func (s *speaker) sentView(ctx context.Context, want []bgp.Route, peers []bgp.Pe
 	for _, c := range peers {
 		pc := bgp.PeerConvergence{Peer: c.Address, Proof: string(bgp.ProofSent)}
 		if c.Observe == bgp.ProofBMP {
-			pc.Proof += ", no BMP session"
+			pc.Proof += bgp.NoBMPSession
 		}
 		pc.Reason = s.sentReasonLocked(c.Address, got[c.Address])
 		if pc.Reason == "" {
@@ -121,3 +121,4 @@ func (s *speaker) sentReasonLocked(addr netip.Addr, p *api.Peer) string {
 	s.sent[addr] = sentMark{gen: s.gen, uptime: uptime, updates: updates, keepalives: ka}
 	return awaitKeepalive
 }
+

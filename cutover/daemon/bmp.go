@@ -5,6 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
+	"strings"
+	"sync"
+
+	"github.com/rs/zerolog"
 
 	"github.com/cutover/cutover/bgp"
 	"github.com/cutover/cutover/bgp/bmp"
@@ -18,6 +23,25 @@ type station struct {
 	ln     net.Listener
 	cancel context.CancelFunc
 	done   chan struct{}
+
+	mu       sync.Mutex
+	fellBack map[netip.Addr]bool // peers judged by their fallback, warned of once
+}
+
+// noteFallbacks warns, once per peer, when a bmp peer is judged by its
+// fallback because its router never opened a BMP session: the gate then
+// rests on a weaker proof than the runbook's first choice.
+func (s *station) noteFallbacks(log zerolog.Logger, c bgp.Convergence) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, p := range c.Peers {
+		if !strings.HasSuffix(p.Proof, bgp.NoBMPSession) || s.fellBack[p.Peer] {
+			continue
+		}
+		s.fellBack[p.Peer] = true
+		log.Warn().Str("op", "bmp").Str("peer", p.Peer.String()).Str("proof", p.Proof).
+			Msg("no BMP session from this router: the bgp gate judges it by its observe_fallback")
+	}
 }
 
 // startStation listens on bc.BMP and serves the edges' BMP sessions until
@@ -31,7 +55,8 @@ func (d *Daemon) startStation(bc bgp.Config) (*station, error) {
 		return nil, fmt.Errorf("BMP station: %w", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &station{st: bmp.New(d.cfg.Log, bmp.Options{}), ln: ln, cancel: cancel, done: make(chan struct{})}
+	s := &station{st: bmp.New(d.cfg.Log, bmp.Options{}), ln: ln, cancel: cancel, done: make(chan struct{}),
+		fellBack: map[netip.Addr]bool{}}
 	go func() {
 		defer close(s.done)
 		if err := s.st.Serve(ctx, ln); err != nil && ctx.Err() == nil {

@@ -99,6 +99,9 @@ type Daemon struct {
 	speaker  bgp.Speaker
 	bgpConf  bgp.Config
 	station  *station // with speaker, when a peer observes by BMP
+	// stationNow mirrors station for the metrics, which must not wait
+	// for mu (held while a speaker starts).
+	stationNow atomic.Pointer[station]
 	dp       DataplaneCloser
 	dpConf   nft.Config
 	prober   health.Prober
@@ -278,7 +281,7 @@ func (d *Daemon) spec(pl *plan.Plan) *engine.Spec {
 	d.mu.Lock()
 	sp, pr, rp := d.speaker, d.prober, d.ready
 	d.mu.Unlock()
-	spec := NewSpec(pl, SpecOptions{Speaker: sp, Prober: pr, Ready: rp, Progress: func(b int, v health.Verdict) {
+	spec := NewSpec(pl, SpecOptions{Speaker: sp, Observer: lazySpeaker{d}, Prober: pr, Ready: rp, Progress: func(b int, v health.Verdict) {
 		d.cfg.Metrics.GateRound(v.Gate)
 		d.mu.Lock()
 		d.progress[b] = v
@@ -376,6 +379,7 @@ func (d *Daemon) speakerLocked(ctx context.Context, bc bgp.Config, replace bool)
 			return fmt.Errorf("start BGP speaker: %w", err)
 		}
 		d.speaker, d.bgpConf, d.station = s, bc, st
+		d.stationNow.Store(st)
 	}
 	return nil
 }
@@ -388,6 +392,7 @@ func (d *Daemon) closeStationLocked() error {
 	}
 	err := d.station.close()
 	d.station = nil
+	d.stationNow.Store(nil)
 	return err
 }
 
@@ -667,7 +672,11 @@ func (l lazySpeaker) Accepted(ctx context.Context, want []bgp.Route) (bgp.Conver
 	if st == nil {
 		return s.Accepted(ctx, want)
 	}
-	return bmp.Observer{Station: st.st, Speaker: s, Peers: peers}.Accepted(ctx, want)
+	c, err := bmp.Observer{Station: st.st, Speaker: s, Peers: peers}.Accepted(ctx, want)
+	if err == nil {
+		st.noteFallbacks(l.d.cfg.Log, c)
+	}
+	return c, err
 }
 
 func (l lazySpeaker) Peers(ctx context.Context) ([]bgp.PeerStatus, error) {

@@ -35,7 +35,11 @@ var (
 	unreconciledDesc = prometheus.NewDesc("cutover_unreconciled",
 		"1 while the journal holds no run but the daemon found an earlier run's traces (moves in its nft table, snapshots): no run starts until a person runs cutover reconcile adopt or clear.", nil, nil)
 	peerAcceptedDesc = prometheus.NewDesc("cutover_bgp_peer_prefixes_accepted",
-		"Prefixes for which the observe peer's best path is ours, as it mirrors them back (observe peers only).", []string{"peer"}, nil)
+		"Prefixes for which a mirror peer's best path is ours, as it mirrors them back (observe: mirror peers only).", []string{"peer"}, nil)
+	bmpRouterUpDesc = prometheus.NewDesc("cutover_bmp_router_up",
+		"1 while the router's BMP session with the daemon's station is up, 0 after it ended (observe: bmp; the station keeps a router it has seen).", []string{"router", "sys_name"}, nil)
+	bmpRouterPrefixesDesc = prometheus.NewDesc("cutover_bmp_router_prefixes",
+		"Prefixes the station holds for the router over all its monitored tables.", []string{"router", "sys_name"}, nil)
 )
 
 // Collector returns a prometheus.Collector for what the daemon reads at
@@ -68,13 +72,22 @@ type peersQuery struct {
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{unreconciledDesc, speakerRunningDesc, peersQueryDesc, peerUpDesc, peerStateDesc,
-		peerAdvertisedDesc, peerReceivedDesc, peerAcceptedDesc} {
+		peerAdvertisedDesc, peerReceivedDesc, peerAcceptedDesc, bmpRouterUpDesc, bmpRouterPrefixesDesc} {
 		ch <- d
 	}
 }
 
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(unreconciledDesc, prometheus.GaugeValue, bool01(c.d.unreconciled.Load()))
+	// The station answers from memory, without waiting on the speaker
+	// or the daemon's lock.
+	if st := c.d.stationNow.Load(); st != nil {
+		for _, r := range st.st.Routers() {
+			router := r.Source.Addr().String()
+			ch <- prometheus.MustNewConstMetric(bmpRouterUpDesc, prometheus.GaugeValue, bool01(r.Up), router, r.SysName)
+			ch <- prometheus.MustNewConstMetric(bmpRouterPrefixesDesc, prometheus.GaugeValue, float64(r.Prefixes), router, r.SysName)
+		}
+	}
 	q := c.query()
 	t := time.NewTimer(c.timeout)
 	defer t.Stop()

@@ -16,7 +16,10 @@ import (
 // SpecOptions are the live parts a Spec needs besides the plan.
 type SpecOptions struct {
 	Speaker bgp.Speaker
-	Prober  health.Prober
+	// Observer answers the bgp gate: every observed peer by its proof
+	// (the daemon's BMP station for bmp peers). nil: Speaker alone.
+	Observer bgp.Observer
+	Prober   health.Prober
 	// Ready probes through the target site without moving a route (the
 	// gateway's socket with the target's steering mark): the readiness
 	// check before each batch. nil: no check.
@@ -33,6 +36,9 @@ func NewSpec(pl *plan.Plan, o SpecOptions) *engine.Spec {
 	rb := pl.Runbook
 	if o.PeerWait == 0 {
 		o.PeerWait = 60 * time.Second
+	}
+	if o.Observer == nil {
+		o.Observer = o.Speaker
 	}
 	sp := &engine.Spec{
 		Runbook:         rb.File,
@@ -66,7 +72,7 @@ func NewSpec(pl *plan.Plan, o SpecOptions) *engine.Spec {
 		sp.Converge = func(ctx context.Context, routes []bgp.Route) error {
 			ctx, cancel := context.WithTimeout(ctx, bgpTimeout)
 			defer cancel()
-			c, err := bgp.WaitConverged(ctx, o.Speaker, routes, 50*time.Millisecond)
+			c, err := bgp.WaitConverged(ctx, o.Observer, routes, 50*time.Millisecond)
 			switch {
 			case err == nil:
 				return nil

@@ -51,6 +51,7 @@ func exampleRunbooks(t *testing.T) []string {
 
 // TestExampleRunbooks: every runbook under runbooks/ loads without errors
 // or warnings, plans within every invariant, and gives the same JSON twice.
+
 func TestExampleRunbooks(t *testing.T) {
 	for _, path := range exampleRunbooks(t) {
 		t.Run(strings.TrimPrefix(path, "../../runbooks/"), func(t *testing.T) {

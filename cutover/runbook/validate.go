@@ -496,12 +496,8 @@ func (rb *Runbook) checkBGP(bad badFunc, p *problems) {
 			if mirror && pr.AS == g.LocalAS && has(fmt.Sprintf("bgp.peers[%d].as", i)) {
 				p.Warn(rb.File, line, path, "peer %s is iBGP, and no router sends a peer's routes back over iBGP: the bgp gate cannot see its view by mirror (observe: bmp)", pr.Address)
 			}
-			switch {
-			case pr.Observe == bgp.ProofSent:
+			if pr.Observe == bgp.ProofSent {
 				p.Warn(rb.File, line, path, "peer %s: the bgp gate rests on the weak proof (sent: the UPDATEs went out and the session held across a KEEPALIVE, not that the router installed them); observe: bmp proves it", pr.Address)
-			case pr.ObserveFallback == bgp.ProofSent:
-				fb := fmt.Sprintf("bgp.peers[%d].observe_fallback", i)
-				p.Warn(rb.File, rb.pos.Line(fb), fb, "peer %s: while the router has no BMP session, the bgp gate rests on the weak proof (sent: the UPDATEs went out and the session held across a KEEPALIVE, not that the router installed them)", pr.Address)
 			}
 		}
 	}

@@ -15,7 +15,6 @@ import (
 	"github.com/cutover/cutover/cutover/plan"
 	"github.com/cutover/cutover/lab"
 	"github.com/cutover/cutover/lab/clab"
-	"github.com/cutover/cutover/lab/rehearse"
 )
 
 func newLabCmd(a *app) *cobra.Command {
@@ -71,8 +70,7 @@ func (a *app) edgeFlavors() ([]string, error) {
 	return fl, nil
 }
 
-// withEdgeFlag gives `lab rehearse` the --edge flag: its flavours reach
-// the rehearsal through the command's context (rehearse.WithEdgeFlavors).
+// withEdgeFlag gives `lab rehearse` the --edge flag and its help.
 func withEdgeFlag(cmd *cobra.Command) *cobra.Command {
 	addEdgeFlag(cmd)
 	cmd.Long += `
@@ -85,19 +83,6 @@ reports to the BMP station and installs its routes through FRR's zebra.`
 	cmd.Example += `
   cutover lab rehearse runbooks/dr-drill/failover.yaml --edge frr,bird
   cutover lab rehearse runbooks/helse-nord/runbook.yaml --edge gobgp --inject daemon-kill@2`
-	run := cmd.RunE
-	cmd.RunE = func(c *cobra.Command, args []string) error {
-		v, err := flagSettings(c)
-		if err != nil {
-			return err
-		}
-		fl, err := lab.ParseFlavors(v.GetString("edge"))
-		if err != nil {
-			return usageErr(fmt.Errorf("--edge: %w", err))
-		}
-		c.SetContext(rehearse.WithEdgeFlavors(c.Context(), fl))
-		return run(c, args)
-	}
 	return cmd
 }
 

@@ -87,6 +87,10 @@ aborted (as rollback-all promises).`,
 					}
 				}
 			}
+			flavors, err := a.edgeFlavors()
+			if err != nil {
+				return err
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			var progress io.Writer = a.out
@@ -100,7 +104,7 @@ aborted (as rollback-all promises).`,
 				reportDir = "reports/chain-" + time.Now().Format("20060102-150405")
 			}
 			results, err := rehearse.RunChain(ctx, rehearse.Options{
-				Lab: a.v.GetString("name"), VMs: a.v.GetInt("vms"), Fallback: a.v.GetString("fallback"),
+				Lab: a.v.GetString("name"), VMs: a.v.GetInt("vms"), Fallback: a.v.GetString("fallback"), EdgeFlavors: flavors,
 				Keep: a.v.GetBool("keep"), ReportDir: reportDir,
 				MeasureRollback: a.v.GetBool("measure-rollback"), ReachAll: a.v.GetBool("reach-all"),
 				Out: progress, Log: a.log, Report: rehearse.WriteReport,

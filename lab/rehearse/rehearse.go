@@ -62,23 +62,8 @@ type Options struct {
 	// runbook's fallback; see lab.ShapeOf).
 	Fallback string
 	// EdgeFlavors are the lab's edge routers (lab.Config.EdgeFlavors):
-	// one flavour for every edge or one per edge; nil: the ones of the
-	// context (WithEdgeFlavors), else FRR.
+	// one flavour for every edge or one per edge; nil: FRR.
 	EdgeFlavors []string
-}
-
-type edgeFlavorsKey struct{}
-
-// WithEdgeFlavors returns ctx carrying the edge flavours a rehearsal run
-// with it uses when its Options name none: for a caller that builds the
-// Options elsewhere (the CLI's rehearse command gets --edge this way).
-func WithEdgeFlavors(ctx context.Context, flavors []string) context.Context {
-	return context.WithValue(ctx, edgeFlavorsKey{}, slices.Clone(flavors))
-}
-
-func edgeFlavorsOf(ctx context.Context) []string {
-	fl, _ := ctx.Value(edgeFlavorsKey{}).([]string)
-	return fl
 }
 
 // ReportInput is what a rehearsal hands to the report writer.
@@ -319,9 +304,6 @@ func RunChain(ctx context.Context, o Options, steps []Step) ([]*Result, error) {
 		cfg.VMs = cfg.VMs[:o.VMs]
 	}
 	cfg.Responder = o.Binary
-	if o.EdgeFlavors == nil {
-		o.EdgeFlavors = edgeFlavorsOf(ctx)
-	}
 	cfg.EdgeFlavors = o.EdgeFlavors
 	base := o
 	r := &rehearsal{o: o, out: o.Out, began: start, res: &Result{Runbook: steps[0].Runbook, Lab: o.Lab}}

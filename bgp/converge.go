@@ -106,6 +106,22 @@ func (c Convergence) Pending() string {
 	return p.String()
 }
 
+// Proofs says by which proof each observed peer answered, e.g.
+// "10.255.0.1 by bmp loc-rib; 10.255.0.5 by sent, no BMP session".
+func (c Convergence) Proofs() string {
+	var b strings.Builder
+	for i, p := range c.Peers {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(p.Peer.String())
+		if p.Proof != "" {
+			b.WriteString(" by " + p.Proof)
+		}
+	}
+	return b.String()
+}
+
 // Observer answers how far the observed peers hold wanted routes: a
 // Speaker for the proofs it judges itself, or a BMP station's view.
 type Observer interface {

@@ -46,6 +46,9 @@ func TestConvergenceString(t *testing.T) {
 	if c.Done() {
 		t.Error("Done with a peer that has a reason")
 	}
+	if got, want := c.Proofs(), "10.255.0.1 by bmp loc-rib; 10.255.0.5 by sent, no BMP session"; got != want {
+		t.Errorf("Proofs = %q, want %q", got, want)
+	}
 	c.Peers[1] = PeerConvergence{Peer: b, Proof: "mirror", Matched: 97, Missing: []netip.Prefix{p("10.64.0.1/32"), p("10.64.0.2/32")}}
 	if got, want := c.Pending(), "10.255.0.5 by mirror 97/100 (missing 10.64.0.1/32, 10.64.0.2/32 and 1 more)"; got != want {
 		t.Errorf("Pending = %q\nwant      %q", got, want)

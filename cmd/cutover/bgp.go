@@ -7,6 +7,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/signal"
 	"strconv"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/cutover/cutover/bgp"
 	"github.com/cutover/cutover/lab"
 	"github.com/cutover/cutover/lab/bgplab"
 )
@@ -120,8 +122,9 @@ func newBenchBGPCmd(a *app) *cobra.Command {
 		Long: `bench bgp brings up its own lab (few VMs), runs the speaker in its ctl namespace
 and, for each size, measures from the Set call until the edge router's kernel FIB
 holds every prefix: announcing N /32s via skm2, switching them to skm1's gateway,
-and withdrawing them (median of --runs), plus when the edge's mirror confirmed
-each change. --reference also times a bare embedded GoBGP, run by run in turn
+and withdrawing them (median of --runs), plus when the bgp gate would have
+seen each change confirmed: by the edge's BMP session with a station the bench
+runs in ctl (--observe bmp, the default) or by its mirror (--observe mirror). --reference also times a bare embedded GoBGP, run by run in turn
 with the speaker (each run a fresh session), so both meet the same machine load.
 The lab is taken down at the end. Needs root and FRR.
 
@@ -139,6 +142,10 @@ Progress goes to the log (standard error), the table (or -o json) to standard ou
 			if runs < 1 {
 				return usageErr(fmt.Errorf("--runs %d: want at least 1", runs))
 			}
+			observe, err := bgp.ParseProof(a.v.GetString("observe"))
+			if err != nil || (observe != bgp.ProofBMP && observe != bgp.ProofMirror) {
+				return usageErr(fmt.Errorf("--observe %q: want bmp or mirror", a.v.GetString("observe")))
+			}
 			name := a.v.GetString("lab")
 			ns := lab.NamespaceName(name, lab.NodeCtl)
 			if bgplab.InNamespace(ns) {
@@ -147,7 +154,7 @@ Progress goes to the log (standard error), the table (or -o json) to standard ou
 					return err
 				}
 				a.log.Info().Ints("sizes", sizes).Int("runs", runs).Msg("measuring")
-				rs, err := bgplab.Bench(cmd.Context(), l, bgplab.BenchOptions{Sizes: sizes, Runs: runs, Reference: a.v.GetBool("reference"), Log: a.log})
+				rs, err := bgplab.Bench(cmd.Context(), l, bgplab.BenchOptions{Sizes: sizes, Runs: runs, Reference: a.v.GetBool("reference"), Observe: observe, Log: a.log})
 				if err != nil {
 					return err
 				}
@@ -159,7 +166,11 @@ Progress goes to the log (standard error), the table (or -o json) to standard ou
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			a.log.Info().Str("lab", name).Msg("bringing up the lab")
-			if _, err := lab.Up(ctx, lab.Config{Name: name, VMs: lab.DefaultVMs(10)}, a.log); err != nil {
+			shape := lab.DefaultShape()
+			if observe == bgp.ProofBMP {
+				shape.BMP = netip.AddrPortFrom(netip.IPv6Unspecified(), bgp.DefaultBMPPort)
+			}
+			if _, err := lab.Up(ctx, lab.Config{Name: name, VMs: lab.DefaultVMs(10), Shape: &shape}, a.log); err != nil {
 				return err
 			}
 			err = reexec(cmd, ns)
@@ -176,6 +187,7 @@ Progress goes to the log (standard error), the table (or -o json) to standard ou
 	f.String("sizes", "2000,10000,50000", "prefix counts to measure, comma-separated")
 	f.Int("runs", 3, "runs per size (the median is reported)")
 	f.Bool("reference", false, "also time a bare embedded GoBGP for comparison")
+	f.String("observe", "bmp", "how the gate's confirmation is timed: bmp (the edge's BMP session) or mirror")
 	f.String("lab", "bench", "name of the lab to bring up (and down)")
 	f.Bool("keep-lab", false, "leave the lab up at the end")
 	addOutputFlag(cmd, "text", "json")

@@ -50,9 +50,9 @@ func DryRun(ctx context.Context, path string, now time.Time, w io.Writer) error 
 		return true, []engine.VerdictRecord{{Gate: "simulated", Pass: true}}
 	}
 	if spec.Converge != nil {
-		spec.Converge = func(ctx context.Context, routes []bgp.Route) error {
+		spec.Converge = func(ctx context.Context, routes []bgp.Route) (string, error) {
 			_, err := bgp.WaitConverged(ctx, sp, routes, time.Millisecond)
-			return err
+			return "", err
 		}
 	}
 	j := &engine.MemJournal{}

@@ -69,19 +69,19 @@ func NewSpec(pl *plan.Plan, o SpecOptions) *engine.Spec {
 	}
 	bgpTimeout := rb.ConvergeTimeout()
 	if bgpTimeout > 0 {
-		sp.Converge = func(ctx context.Context, routes []bgp.Route) error {
+		sp.Converge = func(ctx context.Context, routes []bgp.Route) (string, error) {
 			ctx, cancel := context.WithTimeout(ctx, bgpTimeout)
 			defer cancel()
 			c, err := bgp.WaitConverged(ctx, o.Observer, routes, 50*time.Millisecond)
 			switch {
 			case err == nil:
-				return nil
+				return c.Proofs(), nil
 			case len(c.Peers) > 0 && ctx.Err() != nil:
 				// Once: the peers that still miss routes, by which
 				// proof, and their first missing prefixes.
-				return fmt.Errorf("peers did not hold the batch's routes within %s: %s", bgpTimeout, c.Pending())
+				return "", fmt.Errorf("peers did not hold the batch's routes within %s: %s", bgpTimeout, c.Pending())
 			default:
-				return fmt.Errorf("peers did not hold the batch's routes: %w", err)
+				return "", fmt.Errorf("peers did not hold the batch's routes: %w", err)
 			}
 		}
 	}

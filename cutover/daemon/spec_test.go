@@ -35,13 +35,14 @@ func TestConvergeFailureSaysItOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	spec := NewSpec(pl, SpecOptions{Speaker: sp})
-	err = spec.Converge(context.Background(), routes)
+	_, err = spec.Converge(context.Background(), routes)
 	want := "peers did not hold the batch's routes within 2s: " + bc.Peers[0].Address.String() + " by mirror 1/2 (missing " + routes[0].Prefix.String() + ")"
 	if err == nil || err.Error() != want {
 		t.Errorf("Converge = %v\nwant        %s", err, want)
 	}
 	sp.Withhold(bc.Peers[0].Address)
-	if err := spec.Converge(context.Background(), routes); err != nil {
-		t.Errorf("Converge once every route is held: %v", err)
+	proof, err := spec.Converge(context.Background(), routes)
+	if want := bc.Peers[0].Address.String() + " by mirror"; err != nil || proof != want {
+		t.Errorf("Converge once every route is held = %q, %v; want %q", proof, err, want)
 	}
 }

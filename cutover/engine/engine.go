@@ -652,7 +652,8 @@ func (e *Engine) runBatch(ctx context.Context, b int) {
 	}
 	if spec.Converge != nil {
 		start := e.now()
-		if err := spec.Converge(bctx, spec.Routes(moved)); err != nil {
+		proof, err := spec.Converge(bctx, spec.Routes(moved))
+		if err != nil {
 			if bctx.Err() != nil {
 				return // an operator's rollback took over
 			}
@@ -662,7 +663,10 @@ func (e *Engine) runBatch(ctx context.Context, b int) {
 			return
 		}
 		e.metrics.gateVerdicts([]VerdictRecord{{Gate: "bgp", Pass: true}})
-		e.event(b, "converge", "peers hold the batch's routes after %s", e.now().Sub(start).Round(time.Millisecond))
+		if proof != "" {
+			proof = " (" + proof + ")"
+		}
+		e.event(b, "converge", "peers hold the batch's routes after %s%s", e.now().Sub(start).Round(time.Millisecond), proof)
 	}
 	if err := e.record(RecBatch, BatchRecord{Batch: b, Phase: BatchGating}); err != nil {
 		e.stall(b, err)

@@ -106,9 +106,9 @@ func newHarnessWith(t *testing.T, n int, policy FailurePolicy, setup func(h *har
 		}
 		return nft.State{Moved: map[string][]netip.Prefix{"skm2": ps}}
 	}
-	h.spec.Converge = func(ctx context.Context, routes []bgp.Route) error {
-		_, err := bgp.WaitConverged(ctx, h.sp, routes, time.Millisecond)
-		return err
+	h.spec.Converge = func(ctx context.Context, routes []bgp.Route) (string, error) {
+		c, err := bgp.WaitConverged(ctx, h.sp, routes, time.Millisecond)
+		return c.Proofs(), err
 	}
 	h.spec.Baseline = func(context.Context) (BaselineRecord, error) {
 		return BaselineRecord{Healthy: []string{"vm"}, Probed: 1}, nil

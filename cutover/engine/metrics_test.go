@@ -140,8 +140,8 @@ func TestMetricsRun(t *testing.T) {
 func TestMetricsConvergeFails(t *testing.T) {
 	h := newHarness(t, 1, RollbackBatch)
 	reg := withMetrics(t, h)
-	h.spec.Converge = func(context.Context, []bgp.Route) error {
-		return errors.New("wait for convergence: 192.0.2.1 0/1 (missing 10.64.0.10/32): context deadline exceeded")
+	h.spec.Converge = func(context.Context, []bgp.Route) (string, error) {
+		return "", errors.New("wait for convergence: 192.0.2.1 0/1 (missing 10.64.0.10/32): context deadline exceeded")
 	}
 	if err := h.e.Start(h.spec, "nina", false); err != nil {
 		t.Fatal(err)

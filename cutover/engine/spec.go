@@ -62,8 +62,9 @@ type Spec struct {
 	// of the healthy ones, how many were probed, and the ones found down
 	// with why ("vm-0042: tcp 80: connection refused").
 	Baseline func(ctx context.Context) (BaselineRecord, error)
-	// Converge waits until the peers hold routes (nil: skip).
-	Converge func(ctx context.Context, routes []bgp.Route) error
+	// Converge waits until the peers hold routes (nil: skip), and says
+	// how each observed peer proved it (for the journal's event).
+	Converge func(ctx context.Context, routes []bgp.Route) (string, error)
 	// Gate judges batch b against the baseline.
 	Gate func(ctx context.Context, b int, baseline []string) (pass bool, verdicts []VerdictRecord)
 	// Ready probes batch b's VMs at the target before the batch is

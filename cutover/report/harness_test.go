@@ -111,10 +111,10 @@ func newRun(t *testing.T, failing ...int) *run {
 		}
 		return nft.State{Moved: map[string][]netip.Prefix{"skm2": ps}}
 	}
-	r.spec.Converge = func(ctx context.Context, routes []bgp.Route) error {
+	r.spec.Converge = func(ctx context.Context, routes []bgp.Route) (string, error) {
 		_, err := bgp.WaitConverged(ctx, r.sp, routes, time.Millisecond)
 		r.clock.Advance(700 * time.Millisecond)
-		return err
+		return "", err
 	}
 	r.spec.Baseline = func(context.Context) (engine.BaselineRecord, error) {
 		return engine.BaselineRecord{Healthy: []string{"vm-a", "vm-b", "vm-c"}, Probed: 4, Down: []string{"vm-d 10.0.0.4: tcp 80: connection refused"}}, nil

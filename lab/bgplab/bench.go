@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/netip"
 	"os"
 	"slices"
@@ -14,6 +15,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/cutover/cutover/bgp"
+	"github.com/cutover/cutover/bgp/bmp"
 	"github.com/cutover/cutover/bgp/gobgp"
 	"github.com/cutover/cutover/lab"
 )
@@ -29,14 +31,19 @@ type BenchOptions struct {
 	// AddPathStream call, nothing else) for each size, run by run in turn
 	// with the speaker, so both meet the same machine load.
 	Reference bool
-	Log       zerolog.Logger
+	// Observe is how each change is confirmed, for the speaker and the
+	// reference alike: bgp.ProofBMP (the default; the edge streams to a
+	// station the bench runs in ctl, on the lab's BMP port) or
+	// bgp.ProofMirror (the edge sends its best paths back).
+	Observe bgp.Proof
+	Log     zerolog.Logger
 }
 
 // BenchResult is what one batch size measured, as medians over the runs:
 // the time from the Set call until the edge's kernel FIB holds the whole
 // change, for announcing N /32s via skm2, switching them to skm1's gateway,
-// and withdrawing them; and until the edge's mirror confirms each change
-// (bgp.WaitConverged).
+// and withdrawing them; and until the edge confirms each change over BMP
+// or its mirror (bgp.WaitConverged, as the bgp gate waits).
 type BenchResult struct {
 	Prefixes                   int
 	Announce, Switch, Withdraw time.Duration
@@ -65,8 +72,22 @@ func Bench(ctx context.Context, l *lab.Lab, o BenchOptions) ([]BenchResult, erro
 		return nil, err
 	}
 	defer fib.Close()
+	if o.Observe == bgp.ProofNone {
+		o.Observe = bgp.ProofBMP
+	}
+	observer, err := benchObserver(ctx, topo, o)
+	if err != nil {
+		return nil, err
+	}
 	newSpeaker := func(n int) func() (bgp.Speaker, error) {
-		return func() (bgp.Speaker, error) { return gobgp.New(ctx, ControllerConfig(topo, n+1), o.Log) }
+		return func() (bgp.Speaker, error) {
+			c := ControllerConfig(topo, n+1)
+			c.Peers[0].Observe = o.Observe
+			if o.Observe == bgp.ProofBMP {
+				c.BMP = topo.BMP
+			}
+			return gobgp.New(ctx, c, o.Log)
+		}
 	}
 	newRef := func() (bgp.Speaker, error) {
 		r, err := newReference(ctx, topo)
@@ -80,10 +101,10 @@ func Bench(ctx context.Context, l *lab.Lab, o BenchOptions) ([]BenchResult, erro
 		sp, ref := &benchRuns{}, &benchRuns{}
 		for run := range o.Runs {
 			sides := []func() error{
-				func() error { return benchRun(ctx, topo, newSpeaker(n), fib, n, run, sp, o) },
+				func() error { return benchRun(ctx, topo, newSpeaker(n), observer, fib, n, run, sp, o) },
 			}
 			if o.Reference {
-				r := func() error { return benchRun(ctx, topo, newRef, fib, n, run, ref, o) }
+				r := func() error { return benchRun(ctx, topo, newRef, observer, fib, n, run, ref, o) }
 				if run%2 == 1 {
 					sides = []func() error{r, sides[0]}
 				} else {
@@ -123,7 +144,8 @@ func (b *benchRuns) result(n, runs int) BenchResult {
 
 // benchRun measures one run of n prefixes with a fresh speaker from
 // newSpeaker into into, then withdraws everything and closes the speaker.
-func benchRun(ctx context.Context, topo lab.Topology, newSpeaker func() (bgp.Speaker, error), fib *FIBWatch, n, run int, into *benchRuns, o BenchOptions) (err error) {
+func benchRun(ctx context.Context, topo lab.Topology, newSpeaker func() (bgp.Speaker, error), observer func(bgp.Speaker) bgp.Observer,
+	fib *FIBWatch, n, run int, into *benchRuns, o BenchOptions) (err error) {
 	sp, err := newSpeaker()
 	if err != nil {
 		return err
@@ -164,11 +186,11 @@ func benchRun(ctx context.Context, topo lab.Topology, newSpeaker func() (bgp.Spe
 			return fmt.Errorf("%d prefixes, run %d: %w", n, run+1, err)
 		}
 		into.fib[i] = append(into.fib[i], took)
-		// Let the edge's mirror catch up before the next step, and time
+		// Let the edge's view catch up before the next step, and time
 		// the confirmation a gate would wait for.
 		start := time.Now()
 		wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-		_, err = bgp.WaitConverged(wctx, sp, st.want, 20*time.Millisecond)
+		_, err = bgp.WaitConverged(wctx, observer(sp), st.want, 20*time.Millisecond)
 		cancel()
 		if err != nil {
 			return fmt.Errorf("%d prefixes, run %d: %w", n, run+1, err)
@@ -263,7 +285,7 @@ func rss() int64 {
 func WriteBenchTable(w io.Writer, rs []BenchResult) error {
 	var b strings.Builder
 	ref := len(rs) > 0 && rs[0].Reference != nil
-	fmt.Fprintf(&b, "%-8s  %-26s  %-26s", "prefixes", "edge FIB: announce/switch/withdraw", "  mirror confirms")
+	fmt.Fprintf(&b, "%-8s  %-26s  %-26s", "prefixes", "edge FIB: announce/switch/withdraw", "  gate confirms")
 	if ref {
 		fmt.Fprintf(&b, "  %-26s  %6s", "bare GoBGP (reference)", "ratio")
 	}
@@ -296,4 +318,37 @@ func ratioOf(a, b time.Duration) float64 {
 		return 0
 	}
 	return float64(a) / float64(b)
+}
+
+// benchObserver returns how a change by a speaker is confirmed: by the
+// speaker's own mirror, or by a BMP station the bench starts here (in
+// ctl) on the lab's BMP port, once the edge's BMP session is up. The
+// station lives as long as ctx.
+func benchObserver(ctx context.Context, topo lab.Topology, o BenchOptions) (func(bgp.Speaker) bgp.Observer, error) {
+	if o.Observe != bgp.ProofBMP {
+		return func(sp bgp.Speaker) bgp.Observer { return sp }, nil
+	}
+	if !topo.BMP.IsValid() {
+		return nil, fmt.Errorf("bench: the lab has no BMP station for its edge (bring it up with one, or measure with the mirror)")
+	}
+	ln, err := net.Listen("tcp", topo.BMP.String())
+	if err != nil {
+		return nil, fmt.Errorf("bench: BMP station: %w", err)
+	}
+	st := bmp.New(o.Log, bmp.Options{})
+	go func() { _ = st.Serve(ctx, ln) }()
+	wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	for {
+		if slices.ContainsFunc(st.Routers(), func(r bmp.RouterInfo) bool { return r.Up }) {
+			break
+		}
+		select {
+		case <-wctx.Done():
+			return nil, fmt.Errorf("bench: the edge opened no BMP session to %s: %w", topo.BMP, wctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	peers := []bgp.PeerConfig{{Address: topo.EdgeCtl4, LocalAddress: topo.Ctl4, Observe: bgp.ProofBMP}}
+	return func(sp bgp.Speaker) bgp.Observer { return bmp.Observer{Station: st, Speaker: sp, Peers: peers} }, nil
 }

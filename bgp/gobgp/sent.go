@@ -121,4 +121,3 @@ func (s *speaker) sentReasonLocked(addr netip.Addr, p *api.Peer) string {
 	s.sent[addr] = sentMark{gen: s.gen, uptime: uptime, updates: updates, keepalives: ka}
 	return awaitKeepalive
 }
-

@@ -94,19 +94,19 @@ type Daemon struct {
 
 	runMu sync.Mutex // serializes Run
 
-	mu       sync.Mutex // guards what follows
-	entries  []engine.JournalEntry
-	speaker  bgp.Speaker
-	bgpConf  bgp.Config
-	station  *station // with speaker, when a peer observes by BMP
+	mu      sync.Mutex // guards what follows
+	entries []engine.JournalEntry
+	speaker bgp.Speaker
+	bgpConf bgp.Config
+	station *station // with speaker, when a peer observes by BMP
 	// stationNow mirrors station for the metrics, which must not wait
 	// for mu (held while a speaker starts).
 	stationNow atomic.Pointer[station]
-	dp       DataplaneCloser
-	dpConf   nft.Config
-	prober   health.Prober
-	ready    health.Prober // through the target's steering table; nil: no readiness check
-	progress map[int]health.Verdict
+	dp         DataplaneCloser
+	dpConf     nft.Config
+	prober     health.Prober
+	ready      health.Prober // through the target's steering table; nil: no readiness check
+	progress   map[int]health.Verdict
 	// found is an earlier run's traces that the journal does not hold,
 	// until a person reconciles them (found.go); nil: none. unreconciled
 	// mirrors found != nil for the metrics, which take no lock.

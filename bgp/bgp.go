@@ -126,6 +126,12 @@ type Speaker interface {
 	Close() error
 }
 
+// Refresher is a Speaker that can send one peer every announced route
+// again (a soft reset out), for a peer whose view missed some.
+type Refresher interface {
+	Refresh(ctx context.Context, peer netip.Addr) error
+}
+
 // Convergence is the answer of Accepted.
 type Convergence struct {
 	Want  int // routes asked about

@@ -161,7 +161,11 @@ func startDaemon(t *testing.T, ns, dir, name, ready string, extra ...string) {
 // TestFRR streams a real FRR bgpd's post-policy Adj-RIB-In to the station:
 // GoBGP plays the controller and announces routes to FRR over eBGP, all on
 // loopback in a namespace of the test's own.
-func TestFRR(t *testing.T) {
+// frrEdge starts FRR's bgpd in a namespace of its own as the edge, with
+// a GoBGP controller it peers with over eBGP, streaming BMP post-policy to
+// a station; it returns the station, the controller and FRR's directory.
+func frrEdge(t *testing.T) (*Station, *server.BgpServer, string) {
+	t.Helper()
 	testenv.RequireFRR(t)
 	ns := netns(t)
 
@@ -229,6 +233,11 @@ func TestFRR(t *testing.T) {
 		}
 	})
 
+	return st, ctl, dir
+}
+
+func TestFRR(t *testing.T) {
+	st, ctl, dir := frrEdge(t)
 	// FRR 8.4 sends a post-policy Route Monitoring when it receives a path,
 	// and reports a path whose next-hop is not (yet) resolved as withdrawn,
 	// without a new message once it resolves. bgpd registers a next-hop
@@ -286,4 +295,40 @@ func TestFRR(t *testing.T) {
 		}
 		return ""
 	})
+}
+
+// TestFRRNudge: FRR 8 reports the first path of a next-hop it has not
+// resolved yet as withdrawn, and nothing once it resolves; a Nudger
+// that has the controller send the routes again makes it report the path.
+func TestFRRNudge(t *testing.T) {
+	st, ctl, _ := frrEdge(t)
+	r := route("2001:db8:64::7/128", "2001:db8::1")
+	if _, err := ctl.AddPath(context.Background(), &api.AddPathRequest{Path: apiPath(t, r, false)}); err != nil {
+		t.Fatal(err)
+	}
+	edge := ip(frrAddr)
+	refreshed := make(chan netip.Addr, 10)
+	n := &Nudger{After: time.Second, Refresh: func(ctx context.Context, peer netip.Addr) error {
+		refreshed <- peer
+		return ctl.ResetPeer(ctx, &api.ResetPeerRequest{Address: frrAddr, Soft: true, Direction: api.ResetPeerRequest_OUT})
+	}}
+	o := Observer{Station: st, Peers: []bgp.PeerConfig{{Address: edge, Observe: bgp.ProofBMP}}, Nudge: n}
+	eventually(t, 60*time.Second, func() string {
+		c, err := o.Accepted(context.Background(), []bgp.Route{r})
+		if err != nil {
+			return err.Error()
+		}
+		if !c.Done() {
+			return "Accepted: " + c.String()
+		}
+		return ""
+	})
+	select {
+	case p := <-refreshed:
+		if p != edge {
+			t.Errorf("refreshed %s, want %s", p, edge)
+		}
+	default:
+		t.Log("FRR reported the path without a nudge (its next-hop resolved before the path arrived)")
+	}
 }

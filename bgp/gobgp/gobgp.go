@@ -108,7 +108,10 @@ type speaker struct {
 func (s *speaker) isPeering() bool { return s.peering.Load() }
 func (s *speaker) isClosed() bool  { return s.closed.Load() }
 
-var _ bgp.Speaker = (*speaker)(nil)
+var (
+	_ bgp.Speaker   = (*speaker)(nil)
+	_ bgp.Refresher = (*speaker)(nil)
+)
 
 // New starts an embedded GoBGP server for cfg. Sessions are opened by the
 // first Set (call Set(ctx, nil) to peer without announcing anything), so

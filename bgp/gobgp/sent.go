@@ -2,6 +2,7 @@ package gobgp
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"time"
 
@@ -120,4 +121,18 @@ func (s *speaker) sentReasonLocked(addr netip.Addr, p *api.Peer) string {
 	// new session): a KEEPALIVE must follow this one.
 	s.sent[addr] = sentMark{gen: s.gen, uptime: uptime, updates: updates, keepalives: ka}
 	return awaitKeepalive
+}
+
+// Refresh implements bgp.Refresher: GoBGP sends peer every route again
+// (a soft reset out), between Sets.
+func (s *speaker) Refresh(ctx context.Context, peer netip.Addr) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.isClosed() {
+		return bgp.ErrClosed
+	}
+	if err := s.srv.ResetPeer(ctx, &api.ResetPeerRequest{Address: peer.String(), Soft: true, Direction: api.ResetPeerRequest_OUT}); err != nil {
+		return fmt.Errorf("send the routes to %s again: %w", peer, err)
+	}
+	return nil
 }

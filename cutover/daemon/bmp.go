@@ -24,6 +24,8 @@ type station struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 
+	nudge *bmp.Nudger // sends a router whose view misses routes its routes again
+
 	mu       sync.Mutex
 	fellBack map[netip.Addr]bool // peers judged by their fallback, warned of once
 }
@@ -57,6 +59,16 @@ func (d *Daemon) startStation(bc bgp.Config) (*station, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &station{st: bmp.New(d.cfg.Log, bmp.Options{}), ln: ln, cancel: cancel, done: make(chan struct{}),
 		fellBack: map[netip.Addr]bool{}}
+	s.nudge = &bmp.Nudger{Log: d.cfg.Log, Refresh: func(ctx context.Context, peer netip.Addr) error {
+		d.mu.Lock()
+		sp := d.speaker
+		d.mu.Unlock()
+		r, ok := sp.(bgp.Refresher)
+		if !ok {
+			return nil
+		}
+		return r.Refresh(ctx, peer)
+	}}
 	go func() {
 		defer close(s.done)
 		if err := s.st.Serve(ctx, ln); err != nil && ctx.Err() == nil {

@@ -672,7 +672,7 @@ func (l lazySpeaker) Accepted(ctx context.Context, want []bgp.Route) (bgp.Conver
 	if st == nil {
 		return s.Accepted(ctx, want)
 	}
-	c, err := bmp.Observer{Station: st.st, Speaker: s, Peers: peers}.Accepted(ctx, want)
+	c, err := bmp.Observer{Station: st.st, Speaker: s, Peers: peers, Nudge: st.nudge}.Accepted(ctx, want)
 	if err == nil {
 		st.noteFallbacks(l.d.cfg.Log, c)
 	}

@@ -149,7 +149,7 @@ func TestEdgeInput(t *testing.T) {
 	topo := defaultTopology(t, Config{VMs: DefaultVMs(3)})
 	in := edgeInput(topo, topo.Edges[0], FlavorFRR)
 	if in.RouterAS != EdgeAS || in.ControllerAS != ControllerAS || !slices.Equal(in.Controllers, []netip.Addr{topo.Ctl4, topo.Ctl6}) ||
-		in.MaxPrefixes != 2*3+1000 || !in.GracefulRestart || !in.Mirror || len(in.Covering) != 2 || in.BMP.IsValid() {
+		in.MaxPrefixes != DefaultMaxPrefixes || !in.GracefulRestart || !in.Mirror || len(in.Covering) != 2 || in.BMP.IsValid() {
 		t.Errorf("edge input %+v", in)
 	}
 	for _, f := range Flavors {

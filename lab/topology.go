@@ -98,9 +98,13 @@ type Shape struct {
 	// be one of the controller's in ctl.
 	BMP netip.AddrPort
 	// MaxPrefixes is the edges' prefix limit toward the controller (the
-	// runbooks' max_prefixes); 0: the lab's own, generous one.
+	// runbooks' max_prefixes); 0: DefaultMaxPrefixes.
 	MaxPrefixes int
 }
+
+// DefaultMaxPrefixes is the edges' prefix limit in a lab no runbook
+// shapes: more than any bench announces.
+const DefaultMaxPrefixes = 500_000
 
 // SiteSpec is a site: its name and its gateway's addresses, the next-hops
 // announced to send a VM's traffic there.
@@ -499,8 +503,9 @@ func newTopology(cfg Config) (Topology, error) {
 		BMP:          sh.BMP,
 	}
 	if t.MaxPrefixes == 0 {
-		// No runbook says: room for every VM in both families and more.
-		t.MaxPrefixes = 2*len(cfg.VMs) + 1000
+		// No runbook says: the built-in lab also serves cutover bench
+		// bgp, which announces up to 200,000 prefixes.
+		t.MaxPrefixes = DefaultMaxPrefixes
 	}
 	al := newAllocator(sh, cfg.Covering, cfg.VMs)
 	for i, s := range sh.Sites {

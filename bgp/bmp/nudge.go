@@ -10,12 +10,12 @@ import (
 )
 
 // DefaultNudgeAfter is how long a router's BMP view may miss wanted routes
-// before a Nudger asks for them to be sent again.
-const DefaultNudgeAfter = 3 * time.Second
+// without coming closer before a Nudger asks for them to be sent again.
+const DefaultNudgeAfter = time.Second
 
 // A Nudger asks the speaker to send a router its routes again when the
-// router's BMP view has missed some of them for a while, at most once per
-// After. Routers with bugs in their BMP need it: FRR 8 reports a path
+// router's BMP view has missed some of them for After without coming
+// closer (a view still filling up is left alone), at most once per After. Routers with bugs in their BMP need it: FRR 8 reports a path
 // whose next-hop it has not resolved yet as withdrawn and sends nothing
 // once the next-hop resolves, so the first path of each new next-hop
 // stays missing at the station although the router installed it. The
@@ -28,9 +28,10 @@ type Nudger struct {
 	After   time.Duration // 0: DefaultNudgeAfter
 	Log     zerolog.Logger
 
-	mu     sync.Mutex
-	since  map[netip.Addr]time.Time // missing routes since
-	nudged map[netip.Addr]time.Time // last nudge
+	mu      sync.Mutex
+	since   map[netip.Addr]time.Time // missing routes, without progress, since
+	matched map[netip.Addr]int       // routes held when since was set
+	nudged  map[netip.Addr]time.Time // last nudge
 	now    func() time.Time
 }
 
@@ -46,7 +47,7 @@ func (n *Nudger) note(ctx context.Context, peer netip.Addr, h Holding) {
 	}
 	n.mu.Lock()
 	if n.since == nil {
-		n.since, n.nudged = map[netip.Addr]time.Time{}, map[netip.Addr]time.Time{}
+		n.since, n.matched, n.nudged = map[netip.Addr]time.Time{}, map[netip.Addr]int{}, map[netip.Addr]time.Time{}
 	}
 	now := time.Now()
 	if n.now != nil {
@@ -60,8 +61,8 @@ func (n *Nudger) note(ctx context.Context, peer netip.Addr, h Holding) {
 		return
 	}
 	since, ok := n.since[peer]
-	if !ok {
-		n.since[peer] = now
+	if !ok || n.matched[peer] != h.Matched {
+		n.since[peer], n.matched[peer] = now, h.Matched
 		n.mu.Unlock()
 		return
 	}

@@ -18,6 +18,9 @@ func TestNudger(t *testing.T) {
 	missing := Holding{Router: peer, Source: SourceAdjRIBIn, Want: 2, Matched: 1}
 	done := Holding{Router: peer, Source: SourceAdjRIBIn, Want: 2, Matched: 2}
 	down := Holding{Router: peer, Want: 2, Reason: "BMP session down"}
+	closer := Holding{Router: peer, Source: SourceAdjRIBIn, Want: 3, Matched: 2}
+	missing.Want, done.Want = 3, 3
+	done.Matched = 3
 	steps := []struct {
 		advance time.Duration
 		h       Holding
@@ -25,14 +28,16 @@ func TestNudger(t *testing.T) {
 	}{
 		{0, missing, 0},               // first seen missing
 		{2 * time.Second, missing, 0}, // not for long enough
-		{time.Second, missing, 1},     // 3 s: nudge
+		{time.Second, missing, 1},     // 3 s without progress: nudge
 		{time.Second, missing, 1},     // not again within 3 s
 		{2 * time.Second, missing, 2}, // 3 s after the last nudge
 		{0, done, 2},                  // held: forgotten
 		{time.Second, missing, 2},     // missing anew
 		{2 * time.Second, down, 2},    // a view that cannot be judged: no nudge, forgotten
 		{5 * time.Second, missing, 2}, // missing anew
-		{3 * time.Second, missing, 3},
+		{2 * time.Second, closer, 2},  // coming closer: the clock starts again
+		{2 * time.Second, closer, 2},
+		{time.Second, closer, 3}, // 3 s without progress
 	}
 	for i, s := range steps {
 		clock = clock.Add(s.advance)

@@ -350,5 +350,16 @@ func benchObserver(ctx context.Context, topo lab.Topology, o BenchOptions) (func
 		}
 	}
 	peers := []bgp.PeerConfig{{Address: topo.EdgeCtl4, LocalAddress: topo.Ctl4, Observe: bgp.ProofBMP}}
-	return func(sp bgp.Speaker) bgp.Observer { return bmp.Observer{Station: st, Speaker: sp, Peers: peers} }, nil
+	// As the daemon does: FRR 8 reports the first paths of a next-hop it
+	// has not resolved yet as withdrawn, and only an UPDATE again makes it
+	// report them (see bmp.Nudger).
+	return func(sp bgp.Speaker) bgp.Observer {
+		n := &bmp.Nudger{Log: o.Log, Refresh: func(ctx context.Context, peer netip.Addr) error {
+			if r, ok := sp.(bgp.Refresher); ok {
+				return r.Refresh(ctx, peer)
+			}
+			return nil
+		}}
+		return bmp.Observer{Station: st, Speaker: sp, Peers: peers, Nudge: n}
+	}, nil
 }

@@ -161,6 +161,11 @@ func (r *reference) Accepted(ctx context.Context, want []bgp.Route) (bgp.Converg
 
 func (r *reference) Peers(context.Context) ([]bgp.PeerStatus, error) { return nil, nil }
 
+// Refresh implements bgp.Refresher, as the speaker does: a soft reset out.
+func (r *reference) Refresh(ctx context.Context, peer netip.Addr) error {
+	return r.srv.ResetPeer(ctx, &api.ResetPeerRequest{Address: peer.String(), Soft: true, Direction: api.ResetPeerRequest_OUT})
+}
+
 func (r *reference) Close() error {
 	if r.conn != nil {
 		r.conn.Close()

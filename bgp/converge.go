@@ -74,13 +74,7 @@ func (c Convergence) String() string {
 	}
 	var b strings.Builder
 	for i, p := range c.Peers {
-		if i > 0 {
-			b.WriteString("; ")
-		}
-		b.WriteString(p.Peer.String())
-		if p.Proof != "" {
-			b.WriteString(" by " + p.Proof)
-		}
+		writePeer(&b, i, p)
 		fmt.Fprintf(&b, " %d/%d", p.Matched, c.Want)
 		if p.Reason != "" {
 			b.WriteString(": " + p.Reason)
@@ -111,15 +105,21 @@ func (c Convergence) Pending() string {
 func (c Convergence) Proofs() string {
 	var b strings.Builder
 	for i, p := range c.Peers {
-		if i > 0 {
-			b.WriteString("; ")
-		}
-		b.WriteString(p.Peer.String())
-		if p.Proof != "" {
-			b.WriteString(" by " + p.Proof)
-		}
+		writePeer(&b, i, p)
 	}
 	return b.String()
+}
+
+// writePeer writes the i-th peer of a list: "; " before all but the
+// first, its address and "by" its proof.
+func writePeer(b *strings.Builder, i int, p PeerConvergence) {
+	if i > 0 {
+		b.WriteString("; ")
+	}
+	b.WriteString(p.Peer.String())
+	if p.Proof != "" {
+		b.WriteString(" by " + p.Proof)
+	}
 }
 
 // Observer answers how far the observed peers hold wanted routes: a

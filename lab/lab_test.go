@@ -1,7 +1,6 @@
 package lab
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -387,45 +386,11 @@ func TestEdgePolicyWithSpeaker(t *testing.T) {
 		{Prefix: netip.MustParsePrefix("0.0.0.0/0"), NextHop: skm2.V4},
 		{Prefix: netip.MustParsePrefix("fd00:99::/64"), NextHop: skm2.V6},
 	}
-	cfg, _ := json.Marshal(speakerConfig{
+	sp := startSpeaker(t, l, speakerConfig{
 		RouterID: topo.Ctl4, LocalAS: topo.ControllerAS, Peer: topo.EdgeCtl4, PeerAS: topo.EdgeAS,
 		Announce: append(slices.Clone(inRange), refused...), WantMirrored: len(inRange),
 	})
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := l.Command(NodeCtl, exe, "-test.run=^$")
-	cmd.Env = append(os.Environ(), speakerEnv+"="+string(cfg))
-	stdin, _ := cmd.StdinPipe()
-	stdout, _ := cmd.StdoutPipe()
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	stopped := false
-	stop := func() {
-		if !stopped {
-			stopped = true
-			stdin.Close()
-			cmd.Wait()
-		}
-	}
-	defer stop()
-	events := bufio.NewScanner(stdout)
-	events.Buffer(nil, 1<<20)
-	next := func() speakerEvent {
-		t.Helper()
-		if !events.Scan() {
-			t.Fatalf("speaker ended: %v; stderr: %s", events.Err(), stderr.String())
-		}
-		var ev speakerEvent
-		if err := json.Unmarshal(events.Bytes(), &ev); err != nil || ev.Event == "error" {
-			t.Fatalf("speaker: %s %v", events.Text(), err)
-		}
-		return ev
-	}
+	next, stop := sp.next, sp.stop
 	if ev := next(); ev.Event != "established" {
 		t.Fatalf("speaker: %+v, want established", ev)
 	}

@@ -32,7 +32,7 @@ type Nudger struct {
 	since   map[netip.Addr]time.Time // missing routes, without progress, since
 	matched map[netip.Addr]int       // routes held when since was set
 	nudged  map[netip.Addr]time.Time // last nudge
-	now    func() time.Time
+	now     func() time.Time
 }
 
 // note records what peer's router holds and nudges when it has been

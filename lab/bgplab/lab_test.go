@@ -41,7 +41,12 @@ func upLab(t testing.TB, n, n6 int) *lab.Lab {
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	l, err := lab.Up(ctx, lab.Config{Name: name, VMs: append(lab.DefaultVMs(n), lab.DefaultVMs6(n6)...)}, log)
+	// The edge reports to a BMP station in ctl, as the bench measures
+	// the gate's confirmation by BMP; tests that do not run one leave the
+	// edge retrying.
+	shape := lab.DefaultShape()
+	shape.BMP = netip.AddrPortFrom(netip.IPv6Unspecified(), bgp.DefaultBMPPort)
+	l, err := lab.Up(ctx, lab.Config{Name: name, VMs: append(lab.DefaultVMs(n), lab.DefaultVMs6(n6)...), Shape: &shape}, log)
 	if err != nil {
 		t.Fatalf("lab up: %v", err)
 	}

@@ -16,6 +16,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/cutover/cutover/internal/words"
 )
 
 // Flavors are the router flavours Render knows, in the order help texts
@@ -103,7 +105,7 @@ const (
 func Render(in Input) (string, error) {
 	r, ok := renderers[in.Flavor]
 	if !ok {
-		return "", fmt.Errorf("edge: flavor %q: want %s", in.Flavor, orList(Flavors))
+		return "", fmt.Errorf("edge: flavor %q: want %s", in.Flavor, words.OrList(Flavors))
 	}
 	if err := in.validate(); err != nil {
 		return "", fmt.Errorf("edge: %s: %w", in.Flavor, err)
@@ -261,14 +263,6 @@ func joinAddrs(as []netip.Addr) string {
 		s[i] = a.String()
 	}
 	return strings.Join(s, ", ")
-}
-
-// orList writes "a", "a or b", "a, b or c".
-func orList(s []string) string {
-	if len(s) < 2 {
-		return strings.Join(s, "")
-	}
-	return strings.Join(s[:len(s)-1], ", ") + " or " + s[len(s)-1]
 }
 
 // writer appends formatted lines.

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/cutover/cutover/internal/words"
 )
 
 // The routers an edge can run. Each gets its BGP configuration from
@@ -38,7 +40,7 @@ var Flavors = []string{FlavorFRR, FlavorBIRD, FlavorGoBGP}
 // shape knows that: ExpandFlavors).
 func ParseFlavors(s string) ([]string, error) {
 	if strings.TrimSpace(s) == "" {
-		return nil, fmt.Errorf("edge flavour: empty: want %s, or a comma-separated list of them (one per edge)", orList(Flavors))
+		return nil, fmt.Errorf("edge flavour: empty: want %s, or a comma-separated list of them (one per edge)", words.OrList(Flavors))
 	}
 	var out []string
 	for _, f := range strings.Split(s, ",") {
@@ -53,7 +55,7 @@ func ParseFlavors(s string) ([]string, error) {
 
 func checkFlavor(f string) error {
 	if !slices.Contains(Flavors, f) {
-		return fmt.Errorf("edge flavour %q: want %s", f, orList(Flavors))
+		return fmt.Errorf("edge flavour %q: want %s", f, words.OrList(Flavors))
 	}
 	return nil
 }
@@ -80,14 +82,6 @@ func ExpandFlavors(flavors []string, n int) ([]string, error) {
 	}
 	return nil, fmt.Errorf("%d edge flavours (%s) for %d edge routers (%s): give one for all, or one per edge in the order of bgp.peers",
 		len(flavors), strings.Join(flavors, ","), n, strings.Join(nodes, ", "))
-}
-
-// orList writes "a", "a or b", "a, b or c".
-func orList(s []string) string {
-	if len(s) < 2 {
-		return strings.Join(s, "")
-	}
-	return strings.Join(s[:len(s)-1], ", ") + " or " + s[len(s)-1]
 }
 
 // Tools are the programs of the non-FRR flavours, found once by Up and

@@ -2,12 +2,12 @@ package lab
 
 import (
 	"fmt"
-	"github.com/cutover/cutover/bgp"
 	"maps"
 	"net/netip"
 	"os"
 	"slices"
 
+	"github.com/cutover/cutover/bgp"
 	"github.com/cutover/cutover/cutover/runbook"
 )
 

@@ -3,7 +3,6 @@ package lab
 import (
 	"context"
 	"fmt"
-	"github.com/cutover/cutover/bgp"
 	"math/rand/v2"
 	"net/netip"
 	"os"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/cutover/cutover/bgp"
 	"github.com/cutover/cutover/cutover/plan"
 	"github.com/cutover/cutover/internal/testenv"
 )

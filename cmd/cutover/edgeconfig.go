@@ -10,6 +10,7 @@ import (
 
 	"github.com/cutover/cutover/cutover/runbook"
 	"github.com/cutover/cutover/edge"
+	"github.com/cutover/cutover/internal/words"
 )
 
 func newEdgeConfigCmd(a *app) *cobra.Command {
@@ -52,7 +53,7 @@ output, each after a header line.`,
 	}
 	addOutputFlag(cmd, "text")
 	f := cmd.Flags()
-	f.String("flavor", "", "router flavour: "+orList(edge.Flavors)+" (required)")
+	f.String("flavor", "", "router flavour: "+words.OrList(edge.Flavors)+" (required)")
 	f.String("peer", "", "only the edge at this bgp.peers address")
 	f.StringSlice("controller", nil, "controller address the edge peers with (repeatable; default bgp.router_id for IPv4 peers)")
 	f.String("bmp", "", "BMP station ADDR:PORT the edge reports to (default: from bgp.bmp.listen, for observe: bmp peers)")
@@ -74,10 +75,10 @@ func edgeConfigOpts(a *app) (edgeConfigOptions, error) {
 	var o edgeConfigOptions
 	o.flavor = a.v.GetString("flavor")
 	if o.flavor == "" {
-		return o, fmt.Errorf("--flavor: required, one of %s", orList(edge.Flavors))
+		return o, fmt.Errorf("--flavor: required, one of %s", words.OrList(edge.Flavors))
 	}
 	if !slices.Contains(edge.Flavors, o.flavor) {
-		return o, fmt.Errorf("--flavor %q: want %s", o.flavor, orList(edge.Flavors))
+		return o, fmt.Errorf("--flavor %q: want %s", o.flavor, words.OrList(edge.Flavors))
 	}
 	var err error
 	if o.peer, err = optAddr(a, "peer"); err != nil {

@@ -10,6 +10,8 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 	"github.com/spf13/viper"
+
+	"github.com/cutover/cutover/internal/words"
 )
 
 // formatsAnnotation is the flag annotation that lists the formats -o takes.
@@ -19,7 +21,7 @@ const formatsAnnotation = "cutover_formats"
 // prints: formats[0] is the default. Every command that prints a result
 // has it, with text and json at least.
 func addOutputFlag(c *cobra.Command, formats ...string) {
-	c.Flags().StringP("output", "o", formats[0], "output format: "+orList(formats))
+	c.Flags().StringP("output", "o", formats[0], "output format: "+words.OrList(formats))
 	_ = c.Flags().SetAnnotation("output", formatsAnnotation, formats)
 	_ = c.RegisterFlagCompletionFunc("output", cobra.FixedCompletions(formats, cobra.ShellCompDirectiveNoFileComp))
 }
@@ -41,20 +43,12 @@ func checkOutput(cmd *cobra.Command, v *viper.Viper) error {
 			return nil
 		}
 	}
-	err := fmt.Errorf("-o %q: want %s", o, orList(formats))
+	err := fmt.Errorf("-o %q: want %s", o, words.OrList(formats))
 	if cmd.Flags().Lookup("out") != nil && strings.ContainsAny(o, "/.") {
 		// lab export used to take the file with -o.
-		err = fmt.Errorf("-o %q: want %s (-o is the output format; write a file with --out %s)", o, orList(formats), o)
+		err = fmt.Errorf("-o %q: want %s (-o is the output format; write a file with --out %s)", o, words.OrList(formats), o)
 	}
 	return usageErr(err)
-}
-
-// orList writes "a", "a or b", "a, b or c".
-func orList(s []string) string {
-	if len(s) < 2 {
-		return strings.Join(s, "")
-	}
-	return strings.Join(s[:len(s)-1], ", ") + " or " + s[len(s)-1]
 }
 
 // output is the format -o asks for.

@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"github.com/cutover/cutover/cutover/engine"
 	"io"
 	"net/netip"
 	"os/signal"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/cutover/cutover/cutover/engine"
 	"github.com/cutover/cutover/lab"
 	"github.com/cutover/cutover/lab/rehearse"
 )

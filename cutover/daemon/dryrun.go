@@ -3,7 +3,6 @@ package daemon
 import (
 	"context"
 	"fmt"
-	"github.com/cutover/cutover/nft"
 	"io"
 	"math"
 	"net/netip"
@@ -16,6 +15,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/cutover/cutover/bgp"
+	"github.com/cutover/cutover/nft"
 )
 
 // DryRun runs the runbook at path through the real engine against

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cutover/cutover/cutover/health"
+	"github.com/cutover/cutover/internal/words"
 )
 
 // GateConfig is one gate of the runbook. Which fields apply depends on
@@ -95,14 +96,6 @@ func GateKinds() []string {
 	return names
 }
 
-// orList writes "a, b or c".
-func orList(s []string) string {
-	if len(s) < 2 {
-		return strings.Join(s, "")
-	}
-	return strings.Join(s[:len(s)-1], ", ") + " or " + s[len(s)-1]
-}
-
 // gateFieldIndex maps a gate's yaml key to its struct field.
 var gateFieldIndex = func() map[string][]int {
 	m := map[string][]int{}
@@ -131,7 +124,7 @@ func (g *GateConfig) defaults(at string, has func(string) bool) {
 // each kind's own mistakes.
 func (rb *Runbook) checkGates(bad badFunc) {
 	kinds := map[string]int{}
-	list := orList(GateKinds())
+	list := words.OrList(GateKinds())
 	for i, g := range rb.Gates {
 		at := fmt.Sprintf("gates[%d]", i)
 		k, ok := gateKinds[g.Kind]

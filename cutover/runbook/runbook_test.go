@@ -3,7 +3,6 @@ package runbook_test
 import (
 	"errors"
 	"fmt"
-	"github.com/cutover/cutover/bgp"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,6 +13,7 @@ import (
 	"github.com/cutover/cutover/cutover/engine"
 	"github.com/cutover/cutover/cutover/plan"
 
+	"github.com/cutover/cutover/bgp"
 	"github.com/cutover/cutover/cutover/runbook"
 	"github.com/cutover/cutover/cutover/runbook/runbooktest"
 )

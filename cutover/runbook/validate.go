@@ -2,7 +2,6 @@ package runbook
 
 import (
 	"fmt"
-	"github.com/cutover/cutover/bgp"
 	"maps"
 	"net/netip"
 	"regexp"
@@ -11,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cutover/cutover/bgp"
 	"github.com/cutover/cutover/cutover/engine"
 )
 

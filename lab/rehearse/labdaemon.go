@@ -98,11 +98,16 @@ func heldRoutes(ctx context.Context, l *lab.Lab) (int, error) {
 
 // heldSet is the edge's host routes via any site's gateway.
 func heldSet(ctx context.Context, l *lab.Lab) (map[netip.Prefix]bool, error) {
+	return hostRoutesSet(ctx, l, siteGateways(l)...)
+}
+
+// siteGateways are the next-hops of every site of the lab.
+func siteGateways(l *lab.Lab) []lab.NextHop {
 	var gws []lab.NextHop
 	for _, nh := range l.Topology().SiteNextHop {
 		gws = append(gws, nh)
 	}
-	return hostRoutesSet(ctx, l, gws...)
+	return gws
 }
 
 // hostRoutesVia counts the edge's host routes (/32, /128) whose gateway is
@@ -215,10 +220,7 @@ func killAndRestart(ctx context.Context, l *lab.Lab, d *labDaemon, gap time.Dura
 
 // heldAll is heldSet of every edge, by node.
 func heldAll(ctx context.Context, l *lab.Lab) (map[string]map[netip.Prefix]bool, error) {
-	var gws []lab.NextHop
-	for _, nh := range l.Topology().SiteNextHop {
-		gws = append(gws, nh)
-	}
+	gws := siteGateways(l)
 	out := map[string]map[netip.Prefix]bool{}
 	for _, e := range l.Topology().EdgeNodes() {
 		set, err := hostRoutesSetOf(ctx, l, e, gws...)

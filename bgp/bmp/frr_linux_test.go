@@ -308,11 +308,11 @@ func TestFRRNudge(t *testing.T) {
 	}
 	edge := ip(frrAddr)
 	refreshed := make(chan netip.Addr, 10)
-	n := &Nudger{After: time.Second, Refresh: func(ctx context.Context, peer netip.Addr) error {
+	sp := refresher(func(ctx context.Context, peer netip.Addr) error {
 		refreshed <- peer
 		return ctl.ResetPeer(ctx, &api.ResetPeerRequest{Address: frrAddr, Soft: true, Direction: api.ResetPeerRequest_OUT})
-	}}
-	o := Observer{Station: st, Peers: []bgp.PeerConfig{{Address: edge, Observe: bgp.ProofBMP}}, Nudge: n}
+	})
+	o := Observer{Station: st, Speaker: sp, Peers: []bgp.PeerConfig{{Address: edge, Observe: bgp.ProofBMP}}, Nudge: &Nudger{After: time.Second}}
 	eventually(t, 60*time.Second, func() string {
 		c, err := o.Accepted(context.Background(), []bgp.Route{r})
 		if err != nil {

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/cutover/cutover/bgp"
 )
 
 // DefaultNudgeAfter is how long a router's BMP view may miss wanted routes
@@ -15,7 +17,10 @@ const DefaultNudgeAfter = time.Second
 
 // A Nudger asks the speaker to send a router its routes again when the
 // router's BMP view has missed some of them for After without coming
-// closer (a view still filling up is left alone), at most once per After. Routers with bugs in their BMP need it: FRR 8 reports a path
+// closer (a view still filling up is left alone), at most once per After;
+// the Observer it serves passes its Speaker, which must be a
+// bgp.Refresher for a nudge to happen. Routers with bugs in their BMP
+// need it: FRR 8 reports a path
 // whose next-hop it has not resolved yet as withdrawn and sends nothing
 // once the next-hop resolves, so the first path of each new next-hop
 // stays missing at the station although the router installed it. The
@@ -23,10 +28,8 @@ const DefaultNudgeAfter = time.Second
 // routes again changes nothing at the router. Its methods are safe for
 // concurrent use.
 type Nudger struct {
-	// Refresh sends peer every route again (GoBGP: a soft reset out).
-	Refresh func(ctx context.Context, peer netip.Addr) error
-	After   time.Duration // 0: DefaultNudgeAfter
-	Log     zerolog.Logger
+	After time.Duration // 0: DefaultNudgeAfter
+	Log   zerolog.Logger
 
 	mu      sync.Mutex
 	since   map[netip.Addr]time.Time // missing routes, without progress, since
@@ -35,10 +38,12 @@ type Nudger struct {
 	now     func() time.Time
 }
 
-// note records what peer's router holds and nudges when it has been
-// missing routes for After (and was not nudged within After).
-func (n *Nudger) note(ctx context.Context, peer netip.Addr, h Holding) {
-	if n == nil || n.Refresh == nil {
+// note records what peer's router holds and, when it has been missing
+// routes for After (and was not nudged within After), has speaker send
+// them again.
+func (n *Nudger) note(ctx context.Context, peer netip.Addr, h Holding, speaker bgp.Observer) {
+	r, ok := speaker.(bgp.Refresher)
+	if n == nil || !ok {
 		return
 	}
 	after := n.After
@@ -72,7 +77,7 @@ func (n *Nudger) note(ctx context.Context, peer netip.Addr, h Holding) {
 	}
 	n.nudged[peer] = now
 	n.mu.Unlock()
-	err := n.Refresh(ctx, peer)
+	err := r.Refresh(ctx, peer)
 	ev := n.Log.Info()
 	if err != nil {
 		ev = n.Log.Warn().Err(err)

@@ -5,15 +5,28 @@ import (
 	"net/netip"
 	"testing"
 	"time"
+
+	"github.com/cutover/cutover/bgp"
 )
+
+// refresher is a speaker that judges no peer itself and sends a peer its
+// routes again by calling its func.
+type refresher func(ctx context.Context, peer netip.Addr) error
+
+func (refresher) Accepted(_ context.Context, want []bgp.Route) (bgp.Convergence, error) {
+	return bgp.Convergence{Want: len(want)}, nil
+}
+
+func (r refresher) Refresh(ctx context.Context, peer netip.Addr) error { return r(ctx, peer) }
 
 func TestNudger(t *testing.T) {
 	clock := time.Date(2026, 12, 1, 23, 0, 0, 0, time.UTC)
 	var asked []netip.Addr
-	n := &Nudger{After: 3 * time.Second, now: func() time.Time { return clock }, Refresh: func(_ context.Context, p netip.Addr) error {
+	n := &Nudger{After: 3 * time.Second, now: func() time.Time { return clock }}
+	sp := refresher(func(_ context.Context, p netip.Addr) error {
 		asked = append(asked, p)
 		return nil
-	}}
+	})
 	peer := ip(edgeAddr)
 	missing := Holding{Router: peer, Source: SourceAdjRIBIn, Want: 2, Matched: 1}
 	done := Holding{Router: peer, Source: SourceAdjRIBIn, Want: 2, Matched: 2}
@@ -41,11 +54,16 @@ func TestNudger(t *testing.T) {
 	}
 	for i, s := range steps {
 		clock = clock.Add(s.advance)
-		n.note(context.Background(), peer, s.h)
+		n.note(context.Background(), peer, s.h, sp)
 		if len(asked) != s.asked {
 			t.Fatalf("step %d: asked %d times, want %d", i, len(asked), s.asked)
 		}
 	}
 	var none *Nudger
-	none.note(context.Background(), peer, missing) // a nil Nudger does nothing
+	none.note(context.Background(), peer, missing, sp) // a nil Nudger does nothing
+	clock = clock.Add(time.Hour)
+	n.note(context.Background(), peer, missing, &speakerStub{}) // a speaker that cannot refresh is not asked
+	if len(asked) != 3 {
+		t.Errorf("asked %d times, want 3", len(asked))
+	}
 }

@@ -20,8 +20,9 @@ type Observer struct {
 	Speaker bgp.Observer
 	// Peers are the speaker's peers, in the order Accepted lists them.
 	Peers []bgp.PeerConfig
-	// Nudge, when set, has the speaker send a bmp peer its routes again
-	// when its router's view keeps missing some (see Nudger).
+	// Nudge, when set and Speaker is a bgp.Refresher, has the speaker
+	// send a bmp peer its routes again when its router's view keeps
+	// missing some (see Nudger).
 	Nudge *Nudger
 }
 
@@ -53,7 +54,7 @@ func (o Observer) Accepted(ctx context.Context, want []bgp.Route) (bgp.Convergen
 		}
 		if p.Observe == bgp.ProofBMP {
 			h := o.Station.Holds(p.Address, p.LocalAddress, want)
-			o.Nudge.note(ctx, p.Address, h)
+			o.Nudge.note(ctx, p.Address, h, o.Speaker)
 			if !h.NoSession || !p.ObserveFallback.Observed() {
 				c.Peers = append(c.Peers, h.PeerConvergence())
 				continue

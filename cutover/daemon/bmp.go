@@ -59,16 +59,7 @@ func (d *Daemon) startStation(bc bgp.Config) (*station, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &station{st: bmp.New(d.cfg.Log, bmp.Options{}), ln: ln, cancel: cancel, done: make(chan struct{}),
 		fellBack: map[netip.Addr]bool{}}
-	s.nudge = &bmp.Nudger{Log: d.cfg.Log, Refresh: func(ctx context.Context, peer netip.Addr) error {
-		d.mu.Lock()
-		sp := d.speaker
-		d.mu.Unlock()
-		r, ok := sp.(bgp.Refresher)
-		if !ok {
-			return nil
-		}
-		return r.Refresh(ctx, peer)
-	}}
+	s.nudge = &bmp.Nudger{Log: d.cfg.Log}
 	go func() {
 		defer close(s.done)
 		if err := s.st.Serve(ctx, ln); err != nil && ctx.Err() == nil {

@@ -354,12 +354,6 @@ func benchObserver(ctx context.Context, topo lab.Topology, o BenchOptions) (func
 	// has not resolved yet as withdrawn, and only an UPDATE again makes it
 	// report them (see bmp.Nudger).
 	return func(sp bgp.Speaker) bgp.Observer {
-		n := &bmp.Nudger{Log: o.Log, Refresh: func(ctx context.Context, peer netip.Addr) error {
-			if r, ok := sp.(bgp.Refresher); ok {
-				return r.Refresh(ctx, peer)
-			}
-			return nil
-		}}
-		return bmp.Observer{Station: st, Speaker: sp, Peers: peers, Nudge: n}
+		return bmp.Observer{Station: st, Speaker: sp, Peers: peers, Nudge: &bmp.Nudger{Log: o.Log}}
 	}, nil
 }

@@ -60,10 +60,9 @@ func (s *speaker) sentView(ctx context.Context, want []bgp.Route, peers []bgp.Pe
 			return nil, err
 		}
 	}
-	have := make(map[netip.Prefix]bgp.Held, len(s.announced))
-	for p, r := range s.announced {
-		have[p] = bgp.Held{NextHop: r.NextHop, Ours: true}
-	}
+	// The announced routes as a peer's view, built once, and only when a
+	// peer's proof stands: at 50,000 routes a copy per poll costs.
+	var have map[netip.Prefix]bgp.Held
 	out := make([]bgp.PeerConvergence, 0, len(peers))
 	for _, c := range peers {
 		pc := bgp.PeerConvergence{Peer: c.Address, Proof: string(bgp.ProofSent)}
@@ -72,6 +71,12 @@ func (s *speaker) sentView(ctx context.Context, want []bgp.Route, peers []bgp.Pe
 		}
 		pc.Reason = s.sentReasonLocked(c.Address, got[c.Address])
 		if pc.Reason == "" {
+			if have == nil {
+				have = make(map[netip.Prefix]bgp.Held, len(s.announced))
+				for p, r := range s.announced {
+					have[p] = bgp.Held{NextHop: r.NextHop, Ours: true}
+				}
+			}
 			cmp := bgp.Compare(c.Address, want, have)
 			pc.Matched, pc.Missing = cmp.Matched, cmp.Missing
 		}

@@ -258,7 +258,7 @@ func (pl *Plan) writeHeader(w io.Writer) {
 	var peers []string
 	for _, pr := range rb.BGP.Peers {
 		d := fmt.Sprintf("%s AS %d", pr.Address, pr.AS)
-		d += observedBy(pr)
+		d += ObservedBy(pr)
 		peers = append(peers, d)
 	}
 	row("bgp", "local AS %d, router-id %s, graceful restart %s", rb.BGP.LocalAS, rb.BGP.RouterID, grString(rb.BGP.GracefulRestart))
@@ -529,9 +529,10 @@ func tiersText(m map[int]int) string {
 	return strings.Join(parts, ", ")
 }
 
-// observedBy says how the bgp gate proves a peer's view, for the plan and
-// the dry run: " (observed by bmp, else sent)", or "" when not observed.
-func observedBy(pr runbook.Peer) string {
+// ObservedBy says how the bgp gate proves a peer's view, for the plan and
+// the dry run: " (observed by bmp, else sent: weak proof)", or "" when not
+// observed.
+func ObservedBy(pr runbook.Peer) string {
 	if !pr.Observe.Observed() {
 		return ""
 	}
@@ -544,6 +545,3 @@ func observedBy(pr runbook.Peer) string {
 	}
 	return s + ")"
 }
-
-// ObservedBy is observedBy for the dry run.
-func ObservedBy(pr runbook.Peer) string { return observedBy(pr) }

@@ -175,6 +175,17 @@ func judges(p bgp.PeerConfig) bgp.Proof {
 	return bgp.ProofNone
 }
 
+// judgedAs names the proof the speaker judges p by, for
+// PeerConvergence.Proof: "mirror", "sent", or for a bmp peer judged by
+// its fallback "sent, no BMP session".
+func judgedAs(p bgp.PeerConfig) string {
+	s := string(judges(p))
+	if p.Observe == bgp.ProofBMP {
+		s += bgp.NoBMPSession
+	}
+	return s
+}
+
 // Accepted implements bgp.Speaker for the peers it judges (see judges),
 // in configuration order. Mirror peers are compared with the mirrors the
 // speaker keeps up to date from GoBGP's Adj-RIB-In events (see event), so
@@ -204,10 +215,7 @@ func (s *speaker) Accepted(ctx context.Context, want []bgp.Route) (bgp.Convergen
 		switch judges(p) {
 		case bgp.ProofMirror:
 			pc := bgp.Compare(p.Address, want, s.mirror[p.Address])
-			pc.Proof = string(bgp.ProofMirror)
-			if p.Observe == bgp.ProofBMP {
-				pc.Proof += bgp.NoBMPSession
-			}
+			pc.Proof = judgedAs(p)
 			c.Peers = append(c.Peers, pc)
 		case bgp.ProofSent:
 			c.Peers = append(c.Peers, sent[0])

@@ -65,10 +65,7 @@ func (s *speaker) sentView(ctx context.Context, want []bgp.Route, peers []bgp.Pe
 	var have map[netip.Prefix]bgp.Held
 	out := make([]bgp.PeerConvergence, 0, len(peers))
 	for _, c := range peers {
-		pc := bgp.PeerConvergence{Peer: c.Address, Proof: string(bgp.ProofSent)}
-		if c.Observe == bgp.ProofBMP {
-			pc.Proof += bgp.NoBMPSession
-		}
+		pc := bgp.PeerConvergence{Peer: c.Address, Proof: judgedAs(c)}
 		pc.Reason = s.sentReasonLocked(c.Address, got[c.Address])
 		if pc.Reason == "" {
 			if have == nil {

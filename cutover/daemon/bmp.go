@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -20,7 +19,6 @@ import (
 // gate reads them (bmp.Observer).
 type station struct {
 	st     *bmp.Station
-	ln     net.Listener
 	cancel context.CancelFunc
 	done   chan struct{}
 
@@ -57,9 +55,8 @@ func (d *Daemon) startStation(bc bgp.Config) (*station, error) {
 		return nil, fmt.Errorf("BMP station: %w", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &station{st: bmp.New(d.cfg.Log, bmp.Options{}), ln: ln, cancel: cancel, done: make(chan struct{}),
-		fellBack: map[netip.Addr]bool{}}
-	s.nudge = &bmp.Nudger{Log: d.cfg.Log}
+	s := &station{st: bmp.New(d.cfg.Log, bmp.Options{}), cancel: cancel, done: make(chan struct{}),
+		nudge: &bmp.Nudger{Log: d.cfg.Log}, fellBack: map[netip.Addr]bool{}}
 	go func() {
 		defer close(s.done)
 		if err := s.st.Serve(ctx, ln); err != nil && ctx.Err() == nil {
@@ -70,13 +67,9 @@ func (d *Daemon) startStation(bc bgp.Config) (*station, error) {
 	return s, nil
 }
 
-// close stops accepting and ends every BMP session.
-func (s *station) close() error {
+// close stops accepting and ends every BMP session: Serve closes the
+// listener and the sessions when its context ends.
+func (s *station) close() {
 	s.cancel()
-	err := s.ln.Close()
 	<-s.done
-	if errors.Is(err, net.ErrClosed) {
-		err = nil
-	}
-	return err
 }

@@ -357,9 +357,7 @@ func (d *Daemon) speakerLocked(ctx context.Context, bc bgp.Config, replace bool)
 			return fmt.Errorf("stop the previous speaker: %w", err)
 		}
 		d.speaker = nil
-		if err := d.closeStationLocked(); err != nil {
-			return fmt.Errorf("stop the previous BMP station: %w", err)
-		}
+		d.closeStationLocked()
 	}
 	if d.speaker == nil {
 		// The station first: the edges' BMP sessions may take a while to
@@ -374,7 +372,7 @@ func (d *Daemon) speakerLocked(ctx context.Context, bc bgp.Config, replace bool)
 		s, err := d.cfg.Backends.Speaker(ctx, bc)
 		if err != nil {
 			if st != nil {
-				_ = st.close()
+				st.close()
 			}
 			return fmt.Errorf("start BGP speaker: %w", err)
 		}
@@ -386,14 +384,12 @@ func (d *Daemon) speakerLocked(ctx context.Context, bc bgp.Config, replace bool)
 
 // closeStationLocked stops the BMP station, if one runs. The caller holds
 // d.mu.
-func (d *Daemon) closeStationLocked() error {
-	if d.station == nil {
-		return nil
+func (d *Daemon) closeStationLocked() {
+	if d.station != nil {
+		d.station.close()
+		d.station = nil
+		d.stationNow.Store(nil)
 	}
-	err := d.station.close()
-	d.station = nil
-	d.stationNow.Store(nil)
-	return err
 }
 
 // Run implements Control: it plans the runbook and inventory the client
@@ -631,7 +627,7 @@ func (d *Daemon) closeBackends() error {
 		errs = append(errs, d.speaker.Close())
 		d.speaker = nil
 	}
-	errs = append(errs, d.closeStationLocked())
+	d.closeStationLocked()
 	if d.dp != nil {
 		errs = append(errs, d.dp.Close())
 		d.dp = nil

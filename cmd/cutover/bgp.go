@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -18,6 +19,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cutover/cutover/bgp"
+	"github.com/cutover/cutover/internal/words"
 	"github.com/cutover/cutover/lab"
 	"github.com/cutover/cutover/lab/bgplab"
 )
@@ -146,6 +148,10 @@ Progress goes to the log (standard error), the table (or -o json) to standard ou
 			if err != nil || (observe != bgp.ProofBMP && observe != bgp.ProofMirror) {
 				return usageErr(fmt.Errorf("--observe %q: want bmp or mirror", a.v.GetString("observe")))
 			}
+			flavor := a.v.GetString("edge")
+			if !slices.Contains(lab.Flavors, flavor) {
+				return usageErr(fmt.Errorf("--edge %q: want %s", flavor, words.OrList(lab.Flavors)))
+			}
 			name := a.v.GetString("lab")
 			ns := lab.NamespaceName(name, lab.NodeCtl)
 			if bgplab.InNamespace(ns) {
@@ -170,7 +176,7 @@ Progress goes to the log (standard error), the table (or -o json) to standard ou
 			if observe == bgp.ProofBMP {
 				shape.BMP = netip.AddrPortFrom(netip.IPv6Unspecified(), bgp.DefaultBMPPort)
 			}
-			if _, err := lab.Up(ctx, lab.Config{Name: name, VMs: lab.DefaultVMs(10), Shape: &shape}, a.log); err != nil {
+			if _, err := lab.Up(ctx, lab.Config{Name: name, VMs: lab.DefaultVMs(10), Shape: &shape, EdgeFlavors: []string{flavor}}, a.log); err != nil {
 				return err
 			}
 			err = reexec(cmd, ns)
@@ -188,6 +194,7 @@ Progress goes to the log (standard error), the table (or -o json) to standard ou
 	f.Int("runs", 3, "runs per size (the median is reported)")
 	f.Bool("reference", false, "also time a bare embedded GoBGP for comparison")
 	f.String("observe", "bmp", "how the gate's confirmation is timed: bmp (the edge's BMP session) or mirror")
+	f.String("edge", lab.FlavorFRR, "the edge router: "+words.OrList(lab.Flavors))
 	f.String("lab", "bench", "name of the lab to bring up (and down)")
 	f.Bool("keep-lab", false, "leave the lab up at the end")
 	addOutputFlag(cmd, "text", "json")

@@ -64,6 +64,9 @@ type Runbook struct {
 	Window    *ChangeWindow   `yaml:"window"` // nil: always open
 	Confirm   []string        `yaml:"confirm"`
 	Dataplane DataplaneConfig `yaml:"dataplane"`
+	// RequireRehearsal refuses a run of these bytes (runbook and
+	// inventory) without a green lab rehearsal of exactly them on record.
+	RequireRehearsal bool `yaml:"require_rehearsal"`
 
 	File          string `yaml:"-"` // path the runbook was read from
 	InventoryPath string `yaml:"-"` // Inventory resolved against the runbook's directory

@@ -77,7 +77,7 @@ func TestRunbookErrors(t *testing.T) {
 		{"unknown nested field", []runbooktest.Edit{{"keepalive: 3s}", "keepalive: 3s, pasword: x}"}}, "",
 			[]string{`runbook.yaml:18: bgp.peers[0].pasword: unknown field (did you mean "password"?)`}},
 		{"unknown field far from any", []runbooktest.Edit{{"hold: 1s", "colour: blue"}}, "",
-			[]string{`runbook.yaml:26: colour: unknown field (known: version, name, description, inventory, tenants, sites, move, fallback, bgp, allowed_prefixes, max_prefixes, min_prefix_length, batching, gates, failure_policy, readiness, hold, window, confirm, dataplane)`}},
+			[]string{`runbook.yaml:26: colour: unknown field (known: version, name, description, inventory, tenants, sites, move, fallback, bgp, allowed_prefixes, max_prefixes, min_prefix_length, batching, gates, failure_policy, readiness, hold, window, confirm, dataplane, require_rehearsal)`}},
 		{"duplicate key", []runbooktest.Edit{{"hold: 1s", "hold: 1s\nhold: 2s"}}, "",
 			[]string{`runbook.yaml:27: hold: duplicate key (first on line 26)`}},
 		{"wrong shape", []runbooktest.Edit{{"tenants: [alpha, beta, gamma]", "tenants: alpha"}}, "",

@@ -58,6 +58,20 @@ type Config struct {
 	// rehearsals in the lab, which run at any time of day. Set from the
 	// command line only, never over the API.
 	IgnoreWindow bool
+	// EvidenceDir is the store of lab rehearsal records (package
+	// evidence) that a runbook with require_rehearsal is checked against;
+	// "": evidence.DefaultDir. From the command line only.
+	EvidenceDir string
+	// TenantNotify is the file that routes tenant notices (which tenant's
+	// webhook or file hears about its batches); "": none. From the command
+	// line only: the daemon never opens a path or a URL that came over its
+	// API.
+	TenantNotify string
+	// OperatorGroup is the unix group whose members may change a run (run,
+	// confirm, rollback...); the socket's other users only observe
+	// (status, report, watch). "": every user of the socket operates. Root
+	// always operates.
+	OperatorGroup string
 
 	// reserve is the journal's reserve for a run of n batches (nil:
 	// reserveBytes); tests shrink it.

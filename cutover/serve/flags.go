@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
 
+	"github.com/cutover/cutover/cutover/evidence"
 	"github.com/cutover/cutover/cutover/notify"
 )
 
@@ -31,6 +32,9 @@ func AddFlags(fs *pflag.FlagSet) {
 	fs.Bool("withdraw-on-stop", false, "on a clean stop, withdraw every route and empty the nft table")
 	fs.Bool("ignore-window", false, "run runbooks outside their change window (rehearsals in the lab; never for the night itself)")
 	fs.String("webhook", "", "POST JSON notifications (go/no-go points, failed gates, end of run) to this URL")
+	fs.String("evidence-dir", evidence.DefaultDir, "rehearsal records a runbook with require_rehearsal is checked against")
+	fs.String("tenant-notify", "", "YAML file routing tenant notices: per tenant a webhook URL and/or a file (see runbooks/README.md)")
+	fs.String("operator-group", "", "unix group that may change a run; the socket's other users only observe (empty: every user operates)")
 }
 
 // Getter reads a setting by its flag name; *viper.Viper is one.
@@ -50,6 +54,9 @@ func OptionsFrom(g Getter, log zerolog.Logger) Options {
 		MetricsAddr:    g.GetString("metrics-addr"),
 		WithdrawOnStop: g.GetBool("withdraw-on-stop"),
 		IgnoreWindow:   g.GetBool("ignore-window"),
+		EvidenceDir:    g.GetString("evidence-dir"),
+		TenantNotify:   g.GetString("tenant-notify"),
+		OperatorGroup:  g.GetString("operator-group"),
 		Backends: LiveBackends{Log: log, ProbeNetns: g.GetString("probe-netns"),
 			DrainTimeout: g.GetDuration("drain-timeout"), CorrectDrift: g.GetBool("correct-drift"),
 			DataplaneNetns: g.GetString("dataplane-netns")},

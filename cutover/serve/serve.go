@@ -34,6 +34,9 @@ type Options struct {
 	IgnoreWindow   bool // see daemon.Config.IgnoreWindow
 	Backends       LiveBackends
 	Notify         func(kind, msg string)
+	EvidenceDir    string // see daemon.Config.EvidenceDir
+	TenantNotify   string // see daemon.Config.TenantNotify
+	OperatorGroup  string // see daemon.Config.OperatorGroup
 }
 
 // Serve runs the daemon until ctx ends: it opens the state (re-applying a
@@ -48,7 +51,8 @@ func Run(ctx context.Context, o Options, log zerolog.Logger) error {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	start := time.Now()
 	d, err := daemon.Open(ctx, daemon.Config{StateDir: o.StateDir, Backends: o.Backends, Log: log,
-		Metrics: engine.NewMetrics(reg), Notify: o.Notify, IgnoreWindow: o.IgnoreWindow})
+		Metrics: engine.NewMetrics(reg), Notify: o.Notify, IgnoreWindow: o.IgnoreWindow,
+		EvidenceDir: o.EvidenceDir, TenantNotify: o.TenantNotify, OperatorGroup: o.OperatorGroup})
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -236,7 +237,11 @@ func newConfirmCmd(a *app) *cobra.Command {
 		Long: `confirm answers the go/no-go point the run waits at: go, or with --no-go, no-go
 (the run stays paused there). Naming the POINT makes sure the answer is for the
 point meant: the daemon refuses it (exit 4) when the run waits elsewhere. The
-shell completes POINT with the point the run waits at.`,
+shell completes POINT with the point the run waits at.
+
+A point the runbook marks {point: NAME, operators: 2} (four eyes) needs go from
+that many different operators: after the first the run still waits, and the same
+operator saying go again is refused. Anyone's no-go starts the count again.`,
 		Example: `  cutover confirm
   cutover confirm after-canary
   cutover confirm before-end --no-go`,
@@ -254,6 +259,11 @@ shell completes POINT with the point the run waits at.`,
 			r := commandResult{Command: "confirm", Point: point, Go: &goAhead, Result: "go"}
 			if !goAhead {
 				r.Result = "no-go: the run stays paused"
+			} else if st, err := a.client().Status(cmd.Context(), 0); err == nil {
+				if rs := st.State; rs.Confirm != "" && rs.ConfirmGoAt == rs.Confirm && (point == "" || point == rs.Confirm) {
+					r.Result = fmt.Sprintf("go recorded (%s); the run still waits at %q for %d different operators",
+						strings.Join(rs.ConfirmGo, ", "), rs.Confirm, rs.ConfirmOperators)
+				}
 			}
 			return a.result(r)
 		},

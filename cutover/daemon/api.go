@@ -139,6 +139,7 @@ func ConnContext(ctx context.Context, c net.Conn) context.Context {
 	if u, err := user.LookupId(name); err == nil {
 		name = u.Username
 	}
+	ctx = context.WithValue(ctx, peerKey{}, peerCred{UID: cred.Uid, GID: cred.Gid, User: name})
 	return context.WithValue(ctx, operatorKey{}, name)
 }
 
@@ -402,26 +403,30 @@ type api struct {
 	// runSlot lets one run request at a time be read and started: a run
 	// body may be some 86 MiB.
 	runSlot chan struct{}
+	// roles says who may change a run; nil: every user of the socket.
+	roles *roles
 }
 
 // NewAPI returns the HTTP handler of the local API.
-func NewAPI(c Control, log zerolog.Logger) http.Handler { return newAPI(c, log, defaultLimits) }
+func NewAPI(c Control, log zerolog.Logger) http.Handler { return newAPI(c, log, defaultLimits, nil) }
 
-func newAPI(c Control, log zerolog.Logger, lim apiLimits) http.Handler {
-	a := &api{c: c, log: log, lim: lim, runSlot: make(chan struct{}, 1)}
+func newAPI(c Control, log zerolog.Logger, lim apiLimits, rl *roles) http.Handler {
+	a := &api{c: c, log: log, lim: lim, runSlot: make(chan struct{}, 1), roles: rl}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
 		since, _ := strconv.Atoi(r.URL.Query().Get("since"))
 		a.reply(w, c.Status(since), nil)
 	})
-	mux.HandleFunc("POST /v1/run", a.run)
-	mux.HandleFunc("POST /v1/pause", a.simple(c.Pause, "pause"))
-	mux.HandleFunc("POST /v1/resume", a.simple(c.Resume, "resume"))
-	mux.HandleFunc("POST /v1/step", a.simple(c.Step, "step"))
-	mux.HandleFunc("POST /v1/confirm", a.confirm)
-	mux.HandleFunc("POST /v1/rollback", a.rollback)
-	mux.HandleFunc("POST /v1/reconcile", a.reconcile)
-	mux.HandleFunc("POST /v1/retry", a.retry)
+	// Every command that changes a run is an operator's; status and the
+	// journal are for observers too.
+	mux.HandleFunc("POST /v1/run", a.operate("run", a.run))
+	mux.HandleFunc("POST /v1/pause", a.operate("pause", a.simple(c.Pause, "pause")))
+	mux.HandleFunc("POST /v1/resume", a.operate("resume", a.simple(c.Resume, "resume")))
+	mux.HandleFunc("POST /v1/step", a.operate("step", a.simple(c.Step, "step")))
+	mux.HandleFunc("POST /v1/confirm", a.operate("confirm", a.confirm))
+	mux.HandleFunc("POST /v1/rollback", a.operate("rollback", a.rollback))
+	mux.HandleFunc("POST /v1/reconcile", a.operate("reconcile", a.reconcile))
+	mux.HandleFunc("POST /v1/retry", a.operate("retry", a.retry))
 	mux.HandleFunc("GET /v1/journal", func(w http.ResponseWriter, r *http.Request) {
 		es, err := c.Journal(r.Context())
 		a.reply(w, es, err)
@@ -461,6 +466,17 @@ func (a *api) reply(w http.ResponseWriter, v any, err error) {
 		v = struct{}{}
 	}
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// operate serves h only to a user who may change the run (roles).
+func (a *api) operate(cmd string, h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if err := a.roles.operate(r.Context(), cmd); err != nil {
+			a.refuse(w, r, cmd, err)
+			return
+		}
+		h(w, r)
+	}
 }
 
 // refuse answers a request that was not understood, and logs who sent it.

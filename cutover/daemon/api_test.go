@@ -396,7 +396,7 @@ func serveFake(t *testing.T, fc Control, lim apiLimits) string {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- serve(ctx, l, newAPI(fc, zerolog.New(zerolog.NewTestWriter(t)), lim), lim) }()
+	go func() { done <- serve(ctx, l, newAPI(fc, zerolog.New(zerolog.NewTestWriter(t)), lim, nil), lim) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {

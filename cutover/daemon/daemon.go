@@ -99,6 +99,7 @@ func (c Config) reserveFor(batches int) int64 {
 // serves the local API. There is one per state directory (the journal's
 // lock enforces it).
 type Daemon struct {
+	roles  *roles // who may change a run; nil: every user of the socket
 	cfg    Config
 	j      *journal.Journal
 	e      *engine.Engine
@@ -141,11 +142,15 @@ func Open(ctx context.Context, cfg Config) (*Daemon, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	rl, err := newRoles(cfg.OperatorGroup)
+	if err != nil {
+		return nil, err
+	}
 	j, recs, err := journal.Open(filepath.Join(cfg.StateDir, "journal"))
 	if err != nil {
 		return nil, err
 	}
-	d := &Daemon{cfg: cfg, j: j, loop: make(chan struct{}), progress: map[int]health.Verdict{}}
+	d := &Daemon{cfg: cfg, j: j, loop: make(chan struct{}), progress: map[int]health.Verdict{}, roles: rl}
 	if r := j.Recovered(); r != nil {
 		cfg.Log.Warn().Str("op", "journal").Str("reason", r.String()).Msg("dropped a torn journal tail")
 	}
@@ -573,7 +578,7 @@ func (d *Daemon) Journal(context.Context) ([]engine.JournalEntry, error) {
 // time (idle ones make room for new ones), each with timeouts for its
 // requests and while it idles (see defaultLimits).
 func (d *Daemon) Serve(ctx context.Context, l net.Listener) error {
-	return serve(ctx, l, NewAPI(d, d.cfg.Log.With().Str("component", "api").Logger()), defaultLimits)
+	return serve(ctx, l, newAPI(d, d.cfg.Log.With().Str("component", "api").Logger(), defaultLimits, d.roles), defaultLimits)
 }
 
 func serve(ctx context.Context, l net.Listener, h http.Handler, lim apiLimits) error {

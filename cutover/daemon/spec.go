@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -41,17 +42,18 @@ func NewSpec(pl *plan.Plan, o SpecOptions) *engine.Spec {
 		o.Observer = o.Speaker
 	}
 	sp := &engine.Spec{
-		Runbook:         rb.File,
-		Digest:          pl.Digest,
-		ConfirmEnd:      slices.Clone(pl.ConfirmEnd),
-		Policy:          rb.FailurePolicy,
-		Source:          rb.Move.From,
-		Target:          rb.Move.To,
-		RunbookDigest:   rb.Digest,
-		InventoryDigest: pl.Inventory.Digest,
-		Hold:            rb.Hold,
-		Routes:          pl.RoutesOf,
-		Dataplane:       pl.DataplaneOf,
+		Runbook:          rb.File,
+		Digest:           pl.Digest,
+		ConfirmEnd:       slices.Clone(pl.ConfirmEnd),
+		ConfirmOperators: maps.Clone(rb.ConfirmOperators),
+		Policy:           rb.FailurePolicy,
+		Source:           rb.Move.From,
+		Target:           rb.Move.To,
+		RunbookDigest:    rb.Digest,
+		InventoryDigest:  pl.Inventory.Digest,
+		Hold:             rb.Hold,
+		Routes:           pl.RoutesOf,
+		Dataplane:        pl.DataplaneOf,
 	}
 	for _, b := range pl.Batches {
 		sp.Batches = append(sp.Batches, engine.SpecBatch{Name: b.Name, VMs: len(b.VMs), Prefixes: b.Prefixes, Confirm: slices.Clone(b.Confirm)})

@@ -94,12 +94,32 @@ func (e *Engine) Confirm(point string, goAhead bool, operator string) error {
 		return fmt.Errorf("confirm: the run waits at %q, not %q", e.st.Confirm, point)
 	}
 	p := e.st.Confirm
-	answer := ConfirmRecord{Point: p, Go: goAhead, Operator: operator}
+	answer := ConfirmRecord{Point: p, Go: goAhead, Operator: operator, By: OperatorIdentity(operator)}
+	if goAhead {
+		// Four eyes: a point may need several different operators' go.
+		need := 1
+		if e.spec != nil {
+			need = e.spec.operators(p)
+		}
+		var said []string
+		if e.st.ConfirmGoAt == p {
+			said = e.st.ConfirmGo
+		}
+		if slices.Contains(said, answer.By) {
+			return fmt.Errorf("confirm: %s already said go at %q, which needs %d different operators: another operator must say go", answer.By, p, need)
+		}
+		answer.Pending = max(need-len(said)-1, 0)
+	}
 	if err := e.recordLocked(RecConfirm, answer); err != nil {
 		return err
 	}
+	if answer.Pending > 0 {
+		e.eventOfLocked(-1, "confirm", RecConfirm, answer)
+		e.notify("confirm", fmt.Sprintf("%s: go from %s; %s", p, answer.By, pendingText(answer.Pending)))
+		return nil
+	}
 	if !goAhead {
-		pause := PhaseRecord{Phase: PhasePaused, Pause: "no-go", Confirm: p, Operator: operator}
+		pause := PhaseRecord{Phase: PhasePaused, Pause: "no-go", Confirm: p, Operators: e.st.ConfirmOperators, Operator: operator}
 		if err := e.recordLocked(RecPhase, pause); err != nil {
 			return err
 		}
@@ -113,6 +133,14 @@ func (e *Engine) Confirm(point string, goAhead bool, operator string) error {
 	e.eventOfLocked(-1, "confirm", RecConfirm, answer)
 	e.poke()
 	return nil
+}
+
+// pendingText says how many more operators a point waits for.
+func pendingText(n int) string {
+	if n == 1 {
+		return "one more operator must say go"
+	}
+	return fmt.Sprintf("%d more operators must say go", n)
 }
 
 // RollbackTarget selects what Rollback takes back. Make one with

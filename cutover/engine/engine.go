@@ -578,13 +578,28 @@ func (e *Engine) pauseAt(a action) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.st.AutoConfirm {
-		answer := ConfirmRecord{Point: a.point, Go: true, Operator: e.st.Operator + " (--yes)"}
-		if err := e.recordLocked(RecConfirm, answer); err == nil {
+		// run --yes is the go of the operator who started the run: at a
+		// point that needs several operators, the others still must say go.
+		by := OperatorIdentity(e.st.Operator)
+		answer := ConfirmRecord{Point: a.point, Go: true, Operator: e.st.Operator + " (--yes)", By: by,
+			Pending: e.spec.operators(a.point) - 1}
+		if answer.Pending == 0 {
+			if err := e.recordLocked(RecConfirm, answer); err == nil {
+				e.eventOfLocked(a.batch, "confirm", RecConfirm, answer)
+			}
+			return
+		}
+		if e.st.ConfirmGoAt != a.point || !slices.Contains(e.st.ConfirmGo, by) {
+			if err := e.recordLocked(RecConfirm, answer); err != nil {
+				return
+			}
 			e.eventOfLocked(a.batch, "confirm", RecConfirm, answer)
 		}
-		return
 	}
 	pause := PhaseRecord{Phase: PhasePaused, Pause: "confirm", Confirm: a.point}
+	if n := e.spec.operators(a.point); n > 1 {
+		pause.Operators = n
+	}
 	if err := e.stopLocked(RecPhase, pause); err != nil {
 		return
 	}

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"reflect"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -632,5 +633,93 @@ func TestDecideHoldAndWindow(t *testing.T) {
 	st.Phase = PhasePaused
 	if a := decide(st, sp, now); a.kind != actNone {
 		t.Errorf("paused: %+v, want none", a)
+	}
+}
+
+// TestEngineFourEyes: a point that needs two operators waits after the
+// first go, refuses the same operator twice (whoever root acts for counts,
+// a user's claimed name does not), and goes on at the second; a no-go
+// starts the count again. run --yes is the starter's go, one of two.
+func TestEngineFourEyes(t *testing.T) {
+	h := newHarness(t, 2, RollbackBatch)
+	h.spec.Batches[0].Confirm = []string{"before-start"}
+	h.spec.ConfirmEnd = []string{"before-end"}
+	h.spec.ConfirmOperators = map[string]int{"before-start": 2, "before-end": 2}
+	if err := h.e.Start(h.spec, "root (nina)", true); err != nil {
+		t.Fatal(err)
+	}
+	st := h.wait("before-start", func(s RunState) bool { return s.Confirm == "before-start" && s.Phase == PhasePaused })
+	if len(st.Applied) != 0 || !slices.Equal(st.ConfirmGo, []string{"nina"}) || st.ConfirmGoAt != "before-start" {
+		t.Fatalf("at before-start with --yes: applied %v, go from %v at %q", st.Applied, st.ConfirmGo, st.ConfirmGoAt)
+	}
+	want := `confirm: nina already said go at "before-start", which needs 2 different operators: another operator must say go`
+	for _, op := range []string{"nina", "root (nina)", "nina (ola)"} {
+		if err := h.e.Confirm("before-start", true, op); err == nil || err.Error() != want {
+			t.Errorf("go from %q again: %v, want %q", op, err, want)
+		}
+	}
+	// A no-go from anyone resets the count: nina's go no longer stands.
+	if err := h.e.Confirm("before-start", false, "ola"); err != nil {
+		t.Fatal(err)
+	}
+	if st := h.e.Status(0).State; st.Confirm != "before-start" || st.Pause != "no-go" || len(st.ConfirmGo) != 0 {
+		t.Fatalf("after no-go: confirm %q pause %q go %v", st.Confirm, st.Pause, st.ConfirmGo)
+	}
+	if err := h.e.Confirm("before-start", true, "ola"); err != nil {
+		t.Fatal(err)
+	}
+	if st := h.e.Status(0).State; st.Confirm != "before-start" || st.Phase != PhasePaused || !slices.Equal(st.ConfirmGo, []string{"ola"}) {
+		t.Fatalf("after one go: confirm %q phase %s go %v", st.Confirm, st.Phase, st.ConfirmGo)
+	}
+	if err := h.e.Confirm("before-start", true, "root (nina)"); err != nil {
+		t.Fatal(err)
+	}
+	st = h.wait("before-end", func(s RunState) bool { return s.Confirm == "before-end" && s.Phase == PhasePaused })
+	if !slices.Equal(st.Applied, []int{0, 1}) || !slices.Equal(st.ConfirmGo, []string{"nina"}) {
+		t.Fatalf("at before-end: applied %v go %v", st.Applied, st.ConfirmGo)
+	}
+	// The journal holds the go that waits: a restart folds it back.
+	h.checkFold()
+	if err := h.e.Confirm("before-end", true, "per"); err != nil {
+		t.Fatal(err)
+	}
+	st = h.wait("done", ended)
+	if st.Phase != PhaseDone || !slices.Equal(st.Confirmed, []string{"before-start", "before-end"}) || len(st.ConfirmGo) != 0 {
+		t.Fatalf("end: phase %s confirmed %v go %v", st.Phase, st.Confirmed, st.ConfirmGo)
+	}
+	var texts []string
+	for _, e := range h.e.Status(0).Events {
+		if e.Op == "confirm" {
+			texts = append(texts, e.Msg)
+		}
+	}
+	h.checkFold()
+	wantTexts := []string{
+		`go at "before-start" by root (nina) (--yes): one more operator must say go`,
+		`waiting for go/no-go at "before-start" (2 different operators)`,
+		`no-go at "before-start" by ola`,
+		`go at "before-start" by ola: one more operator must say go`,
+		`go at "before-start" by root (nina)`,
+		`go at "before-end" by root (nina) (--yes): one more operator must say go`,
+		`waiting for go/no-go at "before-end" (2 different operators)`,
+		`go at "before-end" by per`,
+	}
+	if !slices.Equal(texts, wantTexts) {
+		t.Errorf("confirm events:\n%s\nwant:\n%s", strings.Join(texts, "\n"), strings.Join(wantTexts, "\n"))
+	}
+}
+
+func TestOperatorIdentity(t *testing.T) {
+	for _, tt := range []struct{ op, want string }{
+		{"nina", "nina"},
+		{"root (nina)", "nina"},
+		{"nina (ola)", "nina"},
+		{"root", "root"},
+		{"root (nina (x))", "nina (x)"},
+		{"unknown", "unknown"},
+	} {
+		if got := OperatorIdentity(tt.op); got != tt.want {
+			t.Errorf("OperatorIdentity(%q) = %q, want %q", tt.op, got, tt.want)
+		}
 	}
 }

@@ -51,6 +51,9 @@ func EventText(typ string, rec Record, st *RunState) string {
 			return fmt.Sprintf("adopted what the nft table held: re-applied in %s (%d batches, %d VMs at the target)", Human(r.Took), len(r.Moved), vms)
 		}
 	case ConfirmRecord:
+		if r.Go && r.Pending > 0 {
+			return answerText(r.Point, r.Go, r.Operator) + ": " + pendingText(r.Pending)
+		}
 		return answerText(r.Point, r.Go, r.Operator)
 	}
 	return ""
@@ -80,6 +83,8 @@ func phaseText(r PhaseRecord, st *RunState) string {
 		return "paused by " + r.Operator
 	case r.Pause == "interrupted":
 		return "paused: interrupted by a daemon restart"
+	case r.Pause == "confirm" && r.Operators > 1:
+		return fmt.Sprintf("waiting for go/no-go at %q (%d different operators)", r.Confirm, r.Operators)
 	case r.Pause == "confirm":
 		return fmt.Sprintf("waiting for go/no-go at %q", r.Confirm)
 	case r.Pause == "no-go":

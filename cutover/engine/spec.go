@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/cutover/cutover/bgp"
@@ -45,6 +46,10 @@ type Spec struct {
 	Batches []SpecBatch
 	// ConfirmEnd are go/no-go points asked after the last batch.
 	ConfirmEnd []string
+	// ConfirmOperators is how many different operators must say go at a
+	// point; a point not in it needs one. Rollback never needs more than
+	// one person.
+	ConfirmOperators map[string]int
 	Policy     FailurePolicy
 	// Hold is the minimum time from one batch's decision to the next batch.
 	Hold time.Duration
@@ -202,6 +207,29 @@ func decide(s *RunState, sp *Spec, now time.Time) action {
 		}
 	}
 	return action{kind: actFinish}
+}
+
+// operators returns how many different operators must say go at point.
+func (sp *Spec) operators(point string) int {
+	if n := sp.ConfirmOperators[point]; n > 1 {
+		return n
+	}
+	return 1
+}
+
+// OperatorIdentity is who an operator string (as the daemon writes it:
+// "alice", "root (alice)" for sudo, "alice (bob)" when alice's client
+// claimed bob) names, as four eyes count people: the unix user, or the
+// person root acts for. A user's claim never makes a second person.
+func OperatorIdentity(operator string) string {
+	i := strings.Index(operator, " (")
+	if i <= 0 || !strings.HasSuffix(operator, ")") {
+		return operator
+	}
+	if user := operator[:i]; user != "root" {
+		return user
+	}
+	return operator[i+2 : len(operator)-1]
 }
 
 // ConfirmBaselineDown is the go/no-go point the run stops at when the

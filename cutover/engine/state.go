@@ -153,6 +153,13 @@ type RunState struct {
 	Confirm string `json:"confirm,omitempty"`
 	// Confirmed lists the points already answered with go.
 	Confirmed []string `json:"confirmed,omitempty"`
+	// ConfirmOperators is how many different operators must say go at
+	// Confirm, when more than one.
+	ConfirmOperators int `json:"confirm_operators,omitempty"`
+	// ConfirmGo are the operators (ConfirmRecord.By) who said go at the
+	// point ConfirmGoAt that needs more than one; they wait for the others.
+	ConfirmGo   []string `json:"confirm_go,omitempty"`
+	ConfirmGoAt string   `json:"confirm_go_at,omitempty"`
 	// Step is set when the operator asked for one batch, then pause.
 	Step bool `json:"step,omitempty"`
 	// Applied is the set of batches whose prefixes the last completed
@@ -215,12 +222,15 @@ type BaselineRecord struct {
 
 // PhaseRecord changes the run's phase (pause, resume, done, aborted).
 type PhaseRecord struct {
-	Phase    RunPhase `json:"phase"`
-	Pause    string   `json:"pause,omitempty"`
-	Confirm  string   `json:"confirm,omitempty"`
-	Step     bool     `json:"step,omitempty"`
-	Result   string   `json:"result,omitempty"`
-	Operator string   `json:"operator,omitempty"`
+	Phase   RunPhase `json:"phase"`
+	Pause   string   `json:"pause,omitempty"`
+	Confirm string   `json:"confirm,omitempty"`
+	// Operators is how many different operators must say go at Confirm,
+	// when more than one.
+	Operators int    `json:"operators,omitempty"`
+	Step      bool   `json:"step,omitempty"`
+	Result    string `json:"result,omitempty"`
+	Operator  string `json:"operator,omitempty"`
 }
 
 // ChangeRecord is a change of the moved set: intended (RecIntent) or
@@ -267,6 +277,12 @@ type ConfirmRecord struct {
 	Point    string `json:"point"`
 	Go       bool   `json:"go"`
 	Operator string `json:"operator"`
+	// By is who answered, as four eyes count people (OperatorIdentity of
+	// Operator); empty in records of older runs.
+	By string `json:"by,omitempty"`
+	// Pending is how many more different operators must still say go at
+	// a point that needs several; 0 when this answer decides it.
+	Pending int `json:"pending,omitempty"`
 }
 
 // OperatorRecord is an operator's command, for the audit trail.
@@ -382,7 +398,7 @@ func (s *RunState) fold(typ string, at time.Time, rec Record) error {
 	case BaselineRecord:
 		s.Baseline, s.BaselineDown = r.Healthy, r.Down
 	case PhaseRecord:
-		s.Phase, s.Pause, s.Confirm, s.Step = r.Phase, r.Pause, r.Confirm, r.Step
+		s.Phase, s.Pause, s.Confirm, s.ConfirmOperators, s.Step = r.Phase, r.Pause, r.Confirm, r.Operators, r.Step
 		if r.Phase == PhaseDone || r.Phase == PhaseAborted {
 			s.Ended, s.Result = at, r.Result
 		}
@@ -429,11 +445,22 @@ func (s *RunState) fold(typ string, at time.Time, rec Record) error {
 			b.Verdicts, b.GateTook = r.Verdicts, r.Took
 		}
 	case ConfirmRecord:
+		if r.Go && r.Pending > 0 {
+			// One of several: the point still waits for the others.
+			if s.ConfirmGoAt != r.Point {
+				s.ConfirmGo, s.ConfirmGoAt = nil, r.Point
+			}
+			s.ConfirmGo = append(s.ConfirmGo, r.By)
+			break
+		}
+		if s.ConfirmGoAt == r.Point {
+			s.ConfirmGo, s.ConfirmGoAt = nil, ""
+		}
 		if r.Go && !slices.Contains(s.Confirmed, r.Point) {
 			s.Confirmed = append(s.Confirmed, r.Point)
 		}
 		if s.Confirm == r.Point {
-			s.Confirm = ""
+			s.Confirm, s.ConfirmOperators = "", 0
 		}
 	case RetryRecord:
 		for _, i := range r.Batches {

@@ -24,25 +24,27 @@ import (
 // contract: add, never rename.
 type (
 	planJSON struct {
-		Runbook         string                `json:"runbook"`
-		Name            string                `json:"name"`
-		Digest          string                `json:"digest"`
-		RunbookDigest   string                `json:"runbook_digest"`
-		Inventory       string                `json:"inventory"`
-		InventoryDigest string                `json:"inventory_digest"`
-		Move            runbook.Move          `json:"move"`
-		AnnounceSource  bool                  `json:"announce_source"`
-		Peers           []peerJSON            `json:"peers"`
-		Totals          totalsJSON            `json:"totals"`
-		Dataplane       dataplaneJSON         `json:"dataplane"`
-		Baseline        []routeJSON           `json:"baseline"` // announced before the first batch
-		Batches         []batchJSON           `json:"batches"`
-		ConfirmEnd      []string              `json:"confirm_end"`
-		Gates           []gateJSON            `json:"gates"`
-		Policy          engine.FailurePolicy  `json:"failure_policy"`
-		Readiness       engine.ReadyPolicy    `json:"readiness"`
-		Hold            string                `json:"hold"`
-		Window          *runbook.ChangeWindow `json:"window"`
+		Runbook         string        `json:"runbook"`
+		Name            string        `json:"name"`
+		Digest          string        `json:"digest"`
+		RunbookDigest   string        `json:"runbook_digest"`
+		Inventory       string        `json:"inventory"`
+		InventoryDigest string        `json:"inventory_digest"`
+		Move            runbook.Move  `json:"move"`
+		AnnounceSource  bool          `json:"announce_source"`
+		Peers           []peerJSON    `json:"peers"`
+		Totals          totalsJSON    `json:"totals"`
+		Dataplane       dataplaneJSON `json:"dataplane"`
+		Baseline        []routeJSON   `json:"baseline"` // announced before the first batch
+		Batches         []batchJSON   `json:"batches"`
+		ConfirmEnd      []string      `json:"confirm_end"`
+		// ConfirmOperators are the points that need more than one operator's go.
+		ConfirmOperators map[string]int        `json:"confirm_operators,omitempty"`
+		Gates            []gateJSON            `json:"gates"`
+		Policy           engine.FailurePolicy  `json:"failure_policy"`
+		Readiness        engine.ReadyPolicy    `json:"readiness"`
+		Hold             string                `json:"hold"`
+		Window           *runbook.ChangeWindow `json:"window"`
 	}
 	peerJSON struct {
 		Address         string    `json:"address"`
@@ -126,7 +128,7 @@ func (pl *Plan) WriteJSON(w io.Writer) error {
 			Tenants: map[string]int{}, Tiers: map[int]int{}},
 		Dataplane:  dataplaneJSON{Enabled: rb.Dataplane.Enabled, Table: rb.Dataplane.Table, Netns: rb.Dataplane.Netns, Sites: []siteJSON{}},
 		Baseline:   []routeJSON{},
-		ConfirmEnd: nonNil(pl.ConfirmEnd), Policy: rb.FailurePolicy, Readiness: rb.Readiness, Hold: rb.Hold.String(), Window: rb.Window,
+		ConfirmEnd: nonNil(pl.ConfirmEnd), ConfirmOperators: rb.ConfirmOperators, Policy: rb.FailurePolicy, Readiness: rb.Readiness, Hold: rb.Hold.String(), Window: rb.Window,
 	}
 	peers := make([]string, len(pl.peers))
 	for i, pr := range rb.BGP.Peers {
@@ -284,7 +286,11 @@ func (pl *Plan) writeHeader(w io.Writer) {
 	row("readiness", "%s", readinessText(rb))
 	confirm := "none"
 	if len(rb.Confirm) > 0 {
-		confirm = strings.Join(rb.Confirm, ", ")
+		points := make([]string, len(rb.Confirm))
+		for i, c := range rb.Confirm {
+			points[i] = rb.PointText(c)
+		}
+		confirm = strings.Join(points, ", ")
 	}
 	row("confirm", "%s", confirm)
 	if rb.Dataplane.Enabled {
@@ -439,7 +445,7 @@ func (pl *Plan) writeDetails(w io.Writer) {
 		fmt.Fprintf(w, "\n== %s (index %d%s): %d VMs, %d prefixes; %s; %s\n", b.Name, b.Index, kind,
 			len(b.VMs), len(b.Prefixes), countsText(b.Tenants), tiersText(b.Tiers))
 		for _, point := range b.Confirm {
-			fmt.Fprintf(w, "go/no-go before this batch: %s\n", point)
+			fmt.Fprintf(w, "go/no-go before this batch: %s\n", rb.PointText(point))
 		}
 		fmt.Fprintf(w, "vms:\n")
 		writeVMs(w, b.VMs)
@@ -467,7 +473,11 @@ func (pl *Plan) writeDetails(w io.Writer) {
 		writeElements(w, "nft remove", rb.Dataplane.Table, c.NFT.Remove)
 	}
 	if len(pl.ConfirmEnd) > 0 {
-		fmt.Fprintf(w, "\n== after the last batch\nconfirm: %s\n", strings.Join(pl.ConfirmEnd, ", "))
+		points := make([]string, len(pl.ConfirmEnd))
+		for i, c := range pl.ConfirmEnd {
+			points[i] = rb.PointText(c)
+		}
+		fmt.Fprintf(w, "\n== after the last batch\nconfirm: %s\n", strings.Join(points, ", "))
 	}
 	fmt.Fprintf(w, "\nrollback of a batch is its mirror: its routes %s, its nft elements removed.\n",
 		map[bool]string{true: "go back to the source next-hop", false: "are withdrawn"}[rb.BGP.AnnounceSource])

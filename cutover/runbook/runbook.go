@@ -62,8 +62,15 @@ type Runbook struct {
 	// of the next.
 	Hold      time.Duration   `yaml:"hold"`
 	Window    *ChangeWindow   `yaml:"window"` // nil: always open
-	Confirm   []string        `yaml:"confirm"`
-	Dataplane DataplaneConfig `yaml:"dataplane"`
+	// ConfirmPoints are the go/no-go points as written: a name, or a
+	// name with how many different operators must say go. Confirm and
+	// ConfirmOperators are derived from them.
+	ConfirmPoints []ConfirmPoint `yaml:"confirm"`
+	Confirm       []string       `yaml:"-"` // the points' names, in order
+	// ConfirmOperators is how many different operators must say go at a
+	// point, for the points that need more than one.
+	ConfirmOperators map[string]int  `yaml:"-"`
+	Dataplane        DataplaneConfig `yaml:"dataplane"`
 	// RequireRehearsal refuses a run of these bytes (runbook and
 	// inventory) without a green lab rehearsal of exactly them on record.
 	RequireRehearsal bool `yaml:"require_rehearsal"`
@@ -341,6 +348,55 @@ const (
 	ConfirmBeforeEnd   = "before-end"
 )
 
+// MaxConfirmOperators is the most operators a go/no-go point may need.
+const MaxConfirmOperators = 5
+
+// ConfirmPoint is a go/no-go point as written in confirm: either its name
+// (before-start) or a mapping {point: before-start, operators: 2} for a
+// point that needs that many different operators to say go (four eyes).
+type ConfirmPoint struct {
+	Point string `yaml:"point"`
+	// Operators is how many different operators must say go; 0 (not
+	// written) means one.
+	Operators int `yaml:"operators"`
+}
+
+// DecodeNode takes both shapes of a confirm entry.
+func (c *ConfirmPoint) DecodeNode(d *strict.Decoder, n *yaml.Node, path string) {
+	for n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	switch n.Kind {
+	case yaml.ScalarNode:
+		d.Decode(n, path, reflect.ValueOf(&c.Point).Elem())
+	case yaml.MappingNode:
+		type plain ConfirmPoint // without DecodeNode: decoded field by field
+		d.Decode(n, path, reflect.ValueOf((*plain)(c)).Elem())
+		if c.Point == "" {
+			d.P.Add(d.File, n.Line, path+".point", "", "missing: name the go/no-go point (before-start, after-canary, before-batch:N, after-batch:N or before-end)")
+		}
+	default:
+		d.P.Add(d.File, n.Line, path, "", "want a point (before-start) or a mapping {point: before-start, operators: 2}, not %s", strict.KindName(n))
+	}
+}
+
+// Operators returns how many different operators must say go at point.
+func (rb *Runbook) Operators(point string) int {
+	if n := rb.ConfirmOperators[point]; n > 1 {
+		return n
+	}
+	return 1
+}
+
+// PointText names a go/no-go point for people, with the operators it
+// needs when that is more than one: "before-start (2 operators)".
+func (rb *Runbook) PointText(point string) string {
+	if n := rb.Operators(point); n > 1 {
+		return fmt.Sprintf("%s (%d operators)", point, n)
+	}
+	return point
+}
+
 // SiteNames returns the site names, sorted.
 func (rb *Runbook) SiteNames() []string {
 	names := make([]string, 0, len(rb.Sites))
@@ -418,6 +474,16 @@ func parseRunbook(file string, data []byte, p *problems) *Runbook {
 // defaults fills in the fields that were not written.
 func (rb *Runbook) defaults() {
 	has := rb.pos.Has
+	rb.Confirm, rb.ConfirmOperators = nil, nil
+	for _, c := range rb.ConfirmPoints {
+		rb.Confirm = append(rb.Confirm, c.Point)
+		if c.Operators > 1 {
+			if rb.ConfirmOperators == nil {
+				rb.ConfirmOperators = map[string]int{}
+			}
+			rb.ConfirmOperators[c.Point] = c.Operators
+		}
+	}
 	if !has("bgp.listen_port") {
 		rb.BGP.ListenPort = -1
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"maps"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -279,6 +280,15 @@ window: {start: "23:00", end: "23:00"}`}}, "",
 				`runbook.yaml:27: confirm[2]: batch numbers start at 1 (batch-01) (value "before-batch:0")`,
 				`runbook.yaml:27: confirm[3]: listed twice (also confirm[0]) (value "before-start")`,
 			}},
+		{"confirm points with operators", []runbooktest.Edit{{"[before-start, after-canary, before-end]",
+			"[{point: before-start, operators: 0}, {point: after-canary, operators: 6}, {operators: 2}, {point: before-end, operater: 2}, [before-end]]"}}, "",
+			[]string{
+				`runbook.yaml:27: confirm[2].point: missing: name the go/no-go point (before-start, after-canary, before-batch:N, after-batch:N or before-end)`,
+				`runbook.yaml:27: confirm[3].operater: unknown field (did you mean "operators"?)`,
+				`runbook.yaml:27: confirm[4]: want a point (before-start) or a mapping {point: before-start, operators: 2}, not a list`,
+				`runbook.yaml:27: confirm[0].operators: want 1 to 5 different operators (value "0")`,
+				`runbook.yaml:27: confirm[1].operators: want 1 to 5 different operators (value "6")`,
+			}},
 		{"after-canary without a canary", []runbooktest.Edit{{"canary: 2", "canary: 0"}}, "",
 			[]string{`runbook.yaml:27: confirm[1]: batching.canary is 0: there is no canary batch (value "after-canary")`}},
 		{"confirm before a batch that does not exist", []runbooktest.Edit{{"[before-start, after-canary, before-end]", "[before-batch:2, after-batch:3]"}}, "",
@@ -462,5 +472,26 @@ func TestRunbookWarnings(t *testing.T) {
 				t.Errorf("warnings %q, want %q", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestConfirmOperators reads both shapes of a confirm entry: a point that
+// needs two operators keeps its place among the others.
+func TestConfirmOperators(t *testing.T) {
+	path := runbooktest.WriteCase(t, "testdata/base", []runbooktest.Edit{{"[before-start, after-canary, before-end]",
+		"[{point: before-start, operators: 2}, after-canary, {point: before-end}]"}}, "")
+	pl, _, err := plan.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rb := pl.Runbook
+	if want := []string{"before-start", "after-canary", "before-end"}; !slices.Equal(rb.Confirm, want) {
+		t.Errorf("Confirm = %v, want %v", rb.Confirm, want)
+	}
+	if want := map[string]int{"before-start": 2}; !maps.Equal(rb.ConfirmOperators, want) {
+		t.Errorf("ConfirmOperators = %v, want %v", rb.ConfirmOperators, want)
+	}
+	if got := pl.Batches[0].Confirm; !slices.Equal(got, []string{"before-start"}) {
+		t.Errorf("batch 0 confirm = %v", got)
 	}
 }

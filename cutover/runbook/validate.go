@@ -237,6 +237,7 @@ func (rb *Runbook) check(p *problems) {
 	for i, c := range rb.Confirm {
 		path := fmt.Sprintf("confirm[%d]", i)
 		switch {
+		case c == "": // the decoder said what is wrong with it
 		case c == ConfirmBeforeStart || c == ConfirmBeforeEnd:
 		case c == ConfirmAfterCanary:
 			if b.Canary == 0 {
@@ -248,6 +249,9 @@ func (rb *Runbook) check(p *problems) {
 			}
 		default:
 			bad(path, c, "want before-start, after-canary, before-batch:N, after-batch:N or before-end")
+		}
+		if ops := rb.ConfirmPoints[i].Operators; rb.pos.Has(path+".operators") && (ops < 1 || ops > MaxConfirmOperators) {
+			bad(path+".operators", strconv.Itoa(ops), "want 1 to %d different operators", MaxConfirmOperators)
 		}
 		if j, dup := seenPoint[c]; dup {
 			bad(path, c, "listed twice (also confirm[%d])", j)

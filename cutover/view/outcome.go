@@ -114,6 +114,13 @@ func waitLines(rs *engine.RunState) []styledLine {
 	switch {
 	case rs.Confirm == engine.ConfirmBaselineDown:
 		return baselineDownLines(rs)
+	case rs.Confirm != "" && rs.ConfirmOperators > 1:
+		said := "none yet"
+		if rs.ConfirmGoAt == rs.Confirm && len(rs.ConfirmGo) > 0 {
+			said = "go from " + strings.Join(rs.ConfirmGo, ", ")
+		}
+		return []styledLine{{kWarn, fmt.Sprintf("waiting for go/no-go at %q from %d different operators (%s): cutover confirm %s",
+			rs.Confirm, rs.ConfirmOperators, said, rs.Confirm)}}
 	case rs.Confirm != "":
 		return []styledLine{{kWarn, fmt.Sprintf("waiting for go/no-go at %q: cutover confirm %s", rs.Confirm, rs.Confirm)}}
 	case rs.Phase == engine.PhasePaused && rs.Pause == "not-ready":

@@ -23,7 +23,20 @@ import (
 // Client talks to the daemon's unix socket.
 type Client struct {
 	Socket string
-	hc     *http.Client
+	// Operator is the name the client gives for the person behind its
+	// commands; "": whoami. The daemon believes it only from root (who
+	// acts for others: sudo, a rehearsal answering as a second operator);
+	// for any other user it records the unix user.
+	Operator string
+	hc       *http.Client
+}
+
+// operator names the person behind a command.
+func (c *Client) operator() string {
+	if c.Operator != "" {
+		return c.Operator
+	}
+	return whoami()
 }
 
 // New returns a client for the daemon at socket.
@@ -107,6 +120,12 @@ func (e *apiError) Unwrap() error {
 // whoami names the operator for the daemon's audit trail (which records
 // the socket peer's unix user in any case).
 func whoami() string {
+	if os.Getuid() == 0 {
+		// sudo: the person is the user who ran it.
+		if s := os.Getenv("SUDO_USER"); s != "" && s != "root" {
+			return s
+		}
+	}
 	if u, err := user.Current(); err == nil {
 		return u.Username
 	}
@@ -127,7 +146,7 @@ func (c *Client) Run(ctx context.Context, path string, yes bool) error {
 	if err != nil {
 		return err
 	}
-	req.Yes, req.Operator = yes, whoami()
+	req.Yes, req.Operator = yes, c.operator()
 	return c.do(ctx, http.MethodPost, "/v1/run", req, nil)
 }
 
@@ -165,22 +184,22 @@ func (c *Client) Status(ctx context.Context, since int) (engine.Status, error) {
 
 // Pause stops the run before the next batch.
 func (c *Client) Pause(ctx context.Context) error {
-	return c.do(ctx, http.MethodPost, "/v1/pause", OperatorRequest{whoami()}, nil)
+	return c.do(ctx, http.MethodPost, "/v1/pause", OperatorRequest{c.operator()}, nil)
 }
 
 // Resume continues a paused run.
 func (c *Client) Resume(ctx context.Context) error {
-	return c.do(ctx, http.MethodPost, "/v1/resume", OperatorRequest{whoami()}, nil)
+	return c.do(ctx, http.MethodPost, "/v1/resume", OperatorRequest{c.operator()}, nil)
 }
 
 // Step runs one batch, then pauses.
 func (c *Client) Step(ctx context.Context) error {
-	return c.do(ctx, http.MethodPost, "/v1/step", OperatorRequest{whoami()}, nil)
+	return c.do(ctx, http.MethodPost, "/v1/step", OperatorRequest{c.operator()}, nil)
 }
 
 // Confirm answers a go/no-go point.
 func (c *Client) Confirm(ctx context.Context, point string, goAhead bool) error {
-	return c.do(ctx, http.MethodPost, "/v1/confirm", ConfirmRequest{Point: point, Go: goAhead, Operator: whoami()}, nil)
+	return c.do(ctx, http.MethodPost, "/v1/confirm", ConfirmRequest{Point: point, Go: goAhead, Operator: c.operator()}, nil)
 }
 
 // Rollback sends a rollback and returns how long its change took (BGP and
@@ -188,7 +207,7 @@ func (c *Client) Confirm(ctx context.Context, point string, goAhead bool) error 
 // BatchesFrom(n) as {"to": n}. A target without a kind (the zero value)
 // is refused here and sends nothing.
 func (c *Client) Rollback(ctx context.Context, t engine.RollbackTarget) (string, error) {
-	req, err := NewRollbackRequest(t, whoami())
+	req, err := NewRollbackRequest(t, c.operator())
 	if err != nil {
 		return "", err
 	}
@@ -206,7 +225,7 @@ func (c *Client) Retry(ctx context.Context, batches []int) error {
 	if batches == nil {
 		batches = []int{}
 	}
-	return c.do(ctx, http.MethodPost, "/v1/retry", RetryRequest{Batches: batches, Operator: whoami()}, nil)
+	return c.do(ctx, http.MethodPost, "/v1/retry", RetryRequest{Batches: batches, Operator: c.operator()}, nil)
 }
 
 // NewRollbackRequest is the wire form of t (see Rollback).
@@ -229,7 +248,7 @@ func NewRollbackRequest(t engine.RollbackTarget, operator string) (RollbackReque
 // while its journal held no run (status phase "unreconciled"): "adopt"
 // takes them as they are, "clear" takes them away.
 func (c *Client) Reconcile(ctx context.Context, decision string) error {
-	return c.do(ctx, http.MethodPost, "/v1/reconcile", ReconcileRequest{Decision: decision, Operator: whoami()}, nil)
+	return c.do(ctx, http.MethodPost, "/v1/reconcile", ReconcileRequest{Decision: decision, Operator: c.operator()}, nil)
 }
 
 // Journal returns every journal record.

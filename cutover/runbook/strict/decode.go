@@ -55,6 +55,7 @@ type Decoder struct {
 var (
 	durationType        = reflect.TypeFor[time.Duration]()
 	textUnmarshalerType = reflect.TypeFor[encoding.TextUnmarshaler]()
+	nodeDecoderType     = reflect.TypeFor[NodeDecoder]()
 )
 
 // ParseYAML parses data as one YAML document and returns its root node.
@@ -119,6 +120,13 @@ func join(path, key string) string {
 	return path + "." + key
 }
 
+// NodeDecoder is a value that decodes itself from its YAML node: one that
+// may be written in more than one shape, such as a name or a mapping of the
+// name and its options. It reports its problems through d.P.
+type NodeDecoder interface {
+	DecodeNode(d *Decoder, n *yaml.Node, path string)
+}
+
 // Decode decodes n into v (addressable), reporting problems under path.
 func (d *Decoder) Decode(n *yaml.Node, path string, v reflect.Value) {
 	for n.Kind == yaml.AliasNode {
@@ -141,6 +149,10 @@ func (d *Decoder) Decode(n *yaml.Node, path string, v reflect.Value) {
 			v.SetInt(int64(dur))
 			return "", true
 		})
+		return
+	}
+	if reflect.PointerTo(t).Implements(nodeDecoderType) && t.Kind() != reflect.Pointer {
+		v.Addr().Interface().(NodeDecoder).DecodeNode(d, n, path)
 		return
 	}
 	if reflect.PointerTo(t).Implements(textUnmarshalerType) && t.Kind() != reflect.Pointer {

@@ -50,7 +50,7 @@ type Spec struct {
 	// point; a point not in it needs one. Rollback never needs more than
 	// one person.
 	ConfirmOperators map[string]int
-	Policy     FailurePolicy
+	Policy           FailurePolicy
 	// Hold is the minimum time from one batch's decision to the next batch.
 	Hold time.Duration
 

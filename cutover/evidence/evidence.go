@@ -78,22 +78,15 @@ func (r *Record) Matches(runbookDigest, inventoryDigest string) bool {
 }
 
 // String names the record in one line for people: "green rehearsal of
-// helse-nord on 2026-12-01 22:10 UTC (all-moved, faults daemon-kill@3, took 1m48s)".
-func (r *Record) String() string {
-	color := "green"
-	if !r.Green {
-		color = "failed"
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "%s rehearsal of %s on %s (%s", color, r.Runbook, r.Rehearsed.UTC().Format("2006-01-02 15:04 MST"), r.Outcome)
-	if len(r.Faults) > 0 {
-		fmt.Fprintf(&b, ", faults %s", strings.Join(r.Faults, " "))
-	}
-	if r.Took > 0 {
-		fmt.Fprintf(&b, ", took %s", r.Took.Round(time.Second))
-	}
-	b.WriteString(")")
-	return b.String()
+// helse-nord on 2026-12-01 22:10 UTC (all moved, faults daemon-kill@3,
+// took 1m48s)".
+func (r *Record) String() string { return r.Compared().String() }
+
+// Compared is what a report's comparison shows of the record.
+func (r *Record) Compared() report.RehearsalRecord {
+	return report.RehearsalRecord{Runbook: r.Runbook, File: r.File, RunbookDigest: r.RunbookDigest,
+		InventoryDigest: r.InventoryDigest, Rehearsed: r.Rehearsed, Took: r.Took, Green: r.Green,
+		Outcome: r.Outcome, Faults: r.Faults}
 }
 
 // check refuses a record that cannot be what a rehearsal wrote.

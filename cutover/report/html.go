@@ -103,6 +103,20 @@ var page = template.Must(template.New("report").Funcs(template.FuncMap{
 		return "busy"
 	},
 	"inc": func(i int) int { return i + 1 },
+	// The comparison with the rehearsal (cutover report --compare).
+	"recordLine":   func(rr RehearsalRecord) string { return rr.String() },
+	"digestWords":  digestWords,
+	"outcomeWords": outcomeWords,
+	"tookWords":    func(s RunSide) string { return s.tookWords() },
+	"endedWords":   func(s RunSide) string { return s.endedWords() },
+	"faultsLine":   func(c *Comparison) string { return c.faultsLine() },
+	"durationRule": func() string { return durationRule },
+	"cmpLabel":     func(b BatchCompared) string { return b.label() },
+	"cmpCell":      func(s *BatchSide) string { return s.cell() },
+	"cmpGates":     func(b BatchCompared) string { return b.gateCell() },
+	"cmpFailed":    func(b BatchCompared) string { return b.failedCell() },
+	"cmpRollbacks": func(b BatchCompared) string { return b.rollbackCell() },
+	"cmpNote":      func(b BatchCompared) string { return b.note() },
 }).Parse(pageTemplate))
 
 const pageTemplate = `<!DOCTYPE html>
@@ -209,6 +223,44 @@ footer { margin-top: 32px; color: var(--idle); font-size: 12px; }
 <div class="tile"><b>{{.Totals.Restarts}}</b><span>daemon restarts</span></div>
 </div>
 </section>
+
+{{- with .Comparison}}
+<section id="comparison">
+<h2>Against its rehearsal</h2>
+<p>Compared with the {{recordLine .Record}}{{if .Record.File}}, rehearsed from <code>{{.Record.File}}</code>{{end}}.</p>
+<table class="kv">
+<tr><th>Runbook</th><td{{if eq .RunbookDigest "differ"}} class="bad"{{end}}>{{digestWords .RunbookDigest}}</td></tr>
+<tr><th>Inventory</th><td{{if eq .InventoryDigest "differ"}} class="bad"{{end}}>{{digestWords .InventoryDigest}}</td></tr>
+{{- if .Rehearsal}}
+<tr><th>Outcome</th><td>{{outcomeWords .Tonight.Outcome}} tonight, {{outcomeWords .Rehearsal.Outcome}} at the rehearsal</td></tr>
+<tr><th>Took</th><td>{{tookWords .Tonight}} tonight; {{tookWords .Rehearsal}} at the rehearsal</td></tr>
+<tr><th>Batches</th><td>{{endedWords .Tonight}} tonight; {{endedWords .Rehearsal}} at the rehearsal</td></tr>
+{{- else}}
+<tr><th>Outcome</th><td>{{outcomeWords .Tonight.Outcome}} tonight, {{outcomeWords .Record.Outcome}} at the rehearsal</td></tr>
+{{- end}}
+<tr><th>Faults injected at the rehearsal</th><td>{{with faultsLine .}}{{.}}{{else}}none{{end}}</td></tr>
+</table>
+<h3>What differed</h3>
+{{- if .Differences}}
+<ul id="differences">
+{{- range .Differences}}
+<li>{{.}}</li>
+{{- end}}
+</ul>
+{{- else}}
+<p>Nothing: every count is the same, and no duration differs beyond noise.</p>
+{{- end}}
+<p class="note">Counts differ when they are not equal; {{durationRule}}.</p>
+{{- if .Batches}}
+<table>
+<tr><th>Batch</th><th>Tonight</th><th>Rehearsal</th><th class="num">Gate rounds t/r</th><th class="num">Failed t/r</th><th class="num">Rollbacks t/r</th><th>Note</th></tr>
+{{- range .Batches}}
+<tr class="compared" id="compare-{{.Index}}"><td>{{cmpLabel .}}</td><td>{{cmpCell .Tonight}}</td><td>{{cmpCell .Rehearsal}}</td><td class="num">{{cmpGates .}}</td><td class="num">{{cmpFailed .}}</td><td class="num">{{cmpRollbacks .}}</td><td{{if .Notes}} class="warn"{{end}}>{{cmpNote .}}</td></tr>
+{{- end}}
+</table>
+{{- end}}
+</section>
+{{- end}}
 
 {{- if .BaselineDown}}
 <section id="baseline-down">

@@ -25,6 +25,7 @@ func (r *Report) Markdown() []byte {
 	}
 	r.mdHeader(p)
 	r.mdTotals(p)
+	r.mdComparison(p)
 
 	if len(r.BaselineDown) > 0 {
 		p("\n## VMs down at pre-check\n\n")
@@ -127,6 +128,53 @@ func (r *Report) mdTotals(p func(string, ...any)) {
 	p("\n- Rolled back: %s\n", mdText(r.batchesIn(engine.BatchRolledBack)))
 	p("- Held (not ready at the target): %s\n", mdText(r.batchesIn(engine.BatchHeld)))
 	p("- Rollbacks: %d\n- Retries: %d\n- Daemon restarts: %d\n", t.Rollbacks, t.Retries, t.Restarts)
+}
+
+// mdComparison writes the run beside its rehearsal: what differed in
+// sentences, then batch by batch.
+func (r *Report) mdComparison(p func(string, ...any)) {
+	c := r.Comparison
+	if c == nil {
+		return
+	}
+	rec := c.Record
+	p("\n## Against its rehearsal\n\n")
+	p("Compared with the %s", mdText(rec.String()))
+	if rec.File != "" {
+		p(", rehearsed from %s", code(rec.File))
+	}
+	p(".\n\n")
+	p("- Runbook: %s\n- Inventory: %s\n", digestWords(c.RunbookDigest), digestWords(c.InventoryDigest))
+	if h := c.Rehearsal; h != nil {
+		t := c.Tonight
+		p("- Outcome: %s tonight, %s at the rehearsal\n", outcomeWords(t.Outcome), outcomeWords(h.Outcome))
+		p("- Took: %s tonight; %s at the rehearsal\n", t.tookWords(), h.tookWords())
+		p("- Batches: %s tonight; %s at the rehearsal\n", t.endedWords(), h.endedWords())
+	} else {
+		p("- Outcome: %s tonight, %s at the rehearsal\n", outcomeWords(c.Tonight.Outcome), outcomeWords(rec.Outcome))
+	}
+	if len(c.Faults) > 0 {
+		p("- Faults injected at the rehearsal: %s\n", mdText(c.faultsLine()))
+	} else {
+		p("- Faults injected at the rehearsal: none\n")
+	}
+	p("\n### What differed\n\n")
+	if len(c.Differences) == 0 {
+		p("Nothing: every count is the same, and no duration differs beyond noise.\n")
+	}
+	for _, d := range c.Differences {
+		p("- %s\n", mdText(d))
+	}
+	p("\nCounts differ when they are not equal; %s.\n", durationRule)
+	if len(c.Batches) == 0 {
+		return
+	}
+	p("\n| Batch | Tonight | Rehearsal | Gate rounds t/r | Failed t/r | Rollbacks t/r | Note |\n")
+	p("|---|---|---|---:|---:|---:|---|\n")
+	for _, b := range c.Batches {
+		p("| %s | %s | %s | %s | %s | %s | %s |\n", mdCell(b.label()), mdCell(b.Tonight.cell()), mdCell(b.Rehearsal.cell()),
+			b.gateCell(), b.failedCell(), b.rollbackCell(), mdCell(b.note()))
+	}
 }
 
 // mdCommand is a command as typed, with the reason the operator gave.

@@ -148,6 +148,9 @@ type Report struct {
 	Snapshots []Snapshot `json:"snapshots,omitempty"`
 	Diffs     []Diff     `json:"diffs,omitempty"`
 	Rehearsal *Rehearsal `json:"rehearsal,omitempty"`
+	// Comparison puts the run beside its rehearsal (cutover report
+	// --compare); nil when not asked for. Build never sets it: see Compare.
+	Comparison *Comparison `json:"comparison,omitempty"`
 }
 
 // Values of Report.DigestCheck.
@@ -412,6 +415,9 @@ type walker struct {
 	openAt     time.Time
 	// openWait is the index in r.Waits of the wait not yet over (-1: none).
 	openWait int
+	// goes are the operators who said go at a point that needs several
+	// and still waits for the others (four eyes), by point.
+	goes map[string][]string
 }
 
 // newWalker starts the report of the run that e, whose record is rs,
@@ -492,10 +498,32 @@ func (w *walker) entry(e engine.JournalEntry, rec engine.Record, st *engine.RunS
 		if !v.Go {
 			answer = "no-go"
 		}
-		r.Commands = append(r.Commands, Command{Time: e.Time, Operator: v.Operator, Command: "confirm", Args: v.Point + " " + answer})
+		args := v.Point + " " + answer
+		switch {
+		case v.Go && v.Pending == 1:
+			args += " (one more operator needed)"
+		case v.Go && v.Pending > 1:
+			args += fmt.Sprintf(" (%d more operators needed)", v.Pending)
+		}
+		r.Commands = append(r.Commands, Command{Time: e.Time, Operator: v.Operator, Command: "confirm", Args: args})
+		// Four eyes: the answer that ends a wait names everyone whose go it
+		// took; a no-go starts the count again.
+		who := []string{v.Operator}
+		switch {
+		case v.Go && v.Pending > 0:
+			if w.goes == nil {
+				w.goes = map[string][]string{}
+			}
+			w.goes[v.Point] = append(w.goes[v.Point], v.Operator)
+		case v.Go:
+			who = append(w.goes[v.Point], v.Operator)
+			delete(w.goes, v.Point)
+		default:
+			delete(w.goes, v.Point)
+		}
 		if w.openWait >= 0 && r.Waits[w.openWait].Point == v.Point {
-			r.Waits[w.openWait].Answer = answer + " by " + v.Operator
-			if v.Go {
+			r.Waits[w.openWait].Answer = answer + " by " + strings.Join(who, " and ")
+			if v.Go && v.Pending == 0 {
 				w.closeWait(e.Time)
 			}
 		}

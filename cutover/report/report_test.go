@@ -509,3 +509,42 @@ func TestRender(t *testing.T) {
 		t.Errorf("Render(pdf) = %v", err)
 	}
 }
+
+// TestBuildFourEyes: a go/no-go point that needs two operators shows
+// both answers as commands and the wait answered by both.
+func TestBuildFourEyes(t *testing.T) {
+	r := newRun(t)
+	r.spec.ConfirmOperators = map[string]int{"after-canary": 2}
+	if err := r.e.Start(r.spec, "alice", false); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	r.answer(engine.ConfirmBaselineDown, 30*time.Second)
+	r.answer("after-canary", time.Minute)
+	if err := r.e.Confirm("after-canary", true, "carol"); err != nil {
+		t.Fatal(err)
+	}
+	r.wait("the end of the run", ended)
+	rep, err := report.Build(report.Input{Entries: r.j.Entries()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var confirms []string
+	for _, c := range rep.Commands {
+		if c.Command == "confirm" {
+			confirms = append(confirms, c.Operator+": "+c.Args)
+		}
+	}
+	want := []string{"bob: baseline-down go", "bob: after-canary go (one more operator needed)", "carol: after-canary go"}
+	if !slices.Equal(confirms, want) {
+		t.Errorf("confirm commands %q, want %q", confirms, want)
+	}
+	var answers []string
+	for _, w := range rep.Waits {
+		if w.Point == "after-canary" {
+			answers = append(answers, w.Answer)
+		}
+	}
+	if want := []string{"go by bob and carol"}; !slices.Equal(answers, want) {
+		t.Errorf("after-canary waits answered %q, want %q", answers, want)
+	}
+}

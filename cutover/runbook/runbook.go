@@ -60,8 +60,8 @@ type Runbook struct {
 	Readiness engine.ReadyPolicy `yaml:"readiness"`
 	// Hold is the minimum time between the end of one batch and the start
 	// of the next.
-	Hold      time.Duration   `yaml:"hold"`
-	Window    *ChangeWindow   `yaml:"window"` // nil: always open
+	Hold   time.Duration `yaml:"hold"`
+	Window *ChangeWindow `yaml:"window"` // nil: always open
 	// ConfirmPoints are the go/no-go points as written: a name, or a
 	// name with how many different operators must say go. Confirm and
 	// ConfirmOperators are derived from them.

@@ -1,22 +1,30 @@
-// Package notify tells people outside the terminal about a run: a webhook
-// target receives a JSON POST at each go/no-go point, failed gate and end
-// of run (the engine's EngineConfig.Notify).
+// Package notify tells people outside the terminal about a run. A
+// Webhook receives a JSON POST at each go/no-go point, failed gate and end
+// of run (the engine's Config.Notify). A Router tells each tenant about
+// the batches that hold its VMs (start, commit, rollback) and the end of
+// the run, through the tenant's webhook or file, as the daemon's routing
+// file (cutover serve --tenant-notify) says:
+//
+//	tenants:
+//	  helse-bodo:
+//	    webhook: https://hooks.example/abc   # a JSON POST per notice
+//	  unn:
+//	    file: /var/log/cutover/unn.jsonl     # a JSON line per notice, appended
+//	  "*":                                   # every tenant without a route
+//	    file: /var/log/cutover/tenants.jsonl
 //
 // Delivery never holds the engine up: notifications go into a bounded
-// queue that one goroutine sends from, with retries; when the queue is
-// full, new ones are dropped and counted.
+// queue per destination that one goroutine sends from, with retries; when
+// the queue is full, new ones are dropped and counted.
 package notify
 
 import (
 	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -29,8 +37,8 @@ const (
 	DefaultTimeout   = 5 * time.Second
 	DefaultQueueSize = 64
 	// Retries is how often a failed delivery is tried again (after 1s,
-	// then 2s): a server error, 429 or a network error. Other 4xx answers
-	// are not retried.
+	// then 2s): for a webhook a server error, 429 or a network error
+	// (other 4xx answers are not retried); for a tenant's file any error.
 	Retries = 2
 )
 
@@ -72,16 +80,8 @@ type Webhook struct {
 	// shorten it.
 	backoff time.Duration
 
-	once    sync.Once
-	mu      sync.Mutex // guards closed and sends on queue
-	closed  bool
-	queue   chan Payload
-	done    chan struct{}
-	ctx     context.Context // cancelled by Close when its ctx ends
-	cancel  context.CancelFunc
-	sent    atomic.Uint64
-	dropped atomic.Uint64
-	failed  atomic.Uint64
+	once sync.Once
+	ob   outbox
 }
 
 func (w *Webhook) start() {
@@ -102,10 +102,7 @@ func (w *Webhook) start() {
 		if w.backoff <= 0 {
 			w.backoff = time.Second
 		}
-		w.queue = make(chan Payload, size)
-		w.done = make(chan struct{})
-		w.ctx, w.cancel = context.WithCancel(context.Background())
-		go w.loop()
+		w.ob.start(size, w.backoff, w.Log, w.post)
 	})
 }
 
@@ -114,68 +111,18 @@ func (w *Webhook) start() {
 // notification is dropped and counted.
 func (w *Webhook) Notify(kind, msg string) {
 	w.start()
-	p := Payload{Kind: kind, Message: msg, Time: w.Now().UTC(), Run: w.Run, Text: "cutover " + kind + ": " + msg}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.closed {
-		w.drop(p, "closed")
-		return
-	}
-	select {
-	case w.queue <- p:
-	default:
-		w.drop(p, "queue full")
-	}
+	w.ob.put(kind, "", Payload{Kind: kind, Message: msg, Time: w.Now().UTC(), Run: w.Run, Text: "cutover " + kind + ": " + msg})
 }
 
-func (w *Webhook) drop(p Payload, why string) {
-	w.dropped.Add(1)
-	w.Log.Warn().Str("op", "notify").Str("reason", why).Str("kind", p.Kind).Msg("notification dropped")
+// send queues v, a tenant's notice, like Notify.
+func (w *Webhook) send(kind, tenant string, v any) {
+	w.start()
+	w.ob.put(kind, tenant, v)
 }
 
-func (w *Webhook) loop() {
-	defer close(w.done)
-	for p := range w.queue {
-		if w.ctx.Err() != nil {
-			w.drop(p, "closing")
-			continue
-		}
-		if err := w.deliver(p); err != nil {
-			w.failed.Add(1)
-			w.Log.Warn().Str("op", "notify").Err(err).Str("kind", p.Kind).Msg("notification not delivered")
-			continue
-		}
-		w.sent.Add(1)
-	}
-}
-
-// deliver posts p, retrying what may succeed later.
-func (w *Webhook) deliver(p Payload) error {
-	body, err := json.Marshal(p)
-	if err != nil {
-		return fmt.Errorf("encode notification: %w", err)
-	}
-	wait := w.backoff
-	for attempt := 0; ; attempt++ {
-		err := w.post(body)
-		var perm permanent
-		if err == nil || errors.As(err, &perm) || attempt == Retries {
-			return err
-		}
-		select {
-		case <-w.ctx.Done():
-			return fmt.Errorf("%w (gave up: %w)", err, w.ctx.Err())
-		case <-time.After(wait):
-		}
-		wait *= 2
-	}
-}
-
-// permanent marks an answer that a retry will not change.
-type permanent struct{ error }
-
-func (w *Webhook) post(body []byte) error {
-	ctx, cancel := context.WithTimeout(w.ctx, w.Timeout)
+// post makes one attempt at delivering body.
+func (w *Webhook) post(ctx context.Context, body []byte) error {
+	ctx, cancel := context.WithTimeout(ctx, w.Timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.URL, bytes.NewReader(body))
 	if err != nil {
@@ -204,25 +151,12 @@ func (w *Webhook) post(body []byte) error {
 // cancelled, the rest are dropped, and Close returns ctx's error.
 func (w *Webhook) Close(ctx context.Context) error {
 	w.start()
-	w.mu.Lock()
-	if !w.closed {
-		w.closed = true
-		close(w.queue)
+	if err := w.ob.close(ctx); err != nil {
+		return fmt.Errorf("close webhook: %w", err)
 	}
-	w.mu.Unlock()
-	select {
-	case <-w.done:
-		w.cancel()
-		return nil
-	case <-ctx.Done():
-		w.cancel()
-		<-w.done
-		return fmt.Errorf("close webhook: %w", ctx.Err())
-	}
+	return nil
 }
 
 // Stats counts the notifications delivered, dropped (queue full or
 // closed) and failed (not delivered after the retries).
-func (w *Webhook) Stats() (sent, dropped, failed uint64) {
-	return w.sent.Load(), w.dropped.Load(), w.failed.Load()
-}
+func (w *Webhook) Stats() (sent, dropped, failed uint64) { return w.ob.stats() }

@@ -270,7 +270,7 @@ func TestConfigFile(t *testing.T) {
 		{"every unknown key, sorted", "wach: true\nsocket: /tmp/x.sock\nsokcet: /tmp/y.sock\n", []string{"status"},
 			"config %[1]s: unknown key \"sokcet\" for cutover status: did you mean \"socket\"?\n" +
 				"config %[1]s: unknown key \"wach\" for cutover status: did you mean \"watch\"?"},
-		{"a bad value", "output: yaml\n", []string{"plan", rb}, `-o "yaml": want text or json`},
+		{"a bad value", "output: yaml\n", []string{"plan", rb}, `-o "yaml": want text, json or csv`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			p := write(strings.ReplaceAll(tt.name, " ", "-")+".yaml", tt.content)

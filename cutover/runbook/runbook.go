@@ -301,25 +301,48 @@ func (w *ChangeWindow) Open(now time.Time) error {
 	if w == nil {
 		return nil
 	}
-	local := now.In(w.loc)
-	y, m, d := local.Date()
-	midnight := time.Date(y, m, d, 0, 0, 0, 0, w.loc)
-	// The window that started yesterday may still be open; try it first.
-	for back := 1; back >= 0; back-- {
-		s := w.openAt(midnight.AddDate(0, 0, -back))
-		if !s.IsZero() && !now.Before(s) && now.Before(s.Add(w.length)) {
-			return nil
-		}
+	if open, _ := w.Around(now); !open.IsZero() {
+		return nil
 	}
-	for ahead := 0; ahead <= 7; ahead++ {
-		s := w.openAt(midnight.AddDate(0, 0, ahead))
-		if !s.IsZero() && s.After(now) {
-			return fmt.Errorf("outside the change window %s: opens %s (in %s)",
-				w, s.Format("Mon 2006-01-02 15:04 MST"), s.Sub(now).Round(time.Minute))
-		}
+	if s := w.Next(now); !s.IsZero() {
+		return fmt.Errorf("outside the change window %s: opens %s (in %s)",
+			w, s.Format("Mon 2006-01-02 15:04 MST"), s.Sub(now).Round(time.Minute))
 	}
 	return fmt.Errorf("outside the change window %s", w)
 }
+
+// midnight is the start of t's day in the window's zone, days later.
+func (w *ChangeWindow) midnight(t time.Time, days int) time.Time {
+	y, m, d := t.In(w.loc).Date()
+	return time.Date(y, m, d+days, 0, 0, 0, 0, w.loc)
+}
+
+// Around returns the opening of the window that t falls in and when it
+// closes; zeros when the window is closed at t. A window that opened
+// yesterday may still be open.
+func (w *ChangeWindow) Around(t time.Time) (open, close time.Time) {
+	for back := 1; back >= 0; back-- {
+		s := w.openAt(w.midnight(t, -back))
+		if !s.IsZero() && !t.Before(s) && t.Before(s.Add(w.length)) {
+			return s, s.Add(w.length)
+		}
+	}
+	return time.Time{}, time.Time{}
+}
+
+// Next returns the window's first opening after t (at t when it opens
+// exactly then); zero only for a window that never opens.
+func (w *ChangeWindow) Next(t time.Time) time.Time {
+	for ahead := 0; ahead <= 7; ahead++ {
+		if s := w.openAt(w.midnight(t, ahead)); !s.IsZero() && !s.Before(t) {
+			return s
+		}
+	}
+	return time.Time{}
+}
+
+// Location is the window's time zone.
+func (w *ChangeWindow) Location() *time.Location { return w.loc }
 
 // openAt returns when the window opens on the day of midnight, or zero.
 func (w *ChangeWindow) openAt(midnight time.Time) time.Time {

@@ -12,6 +12,8 @@ import (
 	"github.com/cutover/cutover/cutover/daemon"
 	"github.com/cutover/cutover/cutover/daemon/client"
 	"github.com/cutover/cutover/cutover/engine"
+	"github.com/cutover/cutover/cutover/evidence"
+	"github.com/cutover/cutover/cutover/plan"
 	"github.com/cutover/cutover/cutover/serve"
 	"github.com/cutover/cutover/cutover/view"
 )
@@ -40,6 +42,11 @@ otherwise). At a go/no-go point the run waits for 'cutover confirm' (from a seco
 operator's shell, or after leaving the view with q); --yes answers every go/no-go point
 with go in advance. Leaving the view (q, Ctrl-C, or --detach) does not stop the cutover.
 
+Before it starts, run says whether a green lab rehearsal of exactly these bytes
+(runbook and inventory) is on record in --evidence-dir (cutover lab rehearse writes
+them there). A runbook with require_rehearsal: true is refused by the daemon without
+one in the daemon's own store (cutover serve --evidence-dir).
+
 --dry-run simulates the whole run against in-memory fakes and prints the timeline;
 it touches no daemon, namespace, route or table.`,
 		Example: `  cutover run --dry-run runbooks/helse-nord/runbook.yaml
@@ -54,11 +61,12 @@ it touches no daemon, namespace, route or table.`,
 			if err != nil {
 				return err
 			}
+			note := a.rehearsalNote(path, a.v.GetString("evidence-dir"))
 			cl := a.client()
 			if err := cl.Run(cmd.Context(), path, a.v.GetBool("yes")); err != nil {
 				return daemonErr(inputErr(err))
 			}
-			res := runResult{Runbook: path, Started: true, Detached: a.v.GetBool("detach")}
+			res := runResult{Runbook: path, Started: true, Detached: a.v.GetBool("detach"), Rehearsal: note}
 			if res.Detached {
 				if a.jsonOut() {
 					return a.writeJSON(res)
@@ -80,7 +88,50 @@ it touches no daemon, namespace, route or table.`,
 	c.Flags().Bool("yes", false, "answer every go/no-go point with go")
 	c.Flags().Bool("dry-run", false, "simulate the run against fakes and print the timeline; changes nothing")
 	c.Flags().Bool("detach", false, "start the run and return at once")
+	c.Flags().String("evidence-dir", evidence.DefaultDir, "rehearsal records to look for a green rehearsal of these bytes in")
 	return c
+}
+
+// rehearsalNote tells, before a run starts, whether a green rehearsal of
+// exactly the files it sends is on record in the store dir: a line in the
+// log, which it returns. The daemon decides against its own store, so
+// what cannot be read here is a warning, never a failure, and files that
+// cannot be read or planned give no line (the daemon, or the client
+// reading them again, says what is wrong).
+func (a *app) rehearsalNote(path, dir string) string {
+	snap, err := plan.ReadSnapshot(path)
+	if err != nil {
+		return ""
+	}
+	pl, _, err := snap.Plan()
+	if err != nil {
+		return ""
+	}
+	line, warn := rehearsalLine(pl, path, dir)
+	ev := a.log.Info()
+	if warn {
+		ev = a.log.Warn()
+	}
+	ev.Str("op", "rehearsal").Str("runbook", pl.Runbook.Name).Msg(line)
+	return line
+}
+
+// rehearsalLine is the note of rehearsalNote, and whether it warns: the
+// store could not be read, or the runbook requires a rehearsal that is
+// not on record.
+func rehearsalLine(pl *plan.Plan, path, dir string) (line string, warn bool) {
+	st, err := evidence.Store{Dir: dir}.Lookup(pl.Runbook.Name, pl.Runbook.Digest, pl.Inventory.Digest)
+	switch {
+	case err != nil:
+		return fmt.Sprintf("cannot tell whether these bytes were rehearsed: %v (the daemon checks its own records)", err), true
+	case st.Green != nil:
+		return "rehearsed: " + st.Green.String(), false
+	}
+	line = fmt.Sprintf("not rehearsed: no green rehearsal of these bytes in %s (%s)", dir, st.Why())
+	if !pl.Runbook.RequireRehearsal {
+		return line, false
+	}
+	return line + "; the runbook has require_rehearsal: the daemon refuses it without one; rehearse it: cutover lab rehearse " + path, true
 }
 
 // runResult is run's JSON output.
@@ -93,6 +144,9 @@ type runResult struct {
 	Timeline []string `json:"timeline,omitempty"`
 	// Status is the run's last status when run followed it to its end.
 	Status *engine.Status `json:"status,omitempty"`
+	// Rehearsal says whether a green rehearsal of exactly the files sent
+	// was on record in --evidence-dir ("rehearsed: …", "not rehearsed: …").
+	Rehearsal string `json:"rehearsal,omitempty"`
 }
 
 func newStatusCmd(a *app) *cobra.Command {

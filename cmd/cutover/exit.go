@@ -37,7 +37,7 @@ var exitCodes = []struct {
 	{exitFailed, false, "failure: the command could not do its work (I/O, a lab that is not up or not healthy, a rehearsal whose outcome is not what the runbook's policy promises)"},
 	{exitUsage, false, "bad input: unknown command or flag, wrong arguments, a bad flag value (also -o), a config file that cannot be read or has an unknown key, mistakes in a runbook or its inventory"},
 	{exitNoDaemon, false, "the daemon is unreachable: nothing listens on --socket (not running, wrong path) or the socket refuses this user"},
-	{exitRefused, false, "the daemon refused the command in its current state: a run is already active, there is no run, the run is not at that go/no-go point, the state is unreconciled"},
+	{exitRefused, false, "the daemon refused the command in its current state: a run is already active, there is no run, the run is not at that go/no-go point, the state is unreconciled, the user may only observe"},
 	{exitRunPartly, false, "run, status --wait, lab rehearse: the run finished with VMs left at the source (batches rolled back by a gate or held by the readiness check): cutover retry moves them again"},
 	{exitRunAbort, false, "run, status --wait, lab rehearse: the run was aborted: everything rolled back, or the pre-check failed"},
 	{7, true, "reserved (7-9): further outcomes of a run"},
@@ -181,7 +181,7 @@ func daemonCode(err error) int {
 		return exitNoDaemon
 	case errors.As(err, &sc):
 		switch sc.StatusCode() {
-		case http.StatusConflict, http.StatusNotFound:
+		case http.StatusConflict, http.StatusNotFound, http.StatusForbidden:
 			return exitRefused
 		case http.StatusUnprocessableEntity:
 			return exitUsage

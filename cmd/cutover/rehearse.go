@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cutover/cutover/cutover/engine"
+	"github.com/cutover/cutover/cutover/evidence"
 	"github.com/cutover/cutover/lab"
 	"github.com/cutover/cutover/lab/rehearse"
 )
@@ -52,6 +53,12 @@ Progress goes to standard output before the result; with -o json it goes to the 
 --retry: when the run leaves VMs at the source (a batch rolled back or held), the
 rehearsal starts the faulted VMs again, retries those batches (cutover retry) and
 requires every VM moved.
+
+Every rehearsal (every step of a chain) leaves a record in --evidence-dir: the
+SHA-256 of the runbook's and the inventory's bytes, the outcome, the faults, the
+edges and the run's report; green when the outcome is what the runbook's policies
+promise. A copy goes into the report directory as evidence.json. The daemon runs a
+runbook with require_rehearsal: true only on a green record of exactly its bytes.
 
 Exit status: 1 when an outcome is not what the runbook's policies promise; else the
 run's outcome (after --retry, the retry's; for a chain the worst step's): 0 every VM
@@ -105,7 +112,7 @@ aborted (as rollback-all promises).`,
 			}
 			results, err := rehearse.RunChain(ctx, rehearse.Options{
 				Lab: a.v.GetString("name"), VMs: a.v.GetInt("vms"), Fallback: a.v.GetString("fallback"), EdgeFlavors: flavors,
-				Keep: a.v.GetBool("keep"), ReportDir: reportDir,
+				Keep: a.v.GetBool("keep"), ReportDir: reportDir, EvidenceDir: a.v.GetString("evidence-dir"),
 				MeasureRollback: a.v.GetBool("measure-rollback"), ReachAll: a.v.GetBool("reach-all"),
 				Out: progress, Log: a.log, Report: rehearse.WriteReport,
 			}, steps)
@@ -124,6 +131,9 @@ aborted (as rollback-all promises).`,
 						fmt.Fprintf(a.out, "\nstep %d of %d: %s\n", i+1, len(steps), steps[i].Runbook)
 					}
 					err = errors.Join(err, res.WriteText(a.out))
+					if res.Evidence != "" {
+						fmt.Fprintf(a.out, "evidence: %s\n", res.Evidence)
+					}
 				}
 				if len(steps) > 1 && reportDir != "" {
 					fmt.Fprintf(a.out, "\nchain report: %s/index.md\n", reportDir)
@@ -148,6 +158,7 @@ aborted (as rollback-all promises).`,
 	f.Bool("reach-all", false, "fetch every VM from hosp at the end (default: 50 per site)")
 	f.Bool("retry", false, "when the run leaves VMs at the source, start them again, retry and require every VM moved")
 	f.String("fallback", "", "site the edges' covering routes lead to (default: the runbook's fallback, else move.from)")
+	f.String("evidence-dir", evidence.DefaultDir, "where each rehearsal leaves its record (what require_rehearsal and cutover run look for)")
 	addOutputFlag(c, "text", "json")
 	return c
 }

@@ -62,6 +62,10 @@ type Config struct {
 	// evidence) that a runbook with require_rehearsal is checked against;
 	// "": evidence.DefaultDir. From the command line only.
 	EvidenceDir string
+	// Rehearsing marks the daemon of a lab rehearsal: require_rehearsal
+	// does not apply, the rehearsal is how a runbook earns it. From the
+	// command line only.
+	Rehearsing bool
 	// TenantNotify is the file that routes tenant notices (which tenant's
 	// webhook or file hears about its batches); "": none. From the command
 	// line only: the daemon never opens a path or a URL that came over its
@@ -127,6 +131,9 @@ type Daemon struct {
 	// mirrors found != nil for the metrics, which take no lock.
 	found        *found
 	unreconciled atomic.Bool
+	// tenants tells tenants about their batches (tenants.go); nil: no
+	// routing file.
+	tenants *tenants
 }
 
 // OpenDaemon opens the journal in cfg.StateDir, folds it, and when it
@@ -146,11 +153,15 @@ func Open(ctx context.Context, cfg Config) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
+	tn, err := openTenants(cfg)
+	if err != nil {
+		return nil, err
+	}
 	j, recs, err := journal.Open(filepath.Join(cfg.StateDir, "journal"))
 	if err != nil {
 		return nil, err
 	}
-	d := &Daemon{cfg: cfg, j: j, loop: make(chan struct{}), progress: map[int]health.Verdict{}, roles: rl}
+	d := &Daemon{cfg: cfg, j: j, loop: make(chan struct{}), progress: map[int]health.Verdict{}, roles: rl, tenants: tn}
 	if r := j.Recovered(); r != nil {
 		cfg.Log.Warn().Str("op", "journal").Str("reason", r.String()).Msg("dropped a torn journal tail")
 	}
@@ -169,7 +180,7 @@ func Open(ctx context.Context, cfg Config) (*Daemon, error) {
 			cfg.Log.Error().Err(err).Str("op", "journal").Msg("cannot restore the journal's reserve: rollback works, the run takes no step forward")
 		}
 	}
-	d.e = engine.New(engine.Config{Journal: d, Log: cfg.Log.With().Str("component", "engine").Logger(),
+	d.e = engine.New(engine.Config{Journal: d.recorder(), Log: cfg.Log.With().Str("component", "engine").Logger(),
 		Metrics: cfg.Metrics, Notify: cfg.Notify, Now: cfg.Now, State: st,
 		Speaker: lazySpeaker{d}, Dataplane: lazyDataplane{d}})
 	d.ctx, d.cancel = context.WithCancel(context.Background())
@@ -193,6 +204,7 @@ func Open(ctx context.Context, cfg Config) (*Daemon, error) {
 				Msg("the journal holds no run, but an earlier run left traces: not idle until a person chooses cutover reconcile adopt or clear")
 		}
 	}
+	d.tenants.start(d, len(recs))
 	go func() { defer close(d.loop); d.e.Loop(d.ctx) }()
 	return d, nil
 }
@@ -415,7 +427,8 @@ func (d *Daemon) closeStationLocked() {
 // sent (their contents: the daemon opens no file by the names, which are
 // for messages), makes sure the speaker and dataplane fit the plan, keeps
 // exactly those contents as the run's snapshot, and starts the engine.
-// Runs are started one at a time.
+// A runbook with require_rehearsal starts only on a green lab rehearsal
+// of exactly its bytes (see rehearsed). Runs are started one at a time.
 func (d *Daemon) Run(ctx context.Context, req client.RunRequest) error {
 	d.runMu.Lock()
 	defer d.runMu.Unlock()
@@ -428,6 +441,11 @@ func (d *Daemon) Run(ctx context.Context, req client.RunRequest) error {
 	snap := plan.Snapshot{RunbookName: req.Runbook.Name, Runbook: req.Runbook.Content,
 		InventoryName: req.Inventory.Name, Inventory: req.Inventory.Content}
 	pl, _, err := snap.Plan()
+	if err != nil {
+		return err
+	}
+	// require_rehearsal refuses before anything is touched.
+	rests, err := d.rehearsed(pl, req.Runbook.Name)
 	if err != nil {
 		return err
 	}
@@ -455,6 +473,9 @@ func (d *Daemon) Run(ctx context.Context, req client.RunRequest) error {
 	}
 	sp := d.spec(pl)
 	sp.Adopts = adopts
+	if rests != nil {
+		sp.Rehearsal = rests.String()
+	}
 	if err := d.e.Start(sp, req.Operator, req.Yes); err != nil {
 		if errors.Is(statErr, os.ErrNotExist) {
 			// A snapshot without a run in the journal would be taken
@@ -462,6 +483,10 @@ func (d *Daemon) Run(ctx context.Context, req client.RunRequest) error {
 			_ = os.RemoveAll(dir)
 		}
 		return err
+	}
+	if rests != nil {
+		d.cfg.Log.Info().Str("op", "rehearsal").Str("runbook", rests.Runbook).Str("rehearsal", rests.String()).
+			Msg("the run rests on a green rehearsal of exactly its bytes")
 	}
 	return nil
 }
@@ -634,6 +659,7 @@ func (d *Daemon) Close(withdraw bool) error {
 		d.cfg.Log.Error().Err(err).Str("op", "journal").Msg("stopping with records the journal never took")
 		errs = append(errs, err)
 	}
+	d.tenants.close()
 	errs = append(errs, d.closeBackends(), d.j.Close())
 	return errors.Join(errs...)
 }

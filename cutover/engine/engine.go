@@ -294,7 +294,8 @@ func (e *Engine) Start(spec *Spec, operator string, autoConfirm bool) error {
 	id := e.now().UTC().Format("20060102T150405Z")
 	start := RunStartRecord{RunID: id, Runbook: spec.Runbook, Digest: spec.Digest, Source: spec.Source, Target: spec.Target,
 		RunbookDigest: spec.RunbookDigest, InventoryDigest: spec.InventoryDigest,
-		Operator: operator, AutoConfirm: autoConfirm, Batches: batches, Adopted: adoptedFrom(adopt, e.st.Digest)}
+		Operator: operator, AutoConfirm: autoConfirm, Batches: batches, Adopted: adoptedFrom(adopt, e.st.Digest),
+		Rehearsal: spec.Rehearsal}
 	if err := e.recordLocked(RecRunStart, start); err != nil {
 		return err
 	}

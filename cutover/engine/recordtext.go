@@ -17,6 +17,9 @@ import (
 func EventText(typ string, rec Record, st *RunState) string {
 	switch r := rec.(type) {
 	case RunStartRecord:
+		if r.Rehearsal != "" {
+			return fmt.Sprintf("run %s started by %s: %d batches; rests on the %s", r.Runbook, r.Operator, len(r.Batches), r.Rehearsal)
+		}
 		return fmt.Sprintf("run %s started by %s: %d batches", r.Runbook, r.Operator, len(r.Batches))
 	case BaselineRecord:
 		if len(r.Down) > 0 {

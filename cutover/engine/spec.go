@@ -39,6 +39,9 @@ type Spec struct {
 	// RunbookDigest and InventoryDigest are the SHA-256 (hex) of the
 	// files, journaled at run start for the report.
 	RunbookDigest, InventoryDigest string
+	// Rehearsal names the lab rehearsal the run rests on, for its
+	// run-start record; "" when the runbook does not require one.
+	Rehearsal string
 	// Adopts is the digest of a finished run whose moved batches this run
 	// takes over as its baseline (its Routes(nil) announces exactly what
 	// that run left); "" for none.

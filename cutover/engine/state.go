@@ -210,6 +210,9 @@ type RunStartRecord struct {
 	// Adopted is the digest of the finished run whose moved batches this
 	// run takes as its baseline.
 	Adopted string `json:"adopted,omitempty"`
+	// Rehearsal names the green lab rehearsal of exactly these bytes the
+	// run rests on (runbook.require_rehearsal); "" for none asked.
+	Rehearsal string `json:"rehearsal,omitempty"`
 }
 
 // BaselineRecord is the health baseline taken at pre-check.

@@ -33,6 +33,7 @@ func AddFlags(fs *pflag.FlagSet) {
 	fs.Bool("ignore-window", false, "run runbooks outside their change window (rehearsals in the lab; never for the night itself)")
 	fs.String("webhook", "", "POST JSON notifications (go/no-go points, failed gates, end of run) to this URL")
 	fs.String("evidence-dir", evidence.DefaultDir, "rehearsal records a runbook with require_rehearsal is checked against")
+	fs.Bool("rehearsing", false, "this daemon runs a lab rehearsal: require_rehearsal does not apply (never for the night itself)")
 	fs.String("tenant-notify", "", "YAML file routing tenant notices: per tenant a webhook URL and/or a file (see runbooks/README.md)")
 	fs.String("operator-group", "", "unix group that may change a run; the socket's other users only observe (empty: every user operates)")
 }
@@ -55,6 +56,7 @@ func OptionsFrom(g Getter, log zerolog.Logger) Options {
 		WithdrawOnStop: g.GetBool("withdraw-on-stop"),
 		IgnoreWindow:   g.GetBool("ignore-window"),
 		EvidenceDir:    g.GetString("evidence-dir"),
+		Rehearsing:     g.GetBool("rehearsing"),
 		TenantNotify:   g.GetString("tenant-notify"),
 		OperatorGroup:  g.GetString("operator-group"),
 		Backends: LiveBackends{Log: log, ProbeNetns: g.GetString("probe-netns"),

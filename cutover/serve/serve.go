@@ -35,6 +35,7 @@ type Options struct {
 	Backends       LiveBackends
 	Notify         func(kind, msg string)
 	EvidenceDir    string // see daemon.Config.EvidenceDir
+	Rehearsing     bool   // see daemon.Config.Rehearsing
 	TenantNotify   string // see daemon.Config.TenantNotify
 	OperatorGroup  string // see daemon.Config.OperatorGroup
 }
@@ -52,7 +53,7 @@ func Run(ctx context.Context, o Options, log zerolog.Logger) error {
 	start := time.Now()
 	d, err := daemon.Open(ctx, daemon.Config{StateDir: o.StateDir, Backends: o.Backends, Log: log,
 		Metrics: engine.NewMetrics(reg), Notify: o.Notify, IgnoreWindow: o.IgnoreWindow,
-		EvidenceDir: o.EvidenceDir, TenantNotify: o.TenantNotify, OperatorGroup: o.OperatorGroup})
+		EvidenceDir: o.EvidenceDir, Rehearsing: o.Rehearsing, TenantNotify: o.TenantNotify, OperatorGroup: o.OperatorGroup})
 	if err != nil {
 		return err
 	}

@@ -53,7 +53,7 @@ func TestRehearseConfined(t *testing.T) {
 	c := &Confinement{UID: 61999, GID: 61999,
 		Caps: unitCaps(t, "../../dist/cutover.service", "../../dist/cutover-netns.conf")}
 	kill, _ := ParseFault("daemon-kill@1")
-	res, err := Run(context.Background(), Options{Runbook: "testdata/small.yaml", Lab: "rc" + randSuffix(), Confine: c,
+	res, err := Run(context.Background(), Options{EvidenceDir: t.TempDir(), Runbook: "testdata/small.yaml", Lab: "rc" + randSuffix(), Confine: c,
 		Faults: []Fault{kill}, Out: testWriter{t}, Log: zerolog.New(logcheck.Writer(t)), MeasureRollback: true})
 	if err != nil {
 		t.Fatal(err)

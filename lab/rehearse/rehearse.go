@@ -64,6 +64,9 @@ type Options struct {
 	// EdgeFlavors are the lab's edge routers (lab.Config.EdgeFlavors):
 	// one flavour for every edge or one per edge; nil: FRR.
 	EdgeFlavors []string
+	// EvidenceDir is the store (package evidence) that receives each
+	// step's record of what it proved; "": evidence.DefaultDir.
+	EvidenceDir string
 }
 
 // ReportInput is what a rehearsal hands to the report writer.
@@ -146,6 +149,9 @@ type Result struct {
 	Checked   []string      `json:"checked,omitempty"`      // what was verified at the end
 	ReportDir string        `json:"report_dir,omitempty"`
 	Reports   []string      `json:"reports,omitempty"`
+	// Evidence is the file of the rehearsal's record in the evidence
+	// store; "" when it could not be written (a problem then).
+	Evidence string `json:"evidence,omitempty"`
 }
 
 // Retried is the retry of a run that left VMs at the source: the faults
@@ -211,6 +217,10 @@ type rehearsal struct {
 	watches  []*fibWatch
 	// notReady counts the run's pauses "not-ready" per batch.
 	notReady map[int]int
+	// reportIn is what the step's report was built from (the run's
+	// journal, the snapshots): its evidence record holds the same report.
+	// nil until the run ended, or when the journal could not be read.
+	reportIn *ReportInput
 }
 
 // placed is a fault the rehearsal put on the lab, and how to take it away.
@@ -311,6 +321,12 @@ func RunChain(ctx context.Context, o Options, steps []Step) ([]*Result, error) {
 		r.teardown()
 		return nil, err
 	}
+	// Each step that ran to its end leaves a record. They are written
+	// last, after the teardown (deferred after this, so run before it):
+	// what the daemon logged as it stopped is part of the last step's
+	// verdict.
+	var finished []*stepRecord
+	defer func() { r.writeRecords(finished) }()
 	if !o.Keep {
 		defer r.teardown()
 	}
@@ -342,13 +358,16 @@ func RunChain(ctx context.Context, o Options, steps []Step) ([]*Result, error) {
 		}
 		err := r.run(ctx)
 		r.res.Took = time.Since(stepStart)
+		began := stepStart
 		if i == 0 {
 			r.res.Took = time.Since(start)
+			began = start
 		}
 		results = append(results, r.res)
 		if err != nil {
 			return results, err
 		}
+		finished = append(finished, &stepRecord{o: so, pl: plans[i], began: began, res: r.res, in: r.reportIn})
 		if len(steps) > 1 && !r.res.OK {
 			r.printf("step %d of %d did not end as promised: the chain stops here", i+1, len(steps))
 			break
@@ -386,7 +405,7 @@ func (r *rehearsal) beginStep(o Options, pl *plan.Plan, at map[int][]Fault, labU
 	r.o, r.pl, r.at, r.began = o, pl, at, began
 	r.res = &Result{Runbook: o.Runbook, Lab: o.Lab, VMs: len(r.l.Topology().VMs), LabUp: labUp}
 	// r.since stays: the daemon's events go on from one run to the next.
-	r.injected, r.placed, r.watches, r.notReady = nil, nil, nil, nil
+	r.injected, r.placed, r.watches, r.notReady, r.reportIn = nil, nil, nil, nil, nil
 	topo := r.l.Topology()
 	var ok bool
 	if r.source, ok = topo.SiteNode(pl.Runbook.Move.From); !ok {
@@ -462,6 +481,8 @@ func (r *rehearsal) startDaemon(ctx context.Context) error {
 			// The lab rehearses at any time of day; the run says so in
 			// its log, and the night itself runs without this flag.
 			"--ignore-window",
+			// A rehearsal is how a runbook earns require_rehearsal.
+			"--rehearsing",
 			"--log-format", "json", "--log-level", "info")}
 	}
 	if err := startLabDaemon(ctx, r.l, r.ld); err != nil {
@@ -683,8 +704,9 @@ func (r *rehearsal) run(ctx context.Context) error {
 		r.measureRollback(ctx)
 	}
 	r.checkDaemonLog()
-	if r.o.Report != nil {
-		r.writeReport(ctx, snaps)
+	r.reportIn = r.reportInput(ctx, snaps)
+	if r.o.Report != nil && r.reportIn != nil {
+		r.writeReport(*r.reportIn)
 	}
 	r.res.OK = len(r.res.Problems) == 0
 	return nil
@@ -920,6 +942,13 @@ func (r *rehearsal) person(ctx context.Context, s engine.RunState) error {
 		return nil
 	case strings.HasPrefix(s.Pause, "rollback by"):
 		return r.cl.Resume(ctx)
+	case s.Confirm != "" && s.ConfirmGoAt == s.Confirm && len(s.ConfirmGo) > 0:
+		// Four eyes: the run's go (--yes) was one operator's; another
+		// person of the night says go, as root's client may answer for.
+		cl := client.New(r.cl.Socket)
+		cl.Operator = fmt.Sprintf("rehearsal operator %d", len(s.ConfirmGo)+1)
+		r.printf("operator: %s says go at %q too (%d different operators)", cl.Operator, s.Confirm, s.ConfirmOperators)
+		return cl.Confirm(ctx, s.Confirm, true)
 	case s.Confirm != "":
 		return r.cl.Confirm(ctx, s.Confirm, true)
 	}
@@ -1290,19 +1319,26 @@ func elide(s string, n int) string {
 	return strings.Join(lines[:n], "\n") + fmt.Sprintf("\n… %d more lines", len(lines)-n)
 }
 
-func (r *rehearsal) writeReport(ctx context.Context, snaps []Snapshot) {
+// reportInput reads the run's journal for its report and its evidence
+// record; nil when the journal cannot be read (a problem then).
+func (r *rehearsal) reportInput(ctx context.Context, snaps []Snapshot) *ReportInput {
 	es, err := r.cl.Journal(ctx)
 	if err != nil {
 		r.res.Problems = append(r.res.Problems, "read the journal for the report: "+err.Error())
-		return
+		return nil
 	}
+	return &ReportInput{Entries: es, RunbookPath: r.o.Runbook, RunbookDigest: r.pl.Runbook.Digest,
+		InventoryDigest: r.pl.Inventory.Digest, Snapshots: snaps, Result: r.res}
+}
+
+func (r *rehearsal) writeReport(in ReportInput) {
 	dir := r.o.ReportDir
 	if dir == "" {
 		dir = filepath.Join("reports", r.pl.Runbook.Name+"-"+time.Now().Format("20060102-150405"))
 	}
 	r.res.ReportDir = dir
-	files, err := r.o.Report(dir, ReportInput{Entries: es, RunbookPath: r.o.Runbook, RunbookDigest: r.pl.Runbook.Digest,
-		InventoryDigest: r.pl.Inventory.Digest, Snapshots: snaps, Result: r.res, Took: time.Since(r.began)})
+	in.Took = time.Since(r.began)
+	files, err := r.o.Report(dir, in)
 	if err != nil {
 		r.res.Problems = append(r.res.Problems, "write the report: "+err.Error())
 	}

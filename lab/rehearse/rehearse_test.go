@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -13,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/cutover/cutover/cutover/engine"
+	"github.com/cutover/cutover/cutover/evidence"
 	"github.com/cutover/cutover/cutover/serve"
 	"github.com/cutover/cutover/internal/logcheck"
 	"github.com/cutover/cutover/internal/testenv"
@@ -40,7 +42,8 @@ func TestRehearseFaults(t *testing.T) {
 	testenv.RequireFRR(t)
 	vmDown, _ := ParseFault("vm-down:10%@1")
 	kill, _ := ParseFault("daemon-kill@2")
-	res, err := Run(context.Background(), Options{Runbook: "testdata/small.yaml", Lab: "rh" + strings.ToLower(randSuffix()),
+	ev := t.TempDir()
+	res, err := Run(context.Background(), Options{EvidenceDir: ev, Runbook: "testdata/small.yaml", Lab: "rh" + strings.ToLower(randSuffix()),
 		Faults: []Fault{vmDown, kill}, Out: testWriter{t}, Log: zerolog.New(logcheck.Writer(t)), MeasureRollback: true})
 	if err != nil {
 		t.Fatal(err)
@@ -60,6 +63,7 @@ func TestRehearseFaults(t *testing.T) {
 	if res.Rollback <= 0 || res.Rollback > time.Second {
 		t.Fatalf("rollback --all took %s from the command to the edge FIB, want under 1s", res.Rollback)
 	}
+	checkRecord(t, ev, res, "testdata/small.yaml", "vm-down:10%@1", "daemon-kill@2")
 	t.Logf("lab up %s, run %s, rollback --all %s, total %s", res.LabUp, res.RunTook, res.Rollback, res.Took)
 }
 
@@ -76,7 +80,7 @@ func randSuffix() string {
 // the edge's FIB sends every VM back to skm1.
 func TestRehearseHelseNord(t *testing.T) {
 	testenv.RequireFRR(t)
-	res, err := Run(context.Background(), Options{Runbook: "../../runbooks/helse-nord/runbook.yaml", Lab: "rhn" + randSuffix(),
+	res, err := Run(context.Background(), Options{EvidenceDir: t.TempDir(), Runbook: "../../runbooks/helse-nord/runbook.yaml", Lab: "rhn" + randSuffix(),
 		Out: testWriter{t}, Log: zerolog.New(logcheck.Writer(t)), MeasureRollback: true, ReachAll: true})
 	if err != nil {
 		t.Fatal(err)
@@ -105,7 +109,7 @@ func TestRehearseHelseNord(t *testing.T) {
 func TestRehearseTargetDown(t *testing.T) {
 	testenv.RequireFRR(t)
 	down, _ := ParseFault("target-down:100%@2")
-	res, err := Run(context.Background(), Options{Runbook: "testdata/small.yaml", Lab: "rt" + randSuffix(),
+	res, err := Run(context.Background(), Options{EvidenceDir: t.TempDir(), Runbook: "testdata/small.yaml", Lab: "rt" + randSuffix(),
 		Faults: []Fault{down}, Out: testWriter{t}, Log: zerolog.New(logcheck.Writer(t))})
 	if err != nil {
 		t.Fatal(err)
@@ -143,7 +147,7 @@ func TestRehearseTargetDownPause(t *testing.T) {
 	testenv.RequireFRR(t)
 	rb := smallVariant(t, "hold: 0s", "hold: 0s\nreadiness: pause")
 	down, _ := ParseFault("target-down:2@1")
-	res, err := Run(context.Background(), Options{Runbook: rb, Lab: "rp" + randSuffix(),
+	res, err := Run(context.Background(), Options{EvidenceDir: t.TempDir(), Runbook: rb, Lab: "rp" + randSuffix(),
 		Faults: []Fault{down}, Out: testWriter{t}, Log: zerolog.New(logcheck.Writer(t))})
 	if err != nil {
 		t.Fatal(err)
@@ -170,7 +174,7 @@ func TestRehearseTargetDownPause(t *testing.T) {
 func TestRehearseRetry(t *testing.T) {
 	testenv.RequireFRR(t)
 	vmDown, _ := ParseFault("vm-down:2@1")
-	res, err := Run(context.Background(), Options{Runbook: "testdata/small.yaml", Lab: "rr" + randSuffix(),
+	res, err := Run(context.Background(), Options{EvidenceDir: t.TempDir(), Runbook: "testdata/small.yaml", Lab: "rr" + randSuffix(),
 		Faults: []Fault{vmDown}, Retry: true, Out: testWriter{t}, Log: zerolog.New(logcheck.Writer(t))})
 	if err != nil {
 		t.Fatal(err)
@@ -228,7 +232,7 @@ func TestRehearseThreeSites(t *testing.T) {
 	testenv.RequireFRR(t)
 	vmDown, _ := ParseFault("vm-down:2@1")
 	kill, _ := ParseFault("daemon-kill@2")
-	res, err := Run(context.Background(), Options{Runbook: "testdata/three-sites/runbook.yaml", Lab: "r3" + randSuffix(),
+	res, err := Run(context.Background(), Options{EvidenceDir: t.TempDir(), Runbook: "testdata/three-sites/runbook.yaml", Lab: "r3" + randSuffix(),
 		Faults: []Fault{vmDown, kill}, Out: testWriter{t}, Log: zerolog.New(logcheck.Writer(t)), MeasureRollback: true, ReachAll: true})
 	if err != nil {
 		t.Fatal(err)
@@ -268,8 +272,8 @@ func TestRehearseChain(t *testing.T) {
 		{Runbook: "testdata/small.yaml", Faults: []Fault{vmDown}, Retry: true},
 		{Runbook: "testdata/small-back.yaml", Faults: []Fault{kill}},
 	}
-	dir := t.TempDir()
-	results, err := RunChain(context.Background(), Options{Lab: "rc" + randSuffix(), Out: testWriter{t},
+	dir, ev := t.TempDir(), t.TempDir()
+	results, err := RunChain(context.Background(), Options{EvidenceDir: ev, Lab: "rc" + randSuffix(), Out: testWriter{t},
 		Log: zerolog.New(logcheck.Writer(t)), ReportDir: dir, Report: WriteReport}, steps)
 	if err != nil {
 		t.Fatal(err)
@@ -291,6 +295,14 @@ func TestRehearseChain(t *testing.T) {
 			t.Logf("step %d checked: %s", i+1, c)
 		}
 	}
+	// One record per step, each also beside the step's report.
+	checkRecord(t, ev, results[0], "testdata/small.yaml", "vm-down:2@1")
+	checkRecord(t, ev, results[1], "testdata/small-back.yaml", "daemon-kill@2")
+	for _, step := range []string{"1-rehearse-small", "2-rehearse-small-back"} {
+		if _, err := evidence.Load(filepath.Join(dir, step, EvidenceFile)); err != nil {
+			t.Errorf("step %s: %v", step, err)
+		}
+	}
 	idx, err := os.ReadFile(dir + "/index.md")
 	for _, want := range []string{"| 1 | testdata/small.yaml | all-moved | yes |", "| 2 | testdata/small-back.yaml | all-moved | yes |", "(2-rehearse-small-back/report.md)"} {
 		if err != nil || !strings.Contains(string(idx), want) {
@@ -302,7 +314,7 @@ func TestRehearseChain(t *testing.T) {
 	steps[0].Retry = false
 	steps[1].Faults = nil
 	var out strings.Builder
-	results, err = RunChain(context.Background(), Options{Lab: "rc" + randSuffix(), Out: &out,
+	results, err = RunChain(context.Background(), Options{EvidenceDir: t.TempDir(), Lab: "rc" + randSuffix(), Out: &out,
 		Log: zerolog.New(logcheck.Writer(t))}, steps)
 	if err != nil || len(results) != 1 || ChainOK(steps, results) ||
 		!strings.Contains(out.String(), "step 1 of 2 left VMs at the source (partial): the next step starts where this one ends, so the chain stops here (rehearse with --retry)") {
@@ -321,7 +333,7 @@ func TestRehearsePrometheus(t *testing.T) {
 		t.Skip(err)
 	}
 	fault, _ := ParseFault("http-5xx:50%@1")
-	res, err := Run(context.Background(), Options{Runbook: "testdata/prom.yaml", Lab: "rp" + randSuffix(),
+	res, err := Run(context.Background(), Options{EvidenceDir: t.TempDir(), Runbook: "testdata/prom.yaml", Lab: "rp" + randSuffix(),
 		Faults: []Fault{fault}, Out: testWriter{t}, Log: zerolog.New(logcheck.Writer(t))})
 	if err != nil {
 		t.Fatal(err)
@@ -351,7 +363,7 @@ func TestRehearseTransit(t *testing.T) {
 			}
 		}
 	})
-	res, err := Run(context.Background(), Options{Runbook: "testdata/transit.yaml", Lab: name,
+	res, err := Run(context.Background(), Options{EvidenceDir: t.TempDir(), Runbook: "testdata/transit.yaml", Lab: name,
 		Faults: []Fault{vmDown}, Out: testWriter{t}, Log: zerolog.New(logcheck.Writer(t)), ReachAll: true})
 	if err != nil {
 		t.Fatal(err)

@@ -77,6 +77,24 @@ func (res *Result) actualText() string {
 // report.html, timeline.svg, report.json) and returns the files: the
 // writer for Options.Report.
 func WriteReport(dir string, in ReportInput) ([]string, error) {
+	r, err := buildReport(in)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.WriteDir(dir); err != nil {
+		return nil, err
+	}
+	var files []string
+	for _, f := range []string{"report.md", "report.html", report.SVGFile, "report.json"} {
+		files = append(files, filepath.Join(dir, f))
+	}
+	return files, nil
+}
+
+// buildReport builds a rehearsal's report from the run's journal and what
+// the rehearsal found: the report WriteReport writes and the one its
+// evidence record holds.
+func buildReport(in ReportInput) (*report.Report, error) {
 	rh := &report.Rehearsal{Expected: in.Result.Expected.String(), Actual: in.Result.actualText(),
 		Passed: len(in.Result.Problems) == 0, Took: in.Result.Took}
 	if rh.Took == 0 {
@@ -103,17 +121,6 @@ func WriteReport(dir string, in ReportInput) ([]string, error) {
 	for _, s := range in.Snapshots {
 		snaps = append(snaps, report.Snapshot{Name: s.Name, Text: s.Text})
 	}
-	r, err := report.Build(report.Input{Entries: in.Entries, RunbookPath: in.RunbookPath, RunbookDigest: in.RunbookDigest,
+	return report.Build(report.Input{Entries: in.Entries, RunbookPath: in.RunbookPath, RunbookDigest: in.RunbookDigest,
 		InventoryDigest: in.InventoryDigest, Snapshots: snaps, Rehearsal: rh})
-	if err != nil {
-		return nil, err
-	}
-	if err := r.WriteDir(dir); err != nil {
-		return nil, err
-	}
-	var files []string
-	for _, f := range []string{"report.md", "report.html", report.SVGFile, "report.json"} {
-		files = append(files, filepath.Join(dir, f))
-	}
-	return files, nil
 }

@@ -293,6 +293,9 @@ func (pl *Plan) writeHeader(w io.Writer) {
 		confirm = strings.Join(points, ", ")
 	}
 	row("confirm", "%s", confirm)
+	if rb.RequireRehearsal {
+		row("rehearsal", "required: the daemon refuses the run without a green lab rehearsal of exactly these bytes")
+	}
 	if rb.Dataplane.Enabled {
 		ns := "the current network namespace"
 		if rb.Dataplane.Netns != "" {

@@ -92,6 +92,16 @@ func TestDaemonCode(t *testing.T) {
 // fakeAPI serves the daemon's API on a unix socket: every request is
 // answered with code and body. It returns the socket.
 func fakeAPI(t *testing.T, code int, body client.ErrorBody) string {
+	return serveAPI(t, func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(code)
+		_ = json.NewEncoder(w).Encode(body)
+	})
+}
+
+// serveAPI serves h on a unix socket of its own for the test's life and
+// returns the socket.
+func serveAPI(t *testing.T, h http.HandlerFunc) string {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "cutover-cli") // short: a socket path has at most 108 bytes
 	if err != nil {
@@ -103,11 +113,7 @@ func fakeAPI(t *testing.T, code int, body client.ErrorBody) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(code)
-		_ = json.NewEncoder(w).Encode(body)
-	})}
+	srv := &http.Server{Handler: h}
 	go srv.Serve(l)
 	t.Cleanup(func() { srv.Close() })
 	return sock

@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -19,18 +18,7 @@ import (
 
 // journalAPI serves GET /v1/journal with es, and refuses everything else.
 func journalAPI(t *testing.T, es []engine.JournalEntry) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "cutover-cli") // short: a socket path has at most 108 bytes
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	sock := filepath.Join(dir, "api.sock")
-	l, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return serveAPI(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		if r.Method != http.MethodGet || r.URL.Path != "/v1/journal" {
 			w.WriteHeader(http.StatusNotFound)
@@ -38,10 +26,7 @@ func journalAPI(t *testing.T, es []engine.JournalEntry) string {
 			return
 		}
 		_ = json.NewEncoder(w).Encode(es)
-	})}
-	go srv.Serve(l)
-	t.Cleanup(func() { srv.Close() })
-	return sock
+	})
 }
 
 func hexDigest(s string) string {

@@ -10,13 +10,11 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
-	"strings"
 	"syscall"
-	"unicode"
-	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/cutover/cutover/cutover/runbook"
 	"github.com/cutover/cutover/cutover/runbook/strict"
 	"github.com/cutover/cutover/internal/redact"
 )
@@ -111,24 +109,14 @@ func parseConfig(file string, data []byte) (config, strict.Positions, error) {
 	return c, d.Pos, nil
 }
 
-// checkTenant returns a message when s is neither AnyTenant nor a name an
-// inventory may give a tenant: one to 64 letters, digits, spaces, '-', '_'
-// or '.' (the inventory's rule, runbooks/README.md).
+// checkTenant returns a message when s is neither AnyTenant nor a name the
+// inventory may give a tenant (runbook.CheckTenant).
 func checkTenant(s string) string {
-	switch {
-	case s == AnyTenant:
+	if s == AnyTenant {
 		return ""
-	case s == "":
-		return "a tenant name is required"
-	case !utf8.ValidString(s):
-		return "not valid UTF-8 (save the file as UTF-8)"
-	case utf8.RuneCountInString(s) > 64:
-		return "longer than 64 characters"
 	}
-	for _, r := range s {
-		if !unicode.IsLetter(r) && !unicode.IsDigit(r) && !strings.ContainsRune(" -_.", r) {
-			return `a tenant name uses letters, digits, spaces, '-', '_' or '.' ("*": every other tenant)`
-		}
+	if msg := runbook.CheckTenant(s); msg != "" {
+		return "tenant name: " + msg + ` ("*" routes every other tenant)`
 	}
 	return ""
 }

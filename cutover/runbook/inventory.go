@@ -726,7 +726,7 @@ func buildInventory(inv *Inventory, rows []rawRow, p *problems) {
 			p.Add(file, r.line, "address", r.address, "%s", msg)
 			ok = false
 		}
-		if msg := checkTenant(r.tenant); msg != "" {
+		if msg := CheckTenant(r.tenant); msg != "" {
 			p.Add(file, r.line, "tenant", r.tenant, "%s", msg)
 			ok = false
 		}
@@ -901,9 +901,9 @@ func checkName(s string) string {
 	return ""
 }
 
-// checkTenant returns a message when s is not a usable tenant name: one to
-// 64 letters, digits, spaces, '-', '_' or '.'.
-func checkTenant(s string) string {
+// CheckTenant returns a message when s is not a usable tenant name: one to
+// 64 letters, digits, spaces, '-', '_' or '.'; "" when it is.
+func CheckTenant(s string) string {
 	switch {
 	case s == "":
 		return "required"

@@ -130,7 +130,7 @@ func (rb *Runbook) check(p *problems) {
 	seenTenant := map[string]int{}
 	for i, t := range rb.Tenants {
 		path := fmt.Sprintf("tenants[%d]", i)
-		if msg := checkTenant(t); msg != "" {
+		if msg := CheckTenant(t); msg != "" {
 			bad(path, t, "%s", msg)
 		} else if j, dup := seenTenant[t]; dup {
 			bad(path, t, "listed twice (also tenants[%d])", j)

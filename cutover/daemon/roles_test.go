@@ -4,15 +4,22 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/user"
+	"runtime"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/rs/zerolog"
 
 	"github.com/cutover/cutover/cutover/daemon/client"
+	"github.com/cutover/cutover/internal/logcheck"
 )
 
 // TestRoles: with an operator group, root and the group's members change
@@ -105,5 +112,94 @@ func TestRolesOff(t *testing.T) {
 	}
 	if rl, err := newRoles("root"); err != nil || rl.gid != 0 || !slices.Equal([]string{rl.group}, []string{"root"}) {
 		t.Errorf("newRoles(root) = %+v, %v", rl, err)
+	}
+}
+
+// dialAs connects to the unix socket sock from an OS thread whose
+// effective user and group are uid and gid, so that the daemon's
+// SO_PEERCRED sees that user; the connection then serves any goroutine.
+// It needs root; the thread is never given back.
+func dialAs(t *testing.T, sock string, uid, gid int) net.Conn {
+	t.Helper()
+	type dialed struct {
+		c   net.Conn
+		err error
+	}
+	ch := make(chan dialed, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread exits with this goroutine
+		// Raw syscalls change this thread's credentials only (Go's own
+		// Setresuid would change every thread of the test).
+		if _, _, e := syscall.RawSyscall(syscall.SYS_SETRESGID, uintptr(gid), uintptr(gid), ^uintptr(0)); e != 0 {
+			ch <- dialed{err: fmt.Errorf("setresgid: %w", e)}
+			return
+		}
+		if _, _, e := syscall.RawSyscall(syscall.SYS_SETRESUID, uintptr(uid), uintptr(uid), ^uintptr(0)); e != 0 {
+			ch <- dialed{err: fmt.Errorf("setresuid: %w", e)}
+			return
+		}
+		c, err := net.DialUnix("unix", nil, &net.UnixAddr{Name: sock, Net: "unix"})
+		ch <- dialed{c, err}
+	}()
+	d := <-ch
+	if d.err != nil {
+		t.Fatalf("connect as %d: %v", uid, d.err)
+	}
+	t.Cleanup(func() { d.c.Close() })
+	return d.c
+}
+
+// TestDaemonRolesPeerCred: a daemon with --operator-group root refuses a
+// command from user nobody, as the kernel names the peer (whatever the
+// client claims), and serves it status; root's command goes through.
+func TestDaemonRolesPeerCred(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: the test connects as user nobody")
+	}
+	dir, err := os.MkdirTemp("", "cutover-roles") // nobody must reach the socket: not t.TempDir (0700)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	h := openDaemonConfig(t, Config{StateDir: dir, Backends: &FakeBackends{}, Log: zerolog.New(logcheck.Writer(t)), OperatorGroup: "root"})
+	defer h.stop()
+	sock := h.cl.Socket
+	if err := os.Chmod(sock, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	nobody := func() *http.Client {
+		c := dialAs(t, sock, 65534, 65534)
+		return &http.Client{Transport: &http.Transport{DialContext: func(context.Context, string, string) (net.Conn, error) { return c, nil }}}
+	}
+	resp, err := nobody().Post("http://cutover/v1/pause", "application/json", strings.NewReader(`{"operator":"root"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var eb client.ErrorBody
+	_ = json.NewDecoder(resp.Body).Decode(&eb)
+	resp.Body.Close()
+	name := "65534"
+	if u, err := user.LookupId(name); err == nil {
+		name = u.Username
+	}
+	want := `pause: refused: ` + name + ` may observe (status, report, watch) but not change the run: that takes membership of the unix group "root"`
+	if resp.StatusCode != http.StatusForbidden || eb.Error != want {
+		t.Errorf("nobody's pause: %d %q, want 403 %q", resp.StatusCode, eb.Error, want)
+	}
+	resp, err = nobody().Get("http://cutover/v1/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("nobody's status: %d", resp.StatusCode)
+	}
+	// Root operates: the pause reaches the engine (which has no run).
+	err = h.cl.Pause(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "no run") {
+		t.Errorf("root's pause: %v, want the engine's answer that there is no run", err)
 	}
 }

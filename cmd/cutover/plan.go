@@ -168,6 +168,10 @@ func writeCalendars(a *app, s *schedule.Schedule, dir string) error {
 	for i, f := range files {
 		names[i] = filepath.Base(f)
 	}
-	_, err = fmt.Fprintf(a.out, "wrote %d calendars to %s: %s\ntimes %s\n", len(files), dir, strings.Join(names, ", "), s.Times)
+	noun := "calendars"
+	if len(files) == 1 {
+		noun = "calendar"
+	}
+	_, err = fmt.Fprintf(a.out, "wrote %d %s to %s: %s\ntimes %s\n", len(files), noun, dir, strings.Join(names, ", "), s.Times)
 	return err
 }

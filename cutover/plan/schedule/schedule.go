@@ -310,5 +310,11 @@ func (s *Schedule) GoPoints() string {
 	if len(parts) == 0 {
 		return ""
 	}
-	return "the run waits for a person's go at " + strings.Join(parts, ", ") + "; the times assume each is answered at once, and a later answer shifts every batch after it"
+	line := "the run waits for a person's go at " + strings.Join(parts, ", ") + "; the times assume each is answered at once, and a later answer shifts every batch after it"
+	if hold := s.Plan.Runbook.Hold; hold > 0 {
+		// The hold between batches runs while the run waits: an answer
+		// within it delays nothing.
+		line += fmt.Sprintf(" (once a batch has moved, by the delay less the %s hold that runs meanwhile)", hold)
+	}
+	return line
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/cutover/cutover/cutover/engine"
 	"github.com/cutover/cutover/cutover/notify"
 	"github.com/cutover/cutover/cutover/plan"
+	"github.com/cutover/cutover/internal/words"
 )
 
 // Tenant notices: each tenant hears about the batches that hold its VMs
@@ -247,12 +248,12 @@ func (t *tenants) end(st *engine.RunState, at time.Time) {
 		var msg string
 		switch {
 		case len(atSource) == 0:
-			msg = fmt.Sprintf("the run ended (%s): the traffic of all %s is at %s", outcome, vmsCount(total), st.Target)
+			msg = fmt.Sprintf("the run ended (%s): the traffic of all %s is at %s", outcome, words.Plural(total, "VM"), st.Target)
 		case atTarget == 0:
 			msg = fmt.Sprintf("the run ended (%s): the traffic of all %s is at %s", outcome, vmsText(atSource), st.Source)
 		default:
 			msg = fmt.Sprintf("the run ended (%s): the traffic of %s is at %s, of %s at %s",
-				outcome, vmsCount(atTarget), st.Target, vmsText(atSource), st.Source)
+				outcome, words.Plural(atTarget, "VM"), st.Target, vmsText(atSource), st.Source)
 		}
 		t.router.Notify(notify.Notice{Kind: notify.RunEnd, Tenant: tenant, Run: st.RunID, Runbook: ix.runbook,
 			VMs: atSource, Count: total, End: &notify.EndCount{AtTarget: atTarget, AtSource: len(atSource), Outcome: string(outcome)},
@@ -312,14 +313,7 @@ func vmsText(vms []string) string {
 	if len(vms) > maxNamed {
 		named, more = vms[:maxNamed], fmt.Sprintf(" and %d more", len(vms)-maxNamed)
 	}
-	return fmt.Sprintf("%s (%s%s)", vmsCount(len(vms)), strings.Join(named, ", "), more)
-}
-
-func vmsCount(n int) string {
-	if n == 1 {
-		return "1 VM"
-	}
-	return fmt.Sprintf("%d VMs", n)
+	return fmt.Sprintf("%s (%s%s)", words.Plural(len(vms), "VM"), strings.Join(named, ", "), more)
 }
 
 // noticeRecorder is the engine's journal when tenants hear of the run:

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/cutover/cutover/cutover/engine"
+	"github.com/cutover/cutover/internal/words"
 )
 
 // A duration differs from the rehearsal's when the longer of the two is
@@ -271,7 +272,7 @@ const maxRenamed = 3
 func batchListSentence(night, rh *Report) string {
 	var parts []string
 	if n, r := len(night.Batches), len(rh.Batches); n != r {
-		parts = append(parts, fmt.Sprintf("%s tonight, %d at the rehearsal", batches(n), r))
+		parts = append(parts, fmt.Sprintf("%s tonight, %d at the rehearsal", words.Plural(n, "batch"), r))
 	}
 	var renamed []string
 	for i := range min(len(night.Batches), len(rh.Batches)) {
@@ -294,7 +295,7 @@ func (c *Comparison) runNotes() {
 		add(outcomeSentence(t.Outcome, r.Outcome))
 	}
 	if t.Committed != r.Committed {
-		add(fmt.Sprintf("%d of %s committed tonight, %d of %d at the rehearsal", t.Committed, batches(t.Batches), r.Committed, r.Batches))
+		add(fmt.Sprintf("%d of %s committed tonight, %d of %d at the rehearsal", t.Committed, words.Plural(t.Batches, "batch"), r.Committed, r.Batches))
 	}
 	if t.RolledBack != r.RolledBack {
 		add(countSentence("rolled back", t.RolledBack, r.RolledBack))
@@ -388,7 +389,7 @@ func batchNotes(t, r *BatchSide) []string {
 	if t.FailedRounds != r.FailedRounds {
 		add("%s", failedSentence("gate round", t.FailedRounds, t.FirstFailure, r.FailedRounds, r.FirstFailure))
 	} else if t.GateRounds != r.GateRounds && moved {
-		add("%s tonight, %d at the rehearsal", plural(t.GateRounds, "gate round"), r.GateRounds)
+		add("%s tonight, %d at the rehearsal", words.Plural(t.GateRounds, "gate round"), r.GateRounds)
 	}
 	if t.NotReady != r.NotReady {
 		add("%s", failedSentence("readiness check", t.NotReady, t.FirstNotReady, r.NotReady, r.FirstNotReady))
@@ -433,7 +434,7 @@ func failedSentence(what string, t int, tWhy string, r int, rWhy string) string 
 	if r > 0 {
 		rs = strconv.Itoa(r)
 	}
-	return fmt.Sprintf("%s failed tonight%s, %s at the rehearsal%s", plural(t, what), why(t, tWhy), rs, why(r, rWhy))
+	return fmt.Sprintf("%s failed tonight%s, %s at the rehearsal%s", words.Plural(t, what), why(t, tWhy), rs, why(r, rWhy))
 }
 
 // batchSide sums up one batch of one run.
@@ -565,14 +566,6 @@ func byWhom(by []string) string {
 
 func byList(by []string) string { return strings.Join(by, ", by ") }
 
-// batches is "1 batch", "2 batches".
-func batches(n int) string {
-	if n == 1 {
-		return "1 batch"
-	}
-	return fmt.Sprintf("%d batches", n)
-}
-
 // countSentence says how many batches ended how on each side: "1 batch
 // rolled back tonight, none at the rehearsal", "no batch held … tonight,
 // 2 at the rehearsal".
@@ -584,7 +577,7 @@ func countSentence(how string, t, r int) string {
 	if r > 0 {
 		rs = strconv.Itoa(r)
 	}
-	return fmt.Sprintf("%s %s tonight, %s at the rehearsal", batches(t), how, rs)
+	return fmt.Sprintf("%s %s tonight, %s at the rehearsal", words.Plural(t, "batch"), how, rs)
 }
 
 // placeFaults places the faults the rehearsal injected at its batches.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/cutover/cutover/cutover/engine"
+	"github.com/cutover/cutover/internal/words"
 )
 
 // SVGFile is the name the Markdown report expects the timeline picture
@@ -29,7 +30,7 @@ func (r *Report) Markdown() []byte {
 
 	if len(r.BaselineDown) > 0 {
 		p("\n## VMs down at pre-check\n\n")
-		p("Before any move the pre-check found %s down. A VM down at pre-check moves with its batch: neither the readiness check nor the gates hold a batch for it.\n\n", plural(len(r.BaselineDown), "VM"))
+		p("Before any move the pre-check found %s down. A VM down at pre-check moves with its batch: neither the readiness check nor the gates hold a batch for it.\n\n", words.Plural(len(r.BaselineDown), "VM"))
 		for _, d := range r.BaselineDown {
 			p("- %s\n", mdText(d))
 		}
@@ -219,7 +220,7 @@ func (r *Report) mdBatches(p func(string, ...any)) {
 func (b *Batch) decisionText() string {
 	s := b.decision()
 	if n := len(b.Retries); n > 0 {
-		s = strings.TrimSpace(s + " (after " + plural(n, "retry") + ")")
+		s = strings.TrimSpace(s + " (after " + words.Plural(n, "retry") + ")")
 	}
 	return s
 }
@@ -374,10 +375,10 @@ func (r *Report) mdDiffs(b *bytes.Buffer) {
 // summary sums a diff up in its heading.
 func (d *Diff) summary() string {
 	if d.Kind == DiffLines {
-		return fmt.Sprintf("%s added, %d removed", plural(len(d.Added), "line"), len(d.Removed))
+		return fmt.Sprintf("%s added, %d removed", words.Plural(len(d.Added), "line"), len(d.Removed))
 	}
 	a, rm, k := d.counts()
-	return fmt.Sprintf("before → after, %s added, %d removed, %d kept", plural(a, "element"), rm, k)
+	return fmt.Sprintf("before → after, %s added, %d removed, %d kept", words.Plural(a, "element"), rm, k)
 }
 
 // notes say what a table diff's sides held when they held no table, and

@@ -23,6 +23,7 @@ import (
 
 	"github.com/cutover/cutover/cutover/engine"
 	"github.com/cutover/cutover/cutover/plan"
+	"github.com/cutover/cutover/internal/words"
 )
 
 // Input is what a report is built from. Only Entries is required.
@@ -984,7 +985,7 @@ func (r *Report) planNote() string {
 // journalNote says what the journal digest is over.
 func (r *Report) journalNote() string {
 	j := r.Journal
-	return fmt.Sprintf("SHA-256 over the %s %d to %d as read, %s", plural(j.Records, "journal record"), j.First, j.Last, journalForm)
+	return fmt.Sprintf("SHA-256 over the %s %d to %d as read, %s", words.Plural(j.Records, "journal record"), j.First, j.Last, journalForm)
 }
 
 // JSON returns the report as indented JSON (cutover report -o json).
@@ -1013,17 +1014,6 @@ func stamp(t time.Time) string {
 	return t.UTC().Format("2006-01-02 15:04:05 MST")
 }
 
-// plural is "1 gate", "2 gates", "2 retries".
-func plural(n int, what string) string {
-	switch {
-	case n == 1:
-		return "1 " + what
-	case strings.HasSuffix(what, "ry"):
-		return fmt.Sprintf("%d %sies", n, strings.TrimSuffix(what, "y"))
-	}
-	return fmt.Sprintf("%d %ss", n, what)
-}
-
 // lastGates is the batch's last gate evaluation, if any.
 func (b *Batch) lastGates() (GateRun, bool) {
 	if len(b.Gates) == 0 {
@@ -1043,9 +1033,9 @@ func (b *Batch) gateSummary() string {
 	n := len(g.Verdicts)
 	if g.Pass {
 		if g.Ready {
-			return "ready (" + plural(n, "check") + ")"
+			return "ready (" + words.Plural(n, "check") + ")"
 		}
-		return "pass (" + plural(n, "gate") + ")"
+		return "pass (" + words.Plural(n, "gate") + ")"
 	}
 	var parts []string
 	for _, v := range g.Verdicts {
@@ -1070,7 +1060,7 @@ func (b *Batch) gateSummary() string {
 	}
 	s := "FAIL " + strings.Join(parts, "; ")
 	if len(parts) < n {
-		s += fmt.Sprintf(" (%d of %s)", len(parts), plural(n, "gate"))
+		s += fmt.Sprintf(" (%d of %s)", len(parts), words.Plural(n, "gate"))
 	}
 	return s
 }

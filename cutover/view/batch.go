@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/cutover/cutover/cutover/engine"
+	"github.com/cutover/cutover/internal/words"
 )
 
 // RenderBatch writes, as plain text, all the view knows of one batch of
@@ -44,7 +45,7 @@ func renderBatch(st engine.Status, x engine.BatchState, loc *time.Location) stri
 			fmt.Fprintf(&b, "%-12s %s\n", k, v)
 		}
 	}
-	kv("size", fmt.Sprintf("%s, %s", plural(x.VMs, "VM"), plural(x.Prefixes, "prefix")))
+	kv("size", fmt.Sprintf("%s, %s", words.Plural(x.VMs, "VM"), words.Plural(x.Prefixes, "prefix")))
 	kv("attempts", attemptsText(x))
 	for _, t := range batchTimes(x, loc) {
 		kv(t[0], t[1])
@@ -72,7 +73,7 @@ func attemptsText(x engine.BatchState) string {
 		s += " (never moved)"
 	}
 	if x.Retries > 0 {
-		s += fmt.Sprintf(" (retried %s)", plural(x.Retries, "time"))
+		s += fmt.Sprintf(" (retried %s)", words.Plural(x.Retries, "time"))
 	}
 	return s
 }
@@ -177,15 +178,4 @@ func batchNext(rs *engine.RunState, x engine.BatchState) string {
 		return "cutover resume checks again whether its VMs answer at " + site(rs.Target, "target")
 	}
 	return ""
-}
-
-// plural is "1 VM", "2 VMs", "2 prefixes".
-func plural(n int, word string) string {
-	if n == 1 {
-		return "1 " + word
-	}
-	if strings.HasSuffix(word, "x") {
-		return fmt.Sprintf("%d %ses", n, word)
-	}
-	return fmt.Sprintf("%d %ss", n, word)
 }

@@ -1,4 +1,5 @@
-// Package words writes lists of choices into messages and help texts.
+// Package words writes lists of choices and counted nouns into messages and
+// help texts.
 package words
 
 import "strings"

@@ -17,3 +17,27 @@ func TestOrList(t *testing.T) {
 		}
 	}
 }
+
+func TestPlural(t *testing.T) {
+	for _, tt := range []struct {
+		n    int
+		word string
+		want string
+	}{
+		{1, "VM", "1 VM"},
+		{0, "VM", "0 VMs"},
+		{2, "VM", "2 VMs"},
+		{2, "prefix", "2 prefixes"},
+		{3, "batch", "3 batches"},
+		{2, "address", "2 addresses"},
+		{2, "retry", "2 retries"},
+		{2, "day", "2 days"},
+		{2, "gate round", "2 gate rounds"},
+		{2, "check", "2 checks"},
+		{1, "retry", "1 retry"},
+	} {
+		if got := Plural(tt.n, tt.word); got != tt.want {
+			t.Errorf("Plural(%d, %q) = %q, want %q", tt.n, tt.word, got, tt.want)
+		}
+	}
+}

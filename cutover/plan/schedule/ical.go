@@ -13,6 +13,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/cutover/cutover/internal/words"
 )
 
 // ErrNoStart is returned by WriteICal and WriteICalDir for a schedule
@@ -65,7 +67,7 @@ func (s *Schedule) WriteICal(w io.Writer, t *Tenant) error {
 		if len(p.VMs) == 1 {
 			verb = "moves"
 		}
-		text("SUMMARY", fmt.Sprintf("%s: %s %s to %s (%s, batch %d %s)", t.Name, count(len(p.VMs), "VM"), verb, rb.Move.To, rb.Name, bt.Index, bt.Name))
+		text("SUMMARY", fmt.Sprintf("%s: %s %s to %s (%s, batch %d %s)", t.Name, words.Plural(len(p.VMs), "VM"), verb, rb.Move.To, rb.Name, bt.Index, bt.Name))
 		text("DESCRIPTION", s.eventText(t, p))
 		line("TRANSP", "TRANSPARENT")
 		line("END", "VEVENT")
@@ -83,7 +85,7 @@ func (s *Schedule) eventText(t *Tenant, p *Part) string {
 	rb, bt := s.Plan.Runbook, p.Batch
 	var b strings.Builder
 	fmt.Fprintf(&b, "cutover moves %s (%s) of %s from %s to %s in batch %d %s of %s.\n",
-		count(len(p.VMs), "VM"), count(p.Addresses, "address"), t.Name, rb.Move.From, rb.Move.To, bt.Index, bt.Name, rb.Name)
+		words.Plural(len(p.VMs), "VM"), words.Plural(p.Addresses, "address"), t.Name, rb.Move.From, rb.Move.To, bt.Index, bt.Name, rb.Name)
 	fmt.Fprintf(&b, "Window: %s – %s after the run's start at %s %s, %s.\n",
 		Offset(bt.from()), Offset(bt.to()), s.Start.In(s.Loc).Format(clockLayout), s.zoneName(), s.clockSpan(bt.from(), bt.to()))
 	if bt.Rehearsed > 0 {

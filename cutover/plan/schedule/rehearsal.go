@@ -2,13 +2,13 @@ package schedule
 
 import (
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/cutover/cutover/cutover/engine"
 	"github.com/cutover/cutover/cutover/evidence"
 	"github.com/cutover/cutover/cutover/plan"
 	"github.com/cutover/cutover/cutover/report"
+	"github.com/cutover/cutover/internal/words"
 )
 
 // Evidence is what a store of rehearsal records gave for a plan.
@@ -54,7 +54,7 @@ func ReadEvidence(dir string, pl *plan.Plan) Evidence {
 			failed++
 		}
 	}
-	ev.Why += fmt.Sprintf(" (%s: %d of other bytes, %d failed, %d unreadable)", count(len(all)+len(bad), "record"), other, failed, len(bad))
+	ev.Why += fmt.Sprintf(" (%s: %d of other bytes, %d failed, %d unreadable)", words.Plural(len(all)+len(bad), "record"), other, failed, len(bad))
 	return ev
 }
 
@@ -164,15 +164,4 @@ func offset(rep *report.Report, at time.Time) time.Duration {
 		}
 	}
 	return max(d, 0)
-}
-
-// count is "1 VM", "3 VMs", "2 addresses", "5 batches".
-func count(n int, what string) string {
-	if n == 1 {
-		return "1 " + what
-	}
-	if strings.HasSuffix(what, "s") || strings.HasSuffix(what, "ch") {
-		return fmt.Sprintf("%d %ses", n, what)
-	}
-	return fmt.Sprintf("%d %ss", n, what)
 }

@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/cutover/cutover/cutover/runbook"
+	"github.com/cutover/cutover/internal/words"
 )
 
 // clockLayout is how clock times are written for people; the zone is
@@ -167,7 +168,7 @@ func (s *Schedule) writeHeader(w io.Writer) {
 
 func (s *Schedule) writeTenant(w io.Writer, t *Tenant) {
 	from, to := t.span()
-	fmt.Fprintf(w, "%s: %s, %s, in %s, %s – %s", t.Name, count(t.VMs, "VM"), count(t.Addresses, "address"), count(len(t.Batches), "batch"), Offset(from), Offset(to))
+	fmt.Fprintf(w, "%s: %s, %s, in %s, %s – %s", t.Name, words.Plural(t.VMs, "VM"), words.Plural(t.Addresses, "address"), words.Plural(len(t.Batches), "batch"), Offset(from), Offset(to))
 	if !s.Start.IsZero() {
 		fmt.Fprintf(w, " (%s)", s.clockSpan(from, to))
 	}

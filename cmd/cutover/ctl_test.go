@@ -15,6 +15,7 @@ import (
 	"github.com/cutover/cutover/cutover/engine"
 	"github.com/cutover/cutover/cutover/evidence"
 	"github.com/cutover/cutover/cutover/plan"
+	"github.com/cutover/cutover/cutover/report"
 	"github.com/cutover/cutover/cutover/runbook"
 )
 
@@ -60,8 +61,9 @@ func TestRehearsalLine(t *testing.T) {
 	}
 	empty := filepath.Join(t.TempDir(), "rehearsals")
 	green := t.TempDir()
-	rec := &evidence.Record{Runbook: pl.Runbook.Name, RunbookDigest: pl.Runbook.Digest, InventoryDigest: pl.Inventory.Digest,
-		Rehearsed: time.Date(2026, 12, 1, 22, 10, 0, 0, time.UTC), Green: true, Outcome: engine.OutcomeAllMoved, Took: 108 * time.Second}
+	rec := &evidence.Record{RehearsalRecord: report.RehearsalRecord{Runbook: pl.Runbook.Name, RunbookDigest: pl.Runbook.Digest,
+		InventoryDigest: pl.Inventory.Digest, Rehearsed: time.Date(2026, 12, 1, 22, 10, 0, 0, time.UTC), Green: true,
+		Outcome: engine.OutcomeAllMoved, Took: 108 * time.Second}}
 	if _, err := (evidence.Store{Dir: green}).Write(rec); err != nil {
 		t.Fatal(err)
 	}

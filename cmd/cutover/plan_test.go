@@ -163,8 +163,9 @@ func TestPlanByTenant(t *testing.T) {
 		rep.Batches = append(rep.Batches, report.Batch{Index: i, Name: b.Name, Phase: engine.BatchCommitted,
 			Try: report.Try{Started: at.Add(10 * time.Second), Decided: at.Add(70 * time.Second)}})
 	}
-	if _, err := (evidence.Store{Dir: store}).Write(&evidence.Record{Runbook: pl.Runbook.Name, RunbookDigest: pl.Runbook.Digest,
-		InventoryDigest: pl.Inventory.Digest, Rehearsed: started, Green: true, Outcome: engine.OutcomeAllMoved, Report: rep}); err != nil {
+	if _, err := (evidence.Store{Dir: store}).Write(&evidence.Record{RehearsalRecord: report.RehearsalRecord{Runbook: pl.Runbook.Name,
+		RunbookDigest: pl.Runbook.Digest, InventoryDigest: pl.Inventory.Digest, Rehearsed: started, Green: true,
+		Outcome: engine.OutcomeAllMoved}, Report: rep}); err != nil {
 		t.Fatal(err)
 	}
 	jsonOut, _, _, err := run(t, "plan", helseNord, "--by-tenant", "--evidence-dir", store, "-o", "json", "--start", "2026-12-03T23:00:00+01:00")

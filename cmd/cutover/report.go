@@ -63,7 +63,7 @@ into says so. The SVG picture has no comparison.`,
 				return err
 			}
 			if rehearsed != nil {
-				r.Comparison = report.Compare(r, rehearsed.Report, rehearsed.Compared())
+				r.Comparison = report.Compare(r, rehearsed.Report, rehearsed.RehearsalRecord)
 			}
 			format := a.output()
 			if dir := a.v.GetString("dir"); dir != "" {

@@ -89,9 +89,9 @@ func rehearsalFile(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	file, err := evidence.Store{Dir: t.TempDir()}.Write(&evidence.Record{Runbook: "helse-nord", File: "runbooks/helse-nord/runbook.yaml",
-		RunbookDigest: testRunbookDigest, InventoryDigest: testInventoryDigest, Rehearsed: at, Took: 48 * time.Second,
-		Green: true, Outcome: rep.Outcome, Faults: []string{"vm-down@1"}, Report: rep})
+	file, err := evidence.Store{Dir: t.TempDir()}.Write(&evidence.Record{RehearsalRecord: report.RehearsalRecord{Runbook: "helse-nord",
+		File: "runbooks/helse-nord/runbook.yaml", RunbookDigest: testRunbookDigest, InventoryDigest: testInventoryDigest,
+		Rehearsed: at, Took: 48 * time.Second, Green: true, Outcome: rep.Outcome, Faults: []string{"vm-down@1"}}, Report: rep})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/cutover/cutover/cutover/engine"
 	"github.com/cutover/cutover/cutover/evidence"
 	"github.com/cutover/cutover/cutover/plan"
+	"github.com/cutover/cutover/cutover/report"
 	"github.com/cutover/cutover/internal/logcheck"
 )
 
@@ -87,21 +88,23 @@ func TestRequireRehearsal(t *testing.T) {
 	}{
 		{"no store", func() {}, refused("no rehearsal of daemon-test on record")},
 		{"another runbook's green rehearsal", func() {
-			write(evidence.Record{Runbook: "other", RunbookDigest: other, InventoryDigest: other, Rehearsed: at, Green: true})
+			write(evidence.Record{RehearsalRecord: report.RehearsalRecord{Runbook: "other", RunbookDigest: other, InventoryDigest: other, Rehearsed: at, Green: true}})
 		}, refused("no rehearsal of daemon-test on record")},
 		{"failed rehearsal of these bytes", func() {
-			write(evidence.Record{RunbookDigest: rbDigest, InventoryDigest: invDigest, Rehearsed: at, Outcome: engine.OutcomePartial,
-				Problems: []string{"outcome done; committed [0 2 3]; rolled back [1]; the policy rollback-batch promised every batch committed"}})
+			write(evidence.Record{RehearsalRecord: report.RehearsalRecord{RunbookDigest: rbDigest, InventoryDigest: invDigest, Rehearsed: at,
+				Outcome: engine.OutcomePartial}, Problems: []string{"outcome done; committed [0 2 3]; rolled back [1]; the policy rollback-batch promised every batch committed"}})
 		}, refused("no green rehearsal of daemon-test on record (1 failed); the rehearsal of these bytes on 2026-12-01 22:10 UTC failed: " +
 			"outcome done; committed [0 2 3]; rolled back [1]; the policy rollback-batch promised every batch committed")},
 		{"green rehearsal of another runbook's bytes", func() {
-			write(evidence.Record{RunbookDigest: other, InventoryDigest: invDigest, Rehearsed: at.Add(time.Hour), Green: true, Outcome: engine.OutcomeAllMoved})
+			write(evidence.Record{RehearsalRecord: report.RehearsalRecord{RunbookDigest: other, InventoryDigest: invDigest, Rehearsed: at.Add(time.Hour),
+				Green: true, Outcome: engine.OutcomeAllMoved}})
 		}, refused("last green rehearsal of daemon-test: 2026-12-01 23:10 UTC, its runbook differs: rehearsed sha256 abababababab…, now " +
 			evidence.Short(rbDigest) + "; the rehearsal of these bytes on 2026-12-01 22:10 UTC failed: " +
 			"outcome done; committed [0 2 3]; rolled back [1]; the policy rollback-batch promised every batch committed")},
 		{"green rehearsal of these bytes, then one byte of the inventory changed", func() {
-			write(evidence.Record{RunbookDigest: rbDigest, InventoryDigest: invDigest, Rehearsed: at.Add(2 * time.Hour), Green: true,
-				Outcome: engine.OutcomeAllMoved, Faults: []string{"daemon-kill@2"}, Took: 108 * time.Second})
+			write(evidence.Record{RehearsalRecord: report.RehearsalRecord{RunbookDigest: rbDigest, InventoryDigest: invDigest,
+				Rehearsed: at.Add(2 * time.Hour), Green: true, Outcome: engine.OutcomeAllMoved, Faults: []string{"daemon-kill@2"},
+				Took: 108 * time.Second}})
 			changeByte(t, inv)
 		}, ""},
 	} {

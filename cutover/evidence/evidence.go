@@ -17,9 +17,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"time"
 
-	"github.com/cutover/cutover/cutover/engine"
 	"github.com/cutover/cutover/cutover/report"
 )
 
@@ -39,30 +37,16 @@ const MaxRecordSize = 64 << 20
 // one record).
 type Record struct {
 	Version int `json:"version"`
-	// Runbook is the runbook's name (its name: field) and File the path it
-	// was rehearsed from, as given.
-	Runbook string `json:"runbook"`
-	File    string `json:"file,omitempty"`
-	// RunbookDigest and InventoryDigest are the SHA-256 (hex) of the
-	// rehearsed files' bytes: what require_rehearsal compares.
-	RunbookDigest   string `json:"runbook_digest"`
-	InventoryDigest string `json:"inventory_digest"`
-	// Rehearsed is when the rehearsal started; Took how long it took in
-	// all (lab up, run, checks).
-	Rehearsed time.Time     `json:"rehearsed"`
-	Took      time.Duration `json:"took"`
+	// RehearsalRecord is what the record says of the rehearsal beside its
+	// report: which bytes (the digests require_rehearsal compares), when
+	// and how long (lab up, run, checks), green (the run ended as the
+	// runbook's policies promise; a rehearsal that found a problem is
+	// kept too, but never satisfies require_rehearsal), the outcome after
+	// any --retry, and the faults as given to --inject. Its fields are
+	// the record's own in JSON.
+	report.RehearsalRecord
 	// Host is the machine the lab ran on.
 	Host string `json:"host,omitempty"`
-	// Green is set when the run ended as the runbook's policies promise
-	// (the rehearsal's exit status 0, 5 or 6 as expected). A rehearsal
-	// that found a problem is kept too, but never satisfies
-	// require_rehearsal.
-	Green bool `json:"green"`
-	// Outcome is how the rehearsed run ended in the end (after --retry).
-	Outcome engine.Outcome `json:"outcome"`
-	// Faults are the faults injected, as given to --inject
-	// ("daemon-kill@3"); none for a clean rehearsal.
-	Faults []string `json:"faults,omitempty"`
 	// Edges are the lab's edge flavours, one per bgp.peers entry.
 	Edges []string `json:"edges,omitempty"`
 	// Problems are what the rehearsal found wrong (empty when Green).
@@ -75,18 +59,6 @@ type Record struct {
 // Matches reports whether r rehearsed exactly these bytes.
 func (r *Record) Matches(runbookDigest, inventoryDigest string) bool {
 	return r.RunbookDigest == runbookDigest && r.InventoryDigest == inventoryDigest
-}
-
-// String names the record in one line for people: "green rehearsal of
-// helse-nord on 2026-12-01 22:10 UTC (all moved, faults daemon-kill@3,
-// took 1m48s)".
-func (r *Record) String() string { return r.Compared().String() }
-
-// Compared is what a report's comparison shows of the record.
-func (r *Record) Compared() report.RehearsalRecord {
-	return report.RehearsalRecord{Runbook: r.Runbook, File: r.File, RunbookDigest: r.RunbookDigest,
-		InventoryDigest: r.InventoryDigest, Rehearsed: r.Rehearsed, Took: r.Took, Green: r.Green,
-		Outcome: r.Outcome, Faults: r.Faults}
 }
 
 // check refuses a record that cannot be what a rehearsal wrote.

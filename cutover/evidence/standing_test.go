@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/cutover/cutover/cutover/engine"
+	"github.com/cutover/cutover/cutover/report"
 )
 
 var (
@@ -33,8 +34,8 @@ func rec(name, rb, inv string, hours int, green bool, problems ...string) *Recor
 	if !green {
 		o = engine.OutcomePartial
 	}
-	return &Record{Runbook: name, RunbookDigest: rb, InventoryDigest: inv, Rehearsed: at.Add(time.Duration(hours) * time.Hour),
-		Green: green, Outcome: o, Problems: problems}
+	return &Record{RehearsalRecord: report.RehearsalRecord{Runbook: name, RunbookDigest: rb, InventoryDigest: inv,
+		Rehearsed: at.Add(time.Duration(hours) * time.Hour), Green: green, Outcome: o}, Problems: problems}
 }
 
 // TestLookup reads a store for one runbook's bytes: the newest green

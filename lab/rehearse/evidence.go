@@ -8,6 +8,7 @@ import (
 
 	"github.com/cutover/cutover/cutover/evidence"
 	"github.com/cutover/cutover/cutover/plan"
+	"github.com/cutover/cutover/cutover/report"
 )
 
 // EvidenceFile is the name of the copy of a step's record in its report
@@ -32,10 +33,11 @@ type stepRecord struct {
 // the step (not of the run the record tells about).
 func (s *stepRecord) record(host string, edges []string) *evidence.Record {
 	res := s.res
-	rec := &evidence.Record{Version: evidence.Version, Runbook: s.pl.Runbook.Name, File: s.o.Runbook,
+	rec := &evidence.Record{Version: evidence.Version, RehearsalRecord: report.RehearsalRecord{
+		Runbook: s.pl.Runbook.Name, File: s.o.Runbook,
 		RunbookDigest: s.pl.Runbook.Digest, InventoryDigest: s.pl.Inventory.Digest,
-		Rehearsed: s.began.UTC(), Took: res.Took, Host: host, Green: res.OK, Outcome: res.FinalOutcome(),
-		Edges: edges, Problems: slices.Clone(res.Problems)}
+		Rehearsed: s.began.UTC(), Took: res.Took, Green: res.OK, Outcome: res.FinalOutcome()},
+		Host: host, Edges: edges, Problems: slices.Clone(res.Problems)}
 	for _, f := range s.o.Faults {
 		rec.Faults = append(rec.Faults, f.String())
 	}

@@ -86,9 +86,9 @@ func record(pl *plan.Plan, day int, batches []timing, waits ...report.Wait) *evi
 		}
 		rep.Batches = append(rep.Batches, rb)
 	}
-	return &evidence.Record{Version: evidence.Version, Runbook: pl.Runbook.Name, File: pl.Runbook.File,
-		RunbookDigest: pl.Runbook.Digest, InventoryDigest: pl.Inventory.Digest,
-		Rehearsed: started, Took: 5 * time.Minute, Green: true, Outcome: engine.OutcomeAllMoved, Report: rep}
+	return &evidence.Record{Version: evidence.Version, RehearsalRecord: report.RehearsalRecord{Runbook: pl.Runbook.Name,
+		File: pl.Runbook.File, RunbookDigest: pl.Runbook.Digest, InventoryDigest: pl.Inventory.Digest,
+		Rehearsed: started, Took: 5 * time.Minute, Green: true, Outcome: engine.OutcomeAllMoved}, Report: rep}
 }
 
 // wait is a wait at a go/no-go point, in seconds from the run's start.

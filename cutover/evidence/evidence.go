@@ -219,52 +219,6 @@ func (s Store) All() ([]*Record, []string, error) {
 	return out, bad, nil
 }
 
-// LastGreen returns the newest green rehearsal of exactly these bytes;
-// nil when there is none.
-func (s Store) LastGreen(runbookDigest, inventoryDigest string) (*Record, error) {
-	all, _, err := s.All()
-	if err != nil {
-		return nil, err
-	}
-	for _, r := range all {
-		if r.Green && r.Matches(runbookDigest, inventoryDigest) {
-			return r, nil
-		}
-	}
-	return nil, nil
-}
-
-// Greens returns every green rehearsal of exactly these bytes, newest
-// first: their spread is what a schedule can promise.
-func (s Store) Greens(runbookDigest, inventoryDigest string) ([]*Record, error) {
-	all, _, err := s.All()
-	if err != nil {
-		return nil, err
-	}
-	var out []*Record
-	for _, r := range all {
-		if r.Green && r.Matches(runbookDigest, inventoryDigest) {
-			out = append(out, r)
-		}
-	}
-	return out, nil
-}
-
-// LastOf returns the newest green rehearsal of a runbook of this name,
-// whatever its bytes: what a refusal compares the night's digests with.
-func (s Store) LastOf(runbook string) (*Record, error) {
-	all, _, err := s.All()
-	if err != nil {
-		return nil, err
-	}
-	for _, r := range all {
-		if r.Green && r.Runbook == runbook {
-			return r, nil
-		}
-	}
-	return nil, nil
-}
-
 // Differs names which of the two digests differ from r's: "runbook",
 // "inventory", "runbook and inventory", or "" when r matches.
 func (r *Record) Differs(runbookDigest, inventoryDigest string) string {

@@ -89,9 +89,9 @@ func TestWriteRecords(t *testing.T) {
 	if copy, err := evidence.Load(beside); err != nil || copy.String() != want || !slices.Contains(green.Reports, beside) {
 		t.Errorf("evidence.json beside the report: %v, %v; reports %q", copy, err, green.Reports)
 	}
-	last, err := evidence.Store{Dir: store}.LastGreen(pl.Runbook.Digest, pl.Inventory.Digest)
-	if err != nil || last == nil || !last.Rehearsed.Equal(began) {
-		t.Errorf("LastGreen = %v, %v: want the green step's record, not the later failed one", last, err)
+	st, err := evidence.Store{Dir: store}.Lookup(pl.Runbook.Name, pl.Runbook.Digest, pl.Inventory.Digest)
+	if err != nil || st.Green == nil || !st.Green.Rehearsed.Equal(began) {
+		t.Errorf("Lookup = %+v, %v: want the green step's record, not the later failed one", st, err)
 	}
 	bad, err := evidence.Load(failed.Evidence)
 	if err != nil || bad.Green || bad.Report != nil || !slices.Equal(bad.Problems, failed.Problems) {
@@ -114,15 +114,15 @@ func TestWriteRecords(t *testing.T) {
 
 // checkRecord checks the record a rehearsal of runbook left in the store
 // dir: green, of the rehearsed bytes, with the faults as given and the
-// run's report; it is what LastGreen finds.
+// run's report; it is the green rehearsal Lookup finds.
 func checkRecord(t *testing.T, dir string, res *Result, runbook string, faults ...string) {
 	t.Helper()
 	pl, _, err := plan.Load(runbook)
 	if err != nil {
 		t.Fatal(err)
 	}
-	last, err := evidence.Store{Dir: dir}.LastGreen(pl.Runbook.Digest, pl.Inventory.Digest)
-	if err != nil || last == nil {
+	st, err := evidence.Store{Dir: dir}.Lookup(pl.Runbook.Name, pl.Runbook.Digest, pl.Inventory.Digest)
+	if err != nil || st.Green == nil {
 		t.Fatalf("no green record of %s in %s (%v); the rehearsal's: %q", runbook, dir, err, res.Evidence)
 	}
 	rec, err := evidence.Load(res.Evidence)
@@ -133,7 +133,7 @@ func checkRecord(t *testing.T, dir string, res *Result, runbook string, faults .
 	if rec.Report != nil {
 		batches = len(rec.Report.Batches)
 	}
-	if !rec.Rehearsed.Equal(last.Rehearsed) || rec.Outcome != res.FinalOutcome() || !slices.Equal(rec.Faults, faults) ||
+	if !rec.Rehearsed.Equal(st.Green.Rehearsed) || rec.Outcome != res.FinalOutcome() || !slices.Equal(rec.Faults, faults) ||
 		batches != len(pl.Batches) || len(rec.Edges) == 0 || rec.Took != res.Took {
 		t.Errorf("record %s: %s, faults %q, edges %q, %d batches in its report; want outcome %s, faults %q, %d batches",
 			res.Evidence, rec, rec.Faults, rec.Edges, batches, res.FinalOutcome(), faults, len(pl.Batches))

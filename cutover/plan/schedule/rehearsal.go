@@ -29,30 +29,30 @@ type Evidence struct {
 func ReadEvidence(dir string, pl *plan.Plan) Evidence {
 	ev := Evidence{Dir: dir}
 	rbd, invd := pl.Runbook.Digest, pl.Inventory.Digest
-	store := evidence.Store{Dir: dir}
-	recs, err := store.Greens(rbd, invd)
+	all, bad, err := evidence.Store{Dir: dir}.All()
 	if err != nil {
 		ev.Why = fmt.Sprintf("cannot read the rehearsal records: %v", err)
 		return ev
 	}
-	if len(recs) > 0 {
-		ev.Records = recs
+	var other, failed int
+	for _, r := range all { // newest first, as the store gives them
+		switch {
+		case !r.Matches(rbd, invd):
+			other++
+		case !r.Green:
+			failed++
+		default:
+			ev.Records = append(ev.Records, r)
+		}
+	}
+	if len(ev.Records) > 0 {
 		return ev
 	}
 	// Say what the store holds instead, so that a rehearsal of an older
 	// inventory is not a mystery.
 	ev.Why = "no rehearsal of these bytes in " + dir
-	all, bad, err := store.All()
-	if err != nil || len(all)+len(bad) == 0 {
+	if len(all)+len(bad) == 0 {
 		return ev
-	}
-	var other, failed int
-	for _, r := range all {
-		if !r.Matches(rbd, invd) {
-			other++
-		} else if !r.Green {
-			failed++
-		}
 	}
 	ev.Why += fmt.Sprintf(" (%s: %d of other bytes, %d failed, %d unreadable)", words.Plural(len(all)+len(bad), "record"), other, failed, len(bad))
 	return ev

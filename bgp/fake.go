@@ -31,6 +31,7 @@ type Fake struct {
 	setErr    error
 	accErr    error
 	closed    bool
+	onSet     func([]Route)
 }
 
 var _ Speaker = (*Fake)(nil)
@@ -129,10 +130,25 @@ func (f *Fake) Closed() bool {
 	return f.closed
 }
 
+// OnSet makes every later Set call hook with the desired routes first,
+// outside the Fake's lock (a hook may block, to hold a Set in flight);
+// nil removes it.
+func (f *Fake) OnSet(hook func([]Route)) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.onSet = hook
+}
+
 // Set implements Speaker.
 func (f *Fake) Set(ctx context.Context, desired []Route) error {
 	if err := ctx.Err(); err != nil {
 		return err
+	}
+	f.mu.Lock()
+	hook := f.onSet
+	f.mu.Unlock()
+	if hook != nil {
+		hook(desired)
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()

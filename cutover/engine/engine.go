@@ -388,7 +388,8 @@ func (e *Engine) Recover(ctx context.Context) error {
 
 // change applies the moved set to BGP and nft as one change each, with an
 // intent record before and an applied record after. BGP goes first: it is
-// the network's view; nft follows at once. Make-before-break holds at the
+// the network's view; nft follows at once. A rollback applies both at the
+// same time (see below). Make-before-break holds at the
 // peers because the speaker replaces a prefix's path in one UPDATE.
 //
 // A stop (rollback, recovery) changes the network even when the journal
@@ -406,12 +407,31 @@ func (e *Engine) change(ctx context.Context, moved []int, batch int, op, why str
 
 	start := e.now()
 	routes := spec.Routes(moved)
-	var errs []error
-	if err := e.bgp.Set(ctx, routes); err != nil {
-		errs = append(errs, fmt.Errorf("bgp: %w", err))
+	var bgpErr, nftErr error
+	if op == "rollback" {
+		// Back to the source: both halves head for the state the run
+		// started from, so neither waits for the other. In sequence,
+		// the window where BGP and nft disagree (BGP back, nft still
+		// steering to the target) lasts as long as the nft change;
+		// side by side it is shorter, and the brake takes the longer
+		// of the two instead of their sum.
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			nftErr = e.dp.Apply(ctx, spec.Dataplane(moved))
+		}()
+		bgpErr = e.bgp.Set(ctx, routes)
+		<-done
+	} else {
+		bgpErr = e.bgp.Set(ctx, routes)
+		nftErr = e.dp.Apply(ctx, spec.Dataplane(moved))
 	}
-	if err := e.dp.Apply(ctx, spec.Dataplane(moved)); err != nil {
-		errs = append(errs, fmt.Errorf("nft: %w", err))
+	var errs []error
+	if bgpErr != nil {
+		errs = append(errs, fmt.Errorf("bgp: %w", bgpErr))
+	}
+	if nftErr != nil {
+		errs = append(errs, fmt.Errorf("nft: %w", nftErr))
 	}
 	took := e.now().Sub(start)
 	if err := errors.Join(errs...); err != nil {

@@ -23,9 +23,16 @@ type spyDataplane struct {
 	mu    sync.Mutex
 	calls []nft.State
 	fail  error
+	hook  func(nft.State) // called first, outside the lock
 }
 
 func (d *spyDataplane) Apply(_ context.Context, s nft.State) error {
+	d.mu.Lock()
+	hook := d.hook
+	d.mu.Unlock()
+	if hook != nil {
+		hook(s)
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.fail != nil {

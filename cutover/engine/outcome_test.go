@@ -7,6 +7,10 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/cutover/cutover/bgp"
+	"github.com/cutover/cutover/nft"
 )
 
 // readyGate makes batches in notReady fail the readiness check until
@@ -260,4 +264,46 @@ func TestRollbackRecordsWhoAndHowLong(t *testing.T) {
 		t.Errorf("outcome %q, want partial", st.Outcome())
 	}
 	h.checkFold()
+}
+
+// TestRollbackAppliesBGPAndNftTogether holds the rollback's BGP change until
+// its nft change has started and the other way round: a rollback that
+// applied them one after the other would never get past the first.
+func TestRollbackAppliesBGPAndNftTogether(t *testing.T) {
+	h := newHarness(t, 2, RollbackBatch)
+	if err := h.e.Start(h.spec, "nina", false); err != nil {
+		t.Fatal(err)
+	}
+	h.wait("the run to end", ended)
+	bgpIn, nftIn := make(chan struct{}), make(chan struct{})
+	var mu sync.Mutex
+	var problems []string
+	meet := func(mine, theirs chan struct{}, what string) {
+		close(mine)
+		select {
+		case <-theirs:
+		case <-time.After(10 * time.Second):
+			mu.Lock()
+			problems = append(problems, what+" waited 10s for the other half of the rollback")
+			mu.Unlock()
+		}
+	}
+	h.sp.OnSet(func([]bgp.Route) { meet(bgpIn, nftIn, "bgp") })
+	h.dp.mu.Lock()
+	h.dp.hook = func(nft.State) { meet(nftIn, bgpIn, "nft") }
+	h.dp.mu.Unlock()
+	if err := h.e.Rollback(context.Background(), AllBatches(), "olga"); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(problems) > 0 {
+		t.Fatal(strings.Join(problems, "; "))
+	}
+	if got := h.sp.Announced(); len(got) != 0 {
+		t.Errorf("announced after rollback --all: %v", got)
+	}
+	if got := h.dp.moved(); len(got[len(got)-1]) != 0 {
+		t.Errorf("nft moved after rollback --all: %v", got[len(got)-1])
+	}
 }

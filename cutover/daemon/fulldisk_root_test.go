@@ -93,6 +93,7 @@ func (h *daemonHarness) checkFold() {
 	if err != nil {
 		h.t.Fatal(err)
 	}
+	got.Baseline = nil // the API carries the count (BaselineHealthy), not the names
 	if want := h.status().State; !reflect.DeepEqual(got, want) {
 		h.t.Errorf("fold of the journal differs from the state:\nfold  %+v\nstate %+v", got, want)
 	}

@@ -170,12 +170,16 @@ type RunState struct {
 	// the peers and the kernel may already hold.
 	Intent []int `json:"intent,omitempty"`
 	// Baseline holds the names of the VMs that were healthy at pre-check,
-	// BaselineDown those probed and found down then.
-	Baseline     []string  `json:"baseline,omitempty"`
-	BaselineDown []string  `json:"baseline_down,omitempty"`
-	Started      time.Time `json:"started,omitzero"`
-	Ended        time.Time `json:"ended,omitzero"`
-	Result       string    `json:"result,omitempty"`
+	// BaselineDown those probed and found down then. The healthy names
+	// stay in the daemon (the gates judge against them): the API says how
+	// many there are (BaselineHealthy), so that a status poll of a run of
+	// 50,000 VMs does not carry 50,000 names.
+	Baseline        []string  `json:"-"`
+	BaselineHealthy int       `json:"baseline_healthy,omitempty"`
+	BaselineDown    []string  `json:"baseline_down,omitempty"`
+	Started         time.Time `json:"started,omitzero"`
+	Ended           time.Time `json:"ended,omitzero"`
+	Result          string    `json:"result,omitempty"`
 }
 
 // Record types of the journal; the payload of each is the *Record type of
@@ -399,7 +403,7 @@ func (s *RunState) fold(typ string, at time.Time, rec Record) error {
 			RunbookDigest: r.RunbookDigest, InventoryDigest: r.InventoryDigest,
 			AutoConfirm: r.AutoConfirm, Phase: PhasePrechecking, Batches: slices.Clone(r.Batches), Started: at, Applied: applied}
 	case BaselineRecord:
-		s.Baseline, s.BaselineDown = r.Healthy, r.Down
+		s.Baseline, s.BaselineDown, s.BaselineHealthy = slices.Clip(r.Healthy), slices.Clip(r.Down), len(r.Healthy)
 	case PhaseRecord:
 		s.Phase, s.Pause, s.Confirm, s.ConfirmOperators, s.Step = r.Phase, r.Pause, r.Confirm, r.Operators, r.Step
 		if r.Phase == PhaseDone || r.Phase == PhaseAborted {
@@ -566,8 +570,8 @@ func (s *RunState) clone() RunState {
 	c.Confirmed = slices.Clone(s.Confirmed)
 	c.Applied = slices.Clone(s.Applied)
 	c.Intent = slices.Clone(s.Intent)
-	c.Baseline = slices.Clone(s.Baseline)
-	c.BaselineDown = slices.Clone(s.BaselineDown)
+	// Baseline and BaselineDown are shared: they are replaced whole,
+	// never changed in place, and clipped so that an append copies.
 	return c
 }
 

@@ -62,10 +62,25 @@ func readRouting(h *netlink.Handle, priority int, tables []int) (kernelRouting, 
 			tables = append(tables, r.Table)
 		}
 	}
+	// Only the steering tables are read. Without strict checking the
+	// kernel answers a route dump with every route of every table and
+	// the library drops what does not match: on an edge or gateway that
+	// carries the moved prefixes, tens of thousands of routes parsed and
+	// dropped for each change. Kernels before 4.20 do not know the option
+	// and dump everything, which is slower but still correct. It is off
+	// again afterwards: the library's rule dump request does not pass the
+	// kernel's strict check.
+	if err := h.SetStrictCheck(true); err != nil && !errors.Is(err, unix.ENOPROTOOPT) {
+		return k, fmt.Errorf("route netlink: set NETLINK_GET_STRICT_CHK: %w", err)
+	}
+	defer func() { _ = h.SetStrictCheck(false) }()
 	slices.Sort(tables)
 	for _, t := range slices.Compact(tables) {
 		for _, fam := range families() {
 			routes, err := h.RouteListFiltered(fam, &netlink.Route{Table: t}, netlink.RT_FILTER_TABLE)
+			if errors.Is(err, unix.ENOENT) {
+				continue // strict: a table that does not exist (yet) has no routes
+			}
 			if err != nil {
 				return k, fmt.Errorf("list routes of table %d: %w", t, err)
 			}

@@ -80,9 +80,10 @@ type speaker struct {
 	api    *apiSocket         // GoBGP's gRPC API, for AddPathStream
 	cancel context.CancelFunc // stops the peer watcher
 
-	mu        sync.Mutex // serialises Set and Close; guards enc and announced
+	mu        sync.Mutex // serialises Set and Close; guards enc, announced and epoch
 	enc       *encoder
-	announced map[netip.Prefix]bgp.Route // what GoBGP holds, updated per batch
+	announced map[netip.Prefix]entry // what GoBGP holds, updated per batch
+	epoch     uint32                 // counts Sets, to mark what a Set still wants
 	peering   atomic.Bool                // peers added (by the first Set)
 	closed    atomic.Bool
 
@@ -140,7 +141,7 @@ func New(ctx context.Context, cfg bgp.Config, log zerolog.Logger) (bgp.Speaker, 
 	go srv.Serve()
 	s := &speaker{
 		cfg: cfg, log: log, srv: srv, api: sock, enc: newEncoder(cfg.LocalAS),
-		announced: map[netip.Prefix]bgp.Route{}, mirror: map[netip.Addr]map[netip.Prefix]bgp.Held{},
+		announced: map[netip.Prefix]entry{}, mirror: map[netip.Addr]map[netip.Prefix]bgp.Held{},
 		sent: map[netip.Addr]sentMark{}, updatesBefore: map[netip.Addr]uint64{},
 	}
 	for _, p := range cfg.Peers {
@@ -234,24 +235,32 @@ func (s *speaker) Set(ctx context.Context, desired []bgp.Route) error {
 		return bgp.ErrClosed
 	}
 	start := time.Now()
-	want := make(map[netip.Prefix]bgp.Route, len(desired))
-	var add []bgp.Route
-	for _, r := range desired {
-		want[r.Prefix] = r
-		if old, ok := s.announced[r.Prefix]; !ok || !sameRoute(old, r) {
-			add = append(add, r)
-		}
-	}
-	var del []bgp.Route
-	for p, r := range s.announced {
-		if _, ok := want[p]; !ok {
-			del = append(del, r)
-		}
-	}
+	// Mark every announced prefix that is still wanted with this Set's
+	// epoch; what is left unmarked is withdrawn. CheckRoutes refused
+	// duplicate prefixes.
+	s.epoch++
+	var add []change
 	changed := 0
-	for _, r := range add {
-		if _, ok := s.announced[r.Prefix]; ok {
+	for _, r := range desired {
+		id, err := s.enc.intern(r)
+		if err != nil {
+			return fmt.Errorf("set routes: %w", err)
+		}
+		old, ok := s.announced[r.Prefix]
+		if ok {
+			old.epoch = s.epoch
+			s.announced[r.Prefix] = old
+			if old.id == id {
+				continue
+			}
 			changed++
+		}
+		add = append(add, change{r.Prefix, id})
+	}
+	var del []change
+	for p, e := range s.announced {
+		if e.epoch != s.epoch {
+			del = append(del, change{p, e.id})
 		}
 	}
 	if len(add)+len(del) > 0 {
@@ -305,15 +314,28 @@ func (s *speaker) checkPrepend(rs []bgp.Route) error {
 	return nil
 }
 
-// announceLocked hands new and changed routes to GoBGP, recording each one
-// it accepted in s.announced.
-func (s *speaker) announceLocked(ctx context.Context, rs []bgp.Route) error {
-	return s.sendLocked(ctx, rs, false)
+// entry is an announced prefix: its attributes, and the last Set that
+// wanted it.
+type entry struct {
+	id    attrID
+	epoch uint32
 }
 
-// withdrawLocked withdraws rs, removing each from s.announced.
-func (s *speaker) withdrawLocked(ctx context.Context, rs []bgp.Route) error {
-	return s.sendLocked(ctx, rs, true)
+// change is a prefix to announce with attributes id, or to withdraw.
+type change struct {
+	prefix netip.Prefix
+	id     attrID
+}
+
+// announceLocked hands new and changed routes to GoBGP, recording each one
+// it accepted in s.announced.
+func (s *speaker) announceLocked(ctx context.Context, cs []change) error {
+	return s.sendLocked(ctx, cs, false)
+}
+
+// withdrawLocked withdraws cs, removing each from s.announced.
+func (s *speaker) withdrawLocked(ctx context.Context, cs []change) error {
+	return s.sendLocked(ctx, cs, true)
 }
 
 // Close implements bgp.Speaker.

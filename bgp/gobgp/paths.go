@@ -26,21 +26,40 @@ func familyOf(p netip.Prefix) *api.Family {
 	return familyV6
 }
 
-// sameRoute reports whether a and b would be announced identically.
-func sameRoute(a, b bgp.Route) bool {
-	return a.Prefix == b.Prefix && a.NextHop == b.NextHop && a.LocalPref == b.LocalPref &&
+// sameAttrs reports whether a and b carry the same attributes (all but
+// the prefix).
+func sameAttrs(a, b bgp.Route) bool {
+	return a.NextHop == b.NextHop && a.LocalPref == b.LocalPref &&
 		(a.MED == nil) == (b.MED == nil) && (a.MED == nil || *a.MED == *b.MED) &&
 		slices.Equal(a.Communities, b.Communities) && slices.Equal(a.LargeCommunities, b.LargeCommunities) &&
 		a.Prepend == b.Prepend
 }
 
+// attrID names a distinct attribute set in the encoder's table.
+type attrID uint32
+
+// attrSet is one distinct attribute set: a route without its prefix, and
+// its wire encoding.
+type attrSet struct {
+	route  bgp.Route // Prefix unset
+	pattrs [][]byte
+}
+
 // encoder turns routes into GoBGP API paths in wire format (NlriBinary and
 // PattrsBinary), which GoBGP decodes much faster than protobuf Any
-// attributes. Routes of a batch mostly share their attributes, so each
-// distinct attribute set is encoded once. Not safe for concurrent use.
+// attributes. The routes of a run share a handful of attribute sets (one
+// per site and family), so each set is interned once and a route is held
+// as its prefix and the set's attrID: the speaker's table of 50,000
+// routes costs a map of small values, and diffing compares two numbers.
+// Not safe for concurrent use.
 type encoder struct {
 	localAS uint32
-	attrs   map[attrKey][][]byte
+	ids     map[attrKey]attrID
+	sets    []attrSet
+	// last is the set of the route interned last: consecutive routes
+	// mostly share it, and comparing is cheaper than building a key.
+	last    attrID
+	hasLast bool
 }
 
 // attrKey identifies the attributes of a route other than its prefix.
@@ -50,7 +69,7 @@ type attrKey struct {
 }
 
 func newEncoder(localAS uint32) *encoder {
-	return &encoder{localAS: localAS, attrs: map[attrKey][][]byte{}}
+	return &encoder{localAS: localAS, ids: map[attrKey]attrID{}}
 }
 
 func keyOf(r bgp.Route) attrKey {
@@ -72,23 +91,51 @@ func keyOf(r bgp.Route) attrKey {
 	return attrKey{nextHop: r.NextHop, rest: b.String()}
 }
 
-// path returns the API path that announces r (or withdraws it).
-func (e *encoder) path(r bgp.Route, withdraw bool) (*api.Path, error) {
-	k := keyOf(r)
-	attrs, ok := e.attrs[k]
-	if !ok {
-		var err error
-		if attrs, err = e.encodeAttrs(r); err != nil {
-			return nil, fmt.Errorf("encode attributes of %s: %w", r, err)
-		}
-		e.attrs[k] = attrs
+// intern returns the attrID of r's attributes, encoding them the first
+// time they are seen.
+func (e *encoder) intern(r bgp.Route) (attrID, error) {
+	if e.hasLast && sameAttrs(e.sets[e.last].route, r) {
+		return e.last, nil
 	}
+	k := keyOf(r)
+	id, ok := e.ids[k]
+	if !ok {
+		pattrs, err := e.encodeAttrs(r)
+		if err != nil {
+			return 0, fmt.Errorf("encode attributes of %s: %w", r, err)
+		}
+		a := r
+		a.Prefix = netip.Prefix{}
+		a.Communities = slices.Clone(r.Communities)
+		a.LargeCommunities = slices.Clone(r.LargeCommunities)
+		if r.MED != nil {
+			med := *r.MED
+			a.MED = &med
+		}
+		id = attrID(len(e.sets))
+		e.sets = append(e.sets, attrSet{route: a, pattrs: pattrs})
+		e.ids[k] = id
+	}
+	e.last, e.hasLast = id, true
+	return id, nil
+}
+
+// route returns the route of prefix p with the attributes id.
+func (e *encoder) route(p netip.Prefix, id attrID) bgp.Route {
+	r := e.sets[id].route
+	r.Prefix = p
+	return r
+}
+
+// path returns the API path that announces prefix p with the attributes
+// id (or withdraws it).
+func (e *encoder) path(p netip.Prefix, id attrID, withdraw bool) *api.Path {
 	return &api.Path{
-		Family:       familyOf(r.Prefix),
-		NlriBinary:   nlri(r.Prefix),
-		PattrsBinary: attrs,
+		Family:       familyOf(p),
+		NlriBinary:   nlri(p),
+		PattrsBinary: e.sets[id].pattrs,
 		IsWithdraw:   withdraw,
-	}, nil
+	}
 }
 
 // encodeAttrs encodes ORIGIN IGP, AS_PATH (the local AS Prepend times; the

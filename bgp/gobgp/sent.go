@@ -70,8 +70,8 @@ func (s *speaker) sentView(ctx context.Context, want []bgp.Route, peers []bgp.Pe
 		if pc.Reason == "" {
 			if have == nil {
 				have = make(map[netip.Prefix]bgp.Held, len(s.announced))
-				for p, r := range s.announced {
-					have[p] = bgp.Held{NextHop: r.NextHop, Ours: true}
+				for p, e := range s.announced {
+					have[p] = bgp.Held{NextHop: s.enc.sets[e.id].route.NextHop, Ours: true}
 				}
 			}
 			cmp := bgp.Compare(c.Address, want, have)

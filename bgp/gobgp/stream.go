@@ -12,8 +12,6 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
-
-	"github.com/cutover/cutover/bgp"
 )
 
 // Why a gRPC socket inside an embedded speaker: GoBGP's Go API takes one
@@ -106,33 +104,29 @@ func (a *apiSocket) stream(ctx context.Context, paths []*api.Path) error {
 	return err
 }
 
-// sendLocked announces (or withdraws) rs in batches, one stream call each,
+// sendLocked announces (or withdraws) cs in batches, one stream call each,
 // and records every batch GoBGP took in s.announced, so that an error
 // leaves s.announced equal to what GoBGP holds.
-func (s *speaker) sendLocked(ctx context.Context, rs []bgp.Route, withdraw bool) error {
+func (s *speaker) sendLocked(ctx context.Context, cs []change, withdraw bool) error {
 	verb := "announce"
 	if withdraw {
 		verb = "withdraw"
 	}
-	paths := make([]*api.Path, 0, min(len(rs), batchSize))
-	for start := 0; start < len(rs); start += batchSize {
-		chunk := rs[start:min(start+batchSize, len(rs))]
+	paths := make([]*api.Path, 0, min(len(cs), batchSize))
+	for start := 0; start < len(cs); start += batchSize {
+		chunk := cs[start:min(start+batchSize, len(cs))]
 		paths = paths[:0]
-		for _, r := range chunk {
-			p, err := s.enc.path(r, withdraw)
-			if err != nil {
-				return err
-			}
-			paths = append(paths, p)
+		for _, c := range chunk {
+			paths = append(paths, s.enc.path(c.prefix, c.id, withdraw))
 		}
 		if err := s.api.stream(ctx, paths); err != nil {
-			return fmt.Errorf("%s %d routes (done %d of %d): %w", verb, len(chunk), start, len(rs), err)
+			return fmt.Errorf("%s %d routes (done %d of %d): %w", verb, len(chunk), start, len(cs), err)
 		}
-		for _, r := range chunk {
+		for _, c := range chunk {
 			if withdraw {
-				delete(s.announced, r.Prefix)
+				delete(s.announced, c.prefix)
 			} else {
-				s.announced[r.Prefix] = r
+				s.announced[c.prefix] = entry{id: c.id, epoch: s.epoch}
 			}
 		}
 	}

@@ -87,8 +87,8 @@ func NewSpec(pl *plan.Plan, o SpecOptions) *engine.Spec {
 			}
 		}
 	}
-	all := plan.Targets(pl.Inventory.VMs)
 	sp.Baseline = func(ctx context.Context) (engine.BaselineRecord, error) {
+		all := plan.Targets(pl.Inventory.VMs) // once per run: not kept all night
 		if o.Prober == nil || len(all) == 0 {
 			return engine.BaselineRecord{}, nil
 		}

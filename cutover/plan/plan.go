@@ -29,9 +29,12 @@ type Plan struct {
 	// Digest identifies the runbook and inventory together (SHA-256, hex).
 	Digest string
 
-	target []([]bgp.Route) // per batch: the routes at the target site
-	source []([]bgp.Route) // per batch: the routes at the source (announce_source only)
-	sites  []nft.Site
+	// tgt and src are the sites the routes lead to; src is nil unless
+	// announce_source. Routes are built when asked for, not kept: at
+	// 50,000 VMs a copy per site is megabytes the daemon would hold all
+	// night for what each change rebuilds in a millisecond.
+	tgt, src *runbook.Site
+	sites    []nft.Site
 	peers  []netip.Addr
 }
 
@@ -84,15 +87,9 @@ func New(rb *runbook.Runbook, inv *runbook.Inventory) (*Plan, error) {
 		return nil, err
 	}
 
-	pl.target = make([][]bgp.Route, len(pl.Batches))
+	pl.tgt = tgt
 	if rb.BGP.AnnounceSource {
-		pl.source = make([][]bgp.Route, len(pl.Batches))
-	}
-	for i, b := range pl.Batches {
-		pl.target[i] = routesAt(tgt, b.Prefixes)
-		if pl.source != nil {
-			pl.source[i] = routesAt(src, b.Prefixes)
-		}
+		pl.src = src
 	}
 	for _, s := range []*runbook.Site{src, tgt} {
 		pl.sites = append(pl.sites, nft.Site{Name: s.Name, Mark: s.Steering.Mark, Table: s.Steering.Table,
@@ -313,10 +310,13 @@ func (pl *Plan) placeConfirm() error {
 
 // routesAt returns the routes for prefixes at site s.
 func routesAt(s *runbook.Site, prefixes []netip.Prefix) []bgp.Route {
-	out := make([]bgp.Route, len(prefixes))
-	for i, p := range prefixes {
-		out[i] = bgp.Route{Prefix: p, NextHop: s.NextHop.For(p), LocalPref: s.LocalPref, MED: s.MED,
-			Communities: s.Communities, LargeCommunities: s.LargeCommunities, Prepend: s.Prepend}
+	return appendRoutesAt(make([]bgp.Route, 0, len(prefixes)), s, prefixes)
+}
+
+func appendRoutesAt(out []bgp.Route, s *runbook.Site, prefixes []netip.Prefix) []bgp.Route {
+	for _, p := range prefixes {
+		out = append(out, bgp.Route{Prefix: p, NextHop: s.NextHop.For(p), LocalPref: s.LocalPref, MED: s.MED,
+			Communities: s.Communities, LargeCommunities: s.LargeCommunities, Prepend: s.Prepend})
 	}
 	return out
 }
@@ -349,18 +349,18 @@ func (pl *Plan) movedSet(moved []int) []bool {
 
 func (pl *Plan) routes(moved func(int) bool) []bgp.Route {
 	n := 0
-	for i := range pl.Batches {
-		if moved(i) || pl.source != nil {
-			n += len(pl.target[i])
+	for i, b := range pl.Batches {
+		if moved(i) || pl.src != nil {
+			n += len(b.Prefixes)
 		}
 	}
 	out := make([]bgp.Route, 0, n)
-	for i := range pl.Batches {
+	for i, b := range pl.Batches {
 		switch {
 		case moved(i):
-			out = append(out, pl.target[i]...)
-		case pl.source != nil:
-			out = append(out, pl.source[i]...)
+			out = appendRoutesAt(out, pl.tgt, b.Prefixes)
+		case pl.src != nil:
+			out = appendRoutesAt(out, pl.src, b.Prefixes)
 		}
 	}
 	return out
@@ -420,9 +420,9 @@ func (pl *Plan) Changes(i int) BatchChanges {
 	if i < 0 || i >= len(pl.Batches) {
 		return c
 	}
-	c.Announce = slices.Clone(pl.target[i])
-	if pl.source != nil {
-		c.Replaced = slices.Clone(pl.source[i])
+	c.Announce = routesAt(pl.tgt, pl.Batches[i].Prefixes)
+	if pl.src != nil {
+		c.Replaced = routesAt(pl.src, pl.Batches[i].Prefixes)
 	}
 	if pl.Runbook.Dataplane.Enabled {
 		// Only the batch's elements differ between Dataplane(i) and

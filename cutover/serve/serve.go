@@ -17,6 +17,7 @@ import (
 	"github.com/cutover/cutover/cutover/daemon"
 	"github.com/cutover/cutover/cutover/engine"
 	"github.com/cutover/cutover/internal/fileinfo"
+	"github.com/cutover/cutover/internal/memlimit"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -45,6 +46,9 @@ type Options struct {
 // and on the way out keeps or withdraws the routes.
 func Run(ctx context.Context, o Options, log zerolog.Logger) error {
 	dlog := log.With().Str("component", "daemon").Logger()
+	mctx, stopMem := context.WithCancel(ctx)
+	defer stopMem()
+	go memlimit.Follow(mctx, time.Second)
 	if err := checkStateDir(o.StateDir, os.Geteuid()); err != nil {
 		return err
 	}

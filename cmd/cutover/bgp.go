@@ -114,6 +114,7 @@ func newBenchCmd(a *app) *cobra.Command {
 		Example: `  cutover bench bgp --sizes 2000 --runs 1`,
 	}
 	cmd.AddCommand(newBenchBGPCmd(a))
+	cmd.AddCommand(newBenchRunCmd(a))
 	return cmd
 }
 

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -108,13 +109,6 @@ func siteGateways(l *lab.Lab) []lab.NextHop {
 		gws = append(gws, nh)
 	}
 	return gws
-}
-
-// hostRoutesVia counts the edge's host routes (/32, /128) whose gateway is
-// one of nhs.
-func hostRoutesVia(ctx context.Context, l *lab.Lab, nhs ...lab.NextHop) (int, error) {
-	set, err := hostRoutesSet(ctx, l, nhs...)
-	return len(set), err
 }
 
 // hostRoutesSet is the edge's host routes (/32, /128) whose gateway is one
@@ -297,6 +291,28 @@ func stopLabDaemon(d *labDaemon) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	killPID(d.PID, d.Socket)
+}
+
+// peakRSS is the daemon's peak resident set size in bytes (VmHWM in
+// /proc/<pid>/status), or 0 when it is not running or that cannot be read.
+func (d *labDaemon) peakRSS() int64 {
+	if d == nil || d.PID == 0 || !alive(d.PID, d.Socket) {
+		return 0
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", d.PID))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			if err != nil {
+				return 0
+			}
+			return kb << 10
+		}
+	}
+	return 0
 }
 
 // maxLogProblems is how many bad lines of daemon.log a rehearsal lists.

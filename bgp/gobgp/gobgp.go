@@ -257,18 +257,42 @@ func (s *speaker) Set(ctx context.Context, desired []bgp.Route) error {
 		}
 		add = append(add, change{r.Prefix, id})
 	}
+	// A family none of whose routes is still wanted (rollback --all) is
+	// withdrawn in one call: GoBGP drops its own paths of the family
+	// without 50,000 paths crossing its API.
+	var kept, held [2]int
+	for _, r := range desired {
+		kept[famIndex(r.Prefix)]++
+	}
 	var del []change
 	for p, e := range s.announced {
-		if e.epoch != s.epoch {
+		f := famIndex(p)
+		held[f]++
+		if e.epoch != s.epoch && kept[f] > 0 {
 			del = append(del, change{p, e.id})
 		}
 	}
-	if len(add)+len(del) > 0 {
+	var whole []int
+	for f := range held {
+		if held[f] > 0 && kept[f] == 0 {
+			whole = append(whole, f)
+		}
+	}
+	withdrawn := len(del)
+	for _, f := range whole {
+		withdrawn += held[f]
+	}
+	if len(add)+withdrawn > 0 {
 		s.sentBeforeLocked(ctx)
 		s.gen++
 	}
 	if err := s.announceLocked(ctx, add); err != nil {
 		return fmt.Errorf("set routes: %w", err)
+	}
+	for _, f := range whole {
+		if err := s.withdrawFamilyLocked(ctx, f); err != nil {
+			return fmt.Errorf("set routes: %w", err)
+		}
 	}
 	if err := s.withdrawLocked(ctx, del); err != nil {
 		return fmt.Errorf("set routes: %w", err)
@@ -280,7 +304,7 @@ func (s *speaker) Set(ctx context.Context, desired []bgp.Route) error {
 		s.peering.Store(true)
 	}
 	s.log.Debug().Str("op", "set").Int("prefixes", len(desired)).Int("new", len(add)-changed).
-		Int("changed", changed).Int("withdrawn", len(del)).Dur("took", time.Since(start)).Msg("routes set")
+		Int("changed", changed).Int("withdrawn", withdrawn).Dur("took", time.Since(start)).Msg("routes set")
 	return nil
 }
 
@@ -331,6 +355,24 @@ type change struct {
 // it accepted in s.announced.
 func (s *speaker) announceLocked(ctx context.Context, cs []change) error {
 	return s.sendLocked(ctx, cs, false)
+}
+
+// withdrawFamilyLocked withdraws every announced route of family f
+// (famIndex) in one GoBGP operation, and forgets them.
+func (s *speaker) withdrawFamilyLocked(ctx context.Context, f int) error {
+	fam := familyV4
+	if f == 1 {
+		fam = familyV6
+	}
+	if err := s.srv.DeletePath(ctx, &api.DeletePathRequest{TableType: api.TableType_GLOBAL, Family: fam}); err != nil {
+		return fmt.Errorf("withdraw every %s route: %w", fam.Afi, err)
+	}
+	for p := range s.announced {
+		if famIndex(p) == f {
+			delete(s.announced, p)
+		}
+	}
+	return nil
 }
 
 // withdrawLocked withdraws cs, removing each from s.announced.

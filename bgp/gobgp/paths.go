@@ -19,6 +19,14 @@ var (
 	familyV6 = &api.Family{Afi: api.Family_AFI_IP6, Safi: api.Family_SAFI_UNICAST}
 )
 
+// famIndex is 0 for an IPv4 prefix, 1 for IPv6.
+func famIndex(p netip.Prefix) int {
+	if p.Addr().Is4() {
+		return 0
+	}
+	return 1
+}
+
 func familyOf(p netip.Prefix) *api.Family {
 	if p.Addr().Is4() {
 		return familyV4

@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/cutover/cutover/bgp"
 	"github.com/cutover/cutover/lab"
 )
@@ -25,12 +27,24 @@ type ReferenceTimes struct {
 // Before that, one route outside routes is announced and withdrawn, so
 // that neither step waits for the session. It must run inside the lab's
 // ctl namespace (see Command), with no other speaker holding the edge's
-// session from there (a daemon of the lab stopped first).
+// session from there (a daemon of the lab stopped first). When the edge
+// streams BMP, a station takes the stream for the measurement, as the
+// daemon's does.
 func MeasureReference(ctx context.Context, l *lab.Lab, routes []bgp.Route) (ReferenceTimes, error) {
 	topo := l.Topology()
 	probe, err := warmUpRoute(topo, routes)
 	if err != nil {
 		return ReferenceTimes{}, err
+	}
+	if topo.BMP.IsValid() {
+		// The edge streams BMP to the lab's station while the daemon
+		// runs, and that work is part of what the daemon's changes wait
+		// for at the edge: the reference meets the same, as in Bench.
+		sctx, stop := context.WithCancel(ctx)
+		defer stop()
+		if _, err := benchObserver(sctx, topo, BenchOptions{Observe: bgp.ProofBMP, Log: zerolog.Nop()}); err != nil {
+			return ReferenceTimes{}, fmt.Errorf("reference: %w", err)
+		}
 	}
 	fib, err := WatchFIB(l.Namespace(lab.NodeEdge))
 	if err != nil {

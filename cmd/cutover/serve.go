@@ -25,7 +25,7 @@ for the graceful-restart time and the next start re-applies them. With
 --withdraw-on-stop it withdraws every route and empties its nft table first.
 
 Its memory follows what it holds: a soft limit (Go's runtime) trails the live heap at
-1.5 times plus 32 MiB, never below 128 MiB, so that after a batch of 10,000 routes
+1.25 times plus 32 MiB, never below 128 MiB, so that after a batch of 10,000 routes
 the collector gives pages back instead of letting the process grow to twice its heap.
 GOMEMLIMIT in the environment replaces that with the operator's own limit.
 

@@ -22,10 +22,11 @@ import (
 const Floor = 128 << 20
 
 // For returns the soft limit for a live heap of live bytes: the live heap,
-// half as much again for the garbage between two collections, and 32 MiB
-// for what is not heap (stacks, the runtime's own), never below Floor.
+// a quarter as much again for the garbage between two collections, and
+// 32 MiB for what is not heap (stacks, the runtime's own), never below
+// Floor.
 func For(live uint64) int64 {
-	l := live + live/2 + 32<<20
+	l := live + live/4 + 32<<20
 	if l < Floor {
 		return Floor
 	}

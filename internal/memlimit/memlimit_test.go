@@ -14,10 +14,11 @@ func TestFor(t *testing.T) {
 	}{
 		{0, Floor},
 		{20 << 20, Floor},
-		{64 << 20, Floor},      // 64 + 32 + 32 = 128 MiB
-		{100 << 20, 182 << 20}, // the daemon holding 50,000 routes
-		{400 << 20, 632 << 20}, // 200,000
-		{1 << 62, 1<<62 + 1<<61 + 32<<20},
+		{76 << 20, Floor},      // 76 + 19 + 32 = 127 MiB
+		{80 << 20, 132 << 20},  // 80 + 20 + 32
+		{100 << 20, 157 << 20}, // the daemon holding 50,000 routes
+		{400 << 20, 532 << 20}, // 200,000
+		{1 << 62, 1<<62 + 1<<60 + 32<<20},
 	} {
 		if got := For(tc.live); got != tc.want {
 			t.Errorf("For(%d MiB) = %d MiB, want %d MiB", tc.live>>20, got>>20, tc.want>>20)

@@ -138,17 +138,11 @@ type oldFlows struct {
 
 // find returns the drain whose addresses hold the flow's original
 // destination, if the flow is on an old path.
-func (o *oldFlows) find(flow *vnl.ConntrackFlow) *nft.Drain {
-	dst, ok := netip.AddrFromSlice(flow.Forward.DstIP)
-	if !ok {
-		return nil
-	}
-	dst = dst.Unmap()
+func (o *oldFlows) find(dst netip.Addr, mark uint32) *nft.Drain {
 	for _, dr := range o.drains {
 		if !iprange.Contains(dr.Ranges, dst) {
 			continue
 		}
-		mark := flow.Mark
 		if !o.marks[mark] {
 			mark = 0 // not the tool's: the flow was never steered
 		}
@@ -162,7 +156,11 @@ func (o *oldFlows) find(flow *vnl.ConntrackFlow) *nft.Drain {
 
 // MatchConntrackFlow implements netlink.CustomConntrackFilter.
 func (o *oldFlows) MatchConntrackFlow(flow *vnl.ConntrackFlow) bool {
-	dr := o.find(flow)
+	dst, ok := netip.AddrFromSlice(flow.Forward.DstIP)
+	if !ok {
+		return false
+	}
+	dr := o.find(dst.Unmap(), flow.Mark)
 	if dr != nil {
 		o.counts[dr]++
 	}
@@ -224,16 +222,17 @@ func (d *dataplane) pollOldFlows() {
 	d.mu.Unlock()
 
 	for _, fam := range ctFamilies {
-		flows, err := d.ct.ConntrackTableList(vnl.ConntrackTable, fam)
+		err := d.ctl.list(uint8(fam), func(f ctFlow) {
+			if f.ended() {
+				return
+			}
+			if dr := o.find(f.dst, f.mark); dr != nil {
+				o.counts[dr]++
+			}
+		})
 		if err != nil {
 			d.log.Warn().Err(err).Str("op", "drain").Msg("list conntrack table")
 			return
-		}
-		for _, f := range flows {
-			if tcp, ok := f.ProtoInfo.(*vnl.ProtoInfoTCP); ok && (tcp.State == tcpTimeWait || tcp.State == tcpClose) {
-				continue
-			}
-			o.MatchConntrackFlow(f)
 		}
 	}
 

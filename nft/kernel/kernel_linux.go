@@ -45,6 +45,7 @@ type dataplane struct {
 	nft   *nftables.Conn
 	elems *elemReader
 	rt    *vnl.Handle // routes and rules
+	ctl   *ctLister   // conntrack dumps of the drain loop
 	ct    *vnl.Handle // conntrack; used by the drain loop only
 
 	mu     sync.Mutex
@@ -115,6 +116,9 @@ func (d *dataplane) open() error {
 			return fmt.Errorf("open conntrack netlink: %w", err)
 		}
 	}
+	if d.ctl, err = newCtLister(d.ns); err != nil { // d.ns is netns.None() without NetNS
+		return err
+	}
 	if d.nft, err = nftables.New(opts...); err != nil {
 		return fmt.Errorf("open nftables netlink: %w", err)
 	}
@@ -162,6 +166,9 @@ func (d *dataplane) closeHandles() {
 	}
 	if d.rt != nil {
 		d.rt.Close()
+	}
+	if d.ctl != nil {
+		d.ctl.close()
 	}
 	if d.ct != nil {
 		d.ct.Close()

@@ -11,11 +11,13 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
+	"golang.org/x/sys/unix"
 )
 
 // fakeRefuser records what the responder asks the kernel to refuse.
@@ -86,8 +88,10 @@ func startTestResponders(t *testing.T, ref Refuser) *testResponder {
 	vms := []netip.Addr{netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("127.0.0.2")}
 	r := newResponder(ResponderConfig{Site: NodeSKM2, VMs: vms, Refuser: ref, CA: ca}, zerolog.New(zerolog.NewTestWriter(t)))
 	var ls responderListeners
+	// The VMs' sockets as RunResponder makes them.
+	lc := answerListenConfig(ref != nil)
 	listen := func(a netip.Addr) (net.Listener, string) {
-		ln, err := net.Listen("tcp", netip.AddrPortFrom(a, 0).String())
+		ln, err := lc.Listen(context.Background(), "tcp", netip.AddrPortFrom(a, 0).String())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -446,6 +450,73 @@ func TestResponderMainFlags(t *testing.T) {
 		err := ResponderMain(context.Background(), tc.args, log)
 		if err == nil || err.Error() != tc.want {
 			t.Errorf("ResponderMain(%q) = %v, want %q", tc.args, err, tc.want)
+		}
+	}
+}
+
+// TestAnswerListenConfig: the VMs' listening sockets defer accept until a
+// request arrives only when the kernel refuses the down VMs, and their
+// connections have no keep-alive.
+func TestAnswerListenConfig(t *testing.T) {
+	for _, refusing := range []bool{false, true} {
+		lc := answerListenConfig(refusing)
+		ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		rc, err := ln.(*net.TCPListener).SyscallConn()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var deferSecs int
+		var serr error
+		rc.Control(func(fd uintptr) {
+			deferSecs, serr = unix.GetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_DEFER_ACCEPT)
+		})
+		if serr != nil {
+			t.Fatal(serr)
+		}
+		if (deferSecs > 0) != refusing {
+			t.Errorf("refusing %v: TCP_DEFER_ACCEPT %d", refusing, deferSecs)
+		}
+		if os.Geteuid() == 0 {
+			var transparent int
+			rc.Control(func(fd uintptr) {
+				transparent, serr = unix.GetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_TRANSPARENT)
+			})
+			if serr != nil || transparent != 1 {
+				t.Errorf("refusing %v: IP_TRANSPARENT %d, %v; want 1 as root", refusing, transparent, serr)
+			}
+		}
+		if lc.KeepAlive >= 0 {
+			t.Errorf("refusing %v: keep-alive %v, want off", refusing, lc.KeepAlive)
+		}
+	}
+}
+
+// TestLimitProcs: a responder runs on half the processors, at least one,
+// unless GOMAXPROCS says otherwise.
+func TestLimitProcs(t *testing.T) {
+	before := runtime.GOMAXPROCS(0)
+	t.Cleanup(func() { runtime.GOMAXPROCS(before) })
+	for _, tc := range []struct {
+		env        string // "" unset
+		procs, out int
+	}{
+		{"", 1, 1},
+		{"", 2, 1},
+		{"", 8, 4},
+		{"3", 8, 8},
+	} {
+		t.Setenv("GOMAXPROCS", tc.env)
+		if tc.env == "" {
+			os.Unsetenv("GOMAXPROCS")
+		}
+		runtime.GOMAXPROCS(tc.procs)
+		limitProcs()
+		if got := runtime.GOMAXPROCS(0); got != tc.out {
+			t.Errorf("GOMAXPROCS=%q on %d: %d, want %d", tc.env, tc.procs, got, tc.out)
 		}
 	}
 }

@@ -55,6 +55,7 @@ func TestNewProberErrors(t *testing.T) {
 		{Options{ICMP: "ping"}, `new prober: unknown icmp mode "ping" (want auto, unprivileged or raw)`},
 		{Options{Netns: "cutover-no-such-ns"}, `new prober: open netns "cutover-no-such-ns": no such file or directory`},
 		{Options{Netns: "/nonexistent/ns/net"}, `new prober: open netns "/nonexistent/ns/net": no such file or directory`},
+		{Options{UserAgent: "probe\r\nX-Injected: 1"}, `new prober: user agent "probe\r\nX-Injected: 1" spans lines`},
 	} {
 		if _, err := NewProber(tc.o); errString(err) != tc.want {
 			t.Errorf("NewProber(%+v) = %v, want %s", tc.o, err, tc.want)

@@ -84,7 +84,7 @@ type speaker struct {
 	enc       *encoder
 	announced map[netip.Prefix]entry // what GoBGP holds, updated per batch
 	epoch     uint32                 // counts Sets, to mark what a Set still wants
-	peering   atomic.Bool                // peers added (by the first Set)
+	peering   atomic.Bool            // peers added (by the first Set)
 	closed    atomic.Bool
 
 	// peersMu serialises re-arming peers (rearm) with Close.
@@ -99,6 +99,10 @@ type speaker struct {
 	// current generation's Set (see sentBeforeLocked); guarded by mu.
 	updatesBefore map[netip.Addr]uint64
 	hasSentPeers  bool
+
+	// syncing lists the sessions still in their graceful-restart sync
+	// (syncingPeers; tests replace it).
+	syncing func(context.Context) ([]string, error)
 
 	mirrorMu sync.Mutex
 	// mirror holds, per mirror peer, what it sent us: its best paths for
@@ -144,6 +148,7 @@ func New(ctx context.Context, cfg bgp.Config, log zerolog.Logger) (bgp.Speaker, 
 		announced: map[netip.Prefix]entry{}, mirror: map[netip.Addr]map[netip.Prefix]bgp.Held{},
 		sent: map[netip.Addr]sentMark{}, updatesBefore: map[netip.Addr]uint64{},
 	}
+	s.syncing = s.syncingPeers
 	for _, p := range cfg.Peers {
 		s.hasSentPeers = s.hasSentPeers || judges(p) == bgp.ProofSent
 		if judges(p) == bgp.ProofMirror {
@@ -289,6 +294,9 @@ func (s *speaker) Set(ctx context.Context, desired []bgp.Route) error {
 	if err := s.announceLocked(ctx, add); err != nil {
 		return fmt.Errorf("set routes: %w", err)
 	}
+	if withdrawn > 0 {
+		s.awaitSyncedLocked(ctx)
+	}
 	for _, f := range whole {
 		if err := s.withdrawFamilyLocked(ctx, f); err != nil {
 			return fmt.Errorf("set routes: %w", err)
@@ -355,6 +363,68 @@ type change struct {
 // it accepted in s.announced.
 func (s *speaker) announceLocked(ctx context.Context, cs []change) error {
 	return s.sendLocked(ctx, cs, false)
+}
+
+// syncWait bounds how long a withdrawal waits for a session's
+// graceful-restart sync to end: GoBGP ends it at the peer's End-of-RIB or
+// when the deferral (eorDeferral) runs out.
+const syncWait = eorDeferral + 2*time.Second
+
+// awaitSyncedLocked waits until no established session is still in its
+// graceful-restart sync (GoBGP's LocalRestarting, from the session's start
+// until the peer's End-of-RIB or the deferral). In that state GoBGP drops
+// every update it would send the peer, and when the state ends it sends
+// the whole table again: what was announced meanwhile arrives then, but a
+// withdrawal is lost, and the peer keeps a route the speaker no longer
+// announces (a rollback right after a session came up would leave VMs at
+// the target). A session that comes up after the check is safe: sync,
+// which needs s.mu, sends it the table after this Set, and the End-of-RIB
+// makes the peer drop what it held from before.
+func (s *speaker) awaitSyncedLocked(ctx context.Context) {
+	if !s.isPeering() || !s.cfg.GracefulRestart.Enabled {
+		return
+	}
+	start := time.Now()
+	for {
+		syncing, err := s.syncing(ctx)
+		if err != nil {
+			s.log.Warn().Err(err).Str("op", "set").Msg("cannot tell whether a session is still in its graceful-restart sync; withdrawing now")
+			return
+		}
+		switch {
+		case len(syncing) == 0:
+			if waited := time.Since(start); waited > 50*time.Millisecond {
+				s.log.Info().Str("op", "set").Dur("waited", waited).
+					Msg("withdrawals held until the sessions' graceful-restart sync ended (GoBGP would have dropped them)")
+			}
+			return
+		case time.Since(start) > syncWait:
+			s.log.Warn().Str("op", "set").Strs("peers", syncing).Dur("waited", time.Since(start)).
+				Msg("sessions still in their graceful-restart sync: withdrawing anyway; those peers may keep the routes until the session restarts")
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// syncingPeers lists the established sessions still in their
+// graceful-restart sync.
+func (s *speaker) syncingPeers(ctx context.Context) ([]string, error) {
+	peers, err := s.listPeers(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for a, p := range peers {
+		if p.GetState().GetSessionState() == api.PeerState_ESTABLISHED && p.GetGracefulRestart().GetLocalRestarting() {
+			out = append(out, a.String())
+		}
+	}
+	return out, nil
 }
 
 // withdrawFamilyLocked withdraws every announced route of family f

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"sync"
 	"testing"
 	"time"
 
@@ -134,5 +135,76 @@ func TestLongLivedGracefulRestartOffered(t *testing.T) {
 	peer.waitEstablished(local2)
 	if tuples, ok := peer.llgrCap(local2); ok {
 		t.Errorf("long-lived graceful restart offered (%v) with LongLivedStaleTime -1", tuples)
+	}
+}
+
+// TestWithdrawWaitsForSync: GoBGP drops every update to a session still in
+// its graceful-restart sync (from its start to the peer's End-of-RIB) and
+// then re-sends only the table, so a withdrawal made then would never
+// reach the peer. A Set that withdraws waits until no session syncs; one
+// that only announces does not wait (what it sends arrives with the
+// table). The in-process peer ends the sync at once, so the sessions'
+// state is played here; FRR, busy after a large change, sends its
+// End-of-RIB late enough to hit it (cutover bench bgp did).
+func TestWithdrawWaitsForSync(t *testing.T) {
+	local := loopback()
+	peer := newTestPeer(t, 65000)
+	peer.addNeighbor(local, 65100, neighborOpts{gr: true, grNotify: true})
+	sp := newSpeaker(t, local, testLimits, peer.config(bgp.ProofNone))
+	ctx := context.Background()
+	routes := vmRoutes(10, "10.255.2.2")
+	var mu sync.Mutex
+	asked, syncingFor := 0, 0
+	sp.syncing = func(context.Context) ([]string, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		asked++
+		if syncingFor > 0 {
+			syncingFor--
+			return []string{peer.addr.String()}, nil
+		}
+		return nil, nil
+	}
+	if err := sp.Set(ctx, routes); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	if asked != 0 {
+		t.Errorf("announcing asked %d times whether a session syncs, want 0", asked)
+	}
+	syncingFor = 3
+	mu.Unlock()
+	eventually(t, 15*time.Second, func() string {
+		if got := len(peer.rib(local)); got != len(routes) {
+			return fmt.Sprintf("peer holds %d paths, want %d", got, len(routes))
+		}
+		return ""
+	})
+	if err := sp.Set(ctx, routes[5:]); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	if asked != 4 || syncingFor != 0 {
+		t.Errorf("withdrawing asked %d times (want 4: three while syncing, then done)", asked)
+	}
+	mu.Unlock()
+	eventually(t, 15*time.Second, func() string {
+		if got := len(peer.rib(local)); got != 5 {
+			return fmt.Sprintf("peer holds %d paths after the withdrawal, want 5", got)
+		}
+		return ""
+	})
+
+	// A session that never ends its sync does not hold the brake for
+	// longer than syncWait.
+	mu.Lock()
+	syncingFor, asked = 1<<30, 0
+	mu.Unlock()
+	start := time.Now()
+	if err := sp.Set(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took < syncWait || took > syncWait+10*time.Second {
+		t.Errorf("withdrawing with a session stuck in its sync took %s, want about %s", took, syncWait)
 	}
 }

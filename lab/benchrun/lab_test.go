@@ -3,6 +3,7 @@ package benchrun
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -49,7 +50,9 @@ func (w *testLines) Write(p []byte) (int, error) {
 // afterwards.
 func TestBenchRunLab(t *testing.T) {
 	testenv.RequireFRR(t)
-	const name = "benchrun-t"
+	// Its own name: two test processes side by side (two CI runs on one
+	// machine) must never share a lab, or one's `up` takes the other's down.
+	name := fmt.Sprintf("brt-%d", os.Getpid()%100000)
 	log := zerolog.New(logcheck.Writer(t)).Level(zerolog.InfoLevel)
 	t.Cleanup(func() {
 		// Only if Run failed to: it takes the lab down itself.
